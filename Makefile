@@ -1,0 +1,30 @@
+# Two set-up commands: `make demo` and `make test`. Both build .venv themselves.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+CLI    := $(VENV)/bin/ketamine-response
+DEMO   := demo-out
+# LightGBM's OpenMP threads spin-wait under load; passive waiting keeps CV loops fast on 2 cores.
+export OMP_WAIT_POLICY := PASSIVE
+
+.PHONY: demo test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	@mkdir -p $(DEMO)
+	$(CLI) synth --n 300 --seed 7 --out $(DEMO)/cohort.csv --oracle $(DEMO)/oracle.csv
+	$(CLI) validate $(DEMO)/cohort.csv --problems $(DEMO)/problems.csv
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/synth_speed.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) mlruns/[0-9]* mlflow.db

@@ -1,0 +1,1 @@
+"""Cohort sources (file reader, schema, validator, synthetic generator) and feature builders."""

@@ -1,0 +1,135 @@
+"""Read a cohort file (CSV or Parquet) into a raw table, or say clearly why not.
+
+CSV cells are kept as text so the validator sees exactly what the user wrote
+(an unparseable number is reported, not silently turned into NaN).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from features.errors import CohortFileError
+
+CSV_SUFFIXES = (".csv",)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+_DELIMITERS = (",", ";", "\t")
+
+
+def file_kind(path: Path) -> str:
+    """``"csv"`` or ``"parquet"`` from the file's extension, else a CohortFileError."""
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    raise CohortFileError(
+        f"{path}: unsupported file type '{suffix or '(no extension)'}'. "
+        "Cohort files must be CSV (.csv, UTF-8) or Parquet (.parquet); "
+        "export the sheet as 'CSV UTF-8' and pass that file."
+    )
+
+
+def read_cohort_file(path: str | Path) -> pd.DataFrame:
+    """Read a cohort file into a DataFrame with one row per data row.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv`` or ``.parquet`` file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        CSV: every cell as text (blank cells as ``""``); Parquet: the stored types.
+
+    Raises
+    ------
+    CohortFileError
+        If the file is missing, unreadable, empty, of another type, or malformed.
+    """
+    path = Path(path)
+    kind = file_kind(path)
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise CohortFileError(f"{path}: the file {what}. Check the path and try again.")
+    table = _read_csv(path) if kind == "csv" else _read_parquet(path)
+    if len(table.columns) == 0:
+        raise CohortFileError(f"{path}: the file has no columns. Write a header row first.")
+    if len(table) == 0:
+        raise CohortFileError(
+            f"{path}: the file has a header but no data rows. Add one row per treatment course."
+        )
+    return table
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    if not data.strip():
+        raise CohortFileError(f"{path}: the file is empty. Write a header row and one row per course.")
+    if b"\x00" in data:
+        raise CohortFileError(
+            f"{path}: the file is binary, not CSV text. Save it as 'CSV UTF-8' or as Parquet."
+        )
+    try:
+        # utf-8-sig drops a byte-order mark that spreadsheet exports add.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CohortFileError(
+            f"{path}: the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
+            "Re-save it as 'CSV UTF-8'."
+        ) from None
+
+
+def _header(path: Path, text: str) -> tuple[list[str], str]:
+    first = text.splitlines()[0]
+    # The delimiter that splits the header most wins: semicolon CSV from European locales reads too.
+    delimiter = max(_DELIMITERS, key=first.count)
+    header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
+    blanks = [i + 1 for i, h in enumerate(header) if not h]
+    if blanks:
+        raise CohortFileError(
+            f"{path}: header column {blanks[0]} has no name. Name every column or delete the empty one."
+        )
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise CohortFileError(
+            f"{path}: column '{dupes[0]}' appears more than once in the header. Keep one and rename the other."
+        )
+    return header, delimiter
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    text = _decode(path)
+    header, delimiter = _header(path, text)
+    try:
+        table = pd.read_csv(
+            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
+            na_filter=False, skip_blank_lines=False, skipinitialspace=False, engine="c",
+        )
+    except (pd.errors.ParserError, ValueError, csv.Error) as exc:
+        raise CohortFileError(
+            f"{path}: the file is not well-formed CSV ({exc}). Quote cells that contain "
+            f"'{delimiter}' and give every row the same number of cells as the header."
+        ) from None
+    table.columns = header
+    table = table.fillna("")
+    # A trailing newline is not a row; blank lines inside the file are kept so rows stay numbered.
+    while len(table) and (table.iloc[-1] == "").all():
+        table = table.iloc[:-1]
+    return table.reset_index(drop=True)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types; all mean "not readable Parquet"
+        raise CohortFileError(
+            f"{path}: the file cannot be read as Parquet ({type(exc).__name__}: {exc}). "
+            "Check that it is a Parquet file, or save the data as CSV."
+        ) from None
+    table.columns = [str(c).strip() for c in table.columns]
+    return table.reset_index(drop=True)

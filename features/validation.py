@@ -1,0 +1,249 @@
+"""The one cohort validator: every row-level problem in one vectorised pass.
+
+Training, scoring and ``validate`` all call :func:`load_cohort`, so a cell is
+judged the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import CohortFileError
+from features.mapping import ColumnMapping, apply_mapping, load_mapping
+from features.reader import read_cohort_file
+from features.schema import KEY, REQUIRED, ColumnSpec, spec_for
+
+PROBLEM_COLUMNS = ["row", "patient_id", "column", "value", "problem"]
+# Blank cells are missing; so are the spellings of "missing" that R, SPSS and spreadsheets write.
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "."})
+
+
+@dataclass
+class ValidatedCohort:
+    """A cohort after validation.
+
+    Attributes
+    ----------
+    source : str
+        The file it came from.
+    table : pandas.DataFrame
+        Canonical columns, typed (numbers and flags as float, text as ``str``),
+        indexed by ``row`` (1 = first data row). Invalid cells are NaN.
+    problems : pandas.DataFrame
+        One line per problem, columns :data:`PROBLEM_COLUMNS`, sorted by row.
+    unknown_columns : tuple of str
+        Columns kept but not recognised (not used as features).
+    extra_features : tuple of str
+        Numeric columns the mapping declared as extra candidate features.
+    """
+
+    source: str
+    table: pd.DataFrame
+    problems: pd.DataFrame
+    unknown_columns: tuple[str, ...] = ()
+    extra_features: tuple[str, ...] = ()
+    mapping: ColumnMapping = field(default_factory=ColumnMapping)
+
+    @property
+    def invalid_rows(self) -> pd.Index:
+        """Row numbers (1-based) that have at least one problem."""
+        return pd.Index(sorted(self.problems["row"].unique()), name="row")
+
+    def valid_table(self) -> pd.DataFrame:
+        """The rows without any problem."""
+        return self.table.drop(index=self.invalid_rows)
+
+
+def load_cohort(path: str | Path, mapping: ColumnMapping | str | Path | None = None) -> ValidatedCohort:
+    """Read, map and validate a cohort file.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV or Parquet cohort file.
+    mapping : ColumnMapping, path or None
+        Column mapping (or the YAML file holding it).
+
+    Returns
+    -------
+    ValidatedCohort
+        The typed table and every row-level problem.
+
+    Raises
+    ------
+    CohortFileError
+        For file-level problems (unreadable, empty, required column absent, bad mapping).
+    """
+    if not isinstance(mapping, ColumnMapping):
+        mapping = load_mapping(mapping)
+    raw = apply_mapping(read_cohort_file(path), mapping, str(path))
+    return validate_table(raw, str(path), mapping)
+
+
+def validate_table(raw: pd.DataFrame, source: str, mapping: ColumnMapping | None = None) -> ValidatedCohort:
+    """Validate a raw cohort table already renamed to canonical columns.
+
+    Raises
+    ------
+    CohortFileError
+        If a required column is absent.
+    """
+    mapping = mapping or ColumnMapping()
+    absent = [c for c in REQUIRED if c not in raw.columns]
+    if absent:
+        raise CohortFileError(
+            f"{source}: required column '{absent[0]}' is absent"
+            + (f" (also absent: {', '.join(absent[1:])})" if len(absent) > 1 else "")
+            + f". Columns found: {', '.join(map(str, raw.columns[:12]))}"
+            + ("…" if len(raw.columns) > 12 else "")
+            + ". Rename your column to the canonical name or map it with --mapping."
+        )
+    raw = raw.reset_index(drop=True)
+    raw.index = pd.RangeIndex(1, len(raw) + 1, name="row")
+    ids = raw["patient_id"].astype("str").str.strip().where(raw["patient_id"].notna(), "")
+    table: dict[str, pd.Series] = {}
+    found: list[pd.DataFrame] = []
+    unknown: list[str] = []
+    for column in raw.columns:
+        spec = spec_for(column)
+        if spec is None and column in mapping.extra_features:
+            spec = ColumnSpec(column, "number")
+        if spec is None:
+            unknown.append(column)
+            continue
+        values, column_problems = check_column(raw[column], spec, mapping)
+        table[column] = values
+        found.extend(column_problems)
+    found.append(_blank_rows(raw))
+    found.append(_duplicate_keys(table))
+    problems = _assemble(found, ids)
+    return ValidatedCohort(source, pd.DataFrame(table), problems, tuple(unknown),
+                           tuple(mapping.extra_features), mapping)
+
+
+def _is_missing(raw: pd.Series) -> pd.Series:
+    text = raw.astype("str").str.strip().str.lower()
+    return raw.isna() | text.isin(MISSING_TOKENS)
+
+
+def _problem(mask: pd.Series, column: str, raw: pd.Series, messages: pd.Series | str) -> pd.DataFrame:
+    rows = mask[mask].index
+    if isinstance(messages, str):
+        messages = pd.Series(messages, index=rows)
+    return pd.DataFrame({"row": rows, "column": column, "value": raw.loc[rows].astype("str").to_numpy(),
+                         "problem": messages.loc[rows].to_numpy()})
+
+
+def check_column(raw: pd.Series, spec: ColumnSpec, mapping: ColumnMapping) -> tuple[pd.Series, list[pd.DataFrame]]:
+    """Parse one column and list its problems.
+
+    Returns
+    -------
+    values : pandas.Series
+        Parsed values (float for numbers and flags, ``str`` otherwise); NaN where missing or invalid.
+    problems : list of pandas.DataFrame
+        Frames with columns ``row``, ``column``, ``value``, ``problem``.
+    """
+    missing = _is_missing(raw)
+    problems = []
+    if spec.required:
+        problems.append(_problem(missing, spec.name, raw, f"missing value; '{spec.name}' is required"))
+    if spec.kind in ("number", "binary"):
+        values, bad = _parse_numbers(raw, missing, spec, mapping)
+    else:
+        values, bad = _parse_text(raw, missing, spec)
+    problems.append(_problem(bad.notna(), spec.name, raw, bad))
+    return values, problems
+
+
+def _parse_numbers(raw: pd.Series, missing: pd.Series, spec: ColumnSpec,
+                   mapping: ColumnMapping) -> tuple[pd.Series, pd.Series]:
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        numbers = raw.astype("float64")
+    else:
+        numbers = pd.to_numeric(raw.astype("str").str.strip().where(~missing), errors="coerce")
+    numbers = numbers.where(~missing)
+    bad = pd.Series(np.nan, index=raw.index, dtype="object")
+    unparseable = ~missing & (numbers.isna() | ~np.isfinite(numbers.fillna(0)))
+    comma = raw.astype("str").str.fullmatch(r"\s*-?\d+,\d+\s*") & unparseable
+    bad[unparseable] = "value " + raw[unparseable].astype("str").map(repr) + " is not a number"
+    bad[comma] = bad[comma] + "; use '.' as the decimal separator"
+    numbers = numbers.where(~unparseable)
+    factor, unit = mapping.unit_factor(spec.name)
+    numbers = numbers * factor
+    note = f" (converted from {unit})" if unit else ""
+    shown = numbers.map(lambda v: f"{v:g}")
+    if spec.kind == "binary":
+        off = numbers.notna() & ~numbers.isin([0.0, 1.0])
+        bad[off] = "value " + shown[off] + " is not 0 or 1; write 1 for yes and 0 for no"
+    if spec.low is not None:
+        low = numbers < spec.low
+        bad[low] = "value " + shown[low] + note + f" is below {spec.low:g}; expected ≥ {spec.low:g}"
+    if spec.high is not None:
+        high = numbers > spec.high
+        bad[high] = "value " + shown[high] + note + f" is above {spec.high:g}; expected ≤ {spec.high:g}"
+    if spec.integer:
+        frac = numbers.notna() & (numbers != np.floor(numbers)) & bad.isna()
+        bad[frac] = "value " + shown[frac] + " is not a whole number; expected a count"
+    return numbers.where(bad.isna()).astype("float64"), bad
+
+
+def _parse_text(raw: pd.Series, missing: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
+    text = raw.astype("str").str.strip().where(~missing)
+    bad = pd.Series(np.nan, index=raw.index, dtype="object")
+    if spec.kind == "category":
+        lookup = {c.lower(): c for c in spec.categories} | dict(spec.aliases)
+        mapped = text.str.lower().map(lookup)
+        unknown = text.notna() & mapped.isna()
+        expected = ", ".join(spec.categories)
+        bad[unknown] = "unknown category " + text[unknown].map(repr) + f"; expected one of {expected}"
+        text = mapped
+    return text.astype("str"), bad
+
+
+def _blank_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    blank = _is_missing_frame(raw).all(axis=1)
+    return pd.DataFrame({"row": blank[blank].index, "column": "(all)", "value": "",
+                         "problem": "the row is blank; delete it"})
+
+
+def _is_missing_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({c: _is_missing(raw[c]) for c in raw.columns})
+
+
+def _duplicate_keys(table: dict[str, pd.Series]) -> pd.DataFrame:
+    keys = pd.DataFrame({k: table[k] for k in KEY})
+    complete = keys.notna().all(axis=1)
+    dup = keys.duplicated(keep=False) & complete
+    if not dup.any():
+        return pd.DataFrame(columns=["row", "column", "value", "problem"])
+    groups = keys[dup].reset_index().groupby(list(KEY))["row"].agg(list)
+    messages = {}
+    for (pid, arm), rows in groups.items():
+        for r in rows:
+            others = ", ".join(str(o) for o in rows if o != r)
+            messages[r] = f"duplicate key (patient_id {pid!r}, treatment {arm!r}); also at row {others}"
+    rows = list(messages)
+    return pd.DataFrame({"row": rows, "column": "patient_id, treatment",
+                         "value": [f"{keys.at[r, 'patient_id']}, {keys.at[r, 'treatment']}" for r in rows],
+                         "problem": [messages[r] for r in rows]})
+
+
+def _assemble(found: list[pd.DataFrame], ids: pd.Series) -> pd.DataFrame:
+    frames = [f for f in found if len(f)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row" else "str") for c in PROBLEM_COLUMNS})
+    problems = pd.concat(frames, ignore_index=True)
+    problems["row"] = problems["row"].astype("int64")
+    problems["patient_id"] = ids.loc[problems["row"]].to_numpy()
+    problems = problems[PROBLEM_COLUMNS].sort_values(["row", "column"], kind="stable")
+    return problems.reset_index(drop=True)
+
+
+def format_problem(problem: pd.Series) -> str:
+    """One problem as the sentence shown to users: ``column 'x', row 17: value … ; expected …``."""
+    return f"column '{problem['column']}', row {problem['row']}: {problem['problem']}"

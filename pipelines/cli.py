@@ -1,0 +1,117 @@
+"""The ``ketamine-response`` command line: parse, check paths, call the library, map errors.
+
+Exit codes (documented in the README):
+
+* 0: success (``validate``: no problems)
+* 1: row-level problems in the cohort (listed, nothing crashed)
+* 2: file-level problems or bad usage (a one-paragraph message says how to fix it)
+* 3: an internal error (a bug: please report it with the message)
+
+Heavy libraries are imported inside the command functions so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+EXIT_OK, EXIT_ROWS, EXIT_FILE, EXIT_INTERNAL = 0, 1, 2, 3
+
+log = logging.getLogger("ketamine_response")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from pipelines.validate import render_summary, run_validate
+
+    cohort, summary = run_validate(args.cohort, args.mapping, args.problems)
+    print(render_summary(summary, cohort))
+    if args.problems:
+        print(f"problems written to {args.problems}")
+    return EXIT_ROWS if summary.problems else EXIT_OK
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from features.synthetic import describe_scenarios, write_synthetic
+
+    if args.describe:
+        print(describe_scenarios())
+        return EXIT_OK
+    if args.out is None:
+        raise _UsageError("synth needs --out FILE (or --describe)")
+    counts = write_synthetic(args.n, args.seed, args.scenario, args.out, args.oracle)
+    print(f"wrote {counts['rows']} courses ({counts['patients']} patients, scenario {args.scenario}) to {args.out}")
+    if args.oracle:
+        print(f"wrote true response probabilities to {args.oracle}")
+    return EXIT_OK
+
+
+class _UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="ketamine-response",
+        description="Predict who with treatment-resistant depression responds to ketamine or esketamine, "
+        "with validation you can trust.",
+        epilog="Exit codes: 0 ok, 1 row problems in the cohort, 2 file or usage problem, 3 internal error.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="check a cohort file and summarise it",
+                       description="Check a cohort file (CSV or Parquet) and list every problem by row and column.")
+    v.add_argument("cohort", help="cohort file (.csv or .parquet)")
+    v.add_argument("--mapping", help="YAML file mapping your column names and units to the canonical ones")
+    v.add_argument("--problems", metavar="FILE", help="write every problem to this CSV")
+    v.set_defaults(func=_cmd_validate)
+
+    s = sub.add_parser("synth", help="write a synthetic TRD cohort with known ground truth",
+                       description="Write a synthetic cohort calibrated to published ketamine/esketamine trials.")
+    s.add_argument("--n", type=int, default=300, help="number of patients (default 300)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    s.add_argument("--scenario", default="literature",
+                   help="literature (default), strong, null or high_placebo")
+    s.add_argument("--out", metavar="FILE", help="cohort file to write (.csv or .parquet)")
+    s.add_argument("--oracle", metavar="FILE", help="also write each course's true response probabilities")
+    s.add_argument("--describe", action="store_true", help="print the planted effects of every scenario")
+    s.set_defaults(func=_cmd_synth)
+    return parser
+
+
+def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    from features.errors import CohortFileError, CohortRowsError
+
+    try:
+        return func(args)
+    except (CohortFileError, _UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FILE
+    except CohortRowsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ROWS
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the CLI never shows a traceback; KETAMINE_RESPONSE_DEBUG=1 does
+        if os.environ.get("KETAMINE_RESPONSE_DEBUG"):
+            raise
+        print(f"internal error ({type(exc).__name__}: {exc}). This is a bug; please report it "
+              "(rerun with KETAMINE_RESPONSE_DEBUG=1 for the traceback).", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ketamine-response`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    return _run(args.func, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
