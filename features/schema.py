@@ -70,6 +70,7 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("patient_id", "id", required=True, role="key"),
     ColumnSpec("site", "string", required=True, role="design"),
     ColumnSpec("treatment", "category", required=True, categories=TREATMENTS, role="key"),
+    _num("period", 1, 10, "order", integer=True, role="design"),
     _num("madrs_baseline", 0, 60, "points", required=True),
     _num("age", 18, 100, "years"),
     ColumnSpec("sex", "category", categories=("F", "M")),

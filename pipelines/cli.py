@@ -34,7 +34,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from features.synthetic import describe_scenarios, write_synthetic
+    from features.synthetic_cohort import describe_scenarios, write_synthetic
 
     if args.describe:
         print(describe_scenarios())

@@ -1,0 +1,102 @@
+"""The planted truth of every synthetic scenario, in one readable table.
+
+Rates are published figures where one exists (source in ``docs/synthetic-calibration.md``;
+``I`` marks an interpolation of ours). Effects are probit coefficients per
+standard deviation of the predictor, acting on the active (drug) arms only, because
+the published predictors are moderators of the ketamine response, not of placebo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+IV_TIMEPOINTS = ("40min", "4h", "24h", "day2", "day7")
+ESK_TIMEPOINTS = ("day2", "day7", "day28")
+TIMEPOINTS = ("40min", "4h", "24h", "day2", "day7", "day28")
+
+# (arm, timepoint) -> (response rate, remission rate, remission MADRS threshold used by that source)
+Rates = dict[tuple[str, str], tuple[float, float, int]]
+
+LITERATURE_RATES: Rates = {
+    ("ketamine_iv", "40min"): (0.30, 0.10, 10),   # I: early, dissociation-confounded
+    ("ketamine_iv", "4h"): (0.45, 0.18, 10),      # I: between 40 min and 24 h
+    ("ketamine_iv", "24h"): (0.522, 0.206, 10),   # Han 2016: 52.2% / 20.6%
+    ("ketamine_iv", "day2"): (0.479, 0.238, 10),  # Han 2016, 72 h: 47.9% / 23.8%
+    ("ketamine_iv", "day7"): (0.398, 0.262, 10),  # Han 2016: 39.8% / 26.2%
+    ("placebo_iv", "40min"): (0.08, 0.02, 10),    # I
+    ("placebo_iv", "4h"): (0.14, 0.04, 10),       # I
+    ("placebo_iv", "24h"): (0.20, 0.07, 10),      # RCT range 12-28% (Taiwan 11.9%, Murrough 28%)
+    ("placebo_iv", "day2"): (0.18, 0.07, 10),     # I
+    ("placebo_iv", "day7"): (0.15, 0.07, 10),     # I
+    ("esketamine_in", "day2"): (0.173, 0.07, 12),  # Turkoz 2021 pooled TRANSFORM: 17.3%
+    ("esketamine_in", "day7"): (0.35, 0.18, 12),   # I
+    ("esketamine_in", "day28"): (0.587, 0.40, 12),  # Turkoz 2021: 58.7%; TRANSFORM-1/2 remission 36-53%
+    ("placebo_in", "day2"): (0.094, 0.04, 12),     # Turkoz 2021: 9.4%
+    ("placebo_in", "day7"): (0.25, 0.12, 12),      # I
+    ("placebo_in", "day28"): (0.452, 0.31, 12),    # Turkoz 2021: 45.2%; TRANSFORM remission ~31%
+}
+
+LITERATURE_EFFECTS: dict[str, float] = {
+    "family_history_aud": 0.30,   # Niciu 2014: std beta 0.27-0.41
+    "bmi": 0.25,                  # Niciu 2014: std beta 0.30-0.37 acutely
+    "benzodiazepine": -0.25,      # Frye/Czech 2020; Feeney 2023 (dose attenuates)
+    "bdnf_met_carrier": -0.25,    # Laje 2012
+    "prior_suicide_attempt": -0.12,  # Niciu 2014: day 7 only, beta 0.28
+    "madrs_baseline": -0.10,      # JAD 2021 CART: higher severity, less response
+    "log_episode_months": -0.10,  # JAD 2021 CART: longer episode, less response
+    "d_serine_umol_l": -0.10,     # Moaddel 2014: lower D-serine, response (n=21, unreplicated)
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Planted truth of one synthetic scenario."""
+
+    name: str
+    description: str
+    rates: Rates = field(default_factory=lambda: dict(LITERATURE_RATES))
+    effects: dict[str, float] = field(default_factory=lambda: dict(LITERATURE_EFFECTS))
+    prior_ect_drug_scale: float = 0.5   # PMC3100439: d=0.50 ECT-resistant vs d=1.00 ECT-naive
+    site_sd: float = 0.15               # probit SD of between-site shifts in response
+    timepoint_correlation: float = 0.6  # shared latent within a course across timepoints
+
+
+def _constant_rates(response: float, remission: float) -> Rates:
+    return {key: (response, remission, 10) for key in LITERATURE_RATES}
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("literature", "effects as published: weak predictors, realistic AUROC ceiling"),
+        Scenario(
+            "strong", "same structure, effects x3.5: for demos and for checking the pipeline finds signal",
+            effects={k: 3.5 * v for k, v in LITERATURE_EFFECTS.items()},
+        ),
+        Scenario(
+            "null", "outcome independent of every column, arm included: the pipeline must find nothing",
+            rates=_constant_rates(0.35, 0.15), effects={}, prior_ect_drug_scale=1.0, site_sd=0.0,
+        ),
+        Scenario(
+            "high_placebo", "anaesthesia-masked trial (Lii 2023): placebo 24 h response 50%, ketamine 60%",
+            rates=dict(LITERATURE_RATES) | {
+                ("ketamine_iv", "24h"): (0.60, 0.50, 12), ("placebo_iv", "24h"): (0.50, 0.35, 12),
+                ("ketamine_iv", "day7"): (0.316, 0.20, 12), ("placebo_iv", "day7"): (0.368, 0.20, 12),
+                ("placebo_iv", "40min"): (0.25, 0.08, 10), ("placebo_iv", "4h"): (0.40, 0.15, 10),
+                ("placebo_iv", "day2"): (0.45, 0.25, 10),
+            },
+        ),
+    )
+}
+
+# Nulls planted in every scenario: columns generated but given no effect on response.
+NULL_FEATURES = ("age", "sex", "il6_pg_ml", "crp_mg_l", "tnf_alpha_pg_ml", "kynurenine_umol_l",
+                 "eeg_gamma_power_db", "glx_acc_mmol", "anxious_depression", "lithium", "shaps_baseline")
+
+
+def get_scenario(name: str) -> Scenario:
+    """Look a scenario up by name; ValueError lists the known ones."""
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario '{name}'; choose one of {', '.join(SCENARIOS)}")
+    return SCENARIOS[name]
+

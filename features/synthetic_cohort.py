@@ -1,0 +1,150 @@
+"""Assemble, write and describe synthetic cohorts (``ketamine-response synth``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.reader import file_kind
+from features.scenarios import LITERATURE_RATES, NULL_FEATURES, SCENARIOS, get_scenario
+from features.schema import SPECS
+from features.synthetic import _eta, _rate_arm, simulate_outcomes, simulate_safety
+from features.synthetic_covariates import draw_patients, mask_missing, truncated_madrs
+
+CROSSOVER_SHARE = 0.15  # share of IV-site patients in a ketamine/placebo crossover
+_INTEGER_COLUMNS = ("age", "period", "n_failed_treatments", "episode_duration_months", "shaps_baseline",
+                    "cadss_40min", "sbp_change_mmhg", "madrs_baseline")
+
+
+def n_sites_for(n: int) -> int:
+    """More sites for bigger cohorts: 2 at n=60, 4 at n=300, 12 from n=2,300."""
+    return int(np.clip(round(np.sqrt(n) / 4), 2, 12))
+
+
+def _allocate(rng: np.random.Generator, n_rows: int, n_sites: int) -> tuple[np.ndarray, np.ndarray]:
+    """Patient -> site and crossover flag such that the courses add up to exactly *n_rows*."""
+    site = rng.integers(0, n_sites, n_rows)
+    cross = (site % 3 != 2) & (rng.random(n_rows) < CROSSOVER_SHARE)
+    rows = np.cumsum(1 + cross)
+    k = int(np.searchsorted(rows, n_rows, side="right"))
+    if k == 0 or rows[k - 1] < n_rows:  # the next patient would overshoot: make them single-course
+        cross[k] = False
+        k += 1
+    return site[:k], cross[:k]
+
+
+def _courses(rng: np.random.Generator, cov: dict[str, np.ndarray], cross: np.ndarray) -> dict[str, np.ndarray]:
+    n = cross.size
+    esk = cov["site"] % 3 == 2
+    drug = np.where(esk, "esketamine_in", "ketamine_iv")
+    share = np.where(esk, 0.5, 2 / 3)
+    parallel = np.where(rng.random(n) < share, drug, "placebo")
+    drug_first = rng.random(n) < 0.5
+    patient = np.concatenate([np.arange(n), np.flatnonzero(cross)])
+    first = np.where(cross, np.where(drug_first, drug, "placebo"), parallel)
+    second = np.where(drug_first, "placebo", drug)[cross]
+    order = np.lexsort((np.r_[np.ones(n), 2 * np.ones(cross.sum())], patient))
+    courses = {k: v[patient][order] for k, v in cov.items()}
+    courses["treatment"] = np.concatenate([first, second])[order]
+    courses["period"] = np.concatenate([np.ones(n), 2 * np.ones(cross.sum())])[order]
+    courses["patient_index"] = patient[order]
+    courses["esk_site"] = esk[patient][order]
+    again = courses["period"] == 2  # re-baselined before the second infusion
+    rebase = truncated_madrs(rng, courses["madrs_baseline"])
+    courses["madrs_baseline"] = np.where(again, rebase, courses["madrs_baseline"])
+    courses["rate_arm"] = _rate_arm(courses["treatment"], courses["esk_site"])
+    return courses
+
+
+def build_cohort(n: int, seed: int, scenario: str = "literature") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Generate *n* courses: the cohort table and its oracle (true probabilities per course).
+
+    Parameters
+    ----------
+    n : int
+        Number of rows (treatment courses); crossover patients contribute two.
+    seed : int
+        Seed of the random generator; the same arguments give the same table.
+    scenario : str
+        One of :data:`features.scenarios.SCENARIOS`.
+    """
+    if n < 2:
+        raise ValueError(f"--n must be at least 2 courses, got {n}")
+    spec = get_scenario(scenario)
+    rng = np.random.default_rng(seed)
+    n_sites = n_sites_for(n)
+    site, cross = _allocate(rng, n, n_sites)
+    cov = draw_patients(rng, site.size, n_sites)
+    cov["site"] = site
+    cov["site_effect"] = rng.normal(0.0, spec.site_sd, n_sites)[site]
+    cov["eta"] = _eta(spec, cov)
+    observed = mask_missing(rng, cov)
+    courses = _courses(rng, cov, cross)
+    madrs, oracle = simulate_outcomes(rng, spec, courses)
+    ids = np.char.add("P", np.char.zfill(courses["patient_index"].astype(str), len(str(site.size))))
+    table = {"patient_id": ids, "site": np.char.add("site_", np.char.zfill((courses["site"] + 1).astype(str), 2)),
+             "treatment": courses["treatment"], "period": courses["period"]}
+    index = courses["patient_index"]
+    for name in SPECS:
+        if name in observed and name not in table and name != "madrs_baseline":
+            table[name] = observed[name][index]
+    table["madrs_baseline"] = courses["madrs_baseline"]
+    table |= madrs | simulate_safety(rng, courses)
+    cohort = _typed(pd.DataFrame(table))
+    oracle_table = pd.DataFrame({"patient_id": ids, "treatment": courses["treatment"], **oracle}).round(6)
+    return cohort, oracle_table
+
+
+def _typed(table: pd.DataFrame) -> pd.DataFrame:
+    # Whole-number columns as nullable integers so the CSV reads "30", not "30.0".
+    for name in table.columns:
+        if name in _INTEGER_COLUMNS or name.startswith("madrs_"):
+            table[name] = pd.array(np.round(table[name].astype(float)), dtype="Int64")
+        elif name in SPECS and SPECS[name].kind == "binary":
+            table[name] = pd.array(table[name].astype(float), dtype="Int64")
+    return table
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV or Parquet by the extension of *path*, byte-identically for the same table."""
+    path = Path(path)
+    kind = file_kind(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "csv":
+        table.to_csv(path, index=False, lineterminator="\n")
+    else:
+        table.to_parquet(path, index=False)
+
+
+def write_synthetic(n: int, seed: int, scenario: str, out: str | Path,
+                    oracle: str | Path | None = None) -> dict[str, int]:
+    """Generate a cohort and write it (and optionally its oracle); returns row and patient counts."""
+    file_kind(Path(out))
+    if oracle is not None:
+        file_kind(Path(oracle))
+    cohort, truth = build_cohort(n, seed, scenario)
+    write_table(cohort, out)
+    if oracle is not None:
+        write_table(truth, oracle)
+    return {"rows": len(cohort), "patients": int(cohort["patient_id"].nunique())}
+
+
+def describe_scenarios() -> str:
+    """The planted truth of every scenario as a plain-text table (``synth --describe``)."""
+    lines = []
+    for s in SCENARIOS.values():
+        lines += [f"{s.name}: {s.description}",
+                  f"  prior ECT scales the drug effect by {s.prior_ect_drug_scale:g}; site SD {s.site_sd:g} "
+                  f"(probit); timepoint correlation {s.timepoint_correlation:g}"]
+        effects = ", ".join(f"{k} {v:+.2f}" for k, v in s.effects.items()) or "none"
+        lines.append(f"  effects on the drug arms (probit per SD): {effects}")
+        changed = {k: v for k, v in s.rates.items() if LITERATURE_RATES.get(k) != v}
+        if s.name == "literature" or changed:
+            rates = s.rates if s.name == "literature" else changed
+            lines.append("  response / remission (threshold) by arm and timepoint"
+                         + ("" if s.name == "literature" else ", where different from literature") + ":")
+            lines += [f"    {arm:14s} {tp:6s} {r:.3f} / {m:.3f} (<= {t})" for (arm, tp), (r, m, t) in rates.items()]
+    lines.append("null features in every scenario (no effect): " + ", ".join(NULL_FEATURES))
+    return "\n".join(lines)
