@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -106,11 +107,14 @@ def _read_csv(path: Path) -> pd.DataFrame:
     text = _decode(path)
     header, delimiter = _header(path, text)
     try:
-        table = pd.read_csv(
-            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-            na_filter=False, skip_blank_lines=False, skipinitialspace=False, engine="c",
-        )
-    except (pd.errors.ParserError, ValueError, csv.Error) as exc:
+        with warnings.catch_warnings():
+            # pandas only warns when a row has more cells than the header and drops the extra: refuse it
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(
+                io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
+                skip_blank_lines=False, index_col=False, engine="c",
+            )
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, csv.Error) as exc:
         raise CohortFileError(
             f"{path}: the file is not well-formed CSV ({exc}). Quote cells that contain "
             f"'{delimiter}' and give every row the same number of cells as the header."

@@ -6,6 +6,7 @@ judged the same way everywhere.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +109,7 @@ def validate_table(raw: pd.DataFrame, source: str, mapping: ColumnMapping | None
     table: dict[str, pd.Series] = {}
     found: list[pd.DataFrame] = []
     unknown: list[str] = []
+    missing = {c: _is_missing(raw[c]) for c in raw.columns}
     for column in raw.columns:
         spec = spec_for(column)
         if spec is None and column in mapping.extra_features:
@@ -115,30 +117,32 @@ def validate_table(raw: pd.DataFrame, source: str, mapping: ColumnMapping | None
         if spec is None:
             unknown.append(column)
             continue
-        values, column_problems = check_column(raw[column], spec, mapping)
+        values, column_problems = check_column(raw[column], spec, mapping, missing[column])
         table[column] = values
         found.extend(column_problems)
-    found.append(_blank_rows(raw))
+    found.append(_blank_rows(raw.index, missing))
     found.append(_duplicate_keys(table))
     problems = _assemble(found, ids)
     return ValidatedCohort(source, pd.DataFrame(table), problems, tuple(unknown),
                            tuple(mapping.extra_features), mapping)
 
 
-def _is_missing(raw: pd.Series) -> pd.Series:
+def _is_missing(raw: pd.Series) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(raw):
+        return raw.isna().to_numpy()
     text = raw.astype("str").str.strip().str.lower()
-    return raw.isna() | text.isin(MISSING_TOKENS)
+    return (raw.isna() | text.isin(MISSING_TOKENS)).to_numpy()
 
 
-def _problem(mask: pd.Series, column: str, raw: pd.Series, messages: pd.Series | str) -> pd.DataFrame:
-    rows = mask[mask].index
-    if isinstance(messages, str):
-        messages = pd.Series(messages, index=rows)
-    return pd.DataFrame({"row": rows, "column": column, "value": raw.loc[rows].astype("str").to_numpy(),
-                         "problem": messages.loc[rows].to_numpy()})
+def _problem(mask: np.ndarray, column: str, raw: pd.Series, messages: np.ndarray | str) -> pd.DataFrame:
+    where = np.flatnonzero(mask)
+    text = messages if isinstance(messages, str) else messages[where]
+    return pd.DataFrame({"row": raw.index[where], "column": column,
+                         "value": raw.iloc[where].astype("str").to_numpy(), "problem": text})
 
 
-def check_column(raw: pd.Series, spec: ColumnSpec, mapping: ColumnMapping) -> tuple[pd.Series, list[pd.DataFrame]]:
+def check_column(raw: pd.Series, spec: ColumnSpec, mapping: ColumnMapping,
+                 missing: np.ndarray | None = None) -> tuple[pd.Series, list[pd.DataFrame]]:
     """Parse one column and list its problems.
 
     Returns
@@ -148,71 +152,77 @@ def check_column(raw: pd.Series, spec: ColumnSpec, mapping: ColumnMapping) -> tu
     problems : list of pandas.DataFrame
         Frames with columns ``row``, ``column``, ``value``, ``problem``.
     """
-    missing = _is_missing(raw)
+    missing = _is_missing(raw) if missing is None else missing
     problems = []
-    if spec.required:
+    if spec.required and missing.any():
         problems.append(_problem(missing, spec.name, raw, f"missing value; '{spec.name}' is required"))
     if spec.kind in ("number", "binary"):
         values, bad = _parse_numbers(raw, missing, spec, mapping)
     else:
         values, bad = _parse_text(raw, missing, spec)
-    problems.append(_problem(bad.notna(), spec.name, raw, bad))
-    return values, problems
+    flagged = bad != None  # noqa: E711 (elementwise on an object array)
+    if flagged.any():
+        problems.append(_problem(flagged, spec.name, raw, bad))
+    return pd.Series(values, index=raw.index, name=spec.name), problems
 
 
-def _parse_numbers(raw: pd.Series, missing: pd.Series, spec: ColumnSpec,
-                   mapping: ColumnMapping) -> tuple[pd.Series, pd.Series]:
+def _say(bad: np.ndarray, mask: np.ndarray, template: str, shown: np.ndarray) -> None:
+    for i in np.flatnonzero(mask):
+        bad[i] = template.format(shown[i])
+
+
+def _parse_numbers(raw: pd.Series, missing: np.ndarray, spec: ColumnSpec,
+                   mapping: ColumnMapping) -> tuple[np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-        numbers = raw.astype("float64")
+        numbers = raw.to_numpy(dtype="float64", na_value=np.nan, copy=True)
     else:
-        numbers = pd.to_numeric(raw.astype("str").str.strip().where(~missing), errors="coerce")
-    numbers = numbers.where(~missing)
-    bad = pd.Series(np.nan, index=raw.index, dtype="object")
-    unparseable = ~missing & (numbers.isna() | ~np.isfinite(numbers.fillna(0)))
-    comma = raw.astype("str").str.fullmatch(r"\s*-?\d+,\d+\s*") & unparseable
-    bad[unparseable] = "value " + raw[unparseable].astype("str").map(repr) + " is not a number"
-    bad[comma] = bad[comma] + "; use '.' as the decimal separator"
-    numbers = numbers.where(~unparseable)
+        text = raw.astype("str").str.strip().where(~missing)
+        numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan, copy=True)
+    numbers[missing] = np.nan
+    bad = np.full(len(raw), None, dtype=object)
+    unparseable = ~missing & ~np.isfinite(numbers)
+    if unparseable.any():
+        cells = raw.astype("str").to_numpy()
+        for i in np.flatnonzero(unparseable):
+            comma = re.fullmatch(r"\s*-?\d+,\d+\s*", cells[i]) is not None
+            bad[i] = f"value {cells[i]!r} is not a number" + ("; use '.' as the decimal separator" if comma else "")
+        numbers[unparseable] = np.nan
     factor, unit = mapping.unit_factor(spec.name)
     numbers = numbers * factor
     note = f" (converted from {unit})" if unit else ""
-    shown = numbers.map(lambda v: f"{v:g}")
-    if spec.kind == "binary":
-        off = numbers.notna() & ~numbers.isin([0.0, 1.0])
-        bad[off] = "value " + shown[off] + " is not 0 or 1; write 1 for yes and 0 for no"
-    if spec.low is not None:
-        low = numbers < spec.low
-        bad[low] = "value " + shown[low] + note + f" is below {spec.low:g}; expected ≥ {spec.low:g}"
-    if spec.high is not None:
-        high = numbers > spec.high
-        bad[high] = "value " + shown[high] + note + f" is above {spec.high:g}; expected ≤ {spec.high:g}"
-    if spec.integer:
-        frac = numbers.notna() & (numbers != np.floor(numbers)) & bad.isna()
-        bad[frac] = "value " + shown[frac] + " is not a whole number; expected a count"
-    return numbers.where(bad.isna()).astype("float64"), bad
+    shown = np.array([f"{v:g}" for v in numbers], dtype=object) if np.isfinite(numbers).any() else numbers
+    with np.errstate(invalid="ignore"):
+        if spec.kind == "binary":
+            _say(bad, ~np.isnan(numbers) & (numbers != 0) & (numbers != 1),
+                 "value {} is not 0 or 1; write 1 for yes and 0 for no", shown)
+        if spec.low is not None:
+            _say(bad, numbers < spec.low, "value {}" + note + f" is below {spec.low:g}; expected ≥ {spec.low:g}", shown)
+        if spec.high is not None:
+            _say(bad, numbers > spec.high, "value {}" + note + f" is above {spec.high:g}; expected ≤ {spec.high:g}", shown)
+        if spec.integer:
+            frac = (numbers != np.floor(numbers)) & ~np.isnan(numbers) & (bad == None)  # noqa: E711
+            _say(bad, frac, "value {} is not a whole number; expected a count", shown)
+    numbers[bad != None] = np.nan  # noqa: E711
+    return numbers, bad
 
 
-def _parse_text(raw: pd.Series, missing: pd.Series, spec: ColumnSpec) -> tuple[pd.Series, pd.Series]:
+def _parse_text(raw: pd.Series, missing: np.ndarray, spec: ColumnSpec) -> tuple[pd.Series, np.ndarray]:
     text = raw.astype("str").str.strip().where(~missing)
-    bad = pd.Series(np.nan, index=raw.index, dtype="object")
+    bad = np.full(len(raw), None, dtype=object)
     if spec.kind == "category":
         lookup = {c.lower(): c for c in spec.categories} | dict(spec.aliases)
         mapped = text.str.lower().map(lookup)
-        unknown = text.notna() & mapped.isna()
-        expected = ", ".join(spec.categories)
-        bad[unknown] = "unknown category " + text[unknown].map(repr) + f"; expected one of {expected}"
+        unknown = (text.notna() & mapped.isna()).to_numpy()
+        shown = text.to_numpy()
+        _say(bad, unknown, "unknown category {!r}; expected one of " + ", ".join(spec.categories), shown)
         text = mapped
     return text.astype("str"), bad
 
 
-def _blank_rows(raw: pd.DataFrame) -> pd.DataFrame:
-    blank = _is_missing_frame(raw).all(axis=1)
-    return pd.DataFrame({"row": blank[blank].index, "column": "(all)", "value": "",
+def _blank_rows(index: pd.Index, missing: dict[str, np.ndarray]) -> pd.DataFrame:
+    blank = np.logical_and.reduce(list(missing.values()))
+    return pd.DataFrame({"row": index[blank], "column": "(all)", "value": "",
                          "problem": "the row is blank; delete it"})
-
-
-def _is_missing_frame(raw: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({c: _is_missing(raw[c]) for c in raw.columns})
 
 
 def _duplicate_keys(table: dict[str, pd.Series]) -> pd.DataFrame:

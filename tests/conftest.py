@@ -1,0 +1,36 @@
+"""Shared fixtures: small real cohorts written to tmp_path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+VALID_ROWS = [
+    {"patient_id": "P1", "site": "A", "treatment": "ketamine_iv", "madrs_baseline": "32", "madrs_24h": "12"},
+    {"patient_id": "P1", "site": "A", "treatment": "placebo", "madrs_baseline": "30", "madrs_24h": "28"},
+    {"patient_id": "P2", "site": "B", "treatment": "esketamine_in", "madrs_baseline": "40", "madrs_24h": ""},
+]
+
+
+@pytest.fixture
+def raw_cohort() -> pd.DataFrame:
+    """A valid three-course cohort as the CSV reader returns it (all text)."""
+    return pd.DataFrame(VALID_ROWS, dtype="str")
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path):
+    """Write text to a CSV file under tmp_path and return its path."""
+    def _write(text: str | bytes, name: str = "cohort.csv") -> Path:
+        path = tmp_path / name
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+    return _write
