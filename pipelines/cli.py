@@ -41,6 +41,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.out is None:
         raise _UsageError("synth needs --out FILE (or --describe)")
+    if args.n < 2:
+        raise _UsageError(f"--n must be at least 2 courses, got {args.n}")
     counts = write_synthetic(args.n, args.seed, args.scenario, args.out, args.oracle)
     print(f"wrote {counts['rows']} courses ({counts['patients']} patients, scenario {args.scenario}) to {args.out}")
     if args.oracle:
@@ -54,6 +56,8 @@ class _UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
+    from features.scenarios import SCENARIOS  # light: no numpy or pandas
+
     parser = argparse.ArgumentParser(
         prog="ketamine-response",
         description="Predict who with treatment-resistant depression responds to ketamine or esketamine, "
@@ -74,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write a synthetic cohort calibrated to published ketamine/esketamine trials.")
     s.add_argument("--n", type=int, default=300, help="number of patients (default 300)")
     s.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
-    s.add_argument("--scenario", default="literature",
-                   help="literature (default), strong, null or high_placebo")
+    s.add_argument("--scenario", default="literature", choices=list(SCENARIOS),
+                   help="planted truth: %(choices)s (default %(default)s)")
     s.add_argument("--out", metavar="FILE", help="cohort file to write (.csv or .parquet)")
     s.add_argument("--oracle", metavar="FILE", help="also write each course's true response probabilities")
     s.add_argument("--describe", action="store_true", help="print the planted effects of every scenario")

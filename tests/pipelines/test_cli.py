@@ -1,0 +1,98 @@
+"""The console script, run as a user runs it: a subprocess on tmp_path files."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+CLI = [sys.executable, "-m", "pipelines.cli"]
+ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=120)
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = ("import sys; from pipelines.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('pandas', 'sklearn', 'mlflow', 'shap', 'lightgbm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    for args in (["--help"], ["validate", "--help"], ["synth", "--help"]):
+        result = run(*args)
+        assert result.returncode == 0 and "usage: ketamine-response" in result.stdout
+
+
+def test_synth_then_validate_clean(tmp_path):
+    cohort, oracle = tmp_path / "c.parquet", tmp_path / "o.csv"
+    result = run("synth", "--n", 120, "--seed", 3, "--out", cohort, "--oracle", oracle)
+    assert result.returncode == 0, result.stderr
+    assert "wrote 120 courses" in result.stdout
+    assert "p_response_24h" in oracle.read_text().splitlines()[0]
+    result = run("validate", cohort)
+    assert result.returncode == 0, result.stderr
+    assert "rows 120  valid 120" in result.stdout and "no problems" in result.stdout
+
+
+def test_messy_file_lists_every_problem(tmp_path):
+    messy = tmp_path / "messy.csv"
+    messy.write_text(
+        "patient_id,site,treatment,madrs_baseline,crp_mg_l,sex,notes\n"
+        "P1,A,ketamine_iv,30,1.2,F,ok\n"
+        "P2,A,ketamine,30,-4,F,\n"          # row 2: unknown arm, negative CRP
+        "P3,B,placebo,seventy,,X,\n"        # row 3: not a number, unknown sex
+        ",B,placebo,35,,,\n"                # row 4: missing id
+        "P1,A,ketamine_iv,31,,M,\n"         # row 5: duplicate key with row 1
+    )
+    problems = tmp_path / "problems.csv"
+    result = run("validate", messy, "--problems", problems)
+    assert result.returncode == 1
+    assert "column 'crp_mg_l', row 2: value -4 is below 0; expected ≥ 0" in result.stdout
+    table = pd.read_csv(problems, keep_default_na=False)
+    assert list(table.columns) == ["row", "patient_id", "column", "value", "problem"]
+    assert set(zip(table["row"], table["column"])) == {
+        (1, "patient_id, treatment"), (2, "treatment"), (2, "crp_mg_l"), (3, "madrs_baseline"),
+        (3, "sex"), (4, "patient_id"), (5, "patient_id, treatment")}
+    assert "unknown columns kept, not used: notes" in result.stdout
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "the file is empty"),
+    (bytes(range(256)) * 4, "binary, not CSV"),
+    (b"patient_id,site,treatment,madrs_baseline\n", "header but no data rows"),
+    (b"just_one_column\n1\n2\n", "required column 'patient_id' is absent"),
+])
+def test_garbage_exits_2_without_traceback(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    result = run("validate", path)
+    assert result.returncode == 2
+    assert message in result.stderr and str(path) in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_bom_and_semicolon_files_validate(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbfpatient_id;site;treatment;madrs_baseline\nP1;A;placebo;30\n")
+    result = run("validate", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_usage_and_path_errors_exit_2(tmp_path):
+    assert run("validate", tmp_path / "none.csv").returncode == 2
+    assert run("validate", tmp_path / "x.xlsx").returncode == 2
+    assert run("validate", tmp_path / "c.csv", "--mapping", tmp_path / "m.yaml").returncode == 2
+    assert run("synth", "--n", 10).returncode == 2
+    result = run("synth", "--n", 10, "--scenario", "weak", "--out", tmp_path / "c.csv")
+    assert result.returncode == 2 and "invalid choice: 'weak'" in result.stderr
+    assert run("synth", "--n", 1, "--out", tmp_path / "c.csv").returncode == 2
+    assert run("frobnicate").returncode == 2
+
+
+def test_synth_describe_prints_the_table():
+    result = run("synth", "--describe")
+    assert result.returncode == 0
+    assert "literature:" in result.stdout and "null features" in result.stdout
