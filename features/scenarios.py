@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-IV_TIMEPOINTS = ("40min", "4h", "24h", "day2", "day7")
+IV_TIMEPOINTS = ("40min", "4h", "24h", "day3", "day7")
 ESK_TIMEPOINTS = ("day2", "day7", "day28")
-TIMEPOINTS = ("40min", "4h", "24h", "day2", "day7", "day28")
+TIMEPOINTS = ("40min", "4h", "24h", "day2", "day3", "day7", "day28")
 
 # (arm, timepoint) -> (response rate, remission rate, remission MADRS threshold used by that source)
 Rates = dict[tuple[str, str], tuple[float, float, int]]
@@ -21,12 +21,12 @@ LITERATURE_RATES: Rates = {
     ("ketamine_iv", "40min"): (0.30, 0.10, 10),   # I: early, dissociation-confounded
     ("ketamine_iv", "4h"): (0.45, 0.18, 10),      # I: between 40 min and 24 h
     ("ketamine_iv", "24h"): (0.522, 0.206, 10),   # Han 2016: 52.2% / 20.6%
-    ("ketamine_iv", "day2"): (0.479, 0.238, 10),  # Han 2016, 72 h: 47.9% / 23.8%
+    ("ketamine_iv", "day3"): (0.479, 0.238, 10),  # Han 2016, 72 h: 47.9% / 23.8%
     ("ketamine_iv", "day7"): (0.398, 0.262, 10),  # Han 2016: 39.8% / 26.2%
     ("placebo_iv", "40min"): (0.08, 0.02, 10),    # I
     ("placebo_iv", "4h"): (0.14, 0.04, 10),       # I
     ("placebo_iv", "24h"): (0.20, 0.07, 10),      # RCT range 12-28% (Taiwan 11.9%, Murrough 28%)
-    ("placebo_iv", "day2"): (0.18, 0.07, 10),     # I
+    ("placebo_iv", "day3"): (0.18, 0.07, 10),     # I
     ("placebo_iv", "day7"): (0.15, 0.07, 10),     # I
     ("esketamine_in", "day2"): (0.173, 0.07, 12),  # Turkoz 2021 pooled TRANSFORM: 17.3%
     ("esketamine_in", "day7"): (0.35, 0.18, 12),   # I
@@ -83,7 +83,7 @@ SCENARIOS: dict[str, Scenario] = {
                 ("ketamine_iv", "24h"): (0.60, 0.50, 12), ("placebo_iv", "24h"): (0.50, 0.35, 12),
                 ("ketamine_iv", "day7"): (0.316, 0.20, 12), ("placebo_iv", "day7"): (0.368, 0.20, 12),
                 ("placebo_iv", "40min"): (0.25, 0.08, 10), ("placebo_iv", "4h"): (0.40, 0.15, 10),
-                ("placebo_iv", "day2"): (0.45, 0.25, 10),
+                ("placebo_iv", "day3"): (0.45, 0.25, 10),
             },
         ),
     )

@@ -25,7 +25,7 @@ from features.scenarios import ESK_TIMEPOINTS, IV_TIMEPOINTS, TIMEPOINTS, Scenar
 from features.synthetic_covariates import draw_patients, standardised_drivers
 
 # dropout: share of courses missing each outcome, monotone over time
-_DROPOUT = {"40min": 0.01, "4h": 0.02, "24h": 0.03, "day2": 0.05, "day7": 0.08, "day28": 0.12}
+_DROPOUT = {"40min": 0.01, "4h": 0.02, "24h": 0.03, "day2": 0.04, "day3": 0.05, "day7": 0.08, "day28": 0.12}
 REMISSION_THRESHOLD = 10
 
 

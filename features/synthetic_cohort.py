@@ -78,7 +78,9 @@ def build_cohort(n: int, seed: int, scenario: str = "literature") -> tuple[pd.Da
     site, cross = _allocate(rng, n, n_sites)
     cov = draw_patients(rng, site.size, n_sites)
     cov["site"] = site
-    cov["site_effect"] = rng.normal(0.0, spec.site_sd, n_sites)[site]
+    shift = rng.normal(0.0, spec.site_sd, n_sites)
+    # centred so each cohort's marginal rates sit on the published ones, whatever sites it drew
+    cov["site_effect"] = (shift - shift.mean())[site]
     cov["eta"] = _eta(spec, cov)
     observed = mask_missing(rng, cov)
     courses = _courses(rng, cov, cross)
