@@ -17,14 +17,18 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	@mkdir -p $(DEMO)
+	$(CLI) synth --describe | head -12
 	$(CLI) synth --n 300 --seed 7 --out $(DEMO)/cohort.csv --oracle $(DEMO)/oracle.csv
 	$(CLI) validate $(DEMO)/cohort.csv --problems $(DEMO)/problems.csv
+	@echo "--- a messy file: every problem by row and column (exit code 1 is expected) ---"
+	$(CLI) validate data/examples/messy_cohort.csv --problems $(DEMO)/messy-problems.csv; test $$? -eq 1
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/synth_speed.py
+	$(PY) benchmarks/synth_calibration.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) mlruns/[0-9]* mlflow.db

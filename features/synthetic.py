@@ -77,27 +77,27 @@ def _eta(scenario: Scenario, cov: dict[str, np.ndarray]) -> np.ndarray:
     return eta
 
 
-def _linear(scenario: Scenario, courses: dict[str, np.ndarray], tp: str) -> np.ndarray:
+ARMS = ("ketamine_iv", "esketamine_in", "placebo_iv", "placebo_in")
+
+
+def _per_arm(masks: dict[str, np.ndarray], values: dict[str, float]) -> np.ndarray:
+    out = np.full(next(iter(masks.values())).size, np.nan)
+    for arm, mask in masks.items():
+        out[mask] = values.get(arm, np.nan)
+    return out
+
+
+def _linear(scenario: Scenario, courses: dict[str, np.ndarray], masks: dict[str, np.ndarray],
+            tp: str) -> np.ndarray:
     cal = calibration(scenario.name)
-    arm = courses["rate_arm"]
+    a = {arm: cal[(arm, tp)][0] for arm in ARMS if (arm, tp) in cal}
+    placebo = {drug: a.get(p, np.nan) for drug, p in (("ketamine_iv", "placebo_iv"), ("esketamine_in", "placebo_in"))}
+    a_placebo = _per_arm(masks, placebo | {p: a.get(p, np.nan) for p in ("placebo_iv", "placebo_in")})
+    a_drug = _per_arm(masks, {d: a.get(d, np.nan) for d in ("ketamine_iv", "esketamine_in")})
     active = courses["treatment"] != "placebo"
-    placebo_key = np.where(courses["esk_site"], "placebo_in", "placebo_iv")
-    a_p = np.array([cal.get((k, tp), (np.nan, 1))[0] for k in ("placebo_iv", "placebo_in")])
-    lin = np.where(placebo_key == "placebo_in", a_p[1], a_p[0]) + courses["site_effect"]
     scale = 1.0 - (1.0 - scenario.prior_ect_drug_scale) * courses["prior_ect"]
-    for drug in ("ketamine_iv", "esketamine_in"):
-        a_d = cal.get((drug, tp), (np.nan, 1))[0]
-        lin = np.where(arm == drug, lin + a_d * scale, lin)
-    return np.where(active, lin + courses["eta"], lin)
-
-
-def _remission_exponent(scenario: Scenario, arm: np.ndarray, tp: str) -> np.ndarray:
-    cal = calibration(scenario.name)
-    k = np.full(arm.size, np.nan)
-    for key in set(arm.tolist()):
-        if (key, tp) in cal:
-            k[arm == key] = cal[(key, tp)][1]
-    return k
+    drug_term = np.where(active, a_drug * scale + courses["eta"], 0.0)
+    return a_placebo + courses["site_effect"] + drug_term
 
 
 def simulate_outcomes(rng: np.random.Generator, scenario: Scenario,
@@ -117,10 +117,12 @@ def simulate_outcomes(rng: np.random.Generator, scenario: Scenario,
     shared = rng.standard_normal(n)
     dropout = rng.random(n)
     madrs, oracle = {}, {}
+    masks = {arm: courses["rate_arm"] == arm for arm in ARMS}
+    cal = calibration(scenario.name)
     for tp in TIMEPOINTS:
         visit = np.where(courses["esk_site"], tp in ESK_TIMEPOINTS, tp in IV_TIMEPOINTS)
-        lin = _linear(scenario, courses, tp)
-        k = _remission_exponent(scenario, courses["rate_arm"], tp)
+        lin = _linear(scenario, courses, masks, tp)
+        k = _per_arm(masks, {arm: cal[(arm, tp)][1] for arm in ARMS if (arm, tp) in cal})
         noise = np.sqrt(rho) * shared + np.sqrt(1 - rho) * rng.standard_normal(n)
         responder = lin + noise > 0
         u = rng.random(n)
