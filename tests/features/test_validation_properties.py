@@ -11,7 +11,7 @@ from features.synthetic_cohort import build_cohort, write_table
 from features.validation import load_cohort, validate_table
 
 SCENARIOS = st.sampled_from(["literature", "strong", "null", "high_placebo"])
-CORRUPTIBLE = sorted(n for n, s in SPECS.items() if s.role not in ("key",) and n != "period")
+CORRUPTIBLE = sorted(n for n, s in SPECS.items() if s.role != "key" and s.kind in ("number", "binary", "category"))
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
