@@ -40,6 +40,9 @@ class ColumnSpec:
         Unit of a number, for documentation.
     role : {"key", "design", "outcome", "predictor", "safety"}
         What the pipeline may use the column for; safety and outcome columns are never features.
+    timepoint : str
+        When after dosing the value is measured ('' for baseline); a feature may only read it
+        for targets strictly later.
     """
 
     name: str
@@ -52,6 +55,7 @@ class ColumnSpec:
     integer: bool = False
     unit: str = ""
     role: str = "predictor"
+    timepoint: str = ""
 
 
 def _num(name: str, low: float | None, high: float | None, unit: str = "", **kw: object) -> ColumnSpec:
@@ -88,7 +92,7 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     _flag("lithium"),
     _flag("prior_suicide_attempt"),
     _num("shaps_baseline", 0, 14, "points"),
-    _num("cadss_40min", 0, 92, "points"),
+    _num("cadss_40min", 0, 92, "points", timepoint="40min"),
     _num("il6_pg_ml", 0, None, "pg/mL"),
     _num("crp_mg_l", 0, None, "mg/L"),
     _num("tnf_alpha_pg_ml", 0, None, "pg/mL"),
@@ -141,7 +145,8 @@ def outcome_spec(column: str) -> ColumnSpec | None:
     """The spec of a ``madrs_<timepoint>`` outcome column, or None if *column* is not one."""
     if _TIMEPOINT.match(column) is None:
         return None
-    return ColumnSpec(column, "number", low=0, high=60, unit="points", role="outcome")
+    return ColumnSpec(column, "number", low=0, high=60, unit="points", role="outcome",
+                      timepoint=column.removeprefix("madrs_"))
 
 
 def spec_for(column: str) -> ColumnSpec | None:

@@ -1,0 +1,90 @@
+"""Build the candidate-biomarker table for one target from a validated cohort (tier 1 only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from features.registry import STATIC_FEATURES, Feature, early_course_features, identity
+from features.schema import outcome_timepoints
+from features.targets import DEFAULT_REMISSION_THRESHOLD, Target, make_target
+
+DESIGN_COLUMNS = ("patient_id", "treatment", "site", "period")
+DICTIONARY_COLUMNS = ["feature", "derivation", "domain", "inputs", "unit", "rationale"]
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """The derived table and what it is made of.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        Design columns (``patient_id``, ``treatment``, ``site``, ``period`` where present), the
+        features, then the target; one row per input row, same index.
+    features : tuple of str
+        The feature columns, in order.
+    dictionary : pandas.DataFrame
+        One row per feature: :data:`DICTIONARY_COLUMNS`.
+    notes : tuple of str
+        Derivations skipped because their inputs are absent, said once each.
+    """
+
+    frame: pd.DataFrame
+    features: tuple[str, ...]
+    dictionary: pd.DataFrame
+    notes: tuple[str, ...]
+    target: str
+
+
+def registry_for(columns: list[str], extra_features: tuple[str, ...] = ()) -> tuple[Feature, ...]:
+    """Every derivation that could apply to a cohort with these columns (before the leakage filter)."""
+    user = tuple(Feature(c, identity(c), (c,), (c,), "as supplied", "user", "declared in the mapping file")
+                 for c in extra_features)
+    return STATIC_FEATURES + early_course_features(outcome_timepoints(columns)) + user
+
+
+def select_features(columns: list[str], target: Target,
+                    extra_features: tuple[str, ...] = ()) -> tuple[list[Feature], list[str]]:
+    """Derivations allowed for *target* whose inputs the cohort has, and notes on those skipped."""
+    present = set(columns)
+    chosen, notes = [], []
+    for feature in registry_for(columns, extra_features):
+        if not feature.allowed_for(target.minutes):
+            continue
+        if feature.available(present):
+            chosen.append(feature)
+        else:
+            notes.append(f"skipped {feature.name}: needs {' + '.join(feature.requires[0] if feature.requires else feature.inputs)}"
+                         " (absent from the cohort)")
+    return chosen, notes
+
+
+def feature_dictionary(features: list[Feature] | tuple[Feature, ...]) -> pd.DataFrame:
+    """One row per output column: feature, derivation, domain, inputs, unit, rationale."""
+    rows = [(out, f.name, f.domain, ";".join(f.inputs), f.unit, f.rationale) for f in features for out in f.outputs]
+    return pd.DataFrame(rows, columns=DICTIONARY_COLUMNS)
+
+
+def build_feature_table(table: pd.DataFrame, target: Target, extra_features: tuple[str, ...] = (),
+                        remission_threshold: float = DEFAULT_REMISSION_THRESHOLD,
+                        source: str = "cohort") -> FeatureTable:
+    """Apply every allowed, available derivation to a validated cohort table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``ValidatedCohort.table`` (typed canonical columns).
+    target : Target
+        The outcome the table is for; decides which early-course features are allowed.
+    extra_features : tuple of str
+        Numeric columns declared in the mapping file.
+    """
+    chosen, notes = select_features(list(table.columns), target, extra_features)
+    design = [c for c in DESIGN_COLUMNS if c in table.columns]
+    parts = [table[design]] + [f.func(table) for f in chosen]
+    parts.append(make_target(table, target, source, remission_threshold).to_frame())
+    frame = pd.concat(parts, axis=1)
+    names = tuple(out for f in chosen for out in f.outputs)
+    return FeatureTable(frame, names, feature_dictionary(chosen), tuple(notes), target.name)

@@ -1,0 +1,71 @@
+"""Targets derived from outcome columns: ``response_<tp>`` and ``remission_<tp>``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.errors import CohortFileError
+from features.schema import outcome_timepoints, timepoint_minutes
+
+_TARGET = re.compile(r"^(?P<kind>response|remission)_(?P<tp>\d+min|\d+h|day\d+)$")
+DEFAULT_REMISSION_THRESHOLD = 10.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """A binary outcome at one timepoint."""
+
+    kind: str
+    timepoint: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}_{self.timepoint}"
+
+    @property
+    def minutes(self) -> int:
+        return timepoint_minutes(self.timepoint)
+
+    @property
+    def outcome_column(self) -> str:
+        return f"madrs_{self.timepoint}"
+
+
+def parse_target(name: str) -> Target:
+    """Parse ``response_<tp>`` or ``remission_<tp>``; ValueError says what is expected."""
+    m = _TARGET.match(name)
+    if m is None:
+        raise ValueError(
+            f"target '{name}' is not of the form response_<tp> or remission_<tp> "
+            "with tp like 40min, 4h, 24h or day7"
+        )
+    return Target(m["kind"], m["tp"])
+
+
+def make_target(table: pd.DataFrame, target: Target, source: str = "cohort",
+                remission_threshold: float = DEFAULT_REMISSION_THRESHOLD) -> pd.Series:
+    """The 0/1 target per course (NaN where the outcome is missing).
+
+    Response: MADRS at tp <= 50% of baseline. Remission: MADRS at tp <= *remission_threshold*.
+
+    Raises
+    ------
+    CohortFileError
+        If the cohort has no ``madrs_<tp>`` column for the target.
+    """
+    if target.outcome_column not in table.columns:
+        present = ", ".join(outcome_timepoints(list(table.columns))) or "none"
+        raise CohortFileError(
+            f"{source}: target '{target.name}' needs column '{target.outcome_column}', which the cohort "
+            f"lacks. Outcome timepoints present: {present}. Choose one of those for --target."
+        )
+    score = table[target.outcome_column].astype("float64")
+    if target.kind == "response":
+        hit = score <= 0.5 * table["madrs_baseline"].astype("float64")
+    else:
+        hit = score <= remission_threshold
+    return pd.Series(np.where(score.isna(), np.nan, hit.astype("float64")), index=table.index, name=target.name)

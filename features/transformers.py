@@ -1,0 +1,151 @@
+"""Tier 2: everything learnt from data, as scikit-learn transformers refit in every CV fold.
+
+Each follows scikit-learn's contract: ``__init__`` stores parameters only, ``fit``
+validates and sets attributes ending in ``_``, ``get_feature_names_out`` and
+``set_output(transform="pandas")`` work. Missing values pass through as NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+
+
+class _NanTransformer(TransformerMixin, BaseEstimator):
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def _check(self, X, reset: bool) -> np.ndarray:
+        return validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype="float64")
+
+
+def _nan_stat(X: np.ndarray, func, fallback: float, *args) -> np.ndarray:
+    # An all-missing column gets the fallback instead of numpy's empty-slice warning.
+    out = np.full(X.shape[1], fallback)
+    seen = ~np.isnan(X).all(axis=0)
+    if seen.any():
+        out[seen] = func(X[:, seen], *args, axis=0)
+    return out
+
+
+class Winsorizer(_NanTransformer):
+    """Clip each column to quantile cut-offs learnt on the training fold.
+
+    Parameters
+    ----------
+    lower, upper : float
+        Quantiles (0-1) of the training data used as the clipping bounds.
+    """
+
+    def __init__(self, lower: float = 0.01, upper: float = 0.99):
+        self.lower = lower
+        self.upper = upper
+
+    def fit(self, X, y=None):
+        if not 0 <= self.lower < self.upper <= 1:
+            raise ValueError(f"need 0 <= lower < upper <= 1, got lower={self.lower}, upper={self.upper}")
+        X = self._check(X, reset=True)
+        self.low_ = _nan_stat(X, np.nanquantile, -np.inf, self.lower)
+        self.high_ = _nan_stat(X, np.nanquantile, np.inf, self.upper)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        return np.clip(self._check(X, reset=False), self.low_, self.high_)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self)
+        return _check_feature_names_in(self, input_features)
+
+
+class ZScoreComposite(_NanTransformer):
+    """Append the mean of training-fold z-scores of selected columns as one composite column.
+
+    Rows with none of the columns observed get NaN; with some, the mean of those observed.
+
+    Parameters
+    ----------
+    columns : list of str or int, optional
+        Columns to combine (names need DataFrame input); None means all.
+    name : str
+        Name of the appended column.
+    """
+
+    def __init__(self, columns=None, name: str = "composite"):
+        self.columns = columns
+        self.name = name
+
+    def _indices(self) -> np.ndarray:
+        if self.columns is None:
+            return np.arange(self.n_features_in_)
+        if all(isinstance(c, str) for c in self.columns):
+            names = list(getattr(self, "feature_names_in_", []))
+            missing = [c for c in self.columns if c not in names]
+            if missing:
+                raise ValueError(f"ZScoreComposite: columns {missing} are not in the input {names}")
+            return np.array([names.index(c) for c in self.columns])
+        return np.asarray(self.columns, dtype=int)
+
+    def fit(self, X, y=None):
+        X = self._check(X, reset=True)
+        self.indices_ = self._indices()
+        part = X[:, self.indices_]
+        self.mean_ = _nan_stat(part, np.nanmean, 0.0)
+        scale = _nan_stat(part, np.nanstd, 1.0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self)
+        X = self._check(X, reset=False)
+        z = (X[:, self.indices_] - self.mean_) / self.scale_
+        seen = (~np.isnan(z)).sum(axis=1)
+        total = np.where(np.isnan(z), 0.0, z).sum(axis=1)
+        composite = np.where(seen > 0, total / np.maximum(seen, 1), np.nan)
+        return np.column_stack([X, composite])
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self)
+        names = _check_feature_names_in(self, input_features)
+        return np.append(names, self.name).astype(object)
+
+
+class SiteCentering(TransformerMixin, BaseEstimator):
+    """Subtract each site's training-fold median from every numeric column, then drop the site column.
+
+    Removes between-site assay drift. A site unseen in training is centred on the pooled
+    training median, so scoring a new site works without refitting.
+
+    Parameters
+    ----------
+    site_column : str
+        Name of the site column in the input DataFrame.
+    """
+
+    def __init__(self, site_column: str = "site"):
+        self.site_column = site_column
+
+    def fit(self, X: pd.DataFrame, y=None):
+        if not isinstance(X, pd.DataFrame) or self.site_column not in X.columns:
+            raise ValueError(f"SiteCentering needs a DataFrame with a '{self.site_column}' column")
+        values = X.drop(columns=self.site_column).astype("float64")
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        self.pooled_ = values.median()
+        self.site_medians_ = values.groupby(X[self.site_column].astype("str")).median().fillna(self.pooled_)
+        return self
+
+    def transform(self, X: pd.DataFrame):
+        check_is_fitted(self)
+        values = X.drop(columns=self.site_column).astype("float64")
+        site = X[self.site_column].astype("str")
+        shift = self.site_medians_.reindex(site).fillna(self.pooled_).to_numpy()
+        return (values.to_numpy() - shift)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self)
+        return np.array([c for c in self.feature_names_in_ if c != self.site_column], dtype=object)

@@ -1,0 +1,59 @@
+"""Tier-2 transformers honour scikit-learn's contract and learn only from the fold they are fit on."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from features.transformers import SiteCentering, Winsorizer, ZScoreComposite
+
+NUMERIC = [Winsorizer(), ZScoreComposite()]
+
+
+@parametrize_with_checks(NUMERIC)
+def test_sklearn_contract(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("transformer", NUMERIC + [SiteCentering()], ids=lambda t: type(t).__name__)
+def test_pandas_output_and_names(transformer):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"site": np.repeat(["a", "b"], 20), "x": rng.normal(size=40), "y": rng.normal(size=40)})
+    if not isinstance(transformer, SiteCentering):
+        X = X.drop(columns="site")
+    out = transformer.set_output(transform="pandas").fit(X).transform(X)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(transformer.get_feature_names_out())
+    assert len(out) == len(X)
+
+
+def test_winsorizer_uses_training_cutoffs_only():
+    train = pd.DataFrame({"crp": np.arange(101, dtype=float)})
+    w = Winsorizer(0.05, 0.95).fit(train)
+    out = w.transform(pd.DataFrame({"crp": [-50.0, 50.0, 1000.0, np.nan]}))
+    assert out[:, 0][:3].tolist() == [5.0, 50.0, 95.0]
+    assert np.isnan(out[3, 0])
+    with pytest.raises(ValueError, match="need 0 <= lower < upper <= 1"):
+        Winsorizer(0.9, 0.1).fit(train)
+
+
+def test_composite_is_mean_of_training_z_scores():
+    train = pd.DataFrame({"log_il6": [0.0, 2.0], "log_crp": [10.0, 30.0], "age": [1.0, 2.0]})
+    comp = ZScoreComposite(columns=["log_il6", "log_crp"], name="inflammation_composite").fit(train)
+    test = pd.DataFrame({"log_il6": [2.0, np.nan, np.nan], "log_crp": [10.0, 30.0, np.nan], "age": [5.0, 5.0, 5.0]})
+    out = comp.set_output(transform="pandas").transform(test)
+    assert out["inflammation_composite"].iloc[0] == pytest.approx(0.0)  # (+1 + -1) / 2
+    assert out["inflammation_composite"].iloc[1] == pytest.approx(1.0)  # only CRP observed
+    assert np.isnan(out["inflammation_composite"].iloc[2])
+    with pytest.raises(ValueError, match=r"columns \['tnf'\] are not in the input"):
+        ZScoreComposite(columns=["tnf"]).fit(train)
+
+
+def test_site_centering_removes_site_shift_and_handles_new_sites():
+    X = pd.DataFrame({"site": ["a", "a", "a", "b", "b", "b"], "crp": [1.0, 2.0, 3.0, 11.0, 12.0, 13.0]})
+    sc = SiteCentering().fit(X)
+    assert sc.transform(X)[:, 0].tolist() == [-1.0, 0.0, 1.0, -1.0, 0.0, 1.0]
+    new = pd.DataFrame({"site": ["c"], "crp": [7.0]})
+    assert sc.transform(new)[0, 0] == pytest.approx(0.0)  # pooled training median is 7
+    with pytest.raises(ValueError, match="needs a DataFrame with a 'site' column"):
+        SiteCentering().fit(X.drop(columns="site"))
