@@ -1,4 +1,4 @@
-"""Read a cohort file (CSV or Parquet) into a raw table, or say clearly why not.
+"""Read a cohort file (CSV or Parquet) into a raw table, or say clearly why not; write tables back.
 
 CSV cells are kept as text so the validator sees exactly what the user wrote
 (an unparseable number is reported, not silently turned into NaN).
@@ -137,3 +137,14 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         ) from None
     table.columns = [str(c).strip() for c in table.columns]
     return table.reset_index(drop=True)
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV or Parquet by the extension of *path*, byte-identically for the same table."""
+    path = Path(path)
+    kind = file_kind(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "csv":
+        table.to_csv(path, index=False, lineterminator="\n")
+    else:
+        table.to_parquet(path, index=False)

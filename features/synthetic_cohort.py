@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.reader import file_kind
+from features.reader import file_kind, write_table
 from features.scenarios import LITERATURE_RATES, NULL_FEATURES, SCENARIOS, get_scenario
 from features.schema import SPECS
 from features.synthetic import _eta, _rate_arm, simulate_outcomes, simulate_safety
@@ -107,17 +107,6 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
         elif name in SPECS and SPECS[name].kind == "binary":
             table[name] = pd.array(table[name].astype(float), dtype="Int64")
     return table
-
-
-def write_table(table: pd.DataFrame, path: str | Path) -> None:
-    """Write a table as CSV or Parquet by the extension of *path*, byte-identically for the same table."""
-    path = Path(path)
-    kind = file_kind(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "csv":
-        table.to_csv(path, index=False, lineterminator="\n")
-    else:
-        table.to_parquet(path, index=False)
 
 
 def write_synthetic(n: int, seed: int, scenario: str, out: str | Path,

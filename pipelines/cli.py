@@ -50,6 +50,34 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_features(args: argparse.Namespace) -> int:
+    from pipelines.features import full_dictionary, run_features
+
+    if args.list:
+        for row in full_dictionary().itertuples():
+            print(f"{row.feature:30s} {row.domain:24s} {row.unit:10s} from {row.inputs.replace(';', ', ')}")
+            print(f"    {row.rationale}")
+        return EXIT_OK
+    if args.cohort is None or args.target is None or args.out is None:
+        raise _UsageError("features needs COHORT, --target T and --out FILE (or --list)")
+    _target_or_usage(args.target)
+    built, dropped = run_features(args.cohort, args.target, args.out, args.mapping, args.drop_invalid)
+    print(f"wrote {len(built.frame)} courses x {len(built.features)} features for {built.target} to {args.out}"
+          + (f" ({dropped} invalid rows left out)" if dropped else ""))
+    for note in built.notes:
+        print(f"  note: {note}")
+    return EXIT_OK
+
+
+def _target_or_usage(target: str) -> None:
+    from features.targets import parse_target
+
+    try:
+        parse_target(target)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+
+
 class _UsageError(Exception):
     pass
 
@@ -84,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--oracle", metavar="FILE", help="also write each course's true response probabilities")
     s.add_argument("--describe", action="store_true", help="print the planted effects of every scenario")
     s.set_defaults(func=_cmd_synth)
+
+    f = sub.add_parser("features", help="build the candidate-biomarker table for a target",
+                       description="Derive the per-course feature table (no fitting, no leakage) for one target.")
+    f.add_argument("cohort", nargs="?", help="cohort file (.csv or .parquet)")
+    f.add_argument("--target", help="response_<tp> or remission_<tp>, e.g. response_24h")
+    f.add_argument("--out", metavar="FILE", help="feature table to write (.csv or .parquet)")
+    f.add_argument("--mapping", help="YAML column mapping")
+    f.add_argument("--drop-invalid", action="store_true", help="leave out rows with problems instead of stopping")
+    f.add_argument("--list", action="store_true", help="print the feature dictionary and exit")
+    f.set_defaults(func=_cmd_features)
     return parser
 
 

@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.schema import SPECS
-from features.synthetic_cohort import build_cohort, write_table
+from features.reader import write_table
+from features.synthetic_cohort import build_cohort
 from features.validation import load_cohort, validate_table
 
 SCENARIOS = st.sampled_from(["literature", "strong", "null", "high_placebo"])

@@ -96,3 +96,34 @@ def test_synth_describe_prints_the_table():
     result = run("synth", "--describe")
     assert result.returncode == 0
     assert "literature:" in result.stdout and "null features" in result.stdout
+
+
+def test_features_command(tmp_path):
+    cohort, out = tmp_path / "c.csv", tmp_path / "f.parquet"
+    assert run("synth", "--n", 80, "--seed", 1, "--out", cohort).returncode == 0
+    result = run("features", cohort, "--target", "response_day7", "--out", out)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_parquet(out)
+    assert len(table) == 80 and table.columns[-1] == "response_day7"
+    assert "madrs_pct_change_4h" in table.columns and "madrs_pct_change_day7" not in table.columns
+    assert "madrs_day7" not in table.columns
+
+
+def test_features_refuses_invalid_rows_unless_told(tmp_path):
+    messy = Path(__file__).parents[2] / "data" / "examples" / "messy_cohort.csv"
+    out = tmp_path / "f.csv"
+    refused = run("features", messy, "--target", "response_24h", "--out", out)
+    assert refused.returncode == 1 and "--drop-invalid" in refused.stderr and not out.exists()
+    dropped = run("features", messy, "--target", "response_24h", "--out", out, "--drop-invalid")
+    assert dropped.returncode == 0 and "10 invalid rows left out" in dropped.stdout
+    assert len(pd.read_csv(out)) == 2
+
+
+def test_features_bad_target_and_list(tmp_path):
+    cohort = tmp_path / "c.csv"
+    run("synth", "--n", 20, "--out", cohort)
+    assert run("features", cohort, "--target", "response_week2", "--out", tmp_path / "f.csv").returncode == 2
+    missing = run("features", cohort, "--target", "response_day10", "--out", tmp_path / "f.csv")
+    assert missing.returncode == 2 and "needs column 'madrs_day10'" in missing.stderr
+    listing = run("features", "--list")
+    assert listing.returncode == 0 and "kyn_trp_ratio" in listing.stdout and "madrs_pct_change_<tp>" in listing.stdout
