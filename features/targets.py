@@ -58,10 +58,11 @@ def make_target(table: pd.DataFrame, target: Target, source: str = "cohort",
         If the cohort has no ``madrs_<tp>`` column for the target.
     """
     if target.outcome_column not in table.columns:
-        present = ", ".join(outcome_timepoints(list(table.columns))) or "none"
+        tps = outcome_timepoints(list(table.columns))
+        supported = ", ".join(f"{k}_{tp}" for tp in tps for k in ("response", "remission")) or "none"
         raise CohortFileError(
             f"{source}: target '{target.name}' needs column '{target.outcome_column}', which the cohort "
-            f"lacks. Outcome timepoints present: {present}. Choose one of those for --target."
+            f"lacks. Targets this cohort supports: {supported}."
         )
     score = table[target.outcome_column].astype("float64")
     if target.kind == "response":

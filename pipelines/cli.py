@@ -69,6 +69,59 @@ def _cmd_features(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pipelines.config import load_config
+    from pipelines.evaluate import render_table
+    from pipelines.train import run_train
+
+    _target_or_usage(args.target)
+    overrides = {}
+    if args.cv:
+        import dataclasses
+
+        base = load_config(args.config)
+        overrides["cv"] = dataclasses.replace(base.cv, design=args.cv)
+    config = load_config(args.config, **overrides)
+    result = run_train(args.cohort, args.target, config, args.experiment, args.mapping, args.drop_invalid,
+                       progress=lambda message: print(f"... {message}", file=sys.stderr, flush=True))
+    for note in result.notes:
+        print(f"note: {note}")
+    print(render_table(result.table()))
+    print(f"selected model: {result.selected} (refit on all {len(result.data.y)} courses)")
+    print(f"MLflow run: {result.run_id}  registered: ketamine-response-{result.target} version {result.version}")
+    print(f"report artifacts: {result.artifact_uri}")
+    return EXIT_OK
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from pipelines import tracking
+
+    tracking.open_experiment(args.experiment)
+    runs = tracking.list_runs(args.experiment)
+    if runs.empty:
+        print(f"no runs in experiment '{args.experiment}' at {tracking.store_uri()}")
+        return EXIT_OK
+    print(runs.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return EXIT_OK
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from pipelines import tracking
+
+    tracking.open_experiment("ketamine-response")
+    tracking.promote(args.name, args.version)
+    print(f"{args.name} version {args.version} is now champion")
+    return EXIT_OK
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from pipelines import tracking
+
+    uri = tracking.store_uri()
+    print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}); Ctrl-C to stop", flush=True)
+    return tracking.ui(uri, args.port)
+
+
 def _target_or_usage(target: str) -> None:
     from features.targets import parse_target
 
@@ -122,6 +175,30 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--drop-invalid", action="store_true", help="leave out rows with problems instead of stopping")
     f.add_argument("--list", action="store_true", help="print the feature dictionary and exit")
     f.set_defaults(func=_cmd_features)
+
+    t = sub.add_parser("train", help="nested-CV training of response classifiers, tracked in MLflow",
+                       description="Fit and honestly validate response classifiers for one target; log to MLflow.")
+    t.add_argument("cohort", help="cohort file (.csv or .parquet)")
+    t.add_argument("--target", required=True, help="response_<tp> or remission_<tp>, e.g. response_24h")
+    t.add_argument("--config", help="training config YAML (default configs/train.yaml)")
+    t.add_argument("--experiment", default="ketamine-response", help="MLflow experiment name")
+    t.add_argument("--cv", choices=["kfold", "site"], help="outer loop: repeated k-fold or leave-one-site-out")
+    t.add_argument("--mapping", help="YAML column mapping")
+    t.add_argument("--drop-invalid", action="store_true", help="leave out rows with problems instead of stopping")
+    t.set_defaults(func=_cmd_train)
+
+    r = sub.add_parser("runs", help="compare training runs in the MLflow store")
+    r.add_argument("--experiment", default="ketamine-response", help="MLflow experiment name")
+    r.set_defaults(func=_cmd_runs)
+
+    p = sub.add_parser("promote", help="move the champion alias of a registered model to a version")
+    p.add_argument("name", help="registered model, e.g. ketamine-response-response_24h")
+    p.add_argument("version", type=int, help="version number")
+    p.set_defaults(func=_cmd_promote)
+
+    u = sub.add_parser("ui", help="start the MLflow UI on the project's store (127.0.0.1)")
+    u.add_argument("--port", type=int, default=5000)
+    u.set_defaults(func=_cmd_ui)
     return parser
 
 

@@ -124,6 +124,6 @@ def test_features_bad_target_and_list(tmp_path):
     run("synth", "--n", 20, "--out", cohort)
     assert run("features", cohort, "--target", "response_week2", "--out", tmp_path / "f.csv").returncode == 2
     missing = run("features", cohort, "--target", "response_day10", "--out", tmp_path / "f.csv")
-    assert missing.returncode == 2 and "needs column 'madrs_day10'" in missing.stderr
+    assert missing.returncode == 2 and "needs column 'madrs_day10'" in missing.stderr and "response_day7" in missing.stderr
     listing = run("features", "--list")
     assert listing.returncode == 0 and "kyn_trp_ratio" in listing.stdout and "madrs_pct_change_<tp>" in listing.stdout

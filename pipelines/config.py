@@ -1,0 +1,144 @@
+"""Training configuration: YAML loaded once at the entry point into frozen dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from features.errors import CohortFileError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "train.yaml"
+FAMILIES = ("prevalence", "clinical_logistic", "elastic_net", "lightgbm")
+
+
+class ConfigError(CohortFileError):
+    """An unreadable config, an unknown key or an impossible value (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class CVConfig:
+    design: str = "kfold"
+    outer_folds: int = 5
+    outer_repeats: int = 2
+    inner_folds: int = 3
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    budget: int = 4
+    selection_metric: str = "log_loss"
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    method: str = "sigmoid"
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    bootstrap: int = 500
+    permutations: int = 99
+    threshold: str | float = "prevalence"
+    min_events_per_predictor: float = 10.0
+    remission_threshold: float = 10.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 20261129
+    cv: CVConfig = field(default_factory=CVConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    families: tuple[str, ...] = FAMILIES
+    early_course: bool = False
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    n_jobs: int = 2
+
+    def flat(self) -> dict[str, str]:
+        """Dotted key → value, for MLflow params."""
+        out: dict[str, str] = {}
+
+        def walk(prefix: str, value: Any) -> None:
+            if dataclasses.is_dataclass(value):
+                for f in dataclasses.fields(value):
+                    walk(f"{prefix}{f.name}.", getattr(value, f.name))
+            else:
+                out[prefix.rstrip(".")] = ",".join(value) if isinstance(value, tuple) else str(value)
+
+        walk("", self)
+        return out
+
+
+def _build(cls: type, raw: Any, where: str, path: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: '{where or 'top level'}' must be a mapping of keys to values.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key '{where}{unknown[0]}'; allowed keys: {', '.join(fields)}.")
+    values = {}
+    for name, value in raw.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            values[name] = _build(type(default), value, f"{where}{name}.", path)
+        elif isinstance(default, tuple):
+            values[name] = tuple(value) if isinstance(value, list) else value
+        else:
+            values[name] = value
+    return cls(**values)
+
+
+def _problems(c: TrainConfig) -> list[str]:
+    e, cv = c.evaluation, c.cv
+    checks = [
+        (isinstance(c.seed, int), "seed must be a whole number"),
+        (cv.design in ("kfold", "site"), f"cv.design must be kfold or site, got {cv.design!r}"),
+        (isinstance(cv.outer_folds, int) and cv.outer_folds >= 2, "cv.outer_folds must be a whole number >= 2"),
+        (isinstance(cv.outer_repeats, int) and cv.outer_repeats >= 1, "cv.outer_repeats must be >= 1"),
+        (isinstance(cv.inner_folds, int) and cv.inner_folds >= 2, "cv.inner_folds must be a whole number >= 2"),
+        (isinstance(c.search.budget, int) and c.search.budget >= 1, "search.budget must be >= 1"),
+        (c.search.selection_metric in ("log_loss", "brier", "auroc"),
+         "search.selection_metric must be log_loss, brier or auroc"),
+        (isinstance(c.families, tuple) and len(c.families) > 0 and set(c.families) <= set(FAMILIES),
+         f"families must be a non-empty list from {', '.join(FAMILIES)}"),
+        (c.calibration.method in ("sigmoid", "isotonic"), "calibration.method must be sigmoid or isotonic"),
+        (isinstance(e.bootstrap, int) and e.bootstrap >= 50, "evaluation.bootstrap must be >= 50"),
+        (isinstance(e.permutations, int) and e.permutations >= 0, "evaluation.permutations must be >= 0"),
+        (e.threshold == "prevalence" or (isinstance(e.threshold, (int, float)) and 0 < e.threshold < 1),
+         "evaluation.threshold must be 'prevalence' or a probability between 0 and 1"),
+        (isinstance(e.min_events_per_predictor, (int, float)) and e.min_events_per_predictor > 0,
+         "evaluation.min_events_per_predictor must be > 0"),
+        (isinstance(e.remission_threshold, (int, float)) and 0 <= e.remission_threshold <= 60,
+         "evaluation.remission_threshold must be within 0-60"),
+        (isinstance(c.n_jobs, int) and c.n_jobs >= 1, "n_jobs must be >= 1"),
+        (isinstance(c.early_course, bool), "early_course must be true or false"),
+    ]
+    return [message for ok, message in checks if not ok]
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Load a training config (default ``configs/train.yaml``); *overrides* replace top-level sections.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or not YAML, has unknown keys, or impossible values.
+    """
+    import yaml
+
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    if not path.is_file():
+        raise ConfigError(f"{path}: the config file does not exist. Check the --config path.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: the config file is not valid YAML ({exc}).") from None
+    config = _build(TrainConfig, raw, "", str(path))
+    config = dataclasses.replace(config, **overrides)
+    problems = _problems(config)
+    if problems:
+        raise ConfigError(f"{path}: impossible value: {problems[0]}" +
+                          (f" (and {len(problems) - 1} more: {'; '.join(problems[1:])})" if len(problems) > 1 else "") + ".")
+    return config

@@ -1,0 +1,202 @@
+"""The one module that touches MLflow: store, runs, artifacts, model logging, registry, listing, UI.
+
+Nothing patient-level is passed here: only aggregate metrics, the config, column names,
+feature metadata and a synthetic input example.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.errors import CohortFileError
+
+log = logging.getLogger(__name__)
+
+REQUIRED_METRICS = ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "brier", "calibration_slope",
+                    "calibration_intercept", "balanced_accuracy", "permutation_p", "n_courses", "n_events")
+PIP_PACKAGES = ("scikit-learn", "lightgbm", "pandas", "numpy", "pyarrow", "mlflow", "scipy", "pyyaml")
+
+
+class TrackingError(CohortFileError):
+    """The tracking store cannot be opened or written (exit code 2)."""
+
+
+def store_uri(root: str | Path | None = None) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else a SQLite store at ``<root>/mlruns/mlflow.db``."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    root = Path(root or Path.cwd()).resolve()
+    return f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+
+
+def open_experiment(name: str, uri: str | None = None) -> str:
+    """Point MLflow at the store and return the id of experiment *name*, creating it if needed."""
+    import mlflow
+
+    # MLflow's own INFO chatter (migrations, pickling notices) would drown the CLI's output.
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.ERROR)
+    uri = uri or store_uri()
+    try:
+        if uri.startswith("sqlite:///"):
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        found = mlflow.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = None
+        if uri.startswith("sqlite:///"):
+            location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+        return mlflow.create_experiment(name, artifact_location=location)
+    except Exception as exc:  # MLflow raises many types for an unusable store
+        raise TrackingError(f"tracking store {uri} cannot be opened ({type(exc).__name__}: {exc}). Check "
+                            "MLFLOW_TRACKING_URI, or that mlruns/ is writable.") from None
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the stack, for tags and pip requirements."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in PIP_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def git_commit() -> str:
+    """The commit of the code that ran, or 'unknown' outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _log_run_content(metrics: dict[str, float], tables: dict[str, pd.DataFrame], figures: dict[str, Any],
+                     texts: dict[str, str]) -> None:
+    import mlflow
+
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+    for name, table in tables.items():
+        mlflow.log_text(table.to_csv(index=False), name)
+    for name, fig in figures.items():
+        mlflow.log_figure(fig, name)
+    for name, text in texts.items():
+        mlflow.log_text(text, name)
+
+
+def log_training(experiment_id: str, run_name: str, params: dict[str, str], tags: dict[str, str],
+                 parent: dict[str, Any], children: dict[str, dict[str, Any]], model: Any,
+                 input_example: pd.DataFrame, register_as: str) -> tuple[str, str, int]:
+    """Log one parent run, one child per family, the model, and register it.
+
+    *parent* and each child hold ``metrics``, ``tables``, ``figures``, ``texts``.
+    Returns (run id, artifact URI, registered version).
+    """
+    import mlflow
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.log_params(params)
+        mlflow.set_tags(tags)
+        _log_run_content(**parent)
+        for family, content in children.items():
+            with mlflow.start_run(run_name=family, nested=True):
+                mlflow.log_params(params)
+                mlflow.set_tags({**tags, "family": family})
+                _log_run_content(**content)
+        info = log_model(model, input_example)
+        version = register(info.model_uri, register_as)
+        mlflow.set_tag("registered_model", f"{register_as}/{version}")
+        return run.info.run_id, run.info.artifact_uri, version
+
+
+def _signature(example: pd.DataFrame):
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from features.schema import REQUIRED
+
+    cols = [ColSpec("string" if example[c].dtype.kind in "OSU" or str(example[c].dtype) == "str" else "double",
+                    c, required=c in REQUIRED) for c in example.columns]
+    return ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec("double")]))
+
+
+def log_model(model: Any, input_example: pd.DataFrame):
+    """Log the cohort-table model with explicit requirements (no slow inference) and its code."""
+    import mlflow
+
+    import features
+    import models
+
+    requirements = [f"{k}=={v}" for k, v in package_versions().items()]
+    code = [str(Path(features.__file__).parent), str(Path(models.__file__).parent)]
+    return mlflow.pyfunc.log_model(name="model", python_model=model, signature=_signature(input_example),
+                                   input_example=input_example, pip_requirements=requirements, code_paths=code)
+
+
+def register(model_uri: str, name: str) -> int:
+    """Register a model version: the first gets alias ``champion``, later ones ``challenger``."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    with contextlib.redirect_stderr(io.StringIO()):  # register_model prints its own banner
+        version = int(mlflow.register_model(model_uri, name).version)
+    client = MlflowClient()
+    alias = "champion" if version == 1 else "challenger"
+    client.set_registered_model_alias(name, alias, str(version))
+    return version
+
+
+def promote(name: str, version: int) -> None:
+    """Move the ``champion`` alias of *name* to *version*."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        MlflowClient().get_model_version(name, str(version))
+        MlflowClient().set_registered_model_alias(name, "champion", str(version))
+    except MlflowException as exc:
+        raise TrackingError(f"cannot promote {name} version {version}: {exc.message}") from None
+
+
+def load_model(uri: str):
+    """Load a logged model as pyfunc."""
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(uri)
+
+
+def list_runs(experiment: str) -> pd.DataFrame:
+    """Parent runs of *experiment*, newest first, with the comparison metrics."""
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=[experiment], order_by=["start_time DESC"])
+    if runs.empty:
+        return runs
+    if "tags.mlflow.parentRunId" in runs.columns:
+        runs = runs[runs["tags.mlflow.parentRunId"].isna()]
+    keep = {"run_id": "run_id", "start_time": "start", "tags.target": "target", "tags.cv_design": "cv",
+            "tags.selected_model": "selected", **{f"metrics.{m}": m for m in REQUIRED_METRICS}}
+    present = {k: v for k, v in keep.items() if k in runs.columns}
+    return runs[list(present)].rename(columns=present).reset_index(drop=True)
+
+
+def ui(uri: str, port: int) -> int:
+    """Run the MLflow UI on 127.0.0.1 (blocking) with one worker and no job runner (fast, small)."""
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+           "--port", str(port), "--workers", "1"]
+    return subprocess.call(cmd, env=env)
