@@ -33,7 +33,7 @@ def _nan_stat(X: np.ndarray, func, fallback: float, *args) -> np.ndarray:
 
 
 class Winsorizer(_NanTransformer):
-    """Clip each column to quantile cut-offs learnt on the training fold.
+    """Clip each column to quantile cut-offs learnt on the training fold (two-valued columns untouched).
 
     Parameters
     ----------
@@ -51,6 +51,9 @@ class Winsorizer(_NanTransformer):
         X = self._check(X, reset=True)
         self.low_ = _nan_stat(X, np.nanquantile, -np.inf, self.lower)
         self.high_ = _nan_stat(X, np.nanquantile, np.inf, self.upper)
+        # clipping a 0/1 column at its quantiles could erase a rare category: leave such columns alone
+        binary = np.array([np.unique(c[~np.isnan(c)]).size <= 2 for c in X.T], dtype=bool)
+        self.low_[binary], self.high_[binary] = -np.inf, np.inf
         return self
 
     def transform(self, X):
@@ -149,3 +152,42 @@ class SiteCentering(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self)
         return np.array([c for c in self.feature_names_in_ if c != self.site_column], dtype=object)
+
+
+class ActiveArmInteractions(TransformerMixin, BaseEstimator):
+    """Append each feature multiplied by an active-drug indicator (treatment-effect modifiers).
+
+    Published predictors moderate the drug response rather than the placebo response, so a
+    linear model needs feature x active-arm terms to represent them. Nothing is learnt from
+    the data; it only records the column names it saw.
+
+    Parameters
+    ----------
+    arm_columns : tuple of str
+        0/1 indicator columns of the active arms (placebo is all zeros); place this step before
+        any scaling so they are still 0/1.
+    """
+
+    def __init__(self, arm_columns: tuple[str, ...] = ("arm_ketamine_iv", "arm_esketamine_in")):
+        self.arm_columns = arm_columns
+
+    def fit(self, X: pd.DataFrame, y=None):
+        if not isinstance(X, pd.DataFrame):
+            raise ValueError("ActiveArmInteractions needs a DataFrame (use set_output(transform='pandas'))")
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        self.arms_ = [c for c in self.arm_columns if c in X.columns]
+        self.modified_ = [c for c in X.columns if c not in self.arms_]
+        return self
+
+    def transform(self, X: pd.DataFrame):
+        check_is_fitted(self)
+        values = X.to_numpy(dtype="float64")
+        if not self.arms_:
+            return values
+        active = (X[self.arms_].to_numpy(dtype="float64") > 0.5).any(axis=1)
+        return np.column_stack([values, X[self.modified_].to_numpy(dtype="float64") * active[:, None]])
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self)
+        return np.array(list(self.feature_names_in_) + [f"{c}:active" for c in self.modified_], dtype=object)

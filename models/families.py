@@ -19,7 +19,7 @@ from sklearn.model_selection import ParameterSampler
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from features.transformers import Winsorizer, ZScoreComposite
+from features.transformers import ActiveArmInteractions, Winsorizer, ZScoreComposite
 
 CLINICAL_DOMAINS = ("clinical", "pharmacological")
 INFLAMMATION = ("log_il6", "log_crp", "log_tnf_alpha")
@@ -90,9 +90,10 @@ def _linear(columns: tuple[str, ...], seed: int, l1: bool) -> list[tuple[str, An
     if len(inflammation) >= 2:
         steps.append(("inflammation", ZScoreComposite(inflammation, name="inflammation_composite")))
     steps += [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-              ("scale", StandardScaler())]
+              ("interact", ActiveArmInteractions()), ("scale", StandardScaler())]
     solver = "saga" if l1 else "lbfgs"
-    model = LogisticRegression(C=0.1, l1_ratio=0.5 if l1 else 0.0, solver=solver, max_iter=2000, random_state=seed)
+    model = LogisticRegression(C=0.1, l1_ratio=0.5 if l1 else 0.0, solver=solver, max_iter=2000, tol=1e-3,
+                               random_state=seed)
     return steps + [("model", model)]
 
 

@@ -113,7 +113,7 @@ def log_training(experiment_id: str, run_name: str, params: dict[str, str], tags
         mlflow.set_tags(tags)
         _log_run_content(**parent)
         for family, content in children.items():
-            with mlflow.start_run(run_name=family, nested=True):
+            with mlflow.start_run(experiment_id=experiment_id, run_name=family, nested=True):
                 mlflow.log_params(params)
                 mlflow.set_tags({**tags, "family": family})
                 _log_run_content(**content)
@@ -124,13 +124,16 @@ def log_training(experiment_id: str, run_name: str, params: dict[str, str], tags
 
 
 def _signature(example: pd.DataFrame):
+    """Input: the cohort columns by name, required ones marked; types are left to the project's own
+    validator (``AnyType``), so int, nullable Int64, float and text cells all reach it and get its
+    row/column messages instead of MLflow's type refusals. Output: one probability per row."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
     from features.schema import REQUIRED
 
-    cols = [ColSpec("string" if example[c].dtype.kind in "OSU" or str(example[c].dtype) == "str" else "double",
-                    c, required=c in REQUIRED) for c in example.columns]
+    cols = [ColSpec(AnyType(), c, required=c in REQUIRED) for c in example.columns]
     return ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec("double")]))
 
 

@@ -1,0 +1,38 @@
+import dataclasses
+
+import pytest
+
+from pipelines.config import DEFAULT_CONFIG, ConfigError, load_config
+
+
+def test_default_config_loads_and_flattens():
+    config = load_config()
+    assert config.cv.design == "kfold" and config.evaluation.permutations >= 99
+    flat = config.flat()
+    assert flat["cv.outer_folds"] == str(config.cv.outer_folds)
+    assert flat["families"] == ",".join(config.families)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.seed = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sed: 1", r"unknown key 'sed'; allowed keys: seed"),
+    ("cv: {folds: 3}", r"unknown key 'cv\.folds'"),
+    ("cv: {outer_folds: 1}", r"cv\.outer_folds must be a whole number >= 2"),
+    ("families: [prevalence, forest]", r"families must be a non-empty list"),
+    ("evaluation: {threshold: 1.5}", r"threshold must be 'prevalence' or a probability"),
+    ("search: {selection_metric: accuracy}", r"selection_metric must be log_loss, brier or auroc"),
+    ("cv: 5", r"'cv\.' must be a mapping"),
+    ("seed: [", r"not valid YAML"),
+])
+def test_bad_configs_are_refused(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_missing_config(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "none.yaml")
+    assert DEFAULT_CONFIG.is_file()
