@@ -61,8 +61,8 @@ class CohortModel(mlflow.pyfunc.PythonModel):
         """Calibrated probabilities for an already validated cohort table."""
         return self.estimator.predict_proba(self.feature_table(cohort))[:, 1]
 
-    def predict(self, context, model_input, params=None):  # untyped: the logged signature defines the schema
-        """Validate a raw cohort table (a DataFrame) and return one calibrated probability per row.
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
+        """Validate a raw cohort table and return one calibrated probability per row.
 
         Raises
         ------

@@ -16,6 +16,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 EXIT_OK, EXIT_ROWS, EXIT_FILE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -227,6 +228,8 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ketamine-response`` console script."""
     args = build_parser().parse_args(argv)
+    # MLflow warns about its own type hints when it is imported; it says nothing about the user's run
+    warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     return _run(args.func, args)

@@ -127,3 +127,57 @@ def test_features_bad_target_and_list(tmp_path):
     assert missing.returncode == 2 and "needs column 'madrs_day10'" in missing.stderr and "response_day7" in missing.stderr
     listing = run("features", "--list")
     assert listing.returncode == 0 and "kyn_trp_ratio" in listing.stdout and "madrs_pct_change_<tp>" in listing.stdout
+
+
+FAST = Path(__file__).parent / "fast_train.yaml"
+
+
+def _train_env(tmp_path: Path) -> dict:
+    return {**ENV, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"}
+
+
+def run_in(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_train_runs_and_compare(tmp_path):
+    (tmp_path / "store").mkdir()
+    env = _train_env(tmp_path)
+    cohort = tmp_path / "c.csv"
+    assert run("synth", "--n", 240, "--seed", 2, "--scenario", "strong", "--out", cohort).returncode == 0
+    result = run_in(env, "train", cohort, "--target", "response_24h", "--config", FAST)
+    assert result.returncode == 0, result.stderr
+    assert "selected (" in result.stdout and "AUROC (95% CI)" in result.stdout
+    assert "events per predictor" in result.stdout  # the sample-size check speaks
+    assert "registered: ketamine-response-response_24h version 1" in result.stdout
+    assert "... nested cross-validation" in result.stderr  # progress goes to stderr
+    listing = run_in(env, "runs")
+    assert listing.returncode == 0 and "response_24h" in listing.stdout and "auroc" in listing.stdout
+    assert run_in(env, "promote", "ketamine-response-response_24h", "1").returncode == 0
+    missing = run_in(env, "promote", "ketamine-response-response_24h", "7")
+    assert missing.returncode == 2 and "cannot promote" in missing.stderr
+
+
+def test_train_bad_inputs_exit_2_and_register_nothing(tmp_path):
+    (tmp_path / "store").mkdir()
+    env = _train_env(tmp_path)
+    cohort = tmp_path / "c.csv"
+    run("synth", "--n", 120, "--seed", 2, "--out", cohort)
+    absent = run_in(env, "train", cohort, "--target", "response_day10", "--config", FAST)
+    assert absent.returncode == 2 and "Targets this cohort supports: response_40min" in absent.stderr
+    table = pd.read_csv(cohort)
+    table["madrs_24h"] = table["madrs_baseline"]  # nobody responds
+    one_class = tmp_path / "one.csv"
+    table.to_csv(one_class, index=False)
+    flat = run_in(env, "train", one_class, "--target", "response_24h", "--config", FAST)
+    assert flat.returncode == 2 and "same class" in flat.stderr
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("cv: {outer_folds: 5, folds: 2}\n")
+    refused = run_in(env, "train", cohort, "--target", "response_24h", "--config", bad_config)
+    assert refused.returncode == 2 and "unknown key 'cv.folds'" in refused.stderr
+    no_store = {**ENV, "MLFLOW_TRACKING_URI": "sqlite:////proc/no-such-dir/mlflow.db"}
+    unopened = run_in(no_store, "train", cohort, "--target", "response_24h", "--config", FAST)
+    assert unopened.returncode == 2 and "cannot be opened" in unopened.stderr
+    for result in (absent, flat, refused, unopened):
+        assert "Traceback" not in result.stderr
+    assert "no runs in experiment" in run_in(env, "runs").stdout  # nothing half-written was logged

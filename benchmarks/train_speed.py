@@ -1,0 +1,42 @@
+"""Benchmark: the default ``train`` (all families, nested CV, permutation tests, MLflow logging).
+
+``python benchmarks/train_speed.py [N ...]`` on the 2-core machine; the README reports the result.
+Each size runs against a fresh SQLite store in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
+
+
+def main(sizes: list[int]) -> None:
+    from features.reader import write_table
+    from features.synthetic_cohort import build_cohort
+    from pipelines.config import load_config
+    from pipelines.train import run_train
+
+    config = load_config()
+    print(f"{'courses':>8} {'with outcome':>12} {'seconds':>8} {'selected':>18} {'AUROC':>6}")
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
+            cohort, _ = build_cohort(n, 1, "literature")
+            path = Path(tmp) / "cohort.csv"
+            write_table(cohort, path)
+            start = time.perf_counter()
+            result = run_train(path, "response_24h", config, "benchmark")
+            seconds = time.perf_counter() - start
+        auc = result.evaluations["selected"].metrics["auroc"]
+        print(f"{n:>8,} {len(result.data.y):>12,} {seconds:>8.1f} {result.selected:>18} {auc:>6.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main([int(a) for a in sys.argv[1:]] or [200, 1000, 3000, 10000])
