@@ -21,6 +21,8 @@ demo: $(VENV)/.installed
 	$(CLI) synth --n 300 --seed 7 --out $(DEMO)/cohort.csv --oracle $(DEMO)/oracle.csv
 	$(CLI) validate $(DEMO)/cohort.csv --problems $(DEMO)/problems.csv
 	$(CLI) features $(DEMO)/cohort.csv --target response_24h --out $(DEMO)/features_response_24h.csv
+	$(CLI) train $(DEMO)/cohort.csv --target response_24h
+	$(CLI) runs
 	@echo "--- a messy file: every problem by row and column (exit code 1 is expected) ---"
 	$(CLI) validate data/examples/messy_cohort.csv --problems $(DEMO)/messy-problems.csv; test $$? -eq 1
 
@@ -31,6 +33,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/synth_speed.py
 	$(PY) benchmarks/synth_calibration.py
 	$(PY) benchmarks/features_speed.py
+	$(PY) benchmarks/train_speed.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) mlruns/[0-9]* mlflow.db

@@ -29,11 +29,13 @@ class CohortModel(mlflow.pyfunc.PythonModel):
         Probability at or above which a course is called a responder.
     extra_features : tuple of str
         Extra numeric features declared by the mapping file.
+    centres : list
+        Mean transformed training row per ensemble member (linear SHAP background; aggregates only).
     """
 
     def __init__(self, estimator: Any, features: tuple[str, ...], derivations: tuple[str, ...],
                  training_columns: tuple[str, ...], target: str, threshold: float,
-                 extra_features: tuple[str, ...] = ()):
+                 extra_features: tuple[str, ...] = (), centres: list | None = None):
         self.estimator = estimator
         self.features = features
         self.derivations = derivations
@@ -41,6 +43,13 @@ class CohortModel(mlflow.pyfunc.PythonModel):
         self.target = target
         self.threshold = threshold
         self.extra_features = extra_features
+        self.centres = centres
+
+    def explain_table(self, cohort: pd.DataFrame):
+        """SHAP values (log-odds) of validated courses, in the feature dictionary's space."""
+        from models.explain import explain
+
+        return explain(self.estimator, self.centres, self.feature_table(cohort))
 
     def feature_table(self, cohort: pd.DataFrame) -> pd.DataFrame:
         """The model's features for a validated cohort table; absent inputs give NaN (imputed in the pipeline)."""

@@ -5,7 +5,7 @@ Exit codes (documented in the README):
 * 0: success (``validate``: no problems)
 * 1: row-level problems in the cohort (listed, nothing crashed)
 * 2: file-level problems or bad usage (a one-paragraph message says how to fix it)
-* 3: an internal error (a bug: please report it with the message)
+* 70: an internal error (a bug: please report it with the message)
 
 Heavy libraries are imported inside the command functions so ``--help`` stays fast.
 """
@@ -19,7 +19,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-EXIT_OK, EXIT_ROWS, EXIT_FILE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_ROWS, EXIT_FILE, EXIT_INTERNAL = 0, 1, 2, 70
 
 log = logging.getLogger("ketamine_response")
 
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ketamine-response",
         description="Predict who with treatment-resistant depression responds to ketamine or esketamine, "
         "with validation you can trust.",
-        epilog="Exit codes: 0 ok, 1 row problems in the cohort, 2 file or usage problem, 3 internal error.",
+        epilog="Exit codes: 0 ok, 1 row problems in the cohort, 2 file or usage problem, 70 internal error.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

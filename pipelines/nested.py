@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 
+from models.explain import explain
 from models.families import FAMILIES, build_pipeline
 from pipelines.config import TrainConfig
 from pipelines.cv import Split, inner_splits, outer_splits, permute_labels
@@ -48,6 +49,8 @@ class FoldResult:
     params: dict[str, dict[str, Any]]
     inner_scores: dict[str, float]
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    shap: pd.DataFrame | None = None  # out-of-fold SHAP of the selected family on the test courses
+    additivity_error: float = 0.0     # max |sum(SHAP) + base - raw output| on this fold
 
 
 def _score(y: np.ndarray, p: np.ndarray, metric: str) -> float:
@@ -105,6 +108,10 @@ def run_fold(data: Data, split: Split, config: TrainConfig) -> FoldResult:
     for family in config.families:
         model = fit_calibrated(family, params[family], train, config, seed)
         result.predictions[family] = model.predict_proba(test.X)[:, 1]
+        if family == result.selected:
+            explained = explain(model, train.X, test.X)
+            result.shap = explained.values
+            result.additivity_error = float(np.abs(explained.values.sum(axis=1) + explained.base - explained.raw).max())
     return result
 
 

@@ -11,7 +11,10 @@ from features.synthetic_cohort import build_cohort
 from features.validation import ValidatedCohort
 from models.wrapper import CohortModel
 from pipelines import tracking
+from models.explain import background_centres
 from pipelines.evaluate import figures
+from pipelines.explain_flow import report_content, shap_figures
+from pipelines.report import render_report
 from pipelines.nested import Data, pooled
 
 
@@ -21,7 +24,7 @@ def make_model(estimator: object, data: Data, built: FeatureTable, cohort: Valid
     derivations = tuple(dict.fromkeys(
         name for name in built.dictionary.set_index("feature").loc[list(data.X.columns), "derivation"]))
     return CohortModel(estimator, tuple(data.X.columns), derivations, tuple(cohort.table.columns), target,
-                       threshold, tuple(cohort.extra_features))
+                       threshold, tuple(cohort.extra_features), background_centres(estimator, data.X))
 
 
 def synthetic_input_example(model: CohortModel, rows: int = 3) -> pd.DataFrame:
@@ -49,7 +52,18 @@ def _content(result, name: str) -> dict:
             "figures": figures(y, p, ev, label), "texts": {}}
 
 
-def log_result(result, experiment_id: str, digest: str) -> None:
+def _shap_content(result, digest: str, source: str) -> tuple[dict, dict, dict]:
+    summary = result.shap
+    figures_ = shap_figures(summary, result.data)
+    tables = {"shap/global_importance.csv": summary.importance, "shap/by_domain.csv": summary.domains,
+              "shap/by_source_column.csv": summary.sources}
+    parent_figures = figures(result.data.y, pooled(result.data, result.folds), result.evaluations["selected"],
+                             f"selected (AUROC {result.evaluations['selected'].metrics['auroc']:.3f})")
+    page = render_report(report_content(result, summary, source, digest, parent_figures | figures_))
+    return tables, figures_, {"report/index.html": page}
+
+
+def log_result(result, experiment_id: str, digest: str, source: str) -> None:
     """Log the parent run (selected procedure), one child per family, and register the model."""
     config = result.config
     selections = pd.Series([f.selected for f in result.folds]).value_counts().to_dict()
@@ -62,6 +76,11 @@ def log_result(result, experiment_id: str, digest: str) -> None:
             "permutation test: outer folds of the first repeat refit, uncalibrated, with the candidates chosen "
             "on the real labels (the cheaper scheme; the full nested search is not re-run per permutation)",
         ]) + "\n"}
+    shap_tables, shap_figs, report = _shap_content(result, digest, source)
+    parent["tables"] |= shap_tables
+    parent["figures"] |= shap_figs
+    parent["texts"] |= report
+    parent["metrics"]["shap_max_additivity_error"] = result.shap.max_additivity_error
     tags = {"target": result.target, "cv_design": config.cv.design, "data_digest": digest,
             "git_commit": tracking.git_commit(), "selected_model": result.selected,
             **{f"version.{k}": v for k, v in tracking.package_versions().items()}}
