@@ -7,7 +7,7 @@ DEMO   := demo-out
 # LightGBM's OpenMP threads spin-wait under load; passive waiting keeps CV loops fast on 2 cores.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,21 @@ demo: $(VENV)/.installed
 	$(CLI) synth --n 300 --seed 7 --out $(DEMO)/cohort.csv --oracle $(DEMO)/oracle.csv
 	$(CLI) validate $(DEMO)/cohort.csv --problems $(DEMO)/problems.csv
 	$(CLI) features $(DEMO)/cohort.csv --target response_24h --out $(DEMO)/features_response_24h.csv
-	$(CLI) train $(DEMO)/cohort.csv --target response_24h
+	$(CLI) train $(DEMO)/cohort.csv --target response_24h | tee $(DEMO)/train.txt
 	$(CLI) runs
+	$(CLI) report $$(sed -n 's/^MLflow run: \([0-9a-f]*\).*/\1/p' $(DEMO)/train.txt) --out $(DEMO)/report
+	$(CLI) explain $(DEMO)/cohort.csv --model models:/ketamine-response-response_24h@champion \
+	  --patient $$(sed -n '2s/,.*//p' $(DEMO)/cohort.csv) --out $(DEMO)/explain.png
 	@echo "--- a messy file: every problem by row and column (exit code 1 is expected) ---"
 	$(CLI) validate data/examples/messy_cohort.csv --problems $(DEMO)/messy-problems.csv; test $$? -eq 1
 
-test: $(VENV)/.installed
+# The report test renders HTML in a real headless browser: Debian's chromium (installed when missing, as root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install chromium' (the browser test is skipped outside CI)"; fi; }
+
+test: $(VENV)/.installed browser
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed
@@ -34,6 +43,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/synth_calibration.py
 	$(PY) benchmarks/features_speed.py
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/shap_speed.py
 
 clean:
-	rm -rf $(VENV) $(DEMO) mlruns/[0-9]* mlflow.db
+	rm -rf $(VENV) $(DEMO) mlruns/mlflow.db mlruns/artifacts

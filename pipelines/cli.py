@@ -123,6 +123,23 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return tracking.ui(uri, args.port)
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from pipelines.explain_course import explain_patient
+
+    for line in explain_patient(args.model, args.cohort, args.patient, args.out, args.mapping):
+        print(line)
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pipelines import tracking
+
+    tracking.open_experiment("ketamine-response")
+    index = tracking.download_report(args.run_id, args.out)
+    print(f"report written to {index} (open it in a browser; it needs no server)")
+    return EXIT_OK
+
+
 def _target_or_usage(target: str) -> None:
     from features.targets import parse_target
 
@@ -196,6 +213,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="registered model, e.g. ketamine-response-response_24h")
     p.add_argument("version", type=int, help="version number")
     p.set_defaults(func=_cmd_promote)
+
+    e = sub.add_parser("explain", help="SHAP waterfall of one patient's courses under a logged model")
+    e.add_argument("cohort", help="cohort file (.csv or .parquet)")
+    e.add_argument("--model", required=True, help="MLflow model URI, e.g. models:/ketamine-response-response_24h@champion")
+    e.add_argument("--patient", required=True, help="patient_id to explain (all of their courses)")
+    e.add_argument("--out", default=None, help="waterfall PNG to write (default explain-<patient>.png)")
+    e.add_argument("--mapping", help="YAML column mapping")
+    e.set_defaults(func=_cmd_explain)
+
+    rp = sub.add_parser("report", help="write a training run's HTML report (and SHAP tables) to a folder")
+    rp.add_argument("run_id", help="MLflow run id printed by train")
+    rp.add_argument("--out", required=True, help="folder to write report/index.html and shap/ into")
+    rp.set_defaults(func=_cmd_report)
 
     u = sub.add_parser("ui", help="start the MLflow UI on the project's store (127.0.0.1)")
     u.add_argument("--port", type=int, default=5000)

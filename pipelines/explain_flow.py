@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.explain import COMPOSITE, Explanation, explain
+from models.explain import Explanation, explain
 from pipelines.importance import IMPORTANCE_COLUMNS, by_domain, by_source_column, global_importance
 from pipelines.report import ReportContent
 from pipelines.shap_plots import beeswarm, dependence, domain_bar, importance_bar
@@ -47,7 +47,8 @@ def shap_figures(summary: ShapSummary, data, top_dependence: int = 3) -> dict[st
     out = {"shap/importance_bar.png": importance_bar(summary.importance),
            "shap/domains.png": domain_bar(summary.domains),
            "shap/beeswarm.png": beeswarm(values, base, features)}
-    top = [f for f in summary.importance["feature"] if f != COMPOSITE and f in data.X.columns
+    # the final model may be another family than some folds' selections: plot what it uses
+    top = [f for f in summary.importance["feature"] if f in values.columns and f in data.X.columns
            and data.X[f].notna().sum() > 2 and values[f].abs().sum() > 0][:top_dependence]
     for feature in top:
         out[f"shap/dependence_{feature}.png"] = dependence(values, base, features, feature)

@@ -176,10 +176,30 @@ def promote(name: str, version: int) -> None:
 
 
 def load_model(uri: str):
-    """Load a logged model as pyfunc."""
+    """Load a logged model as pyfunc; a missing or unreadable model is a TrackingError."""
     import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
 
-    return mlflow.pyfunc.load_model(uri)
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as exc:
+        raise TrackingError(f"model {uri} cannot be loaded ({getattr(exc, 'message', exc)}). List registered "
+                            "models in the MLflow UI or with 'ketamine-response runs'.") from None
+
+
+def download_report(run_id: str, out: str | Path) -> Path:
+    """Copy a run's report/ and shap/ artifacts into *out*; returns the report's index.html."""
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        for folder in ("report", "shap"):
+            mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=folder, dst_path=str(out))
+    except (MlflowException, OSError) as exc:
+        raise TrackingError(f"run {run_id} has no report in {store_uri()} ({getattr(exc, 'message', exc)}).") from None
+    return out / "report" / "index.html"
 
 
 def list_runs(experiment: str) -> pd.DataFrame:

@@ -115,6 +115,7 @@ def test_null_scenario_finds_nothing(store, fast_config, tmp_path):
     low, high = result.evaluations["selected"].ci["auroc"]
     assert low <= 0.5 <= high
     assert result.permutation_p["selected"] > 0.05
+    assert not result.shap.importance["consistent"].any()  # no feature reported as consistently important
 
 
 def test_literature_estimate_holds_on_a_fresh_cohort(store, fast_config, tmp_path):
@@ -144,3 +145,41 @@ def test_same_inputs_same_metrics(fast_config):
     p1 = first[2].predict_proba(data.X)[:, 1]
     np.testing.assert_array_equal(p1, second[2].predict_proba(data.X)[:, 1])
     assert [f.predictions[f.selected].tolist() for f in first[0]] == [f.predictions[f.selected].tolist() for f in second[0]]
+
+
+PLANTED = {"family_history_aud", "bmi_kg_m2", "obese", "benzodiazepine", "bdnf_met_carrier", "bdnf_met_alleles",
+           "prior_suicide_attempt", "madrs_baseline", "madrs_severity_band", "maudsley_staging_score",
+           "log_episode_duration_months", "d_serine_umol_l", "prior_ect", "arm_ketamine_iv", "arm_esketamine_in"}
+NULLS = {"age", "sex_female", "log_il6", "log_crp", "log_tnf_alpha", "inflammation_composite", "kyn_trp_ratio",
+         "eeg_gamma_power_db", "glx_acc_mmol", "anxious_depression", "lithium", "shaps_baseline", "anhedonia_shaps_ge3"}
+
+
+def test_shap_ranking_recovers_the_planted_truth(strong_run):
+    result, _, _ = strong_run
+    table = result.shap.importance
+    assert set(table["feature"].head(4)) <= PLANTED
+    ranks = table.set_index("feature")["rank"]
+    present_nulls = [f for f in NULLS if f in ranks.index]
+    assert ranks[present_nulls].min() > len(ranks) / 4  # nulls never near the top
+    assert ranks[present_nulls].median() > len(ranks) / 2  # and mostly in the bottom half
+    top = table.iloc[0]
+    assert top["consistent"] and not table[table["feature"].isin(NULLS)]["consistent"].any()
+    assert result.shap.max_additivity_error < 1e-8
+
+
+def test_shap_tables_and_report_are_logged(strong_run, tmp_path):
+    import mlflow
+
+    from pipelines import tracking
+
+    result, _, _ = strong_run
+    index = tracking.download_report(result.run_id, tmp_path)
+    page = index.read_text()
+    for section in ("TRIPOD+AI", "Performance", "Which features predict response", "Limitations", "data:image/png"):
+        assert section in page
+    importance = pd.read_csv(tmp_path / "shap" / "global_importance.csv")
+    assert list(importance.columns)[:9] == ["feature", "source_columns", "domain", "mean_abs_shap", "ci_low",
+                                            "ci_high", "rank", "topk_frequency", "sign_consistency"]
+    assert importance["mean_abs_shap"].is_monotonic_decreasing
+    run = mlflow.get_run(result.run_id)
+    assert run.data.metrics["shap_max_additivity_error"] < 1e-8
