@@ -51,7 +51,8 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, offset: np.ndarray, slope: bool)
 def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """Calibration slope (logistic recalibration) and calibration-in-the-large intercept."""
     lp = logit(np.clip(p, 1e-6, 1 - 1e-6))
-    if np.ptp(lp) < 1e-9 or y.min() == y.max():
+    # near-constant predictions (the prevalence model) have no slope worth reporting
+    if np.std(lp) < 0.05 or y.min() == y.max():
         return float("nan"), float("nan")
     _, slope = _fit_logistic(lp, y, np.zeros_like(lp), slope=True)
     intercept, _ = _fit_logistic(lp, y, lp, slope=False)

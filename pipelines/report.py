@@ -19,7 +19,7 @@ h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2e
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.warn{background:#fff3cd;padding:.5em 1em;border-left:4px solid #e0a800}
 figure{display:inline-block;margin:.5em}img{max-width:100%;border:1px solid #eee}dl{display:grid;grid-template-columns:14em auto;gap:.3em 1em}
-dt{font-weight:600}dd{margin:0}"""
+dt{font-weight:600}dd{margin:0}.scroll{overflow-x:auto}"""
 _CHECK = """<script>
 window.__errors=[];window.addEventListener('error',function(e){window.__errors.push(String(e.message||e));});
 window.addEventListener('load',function(){var imgs=document.images,ok=0;for(var i=0;i<imgs.length;i++){
@@ -55,7 +55,8 @@ def _img(name: str, fig) -> str:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, na_rep="–")
+    body = frame.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, na_rep="–")
+    return f'<div class="scroll">{body}</div>'  # wide tables scroll instead of overflowing the page
 
 
 def render_report(c: ReportContent) -> str:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from features.reader import write_table
+from features.synthetic_cohort import build_cohort
+
 FAST_CONFIG = Path(__file__).parent / "fast_train.yaml"
+TARGET = "response_24h"
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +32,25 @@ def fast_config():
     from pipelines.config import load_config
 
     return load_config(FAST_CONFIG)
+
+
+def make_cohort(tmp: Path, n: int, seed: int, scenario: str) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
+    cohort, oracle = build_cohort(n, seed, scenario)
+    # distinctive identifiers, so the privacy check cannot pass by accident
+    ids = {p: f"ZQX-{seed}-{i:05d}-SECRET" for i, p in enumerate(cohort["patient_id"].unique())}
+    cohort["patient_id"] = cohort["patient_id"].map(ids)
+    path = tmp / f"{scenario}-{n}-{seed}.csv"
+    write_table(cohort, path)
+    return path, cohort, oracle
+
+
+@pytest.fixture(scope="session")
+def strong_run(store, fast_config, tmp_path_factory):
+    """One training run on 1,500 strong-scenario courses, shared by the training, SHAP and report tests."""
+    from pipelines.train import run_train
+
+    tmp = tmp_path_factory.mktemp("strong")
+    path, cohort, oracle = make_cohort(tmp, 1500, 21, "strong")
+    return run_train(path, TARGET, fast_config, experiment="tests"), cohort, oracle
+
+

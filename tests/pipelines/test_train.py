@@ -10,7 +10,6 @@ import pytest
 
 from features.build import build_feature_table
 from features.errors import CohortFileError
-from features.reader import write_table
 from features.synthetic_cohort import build_cohort
 from features.targets import parse_target
 from features.validation import validate_table
@@ -18,24 +17,7 @@ from pipelines.metrics import auroc, bootstrap_ci
 from pipelines.tracking import REQUIRED_METRICS
 from pipelines.train import build_training_data, fit_all, run_train
 
-TARGET = "response_24h"
-
-
-def _cohort(tmp: Path, n: int, seed: int, scenario: str) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
-    cohort, oracle = build_cohort(n, seed, scenario)
-    # distinctive identifiers, so the privacy check cannot pass by accident
-    ids = {p: f"ZQX-{seed}-{i:05d}-SECRET" for i, p in enumerate(cohort["patient_id"].unique())}
-    cohort["patient_id"] = cohort["patient_id"].map(ids)
-    path = tmp / f"{scenario}-{n}-{seed}.csv"
-    write_table(cohort, path)
-    return path, cohort, oracle
-
-
-@pytest.fixture(scope="module")
-def strong_run(store, fast_config, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("strong")
-    path, cohort, oracle = _cohort(tmp, 1500, 21, "strong")
-    return run_train(path, TARGET, fast_config, experiment="tests"), cohort, oracle
+from tests.pipelines.conftest import TARGET, make_cohort
 
 
 def test_strong_scenario_finds_the_planted_signal(strong_run):
@@ -96,7 +78,7 @@ def test_second_run_is_challenger_and_promote_moves_champion(strong_run, fast_co
 
     from pipelines import tracking
 
-    path, _, _ = _cohort(tmp_path, 300, 5, "strong")
+    path, _, _ = make_cohort(tmp_path, 300, 5, "strong")
     second = run_train(path, TARGET, fast_config, experiment="tests")
     name = f"ketamine-response-{TARGET}"
     client = MlflowClient()
@@ -110,7 +92,7 @@ def test_second_run_is_challenger_and_promote_moves_champion(strong_run, fast_co
 
 
 def test_null_scenario_finds_nothing(store, fast_config, tmp_path):
-    path, _, _ = _cohort(tmp_path, 400, 3, "null")
+    path, _, _ = make_cohort(tmp_path, 400, 3, "null")
     result = run_train(path, TARGET, fast_config, experiment="tests-null")
     low, high = result.evaluations["selected"].ci["auroc"]
     assert low <= 0.5 <= high
@@ -119,7 +101,7 @@ def test_null_scenario_finds_nothing(store, fast_config, tmp_path):
 
 
 def test_literature_estimate_holds_on_a_fresh_cohort(store, fast_config, tmp_path):
-    path, _, _ = _cohort(tmp_path, 600, 11, "literature")
+    path, _, _ = make_cohort(tmp_path, 600, 11, "literature")
     result = run_train(path, TARGET, fast_config, experiment="tests-literature")
     fresh, _ = build_cohort(3000, 999, "literature")
     table = validate_table(fresh, "fresh").table
