@@ -167,8 +167,10 @@ def check_column(raw: pd.Series, spec: ColumnSpec, mapping: ColumnMapping,
 
 
 def _say(bad: np.ndarray, mask: np.ndarray, template: str, shown: np.ndarray) -> None:
+    # format only the flagged cells: formatting every value would dominate on large files
     for i in np.flatnonzero(mask):
-        bad[i] = template.format(shown[i])
+        value = shown[i]
+        bad[i] = template.format(f"{value:g}" if isinstance(value, float) else value)
 
 
 def _parse_numbers(raw: pd.Series, missing: np.ndarray, spec: ColumnSpec,
@@ -190,7 +192,7 @@ def _parse_numbers(raw: pd.Series, missing: np.ndarray, spec: ColumnSpec,
     factor, unit = mapping.unit_factor(spec.name)
     numbers = numbers * factor
     note = f" (converted from {unit})" if unit else ""
-    shown = np.array([f"{v:g}" for v in numbers], dtype=object) if np.isfinite(numbers).any() else numbers
+    shown = numbers
     with np.errstate(invalid="ignore"):
         if spec.kind == "binary":
             _say(bad, ~np.isnan(numbers) & (numbers != 0) & (numbers != 1),
