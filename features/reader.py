@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -148,3 +149,67 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
         table.to_csv(path, index=False, lineterminator="\n")
     else:
         table.to_parquet(path, index=False)
+
+
+def _csv_header(path: Path) -> tuple[list[str], str]:
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    if not head.strip():
+        raise CohortFileError(f"{path}: the file is empty. Write a header row and one row per course.")
+    if b"\x00" in head:
+        raise CohortFileError(f"{path}: the file is binary, not CSV text. Save it as 'CSV UTF-8' or as Parquet.")
+    try:
+        first = head.lstrip(b"\r\n").split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise CohortFileError(f"{path}: the file is not UTF-8 text (offset {exc.start}). Re-save it as 'CSV UTF-8'.") from None
+    return _header(path, first)
+
+
+def iter_cohort_chunks(path: str | Path, chunk_rows: int, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """Yield a cohort file in chunks of *chunk_rows* rows, cells as the reader gives them.
+
+    CSV chunks are text (as :func:`read_cohort_file`); Parquet chunks keep their types. *columns*
+    limits what is read (a cheap first pass over the keys).
+
+    Raises
+    ------
+    CohortFileError
+        For file-level problems, including ones met part-way through the file.
+    """
+    path = Path(path)
+    kind = file_kind(path)
+    if not path.is_file():
+        raise CohortFileError(f"{path}: the file does not exist. Check the path and try again.")
+    chunks = _csv_chunks(path, chunk_rows, columns) if kind == "csv" else _parquet_chunks(path, chunk_rows, columns)
+    empty = True
+    for chunk in chunks:
+        empty = False
+        yield chunk
+    if empty:
+        raise CohortFileError(f"{path}: the file has a header but no data rows. Add one row per treatment course.")
+
+
+def _csv_chunks(path: Path, chunk_rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
+    header, delimiter = _csv_header(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            reader = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
+                                 skip_blank_lines=False, index_col=False, encoding="utf-8-sig",
+                                 chunksize=chunk_rows, header=0, names=header, usecols=columns)
+            for chunk in reader:
+                yield chunk.fillna("")
+    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError, ValueError) as exc:
+        raise CohortFileError(f"{path}: the file is not well-formed UTF-8 CSV ({exc}). Quote cells that contain "
+                              f"'{delimiter}' and give every row the same number of cells as the header.") from None
+
+
+def _parquet_chunks(path: Path, chunk_rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.ParquetFile(path)
+        for batch in source.iter_batches(batch_size=chunk_rows, columns=columns):
+            yield batch.to_pandas()
+    except Exception as exc:  # pyarrow raises many types; all mean "not readable Parquet"
+        raise CohortFileError(f"{path}: the file cannot be read as Parquet ({type(exc).__name__}: {exc}).") from None

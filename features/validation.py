@@ -85,8 +85,12 @@ def load_cohort(path: str | Path, mapping: ColumnMapping | str | Path | None = N
     return validate_table(raw, str(path), mapping)
 
 
-def validate_table(raw: pd.DataFrame, source: str, mapping: ColumnMapping | None = None) -> ValidatedCohort:
+def validate_table(raw: pd.DataFrame, source: str, mapping: ColumnMapping | None = None,
+                   first_row: int = 1, check_duplicates: bool = True) -> ValidatedCohort:
     """Validate a raw cohort table already renamed to canonical columns.
+
+    *first_row* numbers the rows of a chunk within its file; *check_duplicates* False leaves
+    duplicate keys to the caller (a streaming reader checks them across the whole file).
 
     Raises
     ------
@@ -104,7 +108,7 @@ def validate_table(raw: pd.DataFrame, source: str, mapping: ColumnMapping | None
             + ". Rename your column to the canonical name or map it with --mapping."
         )
     raw = raw.reset_index(drop=True)
-    raw.index = pd.RangeIndex(1, len(raw) + 1, name="row")
+    raw.index = pd.RangeIndex(first_row, first_row + len(raw), name="row")
     ids = raw["patient_id"].astype("str").str.strip().where(raw["patient_id"].notna(), "")
     table: dict[str, pd.Series] = {}
     found: list[pd.DataFrame] = []
@@ -121,7 +125,8 @@ def validate_table(raw: pd.DataFrame, source: str, mapping: ColumnMapping | None
         table[column] = values
         found.extend(column_problems)
     found.append(_blank_rows(raw.index, missing))
-    found.append(_duplicate_keys(table))
+    if check_duplicates:
+        found.append(_duplicate_keys(table))
     problems = _assemble(found, ids)
     return ValidatedCohort(source, pd.DataFrame(table), problems, tuple(unknown),
                            tuple(mapping.extra_features), mapping)
@@ -225,6 +230,14 @@ def _blank_rows(index: pd.Index, missing: dict[str, np.ndarray]) -> pd.DataFrame
     blank = np.logical_and.reduce(list(missing.values()))
     return pd.DataFrame({"row": index[blank], "column": "(all)", "value": "",
                          "problem": "the row is blank; delete it"})
+
+
+def key_problems(raw_keys: pd.DataFrame, first_row: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Normalised keys of a raw (renamed) key table, and the duplicate-key problems among them."""
+    raw_keys = raw_keys.reset_index(drop=True)
+    raw_keys.index = pd.RangeIndex(first_row, first_row + len(raw_keys), name="row")
+    table = {k: check_column(raw_keys[k], spec_for(k), ColumnMapping())[0] for k in KEY}
+    return pd.DataFrame(table), _duplicate_keys(table)
 
 
 def _duplicate_keys(table: dict[str, pd.Series]) -> pd.DataFrame:

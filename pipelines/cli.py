@@ -5,6 +5,7 @@ Exit codes (documented in the README):
 * 0: success (``validate``: no problems)
 * 1: row-level problems in the cohort (listed, nothing crashed)
 * 2: file-level problems or bad usage (a one-paragraph message says how to fix it)
+* 3: ``score --strict`` rejected at least one row
 * 70: an internal error (a bug: please report it with the message)
 
 Heavy libraries are imported inside the command functions so ``--help`` stays fast.
@@ -19,7 +20,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-EXIT_OK, EXIT_ROWS, EXIT_FILE, EXIT_INTERNAL = 0, 1, 2, 70
+EXIT_OK, EXIT_ROWS, EXIT_FILE, EXIT_STRICT, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
 log = logging.getLogger("ketamine_response")
 
@@ -131,6 +132,21 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    from pipelines import tracking
+    from pipelines.score import score_file
+
+    if args.chunk_rows < 1 or args.explain < 0:
+        raise _UsageError("--chunk-rows must be >= 1 and --explain >= 0")
+    tracking.open_experiment("ketamine-response")
+    uri, name, version = tracking.resolve_model(args.model)
+    model = tracking.load_model(uri).unwrap_python_model()
+    s = score_file(args.cohort, args.out, model, name, version, args.explain, args.chunk_rows, args.mapping)
+    print(f"read {s.read}, scored {s.scored}, rejected {s.rejected} (model {name} version {version or '-'})")
+    print(f"scores: {s.out}\nrejected rows: {s.rejected_path}")
+    return EXIT_STRICT if args.strict and s.rejected else EXIT_OK
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from pipelines import tracking
 
@@ -161,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ketamine-response",
         description="Predict who with treatment-resistant depression responds to ketamine or esketamine, "
         "with validation you can trust.",
-        epilog="Exit codes: 0 ok, 1 row problems in the cohort, 2 file or usage problem, 70 internal error.",
+        epilog="Exit codes: 0 ok, 1 row problems in the cohort, 2 file or usage problem, "
+        "3 rows rejected by score --strict, 70 internal error.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -221,6 +238,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", default=None, help="waterfall PNG to write (default explain-<patient>.png)")
     e.add_argument("--mapping", help="YAML column mapping")
     e.set_defaults(func=_cmd_explain)
+
+    sc = sub.add_parser("score", help="score a cohort file with a registered model; invalid rows are quarantined",
+                        description="Stream a cohort file through a logged model. Every row is either scored "
+                        "(--out) or rejected with its problems (<out stem>.rejected.csv).")
+    sc.add_argument("cohort", help="cohort file (.csv or .parquet); outcome columns are not needed")
+    sc.add_argument("--out", required=True, help="scores to write (.csv or .parquet)")
+    sc.add_argument("--model", help="MLflow model URI (default: champion of the only registered model)")
+    sc.add_argument("--explain", type=int, default=0, metavar="K", help="add the K features that pushed each prediction most")
+    sc.add_argument("--strict", action="store_true", help="exit 3 when any row is rejected")
+    sc.add_argument("--chunk-rows", type=int, default=100_000, metavar="N", help="rows per chunk (default 100000)")
+    sc.add_argument("--mapping", help="YAML column mapping")
+    sc.set_defaults(func=_cmd_score)
 
     rp = sub.add_parser("report", help="write a training run's HTML report (and SHAP tables) to a folder")
     rp.add_argument("run_id", help="MLflow run id printed by train")

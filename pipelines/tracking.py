@@ -187,6 +187,31 @@ def load_model(uri: str):
                             "models in the MLflow UI or with 'ketamine-response runs'.") from None
 
 
+def resolve_model(uri: str | None) -> tuple[str, str, str]:
+    """(URI, model name, version) of a model URI; None means the champion of the only registered model."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        if uri is None:
+            names = sorted(m.name for m in client.search_registered_models())
+            if len(names) != 1:
+                listed = ", ".join(names) or "none"
+                raise TrackingError(f"--model is needed: {len(names)} registered models in {store_uri()} "
+                                    f"({listed}). Pass --model models:/NAME@champion.")
+            uri = f"models:/{names[0]}@champion"
+        if not uri.startswith("models:/"):
+            return uri, uri, ""
+        name, _, rest = uri.removeprefix("models:/").partition("@")
+        if rest:
+            return uri, name, str(client.get_model_version_by_alias(name, rest).version)
+        name, _, version = name.partition("/")
+        return uri, name, version
+    except MlflowException as exc:
+        raise TrackingError(f"model {uri} not found in {store_uri()}: {exc.message}") from None
+
+
 def download_report(run_id: str, out: str | Path) -> Path:
     """Copy a run's report/ and shap/ artifacts into *out*; returns the report's index.html."""
     import mlflow.artifacts
