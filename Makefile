@@ -28,6 +28,8 @@ demo: $(VENV)/.installed
 	  --patient $$(sed -n '2s/,.*//p' $(DEMO)/cohort.csv) --out $(DEMO)/explain.png
 	@echo "--- a messy file: every problem by row and column (exit code 1 is expected) ---"
 	$(CLI) validate data/examples/messy_cohort.csv --problems $(DEMO)/messy-problems.csv; test $$? -eq 1
+	@echo "--- scoring it: valid rows scored, the rest quarantined with their reasons ---"
+	$(CLI) score data/examples/messy_cohort.csv --out $(DEMO)/messy-scores.csv --explain 3
 
 # The report test renders HTML in a real headless browser: Debian's chromium (installed when missing, as root).
 browser:

@@ -208,8 +208,8 @@ def _parquet_chunks(path: Path, chunk_rows: int, columns: list[str] | None) -> I
     import pyarrow.parquet as pq
 
     try:
-        source = pq.ParquetFile(path)
-        for batch in source.iter_batches(batch_size=chunk_rows, columns=columns):
+        source = pq.ParquetFile(path, memory_map=True, pre_buffer=False)
+        for batch in source.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False):
             yield batch.to_pandas()
     except Exception as exc:  # pyarrow raises many types; all mean "not readable Parquet"
         raise CohortFileError(f"{path}: the file cannot be read as Parquet ({type(exc).__name__}: {exc}).") from None

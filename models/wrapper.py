@@ -66,6 +66,13 @@ class CohortModel(mlflow.pyfunc.PythonModel):
                 parts.append(pd.DataFrame(np.nan, index=cohort.index, columns=list(feature.outputs)))
         return pd.concat(parts, axis=1)[list(self.features)]
 
+    def use_threads(self, n: int) -> None:
+        """Let LightGBM members predict with *n* threads (training fixes 1 for parallel CV folds)."""
+        members = getattr(self.estimator, "calibrated_classifiers_", None)
+        for member in ([c.estimator for c in members] if members else [self.estimator]):
+            if type(member[-1]).__name__ == "LGBMClassifier":
+                member[-1].set_params(n_jobs=n)
+
     def predict_table(self, cohort: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities for an already validated cohort table."""
         return self.estimator.predict_proba(self.feature_table(cohort))[:, 1]

@@ -117,6 +117,8 @@ def score_file(cohort_path: str | Path, out: str | Path, model, model_name: str,
     cohort_path, out = Path(cohort_path), Path(out)
     file_kind(out)
     mapping = load_mapping(mapping_path)
+    if hasattr(model, "use_threads"):
+        model.use_threads(os.cpu_count() or 1)
     duplicates = _duplicates(cohort_path, mapping, chunk_rows)
     scored_sink, rejected_sink = _Sink(out), _Sink(rejected_path_for(out))
     read = scored = rejected = 0

@@ -219,6 +219,7 @@ def download_report(run_id: str, out: str | Path) -> Path:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no progress bars in the CLI's output
     try:
         for folder in ("report", "shap"):
             mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=folder, dst_path=str(out))

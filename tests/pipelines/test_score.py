@@ -99,3 +99,42 @@ def test_cli_counts_strict_and_default_model(messy, tmp_path):
     missing = subprocess.run([*cli, str(tmp_path / "u.csv"), "--model", "models:/nope@champion"],
                              capture_output=True, text=True, env=env, timeout=300)
     assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_mlflow_serving_answers_the_same(strong_run, model, store):
+    """`mlflow models serve --env-manager local` on 127.0.0.1 returns the same probabilities."""
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    _, cohort, _ = strong_run
+    rows = cohort.head(4).drop(columns=[c for c in cohort.columns if c.startswith("madrs_") and c != "madrs_baseline"])
+    rows = rows.dropna(axis=1).astype({c: "float64" for c in rows.columns if str(rows[c].dtype) == "Int64"})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", MODEL, "--env-manager", "local",
+                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    pytest.fail("the model server did not start")
+                time.sleep(1)
+        body = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(request, timeout=30).read())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    served = np.asarray(answer["predictions"], dtype=float).ravel()
+    np.testing.assert_allclose(served, np.asarray(model.predict(rows)), rtol=1e-9)

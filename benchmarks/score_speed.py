@@ -1,0 +1,102 @@
+"""Benchmark: streaming ``score`` of a 1,000,000-row Parquet cohort, against LightGBM's own predict.
+
+``python benchmarks/score_speed.py [N]``. Each scoring mode runs in a fresh process so its peak
+memory (ru_maxrss) is its own. The model is the LightGBM family (small-data settings, in-fold
+calibrated: an ensemble of 3 boosters) fitted on 5,000 synthetic courses.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+PARAMS = {"model__num_leaves": 8, "model__n_estimators": 100, "model__learning_rate": 0.06,
+          "model__min_child_samples": 20, "model__reg_lambda": 1.0}
+
+
+def _model(path: Path) -> None:
+    from features.validation import validate_table
+    from features.synthetic_cohort import build_cohort
+    from models.explain import background_centres
+    from models.wrapper import CohortModel
+    from pipelines.config import load_config
+    from pipelines.nested import fit_calibrated
+    from pipelines.train import build_training_data
+
+    config = load_config()
+    cohort, _ = build_cohort(5_000, 3)
+    validated = validate_table(cohort, "bench")
+    data, built, _ = build_training_data(validated, "response_24h", config, False)
+    estimator = fit_calibrated("lightgbm", PARAMS, data, config, 1)
+    derivations = tuple(dict.fromkeys(built.dictionary.set_index("feature").loc[list(data.X.columns), "derivation"]))
+    model = CohortModel(estimator, tuple(data.X.columns), derivations, tuple(validated.table.columns),
+                        "response_24h", 0.4, (), background_centres(estimator, data.X))
+    path.write_bytes(pickle.dumps(model))
+
+
+def _score(model_path: Path, cohort: Path, out: Path, explain: int) -> None:
+    from pipelines.score import score_file
+
+    model = pickle.loads(model_path.read_bytes())
+    start = time.perf_counter()
+    summary = score_file(cohort, out, model, "bench", "1", explain=explain, chunk_rows=100_000)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"score --explain {explain}: {summary.read:,} rows in {seconds:.1f} s "
+          f"({summary.read / seconds:,.0f} rows/s), peak memory {peak:,.0f} MB")
+
+
+def _reference(model_path: Path, cohort: Path) -> None:
+    import pandas as pd
+
+    from features.validation import validate_table
+
+    model = pickle.loads(model_path.read_bytes())
+    features = model.feature_table(validate_table(pd.read_parquet(cohort), "bench").table)
+    boosters = [c.estimator[-1].booster_ for c in model.estimator.calibrated_classifiers_]
+    matrix = model.estimator.calibrated_classifiers_[0].estimator[:-1].transform(features)
+    start = time.perf_counter()
+    for booster in boosters:
+        booster.predict(matrix)
+    seconds = time.perf_counter() - start
+    print(f"LightGBM booster.predict on the in-memory feature matrix: {len(boosters)} boosters {seconds:.1f} s "
+          f"({len(features) / seconds:,.0f} rows/s); one booster {seconds / len(boosters):.1f} s")
+
+
+def _prepare(n: int, tmp: Path) -> None:
+    from features.reader import write_table
+    from features.synthetic_cohort import build_cohort
+
+    _model(tmp / "model.pkl")
+    cohort, _ = build_cohort(n, 9)
+    cohort = cohort.drop(columns=[c for c in cohort.columns if c.startswith("madrs_") and c != "madrs_baseline"])
+    write_table(cohort, tmp / "cohort.parquet")
+
+
+def main(n: int) -> None:
+    # Every step runs in its own process from this small parent: a child forked from a big parent
+    # would inherit its peak resident memory in ru_maxrss.
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        me = [sys.executable, __file__]
+        subprocess.run([*me, "prepare", str(n), str(tmp)], check=True)
+        for mode in ("reference", "0", "3"):
+            subprocess.run([*me, mode, str(tmp / "model.pkl"), str(tmp / "cohort.parquet"), str(tmp / "out.parquet")],
+                           check=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["prepare"]:
+        _prepare(int(sys.argv[2]), Path(sys.argv[3]))
+    elif len(sys.argv) == 5:
+        mode, model_path, cohort_path, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+        _reference(model_path, cohort_path) if mode == "reference" else _score(model_path, cohort_path, out, int(mode))
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
