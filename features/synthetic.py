@@ -19,7 +19,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr
 
 from features.scenarios import ESK_TIMEPOINTS, IV_TIMEPOINTS, TIMEPOINTS, Scenario, get_scenario
 from features.synthetic_covariates import draw_patients, standardised_drivers

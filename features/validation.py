@@ -20,7 +20,10 @@ from features.schema import KEY, REQUIRED, ColumnSpec, spec_for
 
 PROBLEM_COLUMNS = ["row", "patient_id", "column", "value", "problem"]
 # Blank cells are missing; so are the spellings of "missing" that R, SPSS and spreadsheets write.
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "."})
+_MISSING_WORDS = ("", "na", "n/a", "nan", "null", "none", ".")
+# every capitalisation users write (NA, N/A, NaN, NULL, None): matching them directly avoids a
+# lower-casing pass over every text column
+MISSING_TOKENS = frozenset({v for w in _MISSING_WORDS for v in (w, w.upper(), w.title())} | {"NaN"})
 
 
 @dataclass
@@ -135,7 +138,7 @@ def validate_table(raw: pd.DataFrame, source: str, mapping: ColumnMapping | None
 def _is_missing(raw: pd.Series) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(raw):
         return raw.isna().to_numpy()
-    text = raw.astype("str").str.strip().str.lower()
+    text = raw.astype("str").str.strip()
     return (raw.isna() | text.isin(MISSING_TOKENS)).to_numpy()
 
 
