@@ -7,7 +7,7 @@ DEMO   := demo-out
 # LightGBM's OpenMP threads spin-wait under load; passive waiting keeps CV loops fast on 2 cores.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: demo test bench clean browser
+.PHONY: demo demo-real test bench clean browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ demo: $(VENV)/.installed
 	$(CLI) validate data/examples/messy_cohort.csv --problems $(DEMO)/messy-problems.csv; test $$? -eq 1
 	@echo "--- scoring it: valid rows scored, the rest quarantined with their reasons ---"
 	$(CLI) score data/examples/messy_cohort.csv --out $(DEMO)/messy-scores.csv --explain 3
+	@echo "--- real patients: OpenNeuro ds005917 ---"
+	$(MAKE) --no-print-directory demo-real
+
+# The pipeline on real patients: OpenNeuro ds005917 (NIMH ketamine crossover, CC0), shipped in data/public/.
+demo-real: $(VENV)/.installed
+	@mkdir -p $(DEMO)
+	$(CLI) ingest bids data/public/openneuro-ds005917 --out $(DEMO)/ds005917.csv
+	$(CLI) validate $(DEMO)/ds005917.csv
+	$(CLI) train $(DEMO)/ds005917.csv --target response_day2 --config configs/train_small.yaml \
+	  --experiment ds005917 | tee $(DEMO)/ds005917-train.txt
 
 # The report test renders HTML in a real headless browser: Debian's chromium (installed when missing, as root).
 browser:

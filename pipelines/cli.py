@@ -19,6 +19,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 EXIT_OK, EXIT_ROWS, EXIT_FILE, EXIT_STRICT, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
@@ -147,6 +148,22 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return EXIT_STRICT if args.strict and s.rejected else EXIT_OK
 
 
+def _cmd_ingest_bids(args: argparse.Namespace) -> int:
+    from features.bids import ingest_bids, load_bids_mapping
+    from features.reader import file_kind, write_table
+
+    file_kind(Path(args.out))
+    root = Path(args.dir)
+    if not (root / "participants.tsv").is_file():
+        raise _UsageError(f"{root}: not a BIDS dataset folder (no participants.tsv)")
+    mapping = load_bids_mapping(args.mapping or root / "bids_mapping.yaml")
+    cohort = ingest_bids(root, mapping, args.include_controls)
+    write_table(cohort, args.out)
+    arms = cohort["treatment"].value_counts().to_dict()
+    print(f"wrote {len(cohort)} courses of {cohort['patient_id'].nunique()} patients ({arms}) to {args.out}")
+    return EXIT_OK
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from pipelines import tracking
 
@@ -250,6 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--chunk-rows", type=int, default=100_000, metavar="N", help="rows per chunk (default 100000)")
     sc.add_argument("--mapping", help="YAML column mapping")
     sc.set_defaults(func=_cmd_score)
+
+    ing = sub.add_parser("ingest", help="convert a public dataset into a cohort file")
+    ingest_sub = ing.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    bids = ingest_sub.add_parser("bids", help="a BIDS dataset's participants.tsv and phenotype/*.tsv",
+                                 description="One row per treatment course from a BIDS dataset's tables.")
+    bids.add_argument("dir", help="BIDS dataset folder")
+    bids.add_argument("--out", required=True, help="cohort file to write (.csv or .parquet)")
+    bids.add_argument("--mapping", help="session/column mapping YAML (default DIR/bids_mapping.yaml)")
+    bids.add_argument("--include-controls", action="store_true", help="keep healthy controls (not patients)")
+    bids.set_defaults(func=_cmd_ingest_bids)
 
     rp = sub.add_parser("report", help="write a training run's HTML report (and SHAP tables) to a folder")
     rp.add_argument("run_id", help="MLflow run id printed by train")

@@ -24,13 +24,19 @@ class ShapSummary:
     max_additivity_error: float
 
 
-def explain_training(data, folds: list, estimator, dictionary: pd.DataFrame, seed: int) -> ShapSummary:
-    """Global importance from out-of-fold SHAP; domains and sources from the final model on all courses."""
+def explain_training(data, folds: list, estimator, dictionary: pd.DataFrame, seed: int,
+                     signal: bool = True) -> ShapSummary:
+    """Global importance from out-of-fold SHAP; domains and sources from the final model on all courses.
+
+    *signal* False (the model did not beat permuted labels) means no feature is reported as
+    ``consistent``, however stable its ranking: a stable ranking of noise is still noise.
+    """
     final = explain(estimator, data.X, data.X)
     final_error = float(np.abs(final.values.sum(axis=1) + final.base - final.raw).max())
     explained_folds = any(f.shap is not None and f.shap.shape[1] for f in folds)
     importance = (global_importance(folds, data.X, dictionary, seed=seed) if explained_folds
                   else pd.DataFrame(columns=IMPORTANCE_COLUMNS))
+    importance["consistent"] = importance["consistent"].astype(bool) & signal
     # the prevalence model explains nothing: its tables stay empty
     domains = by_domain(final.values, dictionary) if final.values.shape[1] else pd.DataFrame(columns=["domain", "mean_abs_shap"])
     sources = (by_source_column(final.values, dictionary) if final.values.shape[1]

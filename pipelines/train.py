@@ -145,7 +145,11 @@ def run_train(cohort_path: str | Path, target: str, config: TrainConfig, experim
     progress("evaluating out-of-fold predictions")
     evaluations = evaluate_all(data, folds, config, cohort.table)
     progress("explaining: out-of-fold and final-model SHAP")
-    shap = explain_training(data, folds, estimator, built.dictionary, config.seed)
+    signal = not p_values["selected"] > 0.05  # NaN (no permutations) does not veto
+    if not signal:
+        notes.append(f"no feature is reported as consistently important: the selected procedure did not beat "
+                     f"permuted labels (permutation p = {p_values['selected']:.3f})")
+    shap = explain_training(data, folds, estimator, built.dictionary, config.seed, signal)
     model = make_model(estimator, data, built, cohort, target, threshold(data, config))
     result = TrainingResult(target, config, data, built, folds, selected, evaluations, p_values, model, notes, shap)
     progress("logging to MLflow")
