@@ -4,6 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/ketamine-response
 DEMO   := demo-out
+# pipefail: a failing step piped into tee must still stop the demo
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 # LightGBM's OpenMP threads spin-wait under load; passive waiting keeps CV loops fast on 2 cores.
 export OMP_WAIT_POLICY := PASSIVE
 
