@@ -29,7 +29,8 @@ _DROPOUT = {"40min": 0.01, "4h": 0.02, "24h": 0.03, "day2": 0.04, "day3": 0.05, 
 REMISSION_THRESHOLD = 10
 
 
-def _rate_arm(treatment: np.ndarray, esk_site: np.ndarray) -> np.ndarray:
+def rate_arm(treatment: np.ndarray, esk_site: np.ndarray) -> np.ndarray:
+    """The rate table's arm of each course: placebo is split by design (IV midazolam vs intranasal + AD)."""
     placebo = np.where(esk_site, "placebo_in", "placebo_iv")
     return np.where(treatment == "placebo", placebo, treatment)
 
@@ -51,7 +52,7 @@ def calibration(name: str) -> dict[tuple[str, str], tuple[float, float]]:
     scenario = get_scenario(name)
     rng = np.random.default_rng(20261129)
     ref = draw_patients(rng, 20_000, n_sites=1)
-    eta = _eta(scenario, ref)
+    eta = planted_effect(scenario, ref)
     scale = 1.0 - (1.0 - scenario.prior_ect_drug_scale) * ref["prior_ect"]
     site = rng.normal(0.0, scenario.site_sd, size=eta.size)
     out: dict[tuple[str, str], tuple[float, float]] = {}
@@ -69,7 +70,8 @@ def calibration(name: str) -> dict[tuple[str, str], tuple[float, float]]:
     return out
 
 
-def _eta(scenario: Scenario, cov: dict[str, np.ndarray]) -> np.ndarray:
+def planted_effect(scenario: Scenario, cov: dict[str, np.ndarray]) -> np.ndarray:
+    """eta: the scenario's planted effects summed over standardised predictors (probit scale)."""
     drivers = standardised_drivers(cov)
     eta = np.zeros(len(cov["age"]))
     for name, beta in scenario.effects.items():

@@ -10,7 +10,7 @@ import pandas as pd
 from features.reader import file_kind, write_table
 from features.scenarios import LITERATURE_RATES, NULL_FEATURES, SCENARIOS, get_scenario
 from features.schema import SPECS
-from features.synthetic import _eta, _rate_arm, simulate_outcomes, simulate_safety
+from features.synthetic import planted_effect, rate_arm, simulate_outcomes, simulate_safety
 from features.synthetic_covariates import draw_patients, mask_missing, truncated_madrs
 
 CROSSOVER_SHARE = 0.15  # share of IV-site patients in a ketamine/placebo crossover
@@ -54,7 +54,7 @@ def _courses(rng: np.random.Generator, cov: dict[str, np.ndarray], cross: np.nda
     again = courses["period"] == 2  # re-baselined before the second infusion
     rebase = truncated_madrs(rng, courses["madrs_baseline"])
     courses["madrs_baseline"] = np.where(again, rebase, courses["madrs_baseline"])
-    courses["rate_arm"] = _rate_arm(courses["treatment"], courses["esk_site"])
+    courses["rate_arm"] = rate_arm(courses["treatment"], courses["esk_site"])
     return courses
 
 
@@ -81,7 +81,7 @@ def build_cohort(n: int, seed: int, scenario: str = "literature") -> tuple[pd.Da
     shift = rng.normal(0.0, spec.site_sd, n_sites)
     # centred so each cohort's marginal rates sit on the published ones, whatever sites it drew
     cov["site_effect"] = (shift - shift.mean())[site]
-    cov["eta"] = _eta(spec, cov)
+    cov["eta"] = planted_effect(spec, cov)
     observed = mask_missing(rng, cov)
     courses = _courses(rng, cov, cross)
     madrs, oracle = simulate_outcomes(rng, spec, courses)

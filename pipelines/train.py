@@ -112,8 +112,8 @@ def fit_all(data: Data, config: TrainConfig, progress: Progress) -> tuple[list[F
 def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohort_table: pd.DataFrame) -> dict[str, Evaluation]:
     """Evaluate every family's and the selected procedure's pooled out-of-fold probabilities."""
     index = data.X.index
-    groups = {"sex": cohort_table.loc[index, "sex"].to_numpy(object) if "sex" in cohort_table else np.array([None] * len(index)),
-              "arm": data.treatments, "site": data.sites}
+    sex = cohort_table["sex"] if "sex" in cohort_table else pd.Series(None, index=cohort_table.index, dtype=object)
+    groups = {"sex": sex.loc[index].to_numpy(object), "arm": data.treatments, "site": data.sites}
     t = threshold(data, config)
     out = {}
     for name in (*config.families, "selected"):
