@@ -117,8 +117,7 @@ def score_file(cohort_path: str | Path, out: str | Path, model, model_name: str,
     cohort_path, out = Path(cohort_path), Path(out)
     file_kind(out)
     mapping = load_mapping(mapping_path)
-    if hasattr(model, "use_threads"):
-        model.use_threads(os.cpu_count() or 1)
+    model.use_threads(os.cpu_count() or 1)
     duplicates = _duplicates(cohort_path, mapping, chunk_rows)
     scored_sink, rejected_sink = _Sink(out), _Sink(rejected_path_for(out))
     read = scored = rejected = 0
@@ -136,10 +135,13 @@ def score_file(cohort_path: str | Path, out: str | Path, model, model_name: str,
             if len(good):
                 scored_sink.write(_score_chunk(model, good, model_name, model_version, explain))
             read, scored, rejected = read + len(chunk), scored + len(good), rejected + len(bad)
-        for sink, empty in ((scored_sink, _score_chunk_header(explain)), (rejected_sink, None)):
-            if not sink.started:
-                sink.write(empty if empty is not None else pd.DataFrame(columns=["row", *chunk.columns, "problems"]))
-            sink.close()
+        # both files always exist, with their header even when nothing landed in them
+        if not scored_sink.started:
+            scored_sink.write(_score_chunk_header(explain))
+        if not rejected_sink.started:
+            rejected_sink.write(pd.DataFrame(columns=["row", *chunk.columns, "problems"]))
+        scored_sink.close()
+        rejected_sink.close()
     except BaseException:
         scored_sink.discard()
         rejected_sink.discard()

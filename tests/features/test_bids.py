@@ -21,7 +21,7 @@ def cohort() -> pd.DataFrame:
 def test_shipped_dataset_rows_arms_and_validity(cohort):
     assert len(cohort) == 60 and cohort["patient_id"].nunique() == 33
     assert cohort["treatment"].value_counts().to_dict() == {"ketamine_iv": 31, "placebo": 29}
-    assert not cohort["patient_id"].str.startswith("sub-").eq(False).any()
+    assert cohort["patient_id"].str.startswith("sub-").all()
     assert validate_table(cohort.astype("str").replace({"nan": ""}), "ds005917").problems.empty
     crossover = cohort.groupby("patient_id")["treatment"].nunique()
     assert (crossover == 2).sum() == 27  # both infusions recorded
