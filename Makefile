@@ -10,7 +10,7 @@ SHELL := /bin/bash
 # LightGBM's OpenMP threads spin-wait under load; passive waiting keeps CV loops fast on 2 cores.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: demo demo-real test bench clean browser
+.PHONY: demo demo-real test lint bench clean browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ demo-real: $(VENV)/.installed
 	@mkdir -p $(DEMO)
 	$(CLI) ingest bids data/public/openneuro-ds005917 --out $(DEMO)/ds005917.csv
 	$(CLI) validate $(DEMO)/ds005917.csv
-	$(CLI) train $(DEMO)/ds005917.csv --target response_day2 --config configs/train_small.yaml \
+	$(CLI) train $(DEMO)/ds005917.csv --target response_day2 --config train_small \
 	  --experiment ds005917 | tee $(DEMO)/ds005917-train.txt
 
 # The report test renders HTML in a real headless browser: Debian's chromium (installed when missing, as root).
@@ -50,7 +50,12 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install chromium' (the browser test is skipped outside CI)"; fi; }
 
-test: $(VENV)/.installed browser
+# Lint and type checks first: seconds, and they fail the run on any error.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: $(VENV)/.installed browser lint
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed

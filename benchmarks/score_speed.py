@@ -22,13 +22,13 @@ PARAMS = {"model__num_leaves": 8, "model__n_estimators": 100, "model__learning_r
 
 
 def _model(path: Path) -> None:
-    from features.validation import validate_table
-    from features.synthetic_cohort import build_cohort
+    from features.cohort.validation import validate_table
+    from features.synthetic.cohort import build_cohort
     from models.explain import background_centres
     from models.wrapper import CohortModel
     from pipelines.config import load_config
-    from pipelines.nested import fit_calibrated
-    from pipelines.train import build_training_data
+    from pipelines.flows.train import build_training_data
+    from pipelines.training.nested import fit_calibrated
 
     config = load_config()
     cohort, _ = build_cohort(5_000, 3)
@@ -36,13 +36,13 @@ def _model(path: Path) -> None:
     data, built, _ = build_training_data(validated, "response_24h", config, False)
     estimator = fit_calibrated("lightgbm", PARAMS, data, config, 1)
     derivations = tuple(dict.fromkeys(built.dictionary.set_index("feature").loc[list(data.X.columns), "derivation"]))
-    model = CohortModel(estimator, tuple(data.X.columns), derivations, tuple(validated.table.columns),
-                        "response_24h", 0.4, (), background_centres(estimator, data.X))
+    model = CohortModel(estimator, "lightgbm", tuple(data.X.columns), derivations, tuple(validated.table.columns),
+                        "response_24h", 0.4, (), background_centres(estimator, "lightgbm", data.X))
     path.write_bytes(pickle.dumps(model))
 
 
 def _score(model_path: Path, cohort: Path, out: Path, explain: int) -> None:
-    from pipelines.score import score_file
+    from pipelines.flows.score import score_file
 
     model = pickle.loads(model_path.read_bytes())
     start = time.perf_counter()
@@ -56,7 +56,7 @@ def _score(model_path: Path, cohort: Path, out: Path, explain: int) -> None:
 def _reference(model_path: Path, cohort: Path) -> None:
     import pandas as pd
 
-    from features.validation import validate_table
+    from features.cohort.validation import validate_table
 
     model = pickle.loads(model_path.read_bytes())
     features = model.feature_table(validate_table(pd.read_parquet(cohort), "bench").table)
@@ -71,8 +71,8 @@ def _reference(model_path: Path, cohort: Path) -> None:
 
 
 def _prepare(n: int, tmp: Path) -> None:
-    from features.reader import write_table
-    from features.synthetic_cohort import build_cohort
+    from features.cohort.reader import write_table
+    from features.synthetic.cohort import build_cohort
 
     _model(tmp / "model.pkl")
     cohort, _ = build_cohort(n, 9)

@@ -22,25 +22,25 @@ def _timed(func, *args):
 
 
 def main() -> None:
-    from features.synthetic_cohort import build_cohort
-    from features.validation import validate_table
+    from features.cohort.validation import validate_table
+    from features.synthetic.cohort import build_cohort
     from models.explain import explain
-    from models.families import build_pipeline
+    from models.families import get_family
     from pipelines.config import load_config
-    from pipelines.cv import outer_splits
-    from pipelines.nested import fit_calibrated, search
-    from pipelines.train import build_training_data
+    from pipelines.flows.train import build_training_data
+    from pipelines.training.cv import outer_splits
+    from pipelines.training.nested import fit_calibrated, search
 
     config = load_config()
     cohort, _ = build_cohort(10_000, 1)
     data, _, _ = build_training_data(validate_table(cohort, "bench"), "response_24h", config, False)
     params = {"model__num_leaves": 8, "model__n_estimators": 200, "model__learning_rate": 0.06,
               "model__min_child_samples": 20, "model__reg_lambda": 1.0}
-    model = build_pipeline("lightgbm", tuple(data.X.columns), params, 1).fit(data.X, data.y)
+    model = get_family("lightgbm").pipeline(tuple(data.X.columns), data.domains, params, 1).fit(data.X, data.y)
     big = data.X.sample(100_000, replace=True, random_state=1)
     features = model[:-1].transform(big)
     _, reference = _timed(model[-1].booster_.predict, features, 0, None, False, False, True)
-    _, ours = _timed(explain, model, data.X, big)
+    _, ours = _timed(explain, model, "lightgbm", data.X, big)
     print(f"100,000 courses, LightGBM (200 trees, 8 leaves, depth 3): pred_contrib {reference:.2f} s, "
           f"explain {ours:.2f} s, ratio {ours / reference:.2f}")
 
@@ -52,7 +52,7 @@ def main() -> None:
     for family in config.families:
         fitted[family], seconds = _timed(fit_calibrated, family, best[family], train, config, 1)
         fit_s += seconds
-    shap_s = sum(_timed(explain, fitted[f], train.X, test.X)[1] for f in config.families if f != "prevalence")
+    shap_s = sum(_timed(explain, fitted[f], f, train.X, test.X)[1] for f in config.families if f != "prevalence")
     total = search_s + fit_s
     print(f"one outer fold of 10,000 courses: search + fits {total:.1f} s; out-of-fold SHAP of every family "
           f"{shap_s:.2f} s ({100 * shap_s / total:.1f}% of the fold; training explains only the selected one)")

@@ -18,10 +18,10 @@ warnings.filterwarnings("ignore", message=".*Any type hint is inferred", categor
 
 
 def main(sizes: list[int]) -> None:
-    from features.reader import write_table
-    from features.synthetic_cohort import build_cohort
+    from features.cohort.reader import write_table
+    from features.synthetic.cohort import build_cohort
     from pipelines.config import load_config
-    from pipelines.train import run_train
+    from pipelines.flows.train import run_train
 
     config = load_config()
     print(f"{'courses':>8} {'with outcome':>12} {'seconds':>8} {'selected':>18} {'AUROC':>6}")

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from features.cohort.schema import outcome_timepoints
+from features.cohort.targets import REMISSION_THRESHOLD, Target, make_target
 from features.registry import STATIC_FEATURES, Feature, early_course_features, identity
-from features.schema import outcome_timepoints
-from features.targets import DEFAULT_REMISSION_THRESHOLD, Target, make_target
 
 DESIGN_COLUMNS = ("patient_id", "treatment", "site", "period")
 DICTIONARY_COLUMNS = ["feature", "derivation", "domain", "inputs", "unit", "rationale"]
@@ -68,7 +68,7 @@ def feature_dictionary(features: list[Feature] | tuple[Feature, ...]) -> pd.Data
 
 
 def build_feature_table(table: pd.DataFrame, target: Target, extra_features: tuple[str, ...] = (),
-                        remission_threshold: float = DEFAULT_REMISSION_THRESHOLD,
+                        remission_threshold: float = REMISSION_THRESHOLD,
                         source: str = "cohort") -> FeatureTable:
     """Apply every allowed, available derivation to a validated cohort table.
 

@@ -1,15 +1,45 @@
-"""Domain errors that the CLI maps to documented exit codes."""
+"""The project's one error hierarchy. Each class carries the exit code the CLI returns for it.
+
+Messages are one paragraph that name the file (and the row or column, where there is one) and
+say how to fix it. They describe the problem in the library's terms (a config key, a file),
+never in terms of a command-line flag: the CLI adds those hints.
+
+Exit codes (documented in the README): 0 success, 1 row-level problems, 2 file, config or usage
+problems, 3 ``score --strict`` rejected rows, 70 internal error (a bug).
+"""
 
 from __future__ import annotations
 
-
-class CohortFileError(Exception):
-    """A file-level problem with a cohort or mapping file (CLI exit code 2).
-
-    The message is one paragraph that names the file (and the column, where
-    there is one) and says how to fix it.
-    """
+EXIT_OK, EXIT_ROWS, EXIT_FILE, EXIT_STRICT, EXIT_INTERNAL = 0, 1, 2, 3, 70
 
 
-class CohortRowsError(Exception):
-    """A cohort has row-level problems and the caller did not allow dropping them (exit code 1)."""
+class KetamineResponseError(Exception):
+    """Base of every error a user can cause; ``exit_code`` is what the CLI returns."""
+
+    exit_code: int = EXIT_FILE
+
+
+class UsageError(KetamineResponseError):
+    """Arguments that do not fit together or are out of range."""
+
+
+class CohortFileError(KetamineResponseError):
+    """A file-level problem with a cohort, mapping or dataset file."""
+
+
+class CohortRowsError(KetamineResponseError):
+    """A cohort has row-level problems and the caller did not allow dropping them."""
+
+    exit_code = EXIT_ROWS
+
+
+class ConfigError(KetamineResponseError):
+    """An unreadable training config, an unknown key or an impossible value."""
+
+
+class TrainingDataError(KetamineResponseError):
+    """The cohort cannot support the requested validation design."""
+
+
+class TrackingError(KetamineResponseError):
+    """The tracking store, a run or a model cannot be opened or written."""

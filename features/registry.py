@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features import clinical as cl
-from features import inflammatory as inf
-from features import kynurenine as ky
-from features import neurotrophic as nt
-from features.early_course import madrs_pct_change
-from features.pharmacological import ACTIVE_ARMS, treatment_arm_indicators
-from features.schema import spec_for, timepoint_minutes
+from features.cohort.schema import ARM_COLUMNS, spec_for, timepoint_minutes
+from features.derivations import clinical as cl
+from features.derivations import inflammatory as inf
+from features.derivations import kynurenine as ky
+from features.derivations import neurotrophic as nt
+from features.derivations.early_course import madrs_pct_change
+from features.derivations.pharmacological import treatment_arm_indicators
 
 Derivation = Callable[[pd.DataFrame], pd.DataFrame]
 
@@ -105,7 +105,7 @@ STATIC_FEATURES: tuple[Feature, ...] = (
     _raw("benzodiazepine", "0/1", _PHARM, "- dose attenuates day-1 response (Feeney 2023; Czech NIMH 2020: >8 mg diazepam-eq.); binary use ns"),
     _raw("lithium", "0/1", _PHARM, "continuation after response gave no benefit (PMID 30858518); moderator role not found"),
     _raw("prior_ect", "0/1", _PHARM, "- ECT-resistant patients: half the effect size (d 0.50 vs 1.00, PMC3100439)"),
-    Feature("treatment_arm", treatment_arm_indicators, ("treatment",), tuple(f"arm_{a}" for a in ACTIVE_ARMS), "0/1",
+    Feature("treatment_arm", treatment_arm_indicators, ("treatment",), ARM_COLUMNS, "0/1",
             _PHARM, "active drug vs placebo: 24-h response 52% vs 12-28% (Han 2016); esketamine day 28 58.7% vs 45.2%"),
     Feature("log_il6", inf.log_il6, ("il6_pg_ml",), ("log_il6",), "ln pg/mL", "inflammatory",
             "raised in TRD; cytokine changes did not predict response (Kiraly 2017; Park et al.): unreplicated"),

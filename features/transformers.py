@@ -12,6 +12,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
+from features.cohort.schema import ARM_COLUMNS
+
 
 class _NanTransformer(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
@@ -117,41 +119,25 @@ class ZScoreComposite(_NanTransformer):
         return np.append(names, self.name).astype(object)
 
 
-class SiteCentering(TransformerMixin, BaseEstimator):
-    """Subtract each site's training-fold median from every numeric column, then drop the site column.
+class SelectColumns(TransformerMixin, BaseEstimator):
+    """Keep the named columns of a DataFrame (a model family's view of the feature table)."""
 
-    Removes between-site assay drift. A site unseen in training is centred on the pooled
-    training median, so scoring a new site works without refitting.
-
-    Parameters
-    ----------
-    site_column : str
-        Name of the site column in the input DataFrame.
-    """
-
-    def __init__(self, site_column: str = "site"):
-        self.site_column = site_column
+    def __init__(self, columns: tuple[str, ...] = ()):
+        self.columns = columns
 
     def fit(self, X: pd.DataFrame, y=None):
-        if not isinstance(X, pd.DataFrame) or self.site_column not in X.columns:
-            raise ValueError(f"SiteCentering needs a DataFrame with a '{self.site_column}' column")
-        values = X.drop(columns=self.site_column).astype("float64")
+        missing = [c for c in self.columns if c not in X.columns]
+        if missing:
+            raise ValueError(f"SelectColumns: columns {missing} are not in the feature table")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
-        self.pooled_ = values.median()
-        self.site_medians_ = values.groupby(X[self.site_column].astype("str")).median().fillna(self.pooled_)
         return self
 
-    def transform(self, X: pd.DataFrame):
-        check_is_fitted(self)
-        values = X.drop(columns=self.site_column).astype("float64")
-        site = X[self.site_column].astype("str")
-        shift = self.site_medians_.reindex(site).fillna(self.pooled_).to_numpy()
-        return (values.to_numpy() - shift)
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X[list(self.columns)]
 
     def get_feature_names_out(self, input_features=None):
-        check_is_fitted(self)
-        return np.array([c for c in self.feature_names_in_ if c != self.site_column], dtype=object)
+        return np.asarray(self.columns, dtype=object)
 
 
 class ActiveArmInteractions(TransformerMixin, BaseEstimator):
@@ -168,7 +154,7 @@ class ActiveArmInteractions(TransformerMixin, BaseEstimator):
         any scaling so they are still 0/1.
     """
 
-    def __init__(self, arm_columns: tuple[str, ...] = ("arm_ketamine_iv", "arm_esketamine_in")):
+    def __init__(self, arm_columns: tuple[str, ...] = ARM_COLUMNS):
         self.arm_columns = arm_columns
 
     def fit(self, X: pd.DataFrame, y=None):
@@ -185,8 +171,8 @@ class ActiveArmInteractions(TransformerMixin, BaseEstimator):
         values = X.to_numpy(dtype="float64")
         if not self.arms_:
             return values
-        active = (X[self.arms_].to_numpy(dtype="float64") > 0.5).any(axis=1)
-        return np.column_stack([values, X[self.modified_].to_numpy(dtype="float64") * active[:, None]])
+        active = np.any(X[self.arms_].to_numpy(dtype="float64") > 0.5, axis=1).reshape(-1, 1)
+        return np.column_stack([values, X[self.modified_].to_numpy(dtype="float64") * active])
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self)

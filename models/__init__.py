@@ -1,1 +1,4 @@
-"""Estimator families, search spaces and calibration. Trained models live only in the MLflow store."""
+"""What a logged model needs: the model-family registry, exact SHAP explanations and the MLflow model wrapper.
+
+Calibration and model selection are training steps: they live in pipelines.training.
+"""

@@ -15,13 +15,15 @@ feature; the inflammation composite stays one feature whose sources are the thre
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import logit
 
-COMPOSITE = "inflammation_composite"
+from models.families import ExplainerKind, get_family
 
 
 @dataclass(frozen=True)
@@ -39,57 +41,71 @@ def source_feature(name: str) -> str:
     return name.removeprefix("missingindicator_")
 
 
-def _members(model) -> list:
+def members(model: Any) -> list[Any]:
+    """The fitted pipelines of a model: the calibrated ensemble's members, or the pipeline itself."""
     calibrated = getattr(model, "calibrated_classifiers_", None)
     return [c.estimator for c in calibrated] if calibrated else [model]
 
 
-def background_centres(model, background: pd.DataFrame) -> list[np.ndarray | None]:
+def background_centres(model: Any, family: str, background: pd.DataFrame) -> list[np.ndarray | None]:
     """Per ensemble member, the mean transformed background row (what linear SHAP centres on).
 
     Stored with a logged model instead of the training rows, so explanations need no patient data.
     """
-    out = []
-    for member in _members(model):
-        linear = type(member[-1]).__name__ == "LogisticRegression"
-        out.append(member[:-1].transform(background).to_numpy(dtype=float).mean(axis=0) if linear else None)
-    return out
+    if get_family(family).explainer != "linear":
+        return [None for _ in members(model)]
+    return [m[:-1].transform(background).to_numpy(dtype=float).mean(axis=0) for m in members(model)]
 
 
-def _explain_pipeline(pipeline, centre: np.ndarray | None, X: pd.DataFrame) -> Explanation:
-    head, model = pipeline[:-1], pipeline[-1]
-    kind = type(model).__name__
-    if kind == "DummyClassifier":
-        base = float(logit(np.clip(model.class_prior_[1], 1e-9, 1 - 1e-9)))
-        return Explanation(pd.DataFrame(0.0, index=X.index, columns=[]), np.full(len(X), base), np.full(len(X), base))
-    T = head.transform(X)
-    if kind == "LGBMClassifier":
-        contrib = model.booster_.predict(T, pred_contrib=True)
-        values = pd.DataFrame(contrib[:, :-1], index=X.index, columns=list(T.columns))
-        base = contrib[:, -1]
-        return Explanation(values, base, contrib.sum(axis=1))
+def _constant(pipeline: Any, centre: np.ndarray | None, X: pd.DataFrame) -> Explanation:
+    base = float(logit(np.clip(pipeline[-1].class_prior_[1], 1e-9, 1 - 1e-9)))
+    return Explanation(pd.DataFrame(0.0, index=X.index, columns=[]), np.full(len(X), base), np.full(len(X), base))
+
+
+def _tree(pipeline: Any, centre: np.ndarray | None, X: pd.DataFrame) -> Explanation:
+    T = pipeline[:-1].transform(X)
+    contrib = pipeline[-1].booster_.predict(T, pred_contrib=True)
+    values = pd.DataFrame(contrib[:, :-1], index=X.index, columns=list(T.columns))
+    return Explanation(values, contrib[:, -1], contrib.sum(axis=1))
+
+
+def _linear(pipeline: Any, centre: np.ndarray | None, X: pd.DataFrame) -> Explanation:
+    T, model = pipeline[:-1].transform(X), pipeline[-1]
     coef = model.coef_[0]
     values = pd.DataFrame((T.to_numpy(dtype=float) - centre) * coef, index=X.index, columns=list(T.columns))
     base = np.full(len(X), float(model.intercept_[0] + centre @ coef))
     return Explanation(values, base, model.decision_function(T))
 
 
-def explain(model, background: pd.DataFrame | list, X: pd.DataFrame) -> Explanation:
+EXPLAINERS: dict[ExplainerKind, Callable[[Any, np.ndarray | None, pd.DataFrame], Explanation]] = {
+    "constant": _constant, "tree": _tree, "linear": _linear}
+
+
+def explain(model: Any, family: str, background: pd.DataFrame | Sequence[np.ndarray | None],
+            X: pd.DataFrame) -> Explanation:
     """SHAP values of a fitted family (calibrated or not) for the courses in *X*.
 
     Parameters
     ----------
-    model : fitted Pipeline or CalibratedClassifierCV from :mod:`pipelines.nested`
+    model : fitted Pipeline or CalibratedClassifierCV of *family*
+    family : str
+        Its registered family (:data:`models.families.FAMILIES`), which says how to explain it.
     background : DataFrame or list
         The tier-1 features the model was trained on, or their :func:`background_centres`.
     X : DataFrame
         Tier-1 features of the courses to explain.
     """
-    centres = background_centres(model, background) if isinstance(background, pd.DataFrame) else background
-    parts = [_explain_pipeline(m, c, X) for m, c in zip(_members(model), centres)]
+    centres = (background_centres(model, family, background) if isinstance(background, pd.DataFrame)
+               else list(background))
+    explainer = EXPLAINERS[get_family(family).explainer]
+    parts = [explainer(m, c, X) for m, c in zip(members(model), centres)]
     summed = [p.values.T.groupby(source_feature, sort=False).sum().T for p in parts]
     columns = list(dict.fromkeys(c for s in summed for c in s.columns))
-    values = sum(s.reindex(columns=columns, fill_value=0.0) for s in summed) / len(parts)
+    aligned = [s.reindex(columns=columns, fill_value=0.0) for s in summed]
+    values = aligned[0]
+    for other in aligned[1:]:
+        values = values + other
+    values = values / len(parts)
     base = np.mean([p.base for p in parts], axis=0)
     raw = np.mean([p.raw for p in parts], axis=0)
     return Explanation(values.reindex(index=X.index), base, raw)

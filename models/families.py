@@ -1,17 +1,18 @@
-"""Estimator families and their search spaces.
+"""The model-family registry: one declarative table read by config validation, training,
+explanation, the logged model and the tests.
 
 Every family is a scikit-learn pipeline that starts from the tier-1 feature table, so its fitted
 tier (winsorising, composites, imputation, scaling) is refit wherever the pipeline is fit.
+Adding a family is one :class:`Family` entry in :data:`FAMILIES` (see docs/architecture.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.dummy import DummyClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -19,98 +20,120 @@ from sklearn.model_selection import ParameterSampler
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from features.transformers import ActiveArmInteractions, Winsorizer, ZScoreComposite
+from features.derivations.inflammatory import COMPOSITE, COMPOSITE_MARKERS
+from features.transformers import ActiveArmInteractions, SelectColumns, Winsorizer, ZScoreComposite
 
+# How models.explain computes exact SHAP values for the family's final step.
+ExplainerKind = Literal["constant", "linear", "tree"]
+ColumnPolicy = Callable[[tuple[str, ...], Mapping[str, str]], tuple[str, ...]]
+Builder = Callable[[tuple[str, ...], int], Pipeline]
 CLINICAL_DOMAINS = ("clinical", "pharmacological")
-INFLAMMATION = ("log_il6", "log_crp", "log_tnf_alpha")
-
-
-class SelectColumns(TransformerMixin, BaseEstimator):
-    """Keep the named columns of a DataFrame (a family's view of the feature table)."""
-
-    def __init__(self, columns: tuple[str, ...] = ()):
-        self.columns = columns
-
-    def fit(self, X: pd.DataFrame, y=None):
-        missing = [c for c in self.columns if c not in X.columns]
-        if missing:
-            raise ValueError(f"SelectColumns: columns {missing} are not in the feature table")
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        return X[list(self.columns)]
-
-    def get_feature_names_out(self, input_features=None):
-        return np.asarray(self.columns, dtype=object)
 
 
 @dataclass(frozen=True)
 class Family:
-    """A model family: which features it sees, and the hyperparameters searched in the inner loop."""
+    """A model family.
+
+    Attributes
+    ----------
+    name, description : str
+    space : mapping of pipeline parameter -> values searched in the inner loop (empty: nothing to tune)
+    columns : which tier-1 features the family sees, given the features and their domains
+    build : an unfitted pipeline on the given columns, seeded; its last step is named ``model``
+    explainer : how its exact SHAP values are computed (see :mod:`models.explain`)
+    calibrate : whether the inner loop calibrates it (a constant predictor has nothing to calibrate)
+    threads_param : the pipeline parameter that sets prediction threads, if any
+    """
 
     name: str
     description: str
-    space: dict[str, list[Any]]
-
-    def columns(self, features: tuple[str, ...], domains: dict[str, str]) -> tuple[str, ...]:
-        if self.name == "prevalence":
-            return features[:1]
-        if self.name == "clinical_logistic":
-            return tuple(f for f in features if domains.get(f) in CLINICAL_DOMAINS)
-        return features
+    space: Mapping[str, Sequence[Any]]
+    columns: ColumnPolicy
+    build: Builder
+    explainer: ExplainerKind
+    calibrate: bool = True
+    threads_param: str | None = None
 
     def candidates(self, budget: int, seed: int) -> list[dict[str, Any]]:
         """Up to *budget* hyperparameter settings, drawn reproducibly."""
         if not self.space:
             return [{}]
         size = int(np.prod([len(v) for v in self.space.values()]))
-        return list(ParameterSampler(self.space, n_iter=min(budget, size), random_state=seed))
+        return list(ParameterSampler(dict(self.space), n_iter=min(budget, size), random_state=seed))
+
+    def pipeline(self, features: tuple[str, ...], domains: Mapping[str, str], params: Mapping[str, Any],
+                 seed: int) -> Pipeline:
+        """An unfitted pipeline on the family's view of *features*, with *params* set."""
+        return self.build(self.columns(features, domains), seed).set_params(**params)
 
 
-FAMILIES: dict[str, Family] = {
-    "prevalence": Family("prevalence", "predicts the training event rate for everyone (the floor)", {}),
-    "clinical_logistic": Family(
-        "clinical_logistic", "ridge logistic regression on clinical and pharmacological features only",
-        {"model__C": [0.01, 0.03, 0.1, 0.3, 1.0]}),
-    "elastic_net": Family(
-        "elastic_net", "elastic-net logistic regression on all features",
-        {"model__C": [0.01, 0.03, 0.1, 0.3, 1.0], "model__l1_ratio": [0.1, 0.5, 0.9]}),
-    "lightgbm": Family(
-        "lightgbm", "gradient-boosted trees with small-data settings (shallow, regularised, native NaN)",
-        {"model__num_leaves": [4, 8], "model__n_estimators": [100, 200], "model__learning_rate": [0.03, 0.06],
-         "model__min_child_samples": [20, 40], "model__reg_lambda": [1.0, 10.0]}),
-}
+def all_columns(features: tuple[str, ...], domains: Mapping[str, str]) -> tuple[str, ...]:
+    return features
 
 
-def _linear(columns: tuple[str, ...], seed: int, l1: bool) -> list[tuple[str, Any]]:
-    inflammation = [c for c in INFLAMMATION if c in columns]
+def first_column(features: tuple[str, ...], domains: Mapping[str, str]) -> tuple[str, ...]:
+    """A constant predictor reads no feature; one column keeps the pipeline's input contract."""
+    return features[:1]
+
+
+def clinical_columns(features: tuple[str, ...], domains: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(f for f in features if domains.get(f) in CLINICAL_DOMAINS)
+
+
+def _prevalence(columns: tuple[str, ...], seed: int) -> Pipeline:
+    return Pipeline([("select", SelectColumns(columns)), ("model", DummyClassifier(strategy="prior"))])
+
+
+def _linear(columns: tuple[str, ...], seed: int, l1: bool) -> Pipeline:
+    markers = [c for c in COMPOSITE_MARKERS if c in columns]
     steps: list[tuple[str, Any]] = [("select", SelectColumns(columns)), ("winsorize", Winsorizer())]
-    if len(inflammation) >= 2:
-        steps.append(("inflammation", ZScoreComposite(inflammation, name="inflammation_composite")))
+    if len(markers) >= 2:
+        steps.append(("inflammation", ZScoreComposite(markers, name=COMPOSITE)))
     steps += [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
               ("interact", ActiveArmInteractions()), ("scale", StandardScaler())]
-    solver = "saga" if l1 else "lbfgs"
-    model = LogisticRegression(C=0.1, l1_ratio=0.5 if l1 else 0.0, solver=solver, max_iter=2000, tol=1e-3,
-                               random_state=seed)
-    return steps + [("model", model)]
+    model = LogisticRegression(C=0.1, l1_ratio=0.5 if l1 else 0.0, solver="saga" if l1 else "lbfgs",
+                               max_iter=2000, tol=1e-3, random_state=seed)
+    # pandas between steps so the composite can find its columns by name
+    return Pipeline([*steps, ("model", model)]).set_output(transform="pandas")
 
 
-def build_pipeline(family: str, columns: tuple[str, ...], params: dict[str, Any], seed: int) -> Pipeline:
-    """An unfitted pipeline of *family* on *columns* with *params* set."""
-    if family == "prevalence":
-        steps = [("select", SelectColumns(columns)), ("model", DummyClassifier(strategy="prior"))]
-    elif family in ("clinical_logistic", "elastic_net"):
-        # pandas between steps so the composite can find its columns by name
-        linear = Pipeline(_linear(columns, seed, l1=family == "elastic_net")).set_output(transform="pandas")
-        return linear.set_params(**params)
-    elif family == "lightgbm":
-        from lightgbm import LGBMClassifier
+def _ridge(columns: tuple[str, ...], seed: int) -> Pipeline:
+    return _linear(columns, seed, l1=False)
 
-        model = LGBMClassifier(max_depth=3, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-                               n_jobs=1, random_state=seed, verbose=-1, deterministic=True, force_col_wise=True)
-        steps = [("select", SelectColumns(columns)), ("model", model)]
-    else:
-        raise ValueError(f"unknown model family '{family}'")
-    return Pipeline(steps).set_params(**params)
+
+def _elastic_net(columns: tuple[str, ...], seed: int) -> Pipeline:
+    return _linear(columns, seed, l1=True)
+
+
+def _lightgbm(columns: tuple[str, ...], seed: int) -> Pipeline:
+    from lightgbm import LGBMClassifier  # imported on use: 1.4 s, and only this family needs it
+
+    # n_jobs=1: CV folds run in parallel; the logged model raises it for scoring (threads_param)
+    model = LGBMClassifier(max_depth=3, subsample=0.8, subsample_freq=1, colsample_bytree=0.8, n_jobs=1,
+                           random_state=seed, verbose=-1, deterministic=True, force_col_wise=True)
+    return Pipeline([("select", SelectColumns(columns)), ("model", model)])
+
+
+_ENTRIES = (
+    Family("prevalence", "predicts the training event rate for everyone (the floor)", {}, first_column,
+           _prevalence, "constant", calibrate=False),
+    Family("clinical_logistic", "ridge logistic regression on clinical and pharmacological features only",
+           {"model__C": [0.01, 0.03, 0.1, 0.3, 1.0]}, clinical_columns, _ridge, "linear"),
+    Family("elastic_net", "elastic-net logistic regression on all features",
+           {"model__C": [0.01, 0.03, 0.1, 0.3, 1.0], "model__l1_ratio": [0.1, 0.5, 0.9]}, all_columns,
+           _elastic_net, "linear"),
+    Family("lightgbm", "gradient-boosted trees with small-data settings (shallow, regularised, native NaN)",
+           {"model__num_leaves": [4, 8], "model__n_estimators": [100, 200], "model__learning_rate": [0.03, 0.06],
+            "model__min_child_samples": [20, 40], "model__reg_lambda": [1.0, 10.0]}, all_columns, _lightgbm,
+           "tree", threads_param="model__n_jobs"),
+)
+FAMILIES: dict[str, Family] = {f.name: f for f in _ENTRIES}
+FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
+
+
+def get_family(name: str) -> Family:
+    """The registered family *name*; ValueError lists the known ones."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ValueError(f"unknown model family '{name}'; known: {', '.join(FAMILY_NAMES)}") from None

@@ -1,23 +1,46 @@
 """The logged model: takes a raw cohort table, returns calibrated response probabilities.
 
 Feature building is part of the model, so a registered model scores cohort files directly.
+This module and :mod:`pipelines.tracking` are the only ones that import MLflow.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from models.families import get_family
+
+if TYPE_CHECKING:
+    from models.explain import Explanation
 
 
-class CohortModel(mlflow.pyfunc.PythonModel):
+class ScoringModel(Protocol):
+    """What the score and explain flows need of a logged model (a :class:`CohortModel` is one)."""
+
+    target: str
+    threshold: float
+
+    def feature_table(self, cohort: pd.DataFrame) -> pd.DataFrame: ...
+
+    def predict_table(self, cohort: pd.DataFrame) -> np.ndarray: ...
+
+    def explain_table(self, cohort: pd.DataFrame) -> Explanation: ...
+
+    def use_threads(self, n: int) -> None: ...
+
+
+class CohortModel(PythonModel):
     """A fitted, calibrated pipeline plus what it needs to rebuild its features.
 
     Parameters
     ----------
     estimator : fitted classifier with ``predict_proba``
+    family : str
+        Its registered model family (how it is explained and threaded).
     features : tuple of str
         Feature columns in training order.
     derivations : tuple of str
@@ -33,10 +56,11 @@ class CohortModel(mlflow.pyfunc.PythonModel):
         Mean transformed training row per ensemble member (linear SHAP background; aggregates only).
     """
 
-    def __init__(self, estimator: Any, features: tuple[str, ...], derivations: tuple[str, ...],
+    def __init__(self, estimator: Any, family: str, features: tuple[str, ...], derivations: tuple[str, ...],
                  training_columns: tuple[str, ...], target: str, threshold: float,
-                 extra_features: tuple[str, ...] = (), centres: list | None = None):
+                 extra_features: tuple[str, ...] = (), centres: list[np.ndarray | None] | None = None):
         self.estimator = estimator
+        self.family = family
         self.features = features
         self.derivations = derivations
         self.training_columns = training_columns
@@ -45,11 +69,11 @@ class CohortModel(mlflow.pyfunc.PythonModel):
         self.extra_features = extra_features
         self.centres = centres
 
-    def explain_table(self, cohort: pd.DataFrame):
+    def explain_table(self, cohort: pd.DataFrame) -> Explanation:
         """SHAP values (log-odds) of validated courses, in the feature dictionary's space."""
         from models.explain import explain
 
-        return explain(self.estimator, self.centres, self.feature_table(cohort))
+        return explain(self.estimator, self.family, self.centres or [], self.feature_table(cohort))
 
     def feature_table(self, cohort: pd.DataFrame) -> pd.DataFrame:
         """The model's features for a validated cohort table; absent inputs give NaN (imputed in the pipeline)."""
@@ -67,11 +91,13 @@ class CohortModel(mlflow.pyfunc.PythonModel):
         return pd.concat(parts, axis=1)[list(self.features)]
 
     def use_threads(self, n: int) -> None:
-        """Let LightGBM members predict with *n* threads (training fixes 1 for parallel CV folds)."""
-        members = getattr(self.estimator, "calibrated_classifiers_", None)
-        for member in ([c.estimator for c in members] if members else [self.estimator]):
-            if type(member[-1]).__name__ == "LGBMClassifier":
-                member[-1].set_params(n_jobs=n)
+        """Predict with *n* threads where the family can (training fixes 1 for parallel CV folds)."""
+        from models.explain import members
+
+        param = get_family(self.family).threads_param
+        if param is not None:
+            for member in members(self.estimator):
+                member.set_params(**{param: n})
 
     def predict_table(self, cohort: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities for an already validated cohort table."""
@@ -85,7 +111,7 @@ class CohortModel(mlflow.pyfunc.PythonModel):
         ValueError
             If any row has problems (validate or score the file to see and quarantine them).
         """
-        from features.validation import format_problem, validate_table
+        from features.cohort.validation import format_problem, validate_table
 
         cohort = validate_table(pd.DataFrame(model_input), "model input")
         if len(cohort.problems):

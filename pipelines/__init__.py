@@ -1,1 +1,3 @@
-"""The flows people run (validate, synth, train, evaluate, report, score) and the CLI."""
+"""The commands people run (flows/) and the machinery behind them: training, evaluation, reporting,
+configuration and MLflow tracking; plus the thin CLI.
+"""

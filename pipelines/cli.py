@@ -1,6 +1,6 @@
-"""The ``ketamine-response`` command line: parse, check paths, call the library, map errors.
+"""The ``ketamine-response`` command line: parse, call a flow, print, map errors to exit codes.
 
-Exit codes (documented in the README):
+Exit codes (documented in the README; each error class in :mod:`features.errors` carries its own):
 
 * 0: success (``validate``: no problems)
 * 1: row-level problems in the cohort (listed, nothing crashed)
@@ -19,15 +19,15 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-EXIT_OK, EXIT_ROWS, EXIT_FILE, EXIT_STRICT, EXIT_INTERNAL = 0, 1, 2, 3, 70
+from features.errors import EXIT_INTERNAL, EXIT_OK, EXIT_ROWS, EXIT_STRICT, KetamineResponseError, UsageError
+from pipelines.tracking import DEFAULT_EXPERIMENT
 
 log = logging.getLogger("ketamine_response")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from pipelines.validate import render_summary, run_validate
+    from pipelines.flows.validate import render_summary, run_validate
 
     cohort, summary = run_validate(args.cohort, args.mapping, args.problems)
     print(render_summary(summary, cohort))
@@ -37,15 +37,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from features.synthetic_cohort import describe_scenarios, write_synthetic
+    from pipelines.flows.synth import describe_scenarios, write_synthetic
 
     if args.describe:
         print(describe_scenarios())
         return EXIT_OK
     if args.out is None:
-        raise _UsageError("synth needs --out FILE (or --describe)")
+        raise UsageError("synth needs --out FILE (or --describe)")
     if args.n < 2:
-        raise _UsageError(f"--n must be at least 2 courses, got {args.n}")
+        raise UsageError(f"--n must be at least 2 courses, got {args.n}")
     counts = write_synthetic(args.n, args.seed, args.scenario, args.out, args.oracle)
     print(f"wrote {counts['rows']} courses ({counts['patients']} patients, scenario {args.scenario}) to {args.out}")
     if args.oracle:
@@ -54,15 +54,15 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_features(args: argparse.Namespace) -> int:
-    from pipelines.features import full_dictionary, run_features
+    from pipelines.flows.features import full_dictionary, run_features
 
     if args.list:
         for row in full_dictionary().itertuples():
-            print(f"{row.feature:30s} {row.domain:24s} {row.unit:10s} from {row.inputs.replace(';', ', ')}")
+            print(f"{row.feature:30s} {row.domain:24s} {row.unit:10s} from {str(row.inputs).replace(';', ', ')}")
             print(f"    {row.rationale}")
         return EXIT_OK
     if args.cohort is None or args.target is None or args.out is None:
-        raise _UsageError("features needs COHORT, --target T and --out FILE (or --list)")
+        raise UsageError("features needs COHORT, --target T and --out FILE (or --list)")
     _target_or_usage(args.target)
     built, dropped = run_features(args.cohort, args.target, args.out, args.mapping, args.drop_invalid)
     print(f"wrote {len(built.frame)} courses x {len(built.features)} features for {built.target} to {args.out}"
@@ -73,25 +73,24 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from pipelines.config import load_config
-    from pipelines.evaluate import render_table
-    from pipelines.train import run_train
+    from pipelines.flows.train import run_train
+    from pipelines.reporting.terminal import render_table
+    from pipelines.tracking import registered_name
 
     _target_or_usage(args.target)
-    overrides = {}
+    config = load_config(args.config)
     if args.cv:
-        import dataclasses
-
-        base = load_config(args.config)
-        overrides["cv"] = dataclasses.replace(base.cv, design=args.cv)
-    config = load_config(args.config, **overrides)
+        config = load_config(args.config, cv=dataclasses.replace(config.cv, design=args.cv))
     result = run_train(args.cohort, args.target, config, args.experiment, args.mapping, args.drop_invalid,
-                       progress=lambda message: print(f"... {message}", file=sys.stderr, flush=True))
+                        progress=lambda message: print(f"... {message}", file=sys.stderr, flush=True))
     for note in result.notes:
         print(f"note: {note}")
     print(render_table(result.table()))
     print(f"selected model: {result.selected} (refit on all {len(result.data.y)} courses)")
-    print(f"MLflow run: {result.run_id}  registered: ketamine-response-{result.target} version {result.version}")
+    print(f"MLflow run: {result.run_id}  registered: {registered_name(result.target)} version {result.version}")
     print(f"report artifacts: {result.artifact_uri}")
     return EXIT_OK
 
@@ -111,7 +110,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 def _cmd_promote(args: argparse.Namespace) -> int:
     from pipelines import tracking
 
-    tracking.open_experiment("ketamine-response")
+    tracking.open_experiment(DEFAULT_EXPERIMENT)
     tracking.promote(args.name, args.version)
     print(f"{args.name} version {args.version} is now champion")
     return EXIT_OK
@@ -126,7 +125,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from pipelines.explain_course import explain_patient
+    from pipelines.flows.explain import explain_patient
 
     for line in explain_patient(args.model, args.cohort, args.patient, args.out, args.mapping):
         print(line)
@@ -134,61 +133,46 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from pipelines import tracking
-    from pipelines.score import score_file
+    from pipelines.flows.score import run_score
 
     if args.chunk_rows < 1 or args.explain < 0:
-        raise _UsageError("--chunk-rows must be >= 1 and --explain >= 0")
-    tracking.open_experiment("ketamine-response")
-    uri, name, version = tracking.resolve_model(args.model)
-    model = tracking.load_model(uri).unwrap_python_model()
-    s = score_file(args.cohort, args.out, model, name, version, args.explain, args.chunk_rows, args.mapping)
-    print(f"read {s.read}, scored {s.scored}, rejected {s.rejected} (model {name} version {version or '-'})")
+        raise UsageError("--chunk-rows must be >= 1 and --explain >= 0")
+    s = run_score(args.cohort, args.out, args.model, args.explain, args.chunk_rows, args.mapping)
+    print(f"read {s.read}, scored {s.scored}, rejected {s.rejected} (model {s.model} version {s.version or '-'})")
     print(f"scores: {s.out}\nrejected rows: {s.rejected_path}")
     return EXIT_STRICT if args.strict and s.rejected else EXIT_OK
 
 
 def _cmd_ingest_bids(args: argparse.Namespace) -> int:
-    from features.bids import ingest_bids, load_bids_mapping
-    from features.reader import file_kind, write_table
+    from pipelines.flows.ingest import run_ingest_bids
 
-    file_kind(Path(args.out))
-    root = Path(args.dir)
-    if not (root / "participants.tsv").is_file():
-        raise _UsageError(f"{root}: not a BIDS dataset folder (no participants.tsv)")
-    mapping = load_bids_mapping(args.mapping or root / "bids_mapping.yaml")
-    cohort = ingest_bids(root, mapping, args.include_controls)
-    write_table(cohort, args.out)
+    cohort = run_ingest_bids(args.dir, args.out, args.mapping, args.include_controls)
     arms = cohort["treatment"].value_counts().to_dict()
     print(f"wrote {len(cohort)} courses of {cohort['patient_id'].nunique()} patients ({arms}) to {args.out}")
     return EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from pipelines import tracking
+    from pipelines.flows.report import run_report
 
-    tracking.open_experiment("ketamine-response")
-    index = tracking.download_report(args.run_id, args.out)
+    index = run_report(args.run_id, args.out)
     print(f"report written to {index} (open it in a browser; it needs no server)")
     return EXIT_OK
 
 
 def _target_or_usage(target: str) -> None:
-    from features.targets import parse_target
+    from features.cohort.targets import parse_target
 
     try:
         parse_target(target)
     except ValueError as exc:
-        raise _UsageError(str(exc)) from None
-
-
-class _UsageError(Exception):
-    pass
+        raise UsageError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    from features.scenarios import SCENARIOS  # light: no numpy or pandas
+    from features.synthetic.scenarios import SCENARIOS  # light: no numpy or pandas
+    from pipelines.config import shipped_configs
 
     parser = argparse.ArgumentParser(
         prog="ketamine-response",
@@ -232,15 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fit and honestly validate response classifiers for one target; log to MLflow.")
     t.add_argument("cohort", help="cohort file (.csv or .parquet)")
     t.add_argument("--target", required=True, help="response_<tp> or remission_<tp>, e.g. response_24h")
-    t.add_argument("--config", help="training config YAML (default configs/train.yaml)")
-    t.add_argument("--experiment", default="ketamine-response", help="MLflow experiment name")
+    t.add_argument("--config", help="training config: a YAML file, or a shipped one by name "
+                   f"({', '.join(shipped_configs())}; default train)")
+    t.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
     t.add_argument("--cv", choices=["kfold", "site"], help="outer loop: repeated k-fold or leave-one-site-out")
     t.add_argument("--mapping", help="YAML column mapping")
     t.add_argument("--drop-invalid", action="store_true", help="leave out rows with problems instead of stopping")
     t.set_defaults(func=_cmd_train)
 
     r = sub.add_parser("runs", help="compare training runs in the MLflow store")
-    r.add_argument("--experiment", default="ketamine-response", help="MLflow experiment name")
+    r.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
     r.set_defaults(func=_cmd_runs)
 
     p = sub.add_parser("promote", help="move the champion alias of a registered model to a version")
@@ -274,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="One row per treatment course from a BIDS dataset's tables.")
     bids.add_argument("dir", help="BIDS dataset folder")
     bids.add_argument("--out", required=True, help="cohort file to write (.csv or .parquet)")
-    bids.add_argument("--mapping", help="session/column mapping YAML (default DIR/bids_mapping.yaml)")
+    bids.add_argument("--mapping", help="session/column mapping YAML (default: DIR/bids_mapping.yaml, else the "
+                      "shipped mapping of a known dataset such as OpenNeuro ds005917)")
     bids.add_argument("--include-controls", action="store_true", help="keep healthy controls (not patients)")
     bids.set_defaults(func=_cmd_ingest_bids)
 
@@ -290,16 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    from features.errors import CohortFileError, CohortRowsError
-
     try:
         return func(args)
-    except (CohortFileError, _UsageError) as exc:
+    except KetamineResponseError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FILE
-    except CohortRowsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ROWS
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,4 +1,8 @@
-"""Training configuration: YAML loaded once at the entry point into frozen dataclasses."""
+"""Training configuration: YAML loaded once at the entry point into frozen dataclasses.
+
+The shipped configs live in ``pipelines/configs/`` (package data, so they are found after a
+wheel install); a config is named by a path, or by the stem of a shipped one (``train_small``).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from features.errors import CohortFileError
+from features.cohort.schema import REMISSION_THRESHOLD
+from features.errors import ConfigError
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "train.yaml"
-FAMILIES = ("prevalence", "clinical_logistic", "elastic_net", "lightgbm")
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "train.yaml"
 
 
-class ConfigError(CohortFileError):
-    """An unreadable config, an unknown key or an impossible value (exit code 2)."""
+def _registered_families() -> tuple[str, ...]:
+    from models.families import FAMILY_NAMES  # imported on use: it loads scikit-learn
+
+    return FAMILY_NAMES
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class EvaluationConfig:
     permutations: int = 99
     threshold: str | float = "prevalence"
     min_events_per_predictor: float = 10.0
-    remission_threshold: float = 10.0
+    remission_threshold: float = REMISSION_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ class TrainConfig:
     seed: int = 20261129
     cv: CVConfig = field(default_factory=CVConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
-    families: tuple[str, ...] = FAMILIES
+    families: tuple[str, ...] = field(default_factory=lambda: _registered_families())
     early_course: bool = False
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
@@ -91,9 +98,10 @@ def _build(cls: type, raw: Any, where: str, path: str) -> Any:
 
 
 def _problems(c: TrainConfig) -> list[str]:
-    e, cv = c.evaluation, c.cv
+    e, cv, families = c.evaluation, c.cv, _registered_families()
     checks = [
-        (isinstance(c.seed, int), "seed must be a whole number"),
+        (isinstance(c.seed, int) and not isinstance(c.seed, bool) and 0 <= c.seed < 2**32,
+         "seed must be a whole number from 0 to 4294967295"),
         (cv.design in ("kfold", "site"), f"cv.design must be kfold or site, got {cv.design!r}"),
         (isinstance(cv.outer_folds, int) and cv.outer_folds >= 2, "cv.outer_folds must be a whole number >= 2"),
         (isinstance(cv.outer_repeats, int) and cv.outer_repeats >= 1, "cv.outer_repeats must be >= 1"),
@@ -101,8 +109,9 @@ def _problems(c: TrainConfig) -> list[str]:
         (isinstance(c.search.budget, int) and c.search.budget >= 1, "search.budget must be >= 1"),
         (c.search.selection_metric in ("log_loss", "brier", "auroc"),
          "search.selection_metric must be log_loss, brier or auroc"),
-        (isinstance(c.families, tuple) and len(c.families) > 0 and set(c.families) <= set(FAMILIES),
-         f"families must be a non-empty list from {', '.join(FAMILIES)}"),
+        (isinstance(c.families, tuple) and len(c.families) > 0 and all(isinstance(f, str) for f in c.families)
+         and set(c.families) <= set(families) and len(set(c.families)) == len(c.families),
+         f"families must be a non-empty list of distinct names from {', '.join(families)}"),
         (c.calibration.method in ("sigmoid", "isotonic"), "calibration.method must be sigmoid or isotonic"),
         (isinstance(e.bootstrap, int) and e.bootstrap >= 50, "evaluation.bootstrap must be >= 50"),
         (isinstance(e.permutations, int) and e.permutations >= 0, "evaluation.permutations must be >= 0"),
@@ -118,23 +127,36 @@ def _problems(c: TrainConfig) -> list[str]:
     return [message for ok, message in checks if not ok]
 
 
+def shipped_configs() -> list[str]:
+    """Names of the configs shipped with the package."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def resolve_config(name: str | Path | None) -> Path:
+    """The config file for a path or a shipped config's name; None is the shipped default."""
+    if name is None:
+        return DEFAULT_CONFIG
+    path = Path(name)
+    if not path.exists() and str(name) in shipped_configs():
+        return CONFIG_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{path}: the config file does not exist. Give a path to a YAML file or the name "
+                          f"of a shipped config ({', '.join(shipped_configs())}).")
+    return path
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """Load a training config (default ``configs/train.yaml``); *overrides* replace top-level sections.
+    """Load a training config (default: the shipped ``train``); *overrides* replace top-level sections.
 
     Raises
     ------
     ConfigError
         If the file is missing or not YAML, has unknown keys, or impossible values.
     """
-    import yaml
+    from features.yaml_file import read_yaml
 
-    path = Path(path) if path is not None else DEFAULT_CONFIG
-    if not path.is_file():
-        raise ConfigError(f"{path}: the config file does not exist. Check the --config path.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: the config file is not valid YAML ({exc}).") from None
+    path = resolve_config(path)
+    raw = read_yaml(path, "config file", ConfigError) or {}
     config = _build(TrainConfig, raw, "", str(path))
     config = dataclasses.replace(config, **overrides)
     problems = _problems(config)

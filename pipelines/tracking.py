@@ -1,5 +1,6 @@
-"""The one module that touches MLflow: store, runs, artifacts, model logging, registry, listing, UI.
+"""Where MLflow is touched: store, runs, artifacts, model logging, registry, listing, UI.
 
+The only other module that imports MLflow is :mod:`models.wrapper`, the logged model itself.
 Nothing patient-level is passed here: only aggregate metrics, the config, column names,
 feature metadata and a synthetic input example.
 """
@@ -13,21 +14,24 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from features.errors import TrackingError
 
-from features.errors import CohortFileError
+if TYPE_CHECKING:  # pandas is not imported at run time, so the CLI can import this module quickly
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
+DEFAULT_EXPERIMENT = "ketamine-response"
 REQUIRED_METRICS = ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "brier", "calibration_slope",
                     "calibration_intercept", "balanced_accuracy", "permutation_p", "n_courses", "n_events")
 PIP_PACKAGES = ("scikit-learn", "lightgbm", "pandas", "numpy", "pyarrow", "mlflow", "scipy", "pyyaml")
 
 
-class TrackingError(CohortFileError):
-    """The tracking store cannot be opened or written (exit code 2)."""
+def registered_name(target: str) -> str:
+    """The registered model a target's runs are versions of."""
+    return f"{DEFAULT_EXPERIMENT}-{target}"
 
 
 def store_uri(root: str | Path | None = None) -> str:
@@ -128,12 +132,12 @@ def _signature(example: pd.DataFrame):
     validator (``AnyType``), so int, nullable Int64, float and text cells all reach it and get its
     row/column messages instead of MLflow's type refusals. Output: one probability per row."""
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+    from mlflow.types import ColSpec, Schema, TensorSpec
     from mlflow.types.schema import AnyType
 
-    from features.schema import REQUIRED
+    from features.cohort.schema import REQUIRED
 
-    cols = [ColSpec(AnyType(), c, required=c in REQUIRED) for c in example.columns]
+    cols: list[ColSpec | TensorSpec] = [ColSpec(AnyType(), str(c), required=c in REQUIRED) for c in example.columns]
     return ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec("double")]))
 
 
@@ -198,8 +202,8 @@ def resolve_model(uri: str | None) -> tuple[str, str, str]:
             names = sorted(m.name for m in client.search_registered_models())
             if len(names) != 1:
                 listed = ", ".join(names) or "none"
-                raise TrackingError(f"--model is needed: {len(names)} registered models in {store_uri()} "
-                                    f"({listed}). Pass --model models:/NAME@champion.")
+                raise TrackingError(f"no model was named and {store_uri()} has {len(names)} registered models "
+                                    f"({listed}); name one, e.g. models:/NAME@champion.")
             uri = f"models:/{names[0]}@champion"
         if not uri.startswith("models:/"):
             return uri, uri, ""
@@ -212,20 +216,20 @@ def resolve_model(uri: str | None) -> tuple[str, str, str]:
         raise TrackingError(f"model {uri} not found in {store_uri()}: {exc.message}") from None
 
 
-def download_report(run_id: str, out: str | Path) -> Path:
-    """Copy a run's report/ and shap/ artifacts into *out*; returns the report's index.html."""
+def download_artifacts(run_id: str, folders: tuple[str, ...], out: str | Path) -> None:
+    """Copy artifact *folders* of run *run_id* into *out*."""
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no progress bars in the CLI's output
     try:
-        for folder in ("report", "shap"):
+        out.mkdir(parents=True, exist_ok=True)
+        for folder in folders:
             mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=folder, dst_path=str(out))
     except (MlflowException, OSError) as exc:
-        raise TrackingError(f"run {run_id} has no report in {store_uri()} ({getattr(exc, 'message', exc)}).") from None
-    return out / "report" / "index.html"
+        raise TrackingError(f"run {run_id}: {', '.join(folders)} cannot be copied from {store_uri()} to {out} "
+                            f"({getattr(exc, 'message', None) or exc}).") from None
 
 
 def list_runs(experiment: str) -> pd.DataFrame:

@@ -34,3 +34,16 @@ def write_csv(tmp_path: Path):
             path.write_text(text, encoding="utf-8")
         return path
     return _write
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory) -> Path:
+    """A migrated SQLite tracking store under a session tmp dir; MLFLOW_TRACKING_URI points at it."""
+    root = tmp_path_factory.mktemp("store")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    from pipelines import tracking
+
+    tracking.open_experiment("warm-up")
+    yield root
+    mp.undo()

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from features.transformers import SiteCentering, Winsorizer, ZScoreComposite
+from features.transformers import ActiveArmInteractions, SelectColumns, Winsorizer, ZScoreComposite
 
 NUMERIC = [Winsorizer(), ZScoreComposite()]
 
@@ -15,12 +15,14 @@ def test_sklearn_contract(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("transformer", NUMERIC + [SiteCentering()], ids=lambda t: type(t).__name__)
+PANDAS_ONLY = [SelectColumns(("y",)), ActiveArmInteractions(("arm_ketamine_iv",))]
+
+
+@pytest.mark.parametrize("transformer", NUMERIC + PANDAS_ONLY, ids=lambda t: type(t).__name__)
 def test_pandas_output_and_names(transformer):
     rng = np.random.default_rng(0)
-    X = pd.DataFrame({"site": np.repeat(["a", "b"], 20), "x": rng.normal(size=40), "y": rng.normal(size=40)})
-    if not isinstance(transformer, SiteCentering):
-        X = X.drop(columns="site")
+    X = pd.DataFrame({"arm_ketamine_iv": np.repeat([0.0, 1.0], 20), "x": rng.normal(size=40),
+                      "y": rng.normal(size=40)})
     out = transformer.set_output(transform="pandas").fit(X).transform(X)
     assert isinstance(out, pd.DataFrame)
     assert list(out.columns) == list(transformer.get_feature_names_out())
@@ -47,13 +49,3 @@ def test_composite_is_mean_of_training_z_scores():
     assert np.isnan(out["inflammation_composite"].iloc[2])
     with pytest.raises(ValueError, match=r"columns \['tnf'\] are not in the input"):
         ZScoreComposite(columns=["tnf"]).fit(train)
-
-
-def test_site_centering_removes_site_shift_and_handles_new_sites():
-    X = pd.DataFrame({"site": ["a", "a", "a", "b", "b", "b"], "crp": [1.0, 2.0, 3.0, 11.0, 12.0, 13.0]})
-    sc = SiteCentering().fit(X)
-    assert sc.transform(X)[:, 0].tolist() == [-1.0, 0.0, 1.0, -1.0, 0.0, 1.0]
-    new = pd.DataFrame({"site": ["c"], "crp": [7.0]})
-    assert sc.transform(new)[0, 0] == pytest.approx(0.0)  # pooled training median is 7
-    with pytest.raises(ValueError, match="needs a DataFrame with a 'site' column"):
-        SiteCentering().fit(X.drop(columns="site"))

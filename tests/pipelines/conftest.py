@@ -1,4 +1,4 @@
-"""A shared MLflow SQLite store (migrations cost seconds) and a small training config."""
+"""A small training config and the shared strong-scenario training run."""
 
 from __future__ import annotations
 
@@ -7,24 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.reader import write_table
-from features.synthetic_cohort import build_cohort
+from features.cohort.reader import write_table
+from features.synthetic.cohort import build_cohort
 
 FAST_CONFIG = Path(__file__).parent / "fast_train.yaml"
 TARGET = "response_24h"
-
-
-@pytest.fixture(scope="session")
-def store(tmp_path_factory) -> Path:
-    """A migrated SQLite tracking store under a session tmp dir; MLFLOW_TRACKING_URI points at it."""
-    root = tmp_path_factory.mktemp("store")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    from pipelines import tracking
-
-    tracking.open_experiment("warm-up")
-    yield root
-    mp.undo()
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +34,7 @@ def make_cohort(tmp: Path, n: int, seed: int, scenario: str) -> tuple[Path, pd.D
 @pytest.fixture(scope="session")
 def strong_run(store, fast_config, tmp_path_factory):
     """One training run on 1,500 strong-scenario courses, shared by the training, SHAP and report tests."""
-    from pipelines.train import run_train
+    from pipelines.flows.train import run_train
 
     tmp = tmp_path_factory.mktemp("strong")
     path, cohort, oracle = make_cohort(tmp, 1500, 21, "strong")

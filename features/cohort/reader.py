@@ -1,0 +1,225 @@
+"""Read a cohort file (CSV or Parquet) into a raw table, or say clearly why not; write tables back.
+
+CSV cells are kept as text so the validator sees exactly what the user wrote
+(an unparseable number is reported, not silently turned into NaN).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from features.errors import CohortFileError
+
+CSV_SUFFIXES = (".csv",)
+PARQUET_SUFFIXES = (".parquet", ".pq")
+_DELIMITERS = (",", ";", "\t")
+
+
+def file_kind(path: Path) -> str:
+    """``"csv"`` or ``"parquet"`` from the file's extension, else a CohortFileError."""
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    raise CohortFileError(
+        f"{path}: unsupported file type '{suffix or '(no extension)'}'. "
+        "Cohort files must be CSV (.csv, UTF-8) or Parquet (.parquet); "
+        "export the sheet as 'CSV UTF-8' and pass that file."
+    )
+
+
+def read_cohort_file(path: str | Path) -> pd.DataFrame:
+    """Read a cohort file into a DataFrame with one row per data row.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv`` or ``.parquet`` file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        CSV: every cell as text (blank cells as ``""``); Parquet: the stored types.
+
+    Raises
+    ------
+    CohortFileError
+        If the file is missing, unreadable, empty, of another type, or malformed.
+    """
+    path = Path(path)
+    kind = file_kind(path)
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise CohortFileError(f"{path}: the file {what}. Check the path and try again.")
+    table = _read_csv(path) if kind == "csv" else _read_parquet(path)
+    if len(table.columns) == 0:
+        raise CohortFileError(f"{path}: the file has no columns. Write a header row first.")
+    if len(table) == 0:
+        raise CohortFileError(
+            f"{path}: the file has a header but no data rows. Add one row per treatment course."
+        )
+    return table
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    if not data.strip():
+        raise CohortFileError(f"{path}: the file is empty. Write a header row and one row per course.")
+    if b"\x00" in data:
+        raise CohortFileError(
+            f"{path}: the file is binary, not CSV text. Save it as 'CSV UTF-8' or as Parquet."
+        )
+    try:
+        # utf-8-sig drops a byte-order mark that spreadsheet exports add.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CohortFileError(
+            f"{path}: the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
+            "Re-save it as 'CSV UTF-8'."
+        ) from None
+
+
+def _header(path: Path, text: str) -> tuple[list[str], str]:
+    first = text.splitlines()[0]
+    # The delimiter that splits the header most wins: semicolon CSV from European locales reads too.
+    delimiter = max(_DELIMITERS, key=first.count)
+    header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
+    blanks = [i + 1 for i, h in enumerate(header) if not h]
+    if blanks:
+        raise CohortFileError(
+            f"{path}: header column {blanks[0]} has no name. Name every column or delete the empty one."
+        )
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise CohortFileError(
+            f"{path}: column '{dupes[0]}' appears more than once in the header. Keep one and rename the other."
+        )
+    return header, delimiter
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    text = _decode(path)
+    header, delimiter = _header(path, text)
+    try:
+        with warnings.catch_warnings():
+            # pandas only warns when a row has more cells than the header and drops the extra: refuse it
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(
+                io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
+                skip_blank_lines=False, index_col=False, engine="c",
+            )
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, csv.Error) as exc:
+        raise CohortFileError(
+            f"{path}: the file is not well-formed CSV ({exc}). Quote cells that contain "
+            f"'{delimiter}' and give every row the same number of cells as the header."
+        ) from None
+    table.columns = header
+    table = table.fillna("")
+    # A trailing newline is not a row; blank lines inside the file are kept so rows stay numbered.
+    while len(table) and (table.iloc[-1] == "").all():
+        table = table.iloc[:-1]
+    return table.reset_index(drop=True)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types; all mean "not readable Parquet"
+        raise CohortFileError(
+            f"{path}: the file cannot be read as Parquet ({type(exc).__name__}: {exc}). "
+            "Check that it is a Parquet file, or save the data as CSV."
+        ) from None
+    table.columns = [str(c).strip() for c in table.columns]
+    return table.reset_index(drop=True)
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV or Parquet by the extension of *path*, byte-identically for the same table."""
+    path = Path(path)
+    kind = file_kind(path)
+    partial = path.with_name(f".{path.name}.partial")  # written aside: a failure leaves no finished-looking file
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "csv":
+            table.to_csv(partial, index=False, lineterminator="\n")
+        else:
+            table.to_parquet(partial, index=False)
+        os.replace(partial, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise CohortFileError(f"{path}: cannot be written ({exc.strerror or exc}). Check that the folder is "
+                              "writable and has free space.") from None
+
+
+def _csv_header(path: Path) -> tuple[list[str], str]:
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    if not head.strip():
+        raise CohortFileError(f"{path}: the file is empty. Write a header row and one row per course.")
+    if b"\x00" in head:
+        raise CohortFileError(f"{path}: the file is binary, not CSV text. Save it as 'CSV UTF-8' or as Parquet.")
+    try:
+        first = head.lstrip(b"\r\n").split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise CohortFileError(f"{path}: the file is not UTF-8 text (offset {exc.start}). Re-save it as 'CSV UTF-8'.") from None
+    return _header(path, first)
+
+
+def iter_cohort_chunks(path: str | Path, chunk_rows: int, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """Yield a cohort file in chunks of *chunk_rows* rows, cells as the reader gives them.
+
+    CSV chunks are text (as :func:`read_cohort_file`); Parquet chunks keep their types. *columns*
+    limits what is read (a cheap first pass over the keys).
+
+    Raises
+    ------
+    CohortFileError
+        For file-level problems, including ones met part-way through the file.
+    """
+    path = Path(path)
+    kind = file_kind(path)
+    if not path.is_file():
+        raise CohortFileError(f"{path}: the file does not exist. Check the path and try again.")
+    chunks = _csv_chunks(path, chunk_rows, columns) if kind == "csv" else _parquet_chunks(path, chunk_rows, columns)
+    empty = True
+    for chunk in chunks:
+        empty = False
+        yield chunk
+    if empty:
+        raise CohortFileError(f"{path}: the file has a header but no data rows. Add one row per treatment course.")
+
+
+def _csv_chunks(path: Path, chunk_rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
+    header, delimiter = _csv_header(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            reader = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
+                                 skip_blank_lines=False, index_col=False, encoding="utf-8-sig",
+                                 chunksize=chunk_rows, header=0, names=header, usecols=columns)
+            for chunk in reader:
+                yield chunk.fillna("")
+    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError, ValueError) as exc:
+        raise CohortFileError(f"{path}: the file is not well-formed UTF-8 CSV ({exc}). Quote cells that contain "
+                              f"'{delimiter}' and give every row the same number of cells as the header.") from None
+
+
+def _parquet_chunks(path: Path, chunk_rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.ParquetFile(path, memory_map=True, pre_buffer=False)
+        for batch in source.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False):
+            yield batch.to_pandas()
+    except Exception as exc:  # pyarrow raises many types; all mean "not readable Parquet"
+        raise CohortFileError(f"{path}: the file cannot be read as Parquet ({type(exc).__name__}: {exc}).") from None

@@ -1,0 +1,141 @@
+"""Ingest a BIDS dataset's participant and phenotype tables into the cohort format.
+
+The dataset-specific part (which sessions are baseline, which arm and timepoint a session
+belongs to, which columns hold the infusion order) lives in a small YAML mapping file, so the
+same code serves other BIDS datasets with other session names. Mappings of known public datasets
+ship with the package and are found from the dataset's ``dataset_description.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.cohort.schema import TREATMENTS
+from features.errors import CohortFileError
+from features.yaml_file import read_yaml
+
+_KEYS = {"site", "participant_columns", "group_column", "groups", "arms", "period_columns", "score_column",
+         "baseline_session", "sessions"}
+_TYPES = {"site": str, "participant_columns": dict, "group_column": str, "groups": dict, "arms": dict,
+          "period_columns": list, "score_column": str, "baseline_session": str, "sessions": dict}
+SHIPPED = Path(__file__).resolve().parent
+# Public datasets whose mapping ships with the package: DOI stem -> mapping file beside this module.
+KNOWN_DATASETS = {"10.18112/openneuro.ds005917": "ds005917.yaml"}
+
+
+@dataclass(frozen=True)
+class BidsMapping:
+    site: str
+    participant_columns: dict[str, str]
+    group_column: str
+    groups: dict[str, object]
+    arms: dict[str, str]
+    period_columns: list[str]
+    score_column: str
+    baseline_session: str
+    sessions: dict[str, list[str]]
+
+
+def load_bids_mapping(path: str | Path) -> BidsMapping:
+    """Parse a BIDS mapping YAML; a malformed one is a CohortFileError naming the file."""
+    path = Path(path)
+    raw = read_yaml(path, "BIDS mapping file")
+    if not isinstance(raw, dict) or set(raw) != _KEYS:
+        got = set(raw) if isinstance(raw, dict) else set()
+        extra, missing = sorted(map(str, got - _KEYS)), sorted(_KEYS - got)
+        raise CohortFileError(f"{path}: the BIDS mapping must be a YAML mapping with exactly the keys "
+                              f"{sorted(_KEYS)} (unknown: {extra or 'none'}; missing: {missing or 'none'}).")
+    wrong = [f"{k} ({_TYPES[k].__name__} expected)" for k in sorted(_KEYS) if not isinstance(raw[k], _TYPES[k])]
+    if wrong:
+        raise CohortFileError(f"{path}: wrong kind of value for {', '.join(wrong)}.")
+    bad_arms = [a for a in raw["arms"].values() if a not in TREATMENTS]
+    bad_sessions = [s for s, v in raw["sessions"].items() if not (isinstance(v, list) and len(v) == 2
+                                                                  and v[0] in raw["arms"])]
+    if bad_arms or bad_sessions:
+        raise CohortFileError(f"{path}: arms must map to {', '.join(TREATMENTS)} and each session to "
+                              f"[arm code, timepoint] (bad: {bad_arms + bad_sessions}).")
+    return BidsMapping(**{k: raw[k] for k in _KEYS})
+
+
+def dataset_doi(root: str | Path) -> str | None:
+    """The DOI in the dataset's ``dataset_description.json``, without a ``doi:`` prefix or version."""
+    try:
+        description = json.loads((Path(root) / "dataset_description.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    doi = description.get("DatasetDOI") if isinstance(description, dict) else None
+    if not isinstance(doi, str):
+        return None
+    doi = doi.removeprefix("doi:").removeprefix("https://doi.org/")
+    return doi.split(".v")[0] if ".v" in doi else doi
+
+
+def shipped_mapping(root: str | Path) -> Path | None:
+    """The shipped mapping of a known public dataset at *root*, recognised by its DOI; None if unknown."""
+    name = KNOWN_DATASETS.get(dataset_doi(root) or "")
+    return SHIPPED / name if name else None
+
+
+def template_mapping() -> str:
+    """A mapping to start from for an unknown dataset (the shipped ds005917 one, with its comments)."""
+    return (SHIPPED / KNOWN_DATASETS["10.18112/openneuro.ds005917"]).read_text(encoding="utf-8")
+
+
+def _tsv(path: Path, needed: tuple[str, ...] = ()) -> pd.DataFrame:
+    if not path.is_file():
+        raise CohortFileError(f"{path}: not found; a BIDS dataset needs participants.tsv and phenotype/*.tsv.")
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, na_values=["n/a"], keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CohortFileError(f"{path}: not UTF-8 text; BIDS tables are UTF-8 tab-separated files.") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
+        raise CohortFileError(f"{path}: not a readable tab-separated table ({str(exc).strip()}).") from None
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise CohortFileError(f"{path}: no column {', '.join(repr(c) for c in missing)}; the BIDS mapping "
+                              "names it (check the file, or its column names in the mapping).")
+    return table
+
+
+def _scores(root: Path, m: BidsMapping) -> pd.DataFrame:
+    """participant × session score table from every phenotype TSV that has the score column."""
+    frames = [t for t in map(_tsv, sorted((root / "phenotype").glob("*.tsv"))) if m.score_column in t.columns]
+    frames = [t for t in frames if {"participant_id", "session_id"} <= set(t.columns)]
+    if not frames:
+        raise CohortFileError(f"{root}/phenotype: no TSV has the score column '{m.score_column}'.")
+    long = pd.concat(frames)[["participant_id", "session_id", m.score_column]]
+    long[m.score_column] = pd.to_numeric(long[m.score_column], errors="coerce")
+    return long.pivot_table(index="participant_id", columns="session_id", values=m.score_column, aggfunc="first")
+
+
+def ingest_bids(root: str | Path, mapping: BidsMapping, include_controls: bool = False) -> pd.DataFrame:
+    """One row per treatment course: design, covariates, baseline and post-infusion MADRS by timepoint."""
+    root = Path(root)
+    people = _tsv(root / "participants.tsv", ("participant_id", mapping.group_column, *mapping.period_columns,
+                                               *mapping.participant_columns))
+    scores = _scores(root, mapping)
+    groups = people[mapping.group_column].map(mapping.groups)
+    if not include_controls:
+        people, groups = people[groups != "control"], groups[groups != "control"]
+    rows = []
+    for (_, person), group in zip(people.iterrows(), groups):
+        pid = person["participant_id"]
+        for period, column in enumerate(mapping.period_columns, start=1):
+            code = person[column]
+            if pd.isna(code) or code not in mapping.arms:
+                continue
+            row = {"patient_id": pid, "site": mapping.site, "treatment": mapping.arms[code], "period": period,
+                   **{dst: person[src] for src, dst in mapping.participant_columns.items()},
+                   "bipolar": np.nan if group == "control" else group,
+                   "madrs_baseline": scores.at[pid, mapping.baseline_session] if pid in scores.index else np.nan}
+            for session, (arm, timepoint) in mapping.sessions.items():
+                if arm == code:
+                    value = scores.at[pid, session] if pid in scores.index and session in scores.columns else np.nan
+                    row[f"madrs_{timepoint}"] = value
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,1 @@
+"""The synthetic cohort generator: planted scenarios, covariates, outcomes and assembly."""

@@ -1,0 +1,1 @@
+"""Metrics with confidence intervals, out-of-fold evaluation, SHAP importance."""

@@ -1,0 +1,90 @@
+"""Global SHAP importance with its uncertainty across outer folds, and aggregation to sources and domains.
+
+Importance comes from out-of-fold SHAP values (each fold's model explained on its held-out courses),
+so it describes what generalises, not the training fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.derivations.inflammatory import COMPOSITE, COMPOSITE_MARKERS
+
+IMPORTANCE_COLUMNS = ["feature", "source_columns", "domain", "mean_abs_shap", "ci_low", "ci_high", "rank",
+                      "topk_frequency", "sign_consistency", "direction", "consistent"]
+
+
+def feature_metadata(dictionary: pd.DataFrame) -> pd.DataFrame:
+    """Feature → source columns and domain, plus the fitted inflammation composite."""
+    meta = dictionary.set_index("feature")[["inputs", "domain"]].rename(columns={"inputs": "source_columns"})
+    markers = meta.loc[meta.index.intersection(list(COMPOSITE_MARKERS)), "source_columns"]
+    meta.loc[COMPOSITE] = [";".join(markers), "inflammatory"]
+    return meta
+
+
+def _fold_direction(values: pd.DataFrame, X: pd.DataFrame) -> pd.Series:
+    """Sign of the correlation between each feature's value and its SHAP value in one fold (0 if undefined)."""
+    out = {}
+    for feature in values.columns:
+        if feature not in X.columns:
+            out[feature] = 0.0
+            continue
+        x, v = X[feature].to_numpy(float), values[feature].to_numpy(float)
+        ok = ~np.isnan(x)
+        defined = ok.sum() > 2 and np.std(x[ok]) > 0 and np.std(v[ok]) > 0
+        out[feature] = float(np.sign(np.corrcoef(x[ok], v[ok])[0, 1])) if defined else 0.0
+    return pd.Series(out)
+
+
+def global_importance(folds: list, X: pd.DataFrame, dictionary: pd.DataFrame, top_k: int = 5,
+                      n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """One row per feature, sorted by mean |SHAP| (columns :data:`IMPORTANCE_COLUMNS`).
+
+    ``ci_low``/``ci_high``: 95% bootstrap interval of the mean over folds; ``rank``: rank of the
+    mean; ``topk_frequency``: share of folds where the feature is in the top *top_k*;
+    ``sign_consistency``: share of folds agreeing with the majority direction (value up → log-odds
+    up or down); ``consistent``: top-k in at least 80% of folds with one direction in at least 80%.
+    """
+    shaps = [f.shap for f in folds if f.shap is not None]
+    features = list(dict.fromkeys(c for s in shaps for c in s.columns))
+    per_fold = pd.DataFrame([s.reindex(columns=features, fill_value=0.0).abs().mean() for s in shaps])
+    ranks = per_fold.rank(axis=1, ascending=False, method="min").where(per_fold > 0, len(features))
+    directions = pd.DataFrame([_fold_direction(s.reindex(columns=features, fill_value=0.0), X.loc[s.index])
+                               for s in shaps])
+    rng = np.random.default_rng(seed)
+    boots = per_fold.to_numpy()[rng.integers(0, len(per_fold), (n_boot, len(per_fold)))].mean(axis=1)
+    positive, negative = (directions > 0).mean(), (directions < 0).mean()
+    meta = feature_metadata(dictionary).reindex(features)
+    table = pd.DataFrame({
+        "feature": features, "source_columns": meta["source_columns"].fillna("").to_numpy(),
+        "domain": meta["domain"].fillna("unknown").to_numpy(), "mean_abs_shap": per_fold.mean().to_numpy(),
+        "ci_low": np.percentile(boots, 2.5, axis=0), "ci_high": np.percentile(boots, 97.5, axis=0),
+        "topk_frequency": (ranks <= top_k).mean().to_numpy(),
+        "sign_consistency": np.maximum(positive.to_numpy(), negative.to_numpy()),
+        "direction": np.where(positive >= negative, "+", "-"),
+    })
+    table["consistent"] = (table["topk_frequency"] >= 0.8) & (table["sign_consistency"] >= 0.8)
+    table = table.sort_values("mean_abs_shap", ascending=False, kind="stable").reset_index(drop=True)
+    table["rank"] = np.arange(1, len(table) + 1)
+    return table[IMPORTANCE_COLUMNS]
+
+
+def by_domain(values: pd.DataFrame, dictionary: pd.DataFrame) -> pd.DataFrame:
+    """Mean |sum of a domain's SHAP values| per course, by domain."""
+    domain = feature_metadata(dictionary)["domain"].reindex(values.columns).fillna("unknown")
+    summed = values.T.groupby(domain.to_numpy()).sum().T
+    out = summed.abs().mean().sort_values(ascending=False)
+    return pd.DataFrame({"domain": out.index, "mean_abs_shap": out.to_numpy()})
+
+
+def by_source_column(values: pd.DataFrame, dictionary: pd.DataFrame) -> pd.DataFrame:
+    """Mean |SHAP| per source column: a feature's values are split equally among its inputs."""
+    sources = feature_metadata(dictionary)["source_columns"].reindex(values.columns).fillna("")
+    rows: dict[str, pd.Series] = {}
+    for feature, joined in sources.items():
+        inputs = [c for c in joined.split(";") if c] or [feature]
+        for column in inputs:
+            rows[column] = rows.get(column, 0.0) + values[feature] / len(inputs)
+    table = pd.DataFrame(rows).abs().mean().sort_values(ascending=False)
+    return pd.DataFrame({"source_column": table.index, "mean_abs_shap": table.to_numpy()})

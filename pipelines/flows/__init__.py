@@ -1,0 +1,1 @@
+"""One module per command: each reads load -> validate -> features -> fit -> evaluate -> log."""

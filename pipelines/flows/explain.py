@@ -1,0 +1,42 @@
+"""The ``explain`` flow: one patient's courses under a logged model, as a waterfall and a short table.
+
+Runs locally; nothing is logged (per-course explanations are patient-level).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from features.cohort.validation import load_cohort
+from features.errors import CohortFileError
+
+
+def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: str | Path | None = None,
+                    mapping_path: str | Path | None = None, top: int = 5) -> list[str]:
+    """Write a waterfall PNG per course of *patient* and return lines describing the top contributions."""
+    from pipelines import tracking
+    from pipelines.reporting.shap_plots import waterfall
+
+    tracking.open_experiment(tracking.DEFAULT_EXPERIMENT)
+    model = tracking.load_model(model_uri).unwrap_python_model()
+    cohort = load_cohort(cohort_path, mapping_path)
+    table = cohort.valid_table()
+    rows = table[table["patient_id"] == patient]
+    if rows.empty:
+        where = "has problems (run validate)" if (cohort.table["patient_id"] == patient).any() else "is not in the file"
+        raise CohortFileError(f"{cohort_path}: patient_id '{patient}' {where}.")
+    explanation = model.explain_table(rows)
+    probabilities = model.predict_table(rows)
+    features = model.feature_table(rows)
+    out = Path(out) if out else Path(f"explain-{patient}.png")
+    lines = []
+    for i, (row, course) in enumerate(rows.iterrows()):
+        values = explanation.values.loc[row]
+        path = out if len(rows) == 1 else out.with_name(f"{out.stem}-{course['treatment']}{out.suffix}")
+        title = f"{patient}, {course['treatment']}: P({model.target}) = {probabilities[i]:.2f}"
+        waterfall(values, float(explanation.base[i]), features.loc[row], title).savefig(path, dpi=100, bbox_inches="tight")
+        lines.append(f"{title}  (waterfall: {path})")
+        for name, v in values.reindex(values.abs().sort_values(ascending=False).index).head(top).items():
+            shown = features.loc[row].get(name, float("nan"))
+            lines.append(f"  {name:32s} value {shown:>9.3g}  SHAP {v:+.3f} log-odds")
+    return lines

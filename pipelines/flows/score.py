@@ -1,0 +1,170 @@
+"""The ``score`` flow: stream a cohort file through a logged model; every row scored or rejected.
+
+Two passes: the first reads only the key columns to find duplicated keys across the whole file;
+the second validates, scores and writes chunk by chunk, so memory stays flat as files grow.
+Both outputs are written aside and renamed when complete, so an interrupted run leaves nothing
+that looks finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.cohort.mapping import apply_mapping, load_mapping
+from features.cohort.reader import file_kind, iter_cohort_chunks
+from features.cohort.validation import key_problems, validate_table
+from models.wrapper import ScoringModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    read: int
+    scored: int
+    rejected: int
+    out: Path
+    rejected_path: Path
+    model: str
+    version: str
+
+
+def run_score(cohort_path: str | Path, out: str | Path, model_uri: str | None, explain: int = 0,
+              chunk_rows: int = 100_000, mapping_path: str | Path | None = None) -> ScoreSummary:
+    """Score *cohort_path* with the logged model *model_uri* (None: the only registered model's champion)."""
+    from pipelines import tracking
+
+    tracking.open_experiment(tracking.DEFAULT_EXPERIMENT)
+    uri, name, version = tracking.resolve_model(model_uri)
+    model = tracking.load_model(uri).unwrap_python_model()
+    return score_file(cohort_path, out, model, name, version, explain, chunk_rows, mapping_path)
+
+
+def rejected_path_for(out: Path) -> Path:
+    """``<out stem>.rejected.csv`` beside the output."""
+    return out.with_name(f"{out.stem}.rejected.csv")
+
+
+class _Sink:
+    """Append DataFrames to a CSV or Parquet file written aside, renamed into place on close."""
+
+    def __init__(self, path: Path):
+        self.path, self.kind = path, file_kind(path)
+        self.partial = path.with_name(f".{path.name}.partial")
+        self.writer: Any = None  # a pyarrow ParquetWriter once the first Parquet chunk arrives
+        self.started = False
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.kind == "csv":
+            frame.to_csv(self.partial, mode="a" if self.started else "w", header=not self.started, index=False,
+                         lineterminator="\n")
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.partial, table.schema)
+            self.writer.write_table(table.cast(self.writer.schema))
+        self.started = True
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        os.replace(self.partial, self.path)
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.partial.unlink(missing_ok=True)
+
+
+def _explain_columns(model: ScoringModel, table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The k features that pushed each course's prediction most: name, value, SHAP (log-odds)."""
+    explanation = model.explain_table(table)
+    values = explanation.values.to_numpy()
+    features = model.feature_table(table).reindex(columns=explanation.values.columns).to_numpy(dtype=float)
+    order = np.argsort(-np.abs(values), axis=1)[:, :k]
+    rows = np.arange(len(table))[:, None]
+    names = np.asarray(explanation.values.columns, dtype=object)
+    out = {}
+    for i in range(min(k, values.shape[1])):
+        out[f"reason_{i + 1}_feature"] = names[order[:, i]]
+        out[f"reason_{i + 1}_value"] = features[rows[:, 0], order[:, i]]
+        out[f"reason_{i + 1}_shap"] = values[rows[:, 0], order[:, i]]
+    return pd.DataFrame(out, index=table.index)
+
+
+def _score_chunk(model: ScoringModel, table: pd.DataFrame, name: str, version: str, explain: int) -> pd.DataFrame:
+    p = model.predict_table(table)
+    out = pd.DataFrame({"patient_id": table["patient_id"], "treatment": table["treatment"], "probability": p,
+                        "predicted_responder": (p >= model.threshold).astype("int64"),
+                        "model_name": name, "model_version": version}, index=table.index)
+    return pd.concat([out, _explain_columns(model, table, explain)], axis=1) if explain else out
+
+
+def _rejected_rows(raw: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
+    text = (problems["column"] + ": " + problems["problem"]).groupby(problems["row"]).agg("; ".join)
+    original = raw.loc[text.index].copy()
+    original.insert(0, "row", text.index)
+    original["problems"] = text.to_numpy()
+    return original
+
+
+def _duplicates(path: Path, mapping, chunk_rows: int) -> pd.DataFrame:
+    inverse = {v: k for k, v in mapping.columns.items()}
+    names = [inverse.get(c, c) for c in ("patient_id", "treatment")]
+    keys = pd.concat(list(iter_cohort_chunks(path, chunk_rows, names)), ignore_index=True)
+    return key_problems(keys.rename(columns=dict(zip(names, ("patient_id", "treatment")))))[1]
+
+
+def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, model_name: str, model_version: str,
+               explain: int = 0, chunk_rows: int = 100_000, mapping_path: str | Path | None = None) -> ScoreSummary:
+    """Score every valid row of a cohort file; write the rest, unchanged, to ``<out>.rejected.csv``."""
+    cohort_path, out = Path(cohort_path), Path(out)
+    file_kind(out)
+    mapping = load_mapping(mapping_path)
+    model.use_threads(os.cpu_count() or 1)
+    duplicates = _duplicates(cohort_path, mapping, chunk_rows)
+    scored_sink, rejected_sink = _Sink(out), _Sink(rejected_path_for(out))
+    read = scored = rejected = 0
+    try:
+        for chunk in iter_cohort_chunks(cohort_path, chunk_rows):
+            chunk.index = pd.RangeIndex(read + 1, read + 1 + len(chunk), name="row")
+            renamed = apply_mapping(chunk, mapping, str(cohort_path))
+            checked = validate_table(renamed, str(cohort_path), mapping, first_row=read + 1, check_duplicates=False)
+            here = duplicates[duplicates["row"].between(read + 1, read + len(chunk))]
+            problems = pd.concat([checked.problems, here.assign(patient_id="")], ignore_index=True)
+            bad = problems["row"].unique()
+            if len(bad):
+                rejected_sink.write(_rejected_rows(chunk, problems))
+            good = checked.table.drop(index=list(bad))
+            if len(good):
+                scored_sink.write(_score_chunk(model, good, model_name, model_version, explain))
+            read, scored, rejected = read + len(chunk), scored + len(good), rejected + len(bad)
+        # both files always exist, with their header even when nothing landed in them
+        if not scored_sink.started:
+            scored_sink.write(_score_chunk_header(explain))
+        if not rejected_sink.started:
+            rejected_sink.write(pd.DataFrame(columns=["row", *chunk.columns, "problems"]))
+        scored_sink.close()
+        rejected_sink.close()
+    except BaseException:
+        scored_sink.discard()
+        rejected_sink.discard()
+        raise
+    log.info("scored %s: read %d, scored %d, rejected %d", cohort_path, read, scored, rejected)
+    return ScoreSummary(read, scored, rejected, out, rejected_path_for(out), model_name, model_version)
+
+
+def _score_chunk_header(explain: int) -> pd.DataFrame:
+    columns = ["patient_id", "treatment", "probability", "predicted_responder", "model_name", "model_version"]
+    columns += [f"reason_{i + 1}_{part}" for i in range(explain) for part in ("feature", "value", "shap")]
+    return pd.DataFrame(columns=columns)

@@ -1,0 +1,189 @@
+"""The ``train`` flow: load → validate → features → fit → evaluate → log.
+
+Each step is a function that can be tested alone; :func:`run_train` only wires them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from features.build import FeatureTable, build_feature_table
+from features.cohort.schema import COLUMNS
+from features.cohort.targets import parse_target
+from features.cohort.validation import ValidatedCohort, load_cohort
+from features.synthetic.cohort import build_cohort
+from models.explain import background_centres
+from models.families import get_family
+from models.wrapper import CohortModel
+from pipelines import tracking
+from pipelines.config import TrainConfig
+from pipelines.evaluation.evaluate import Evaluation, evaluate
+from pipelines.evaluation.explanation import explain_training
+from pipelines.flows.features import usable_rows
+from pipelines.result import TrainingResult
+from pipelines.training.cv import check_cv_feasible
+from pipelines.training.data import Data
+from pipelines.training.nested import FoldResult, fit_calibrated, pooled, run_nested, search, select
+from pipelines.training.permutation import permutation_test
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+def build_training_data(cohort: ValidatedCohort, target: str, config: TrainConfig,
+                        drop_invalid: bool) -> tuple[Data, FeatureTable, list[str]]:
+    """Validated rows → feature table → design arrays; courses without the outcome are set aside."""
+    table, dropped = usable_rows(cohort, drop_invalid)
+    built = build_feature_table(table, parse_target(target), cohort.extra_features,
+                                config.evaluation.remission_threshold, cohort.source)
+    notes = [f"left out {dropped} invalid rows (drop invalid rows was asked for)"] if dropped else []
+    notes += list(built.notes)
+    frame = built.frame[built.frame[target].notna()]
+    if len(frame) < len(built.frame):
+        notes.append(f"excluded {len(built.frame) - len(frame)} courses with no {target} outcome")
+    domains = dict(zip(built.dictionary["feature"], built.dictionary["domain"]))
+    keep = [f for f in built.features if config.early_course or domains[f] != "early_course"]
+    data = Data(frame[keep], frame[target].to_numpy(dtype=float), frame["patient_id"].to_numpy(str),
+                frame["site"].to_numpy(str), frame["treatment"].to_numpy(str), domains)
+    return data, built, notes
+
+
+def sample_size_notes(data: Data, config: TrainConfig) -> list[str]:
+    """Events per candidate predictor (EPP), with a clear warning when the cohort is too small."""
+    minority = min(data.y.sum(), len(data.y) - data.y.sum())
+    epp = minority / max(data.X.shape[1], 1)
+    note = (f"{int(data.y.sum())} events in {len(data.y)} courses, {data.X.shape[1]} candidate predictors: "
+            f"{epp:.1f} events per predictor")
+    if epp < config.evaluation.min_events_per_predictor:
+        return [f"WARNING: {note}, below {config.evaluation.min_events_per_predictor:g}. Estimates are unstable "
+                "and models can overfit; read the confidence intervals, not the point estimates."]
+    return [note]
+
+
+def threshold(data: Data, config: TrainConfig) -> float:
+    """The decision threshold: the configured probability, or the training event rate."""
+    t = config.evaluation.threshold
+    return float(data.y.mean()) if t == "prevalence" else float(t)
+
+
+def fit_all(data: Data, config: TrainConfig, progress: Progress) -> tuple[list[FoldResult], dict[str, float], Any, str]:
+    """Nested CV, permutation tests and the final refit of the selected candidate on all courses."""
+    from joblib import Parallel
+
+    with Parallel(n_jobs=config.n_jobs) as parallel:
+        progress(f"nested cross-validation: {config.cv.design}, {len(config.families)} families")
+        folds = run_nested(data, config, parallel)
+        progress(f"permutation test: {config.evaluation.permutations} label permutations")
+        p_values = {"selected": permutation_test(data, folds, config, parallel)[1]}
+        # each child's own test with fewer permutations (p resolves 0.05): the parent's is the headline
+        child = replace(config, evaluation=replace(config.evaluation, permutations=min(config.evaluation.permutations, 19)))
+        for family in config.families:
+            # the prevalence model ranks nobody above anybody: its AUROC is 0.5 under any labels
+            constant = get_family(family).explainer == "constant"
+            p_values[family] = 1.0 if constant else permutation_test(data, folds, child, parallel, family)[1]
+    progress("refitting the selected model on all courses")
+    params, scores = search(data, config, config.seed)
+    selected = select(scores)
+    return folds, p_values, fit_calibrated(selected, params[selected], data, config, config.seed), selected
+
+
+def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohort_table: pd.DataFrame) -> dict[str, Evaluation]:
+    """Evaluate every family's and the selected procedure's pooled out-of-fold probabilities."""
+    index = data.X.index
+    sex = cohort_table["sex"] if "sex" in cohort_table else pd.Series(None, index=cohort_table.index, dtype=object)
+    groups = {"sex": sex.loc[index].to_numpy(object), "arm": data.treatments, "site": data.sites}
+    t = threshold(data, config)
+    out = {}
+    for name in (*config.families, "selected"):
+        p = pooled(data, folds, None if name == "selected" else name)
+        out[name] = evaluate(data.y, p, data.patients, groups, t, config.evaluation.bootstrap, config.seed)
+    return out
+
+
+def data_digest(path: str | Path) -> str:
+    """SHA-256 of the cohort file (identifies the data without storing it)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def make_model(estimator: Any, family: str, data: Data, built: FeatureTable, cohort: ValidatedCohort, target: str,
+               threshold: float) -> CohortModel:
+    """Wrap the refit estimator so it takes a raw cohort table."""
+    derivations = tuple(dict.fromkeys(
+        name for name in built.dictionary.set_index("feature").loc[list(data.X.columns), "derivation"]))
+    return CohortModel(estimator, family, tuple(data.X.columns), derivations, tuple(cohort.table.columns), target,
+                       threshold, tuple(cohort.extra_features), background_centres(estimator, family, data.X))
+
+
+def synthetic_input_example(model: CohortModel, rows: int = 3) -> pd.DataFrame:
+    """An input example made up by the generator (never a real course), in the model's input columns."""
+    example, _ = build_cohort(max(rows, 2), seed=0)
+    keep = [c.name for c in COLUMNS if c.role not in ("outcome", "safety") and c.name in example.columns]
+    keep += [c for c in model.training_columns if c.startswith("madrs_") and c in example.columns
+             and c != "madrs_baseline" and c not in keep]
+    example = example[keep].head(rows).copy()
+    example["patient_id"] = [f"EXAMPLE-{i + 1}" for i in range(len(example))]
+    for column in example.columns:
+        if str(example[column].dtype) in ("Int64", "int64", "float64"):
+            example[column] = example[column].astype("float64")  # NaN-tolerant numeric input
+    return example
+
+
+def log_result(result: TrainingResult, experiment_id: str, digest: str, source: str) -> None:
+    """Log the parent run (selected procedure), one child per family, and register the model."""
+    from pipelines.reporting.content import run_content, shap_content
+
+    config = result.config
+    selections = pd.Series([f.selected for f in result.folds]).value_counts().to_dict()
+    parent = run_content(result, "selected")
+    parent["tables"] |= {"metrics.csv": result.table(), "feature_dictionary.csv": result.features.dictionary}
+    parent["texts"] = {
+        "config.yaml": yaml.safe_dump(config.flat(), sort_keys=True),
+        "notes.txt": "\n".join(result.notes + [
+            f"outer-fold selections: {selections}",
+            "permutation test: outer folds of the first repeat refit, uncalibrated, with the candidates chosen "
+            "on the real labels (the cheaper scheme; the full nested search is not re-run per permutation)",
+        ]) + "\n"}
+    parent = shap_content(result, parent, digest, source)
+    tags = {"target": result.target, "cv_design": config.cv.design, "data_digest": digest,
+            "git_commit": tracking.git_commit(), "selected_model": result.selected,
+            **{f"version.{k}": v for k, v in tracking.package_versions().items()}}
+    children = {f: run_content(result, f) for f in config.families}
+    run_id, uri, version = tracking.log_training(
+        experiment_id, f"{result.target}-{config.cv.design}", config.flat(), tags, parent, children,
+        result.model, synthetic_input_example(result.model), tracking.registered_name(result.target))
+    result.run_id, result.artifact_uri, result.version = run_id, uri, version
+
+
+def run_train(cohort_path: str | Path, target: str, config: TrainConfig,
+              experiment: str = tracking.DEFAULT_EXPERIMENT, mapping_path: str | Path | None = None,
+              drop_invalid: bool = False, progress: Progress = lambda message: None) -> TrainingResult:
+    """Train, evaluate and log one target; see the module docstring for the steps."""
+    experiment_id = tracking.open_experiment(experiment)
+    progress(f"validating {cohort_path}")
+    cohort = load_cohort(cohort_path, mapping_path)
+    data, built, notes = build_training_data(cohort, target, config, drop_invalid)
+    c = config.cv
+    check_cv_feasible(data.y, data.patients, data.sites, c.design, c.outer_folds, c.inner_folds, str(cohort_path))
+    notes += sample_size_notes(data, config)
+    folds, p_values, estimator, selected = fit_all(data, config, progress)
+    progress("evaluating out-of-fold predictions")
+    evaluations = evaluate_all(data, folds, config, cohort.table)
+    progress("explaining: out-of-fold and final-model SHAP")
+    signal = not p_values["selected"] > 0.05  # NaN (no permutations) does not veto
+    if not signal:
+        notes.append(f"no feature is reported as consistently important: the selected procedure did not beat "
+                     f"permuted labels (permutation p = {p_values['selected']:.3f})")
+    shap = explain_training(data, folds, estimator, selected, built.dictionary, config.seed, signal)
+    model = make_model(estimator, selected, data, built, cohort, target, threshold(data, config))
+    result = TrainingResult(target, config, data, built, folds, selected, evaluations, p_values, model, shap, notes)
+    progress("logging to MLflow")
+    log_result(result, experiment_id, data_digest(cohort_path), Path(cohort_path).name)
+    return result

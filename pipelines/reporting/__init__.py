@@ -1,0 +1,1 @@
+"""Rendering: plots, SHAP plots, the terminal table and the HTML report."""

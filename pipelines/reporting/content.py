@@ -1,0 +1,78 @@
+"""What a training run logs, rendered: each run's metrics, tables and figures, and the HTML report.
+
+Aggregates only: nothing here is per course.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.reporting.html import ReportContent, render_report
+from pipelines.reporting.plots import performance_figures
+from pipelines.reporting.shap_plots import shap_figures
+from pipelines.result import TrainingResult
+from pipelines.training.nested import pooled
+
+RunContent = dict[str, Any]  # metrics, tables, figures, texts: the arguments of tracking's run logging
+
+
+def run_content(result: TrainingResult, name: str) -> RunContent:
+    """Metrics, tables and figures of one family's run, or of the selected procedure (*name* "selected")."""
+    ev = result.evaluations[name]
+    p = pooled(result.data, result.folds, None if name == "selected" else name)
+    label = f"{name if name != 'selected' else result.selected} (AUROC {ev.metrics['auroc']:.3f})"
+    metrics = ev.tracked_metrics(result.permutation_p[name])
+    return {"metrics": {k: v for k, v in metrics.items() if v == v},  # MLflow keeps NaN poorly: omit
+            "tables": {"decision_curve.csv": ev.curve, "subgroups.csv": ev.subgroups},
+            "figures": performance_figures(result.data.y, p, ev, label), "texts": {}}
+
+
+def shap_content(result: TrainingResult, parent: RunContent, digest: str, source: str) -> RunContent:
+    """The parent run's content plus SHAP tables and figures and the HTML report page."""
+    summary = result.shap
+    figures = shap_figures(summary, result.data)
+    tables = {"shap/global_importance.csv": summary.importance, "shap/by_domain.csv": summary.domains,
+              "shap/by_source_column.csv": summary.sources}
+    page = render_report(report_content(result, source, digest, parent["figures"] | figures))
+    return {"metrics": parent["metrics"] | {"shap_max_additivity_error": summary.max_additivity_error},
+            "tables": parent["tables"] | tables, "figures": parent["figures"] | figures,
+            "texts": parent["texts"] | {"report/index.html": page}}
+
+
+def report_content(result: TrainingResult, source: str, digest: str, figures: dict[str, Any]) -> ReportContent:
+    """TRIPOD+AI-style summary, metrics, SHAP sections, warnings and limitations of a run."""
+    c = result.config
+    target = result.target
+    kind, tp = target.split("_", 1)
+    outcome = (f"response at {tp}: MADRS at {tp} <= 50% of baseline" if kind == "response"
+               else f"remission at {tp}: MADRS at {tp} <= {c.evaluation.remission_threshold:g}")
+    domains = pd.Series(result.data.domains).reindex(result.data.X.columns).value_counts()
+    sel = result.evaluations["selected"]
+    auc, (lo, hi) = sel.metrics["auroc"], sel.ci["auroc"]
+    summary_items = {
+        "Data source": f"{source} (SHA-256 {digest})",
+        "Participants": f"{len(np.unique(result.data.patients))} patients, {len(result.data.y)} courses with the outcome, "
+                        f"{len(np.unique(result.data.sites))} sites",
+        "Outcome": outcome,
+        "Events": f"{int(result.data.y.sum())} ({result.data.y.mean():.1%})",
+        "Predictors": f"{result.data.X.shape[1]} candidates: " + ", ".join(f"{d} {n}" for d, n in domains.items()),
+        "Missing data": "median imputation with missingness indicators inside each fold (linear models); "
+                        "native missing-value handling (LightGBM)",
+        "Validation": f"nested CV: outer {c.cv.design} ({c.cv.outer_folds} folds x {c.cv.outer_repeats} repeats"
+                      f"{'' if c.cv.design == 'kfold' else ', leave-one-site-out'}), inner {c.cv.inner_folds} folds, "
+                      f"patient-grouped; family chosen in the inner loop by {c.search.selection_metric}",
+        "Selected model": f"{result.selected}, {c.calibration.method} calibration in-fold",
+        "Performance": f"AUROC {auc:.3f} (95% CI {lo:.3f}-{hi:.3f}); permutation p = {result.permutation_p['selected']:.3f}",
+    }
+    warnings = [n for n in result.notes if n.startswith("WARNING")]
+    limitations = [
+        "Internal validation only: performance on another population, protocol or era may be lower.",
+        "SHAP values describe associations the models use, not causes; candidates with wide intervals or low "
+        "top-k frequency are not supported as predictors.",
+        "The permutation test refits fixed hyperparameters rather than re-running the whole nested search.",
+    ] + (["Fewer than 10 events per candidate predictor: estimates are unstable."] if warnings else [])
+    return ReportContent(f"ketamine-response: {target}", summary_items, result.table(), result.notes, warnings,
+                         result.shap.importance, result.shap.domains, figures, limitations)

@@ -1,0 +1,66 @@
+"""Figures of a training run. Each function returns a matplotlib Figure; nothing is shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.evaluation.evaluate import Evaluation
+
+
+def _figure(title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 4.5), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title(title, fontsize=10)
+    return fig, ax
+
+
+def roc_figure(y: np.ndarray, p: np.ndarray, label: str) -> object:
+    """ROC curve of out-of-fold probabilities with the chance line."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(y, p)
+    fig, ax = _figure("ROC, pooled out-of-fold")
+    ax.plot(fpr, tpr, label=label)
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def calibration_figure(y: np.ndarray, p: np.ndarray, bins: int = 10) -> object:
+    """Reliability plot: observed response rate per decile of predicted probability."""
+    frame = pd.DataFrame({"y": y, "p": p})
+    frame["bin"] = pd.qcut(frame["p"].rank(method="first"), q=min(bins, len(frame)), labels=False)
+    table = frame.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
+    fig, ax = _figure("Calibration, pooled out-of-fold")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect")
+    ax.plot(table["predicted"], table["observed"], marker="o", label="deciles")
+    ax.set(xlabel="predicted probability", ylabel="observed response rate", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def decision_curve_figure(curve: pd.DataFrame) -> object:
+    """Net benefit of the model against treating everyone and no one."""
+    fig, ax = _figure("Decision curve")
+    ax.plot(curve["threshold"], curve["model"], label="model")
+    ax.plot(curve["threshold"], curve["treat_all"], label="treat all", color="grey")
+    ax.plot(curve["threshold"], curve["treat_none"], label="treat none", color="black", ls=":")
+    top = max(curve["model"].max(), curve["treat_all"].max(), 0.05)
+    ax.set(xlabel="threshold probability", ylabel="net benefit", ylim=(-0.05, top * 1.1))
+    ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
+def performance_figures(y: np.ndarray, p: np.ndarray, evaluation: Evaluation, label: str) -> dict[str, Any]:
+    """ROC, reliability and decision-curve figures keyed by artifact path."""
+    return {"plots/roc.png": roc_figure(y, p, label), "plots/calibration.png": calibration_figure(y, p),
+            "plots/decision_curve.png": decision_curve_figure(evaluation.curve)}

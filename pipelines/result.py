@@ -1,0 +1,45 @@
+"""The typed outcome of a training run, shared by the train flow, reporting and tracking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from features.build import FeatureTable
+from models.wrapper import CohortModel
+from pipelines.config import TrainConfig
+from pipelines.evaluation.evaluate import Evaluation, results_table
+from pipelines.evaluation.explanation import ShapSummary
+from pipelines.training.data import Data
+from pipelines.training.nested import FoldResult
+
+
+@dataclass
+class TrainingResult:
+    """What a training run found; nothing here is patient-level except ``data`` (never logged).
+
+    ``selected`` is the family refit on all courses (the logged model); ``evaluations`` and
+    ``permutation_p`` are keyed by family name and ``"selected"`` (the whole procedure).
+    """
+
+    target: str
+    config: TrainConfig
+    data: Data
+    features: FeatureTable
+    folds: list[FoldResult]
+    selected: str
+    evaluations: dict[str, Evaluation]
+    permutation_p: dict[str, float]
+    model: CohortModel
+    shap: ShapSummary
+    notes: list[str] = field(default_factory=list)
+    run_id: str = ""
+    artifact_uri: str = ""
+    version: int = 0
+
+    def table(self) -> pd.DataFrame:
+        """The comparison table: one row per family, then the selected procedure."""
+        rows = [self.evaluations[f].row(f, self.permutation_p[f]) for f in self.config.families]
+        rows.append(self.evaluations["selected"].row(f"selected ({self.selected})", self.permutation_p["selected"]))
+        return results_table(rows)

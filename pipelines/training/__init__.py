@@ -1,0 +1,1 @@
+"""Cross-validation designs, nested search with calibration, and the permutation test."""

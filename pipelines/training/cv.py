@@ -1,0 +1,80 @@
+"""Patient-grouped, site-aware splits and the within-site, whole-patient label permutation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
+
+from features.errors import TrainingDataError
+
+
+@dataclass(frozen=True)
+class Split:
+    repeat: int
+    fold: int
+    train: np.ndarray
+    test: np.ndarray
+
+
+def check_cv_feasible(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, design: str,
+                      outer_folds: int, inner_folds: int, source: str) -> None:
+    """Stop with a clear message when the cohort is too small or one-class for nested CV."""
+    events, non_events = int(y.sum()), int((1 - y).sum())
+    minority = min(events, non_events)
+    needed = outer_folds * inner_folds if design == "kfold" else 2 * inner_folds
+    if minority == 0:
+        raise TrainingDataError(f"{source}: every course with an outcome has the same class ({events} events, "
+                                f"{non_events} non-events); there is nothing to predict.")
+    if minority < needed:
+        raise TrainingDataError(
+            f"{source}: only {minority} courses in the smaller outcome class ({events} events, {non_events} "
+            f"non-events); nested cross-validation with {outer_folds} outer x {inner_folds} inner folds needs at "
+            f"least {needed}. Use fewer folds in the config (cv.outer_folds, cv.inner_folds) or more data.")
+    if design == "site" and len(np.unique(sites)) < 2:
+        raise TrainingDataError(f"{source}: site cross-validation (cv.design site) needs at least 2 sites; this cohort "
+                                "has 1. Use k-fold cross-validation (cv.design kfold).")
+    if len(np.unique(patients)) < outer_folds:
+        raise TrainingDataError(f"{source}: fewer patients than outer folds ({outer_folds}).")
+
+
+def outer_splits(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, design: str,
+                 folds: int, repeats: int, seed: int) -> list[Split]:
+    """Repeated stratified patient-grouped k-fold, or leave-one-site-out (one repeat)."""
+    if design == "site":
+        logo = LeaveOneGroupOut().split(np.zeros(len(y)), y, sites)
+        return [Split(0, i, tr, te) for i, (tr, te) in enumerate(logo)]
+    out = []
+    for r in range(repeats):
+        cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed + r)
+        out += [Split(r, i, tr, te) for i, (tr, te) in enumerate(cv.split(np.zeros(len(y)), y, patients))]
+    return out
+
+
+def inner_splits(y: np.ndarray, patients: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Patient-grouped stratified folds within a training set (indices relative to it)."""
+    cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(cv.split(np.zeros(len(y)), y, patients))
+
+
+def permute_labels(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, treatments: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Exchange whole patients' labels within site, among patients with the same set of arms.
+
+    A crossover patient's courses keep their pairing (their two labels move together to another
+    crossover patient's matching arms), so within-patient correlation survives the permutation.
+    """
+    order = np.lexsort((treatments.astype(str), patients.astype(str)))
+    uniq, start, counts = np.unique(patients[order].astype(str), return_index=True, return_counts=True)
+    code = np.repeat(np.arange(len(uniq)), counts)  # patient number of each sorted row
+    rank = np.arange(len(order)) - start[code]      # position of the course within its patient
+    pattern = pd.Series(treatments[order].astype(str)).groupby(code).agg("|".join).to_numpy()
+    blocks = pd.DataFrame({"site": sites[order][start].astype(str), "pattern": pattern}).groupby(["site", "pattern"])
+    donor = np.arange(len(uniq))
+    for members in blocks.indices.values():
+        donor[members] = members[rng.permutation(len(members))]
+    out = np.empty_like(y)
+    out[order] = y[order[start[donor[code]] + rank]]
+    return out

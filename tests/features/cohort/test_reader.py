@@ -1,0 +1,79 @@
+import os
+
+import pandas as pd
+import pytest
+
+from features.cohort.reader import read_cohort_file
+from features.errors import CohortFileError
+
+HEADER = "patient_id,site,treatment,madrs_baseline\n"
+
+
+def test_reads_csv_as_text(write_csv):
+    table = read_cohort_file(write_csv(HEADER + "P1,A,placebo,30\nP2,A,placebo,\n"))
+    assert table.shape == (2, 4)
+    assert table.loc[1, "madrs_baseline"] == ""
+    assert table.loc[0, "madrs_baseline"] == "30"
+
+
+def test_utf8_bom_is_dropped(write_csv):
+    table = read_cohort_file(write_csv(b"\xef\xbb\xbf" + HEADER.encode() + b"P1,A,placebo,30\n"))
+    assert list(table.columns)[0] == "patient_id"
+
+
+def test_semicolon_delimited(write_csv):
+    table = read_cohort_file(write_csv(HEADER.replace(",", ";") + "P1;A;placebo;30,5\n"))
+    assert table.loc[0, "madrs_baseline"] == "30,5"
+
+
+def test_blank_line_inside_is_kept_trailing_is_not(write_csv):
+    table = read_cohort_file(write_csv(HEADER + "P1,A,placebo,30\n\nP2,A,placebo,31\n\n\n"))
+    assert len(table) == 3
+    assert (table.loc[1] == "").all()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "the file is empty"),
+    (b"   \n\n", "the file is empty"),
+    (os.urandom(64) + b"\x00", "binary, not CSV"),
+    (b"caf\xe9,site\n1,2\n", "not UTF-8 text"),
+    (HEADER.encode(), "header but no data rows"),
+    (b"patient_id,,treatment\nP1,A,x\n", "header column 2 has no name"),
+    (b"site,site\nA,B\n", "column 'site' appears more than once"),
+    (HEADER.encode() + b"P1,A,placebo,30,extra,more\n", "not well-formed CSV"),
+])
+def test_garbage_gives_file_error(write_csv, content, message):
+    path = write_csv(content)
+    with pytest.raises(CohortFileError, match=message) as err:
+        read_cohort_file(path)
+    assert str(path) in str(err.value)
+
+
+def test_random_bytes_never_crash(write_csv):
+    for seed in range(20):
+        data = bytes((seed * 37 + i * 101) % 256 for i in range(200))
+        try:
+            read_cohort_file(write_csv(data))
+        except CohortFileError:
+            pass
+
+
+def test_missing_file_and_wrong_extension(tmp_path):
+    with pytest.raises(CohortFileError, match="does not exist"):
+        read_cohort_file(tmp_path / "nope.csv")
+    with pytest.raises(CohortFileError, match=r"unsupported file type '\.xlsx'.*CSV"):
+        read_cohort_file(tmp_path / "cohort.xlsx")
+    with pytest.raises(CohortFileError, match="is a directory"):
+        (tmp_path / "dir.csv").mkdir()
+        read_cohort_file(tmp_path / "dir.csv")
+
+
+def test_parquet_round_trip_and_garbage(tmp_path):
+    path = tmp_path / "c.parquet"
+    pd.DataFrame({"patient_id": ["P1"], "site": ["A"], "treatment": ["placebo"],
+                  "madrs_baseline": [30.0]}).to_parquet(path)
+    assert read_cohort_file(path).loc[0, "madrs_baseline"] == 30.0
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet at all")
+    with pytest.raises(CohortFileError, match="cannot be read as Parquet"):
+        read_cohort_file(bad)

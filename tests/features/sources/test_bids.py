@@ -1,0 +1,103 @@
+"""BIDS ingest: the shipped OpenNeuro ds005917 tables, and a hand-made dataset with other session names."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.cohort.validation import validate_table
+from features.errors import CohortFileError
+from features.sources.bids import dataset_doi, ingest_bids, load_bids_mapping, shipped_mapping
+
+DS = Path(__file__).parents[3] / "data" / "public" / "openneuro-ds005917"
+SHIPPED_TEXT = (Path(__file__).parents[3] / "features" / "sources" / "ds005917.yaml").read_text()
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    return ingest_bids(DS, load_bids_mapping(shipped_mapping(DS)))
+
+
+def test_shipped_dataset_rows_arms_and_validity(cohort):
+    assert len(cohort) == 60 and cohort["patient_id"].nunique() == 33
+    assert cohort["treatment"].value_counts().to_dict() == {"ketamine_iv": 31, "placebo": 29}
+    assert cohort["patient_id"].str.startswith("sub-").all()
+    assert validate_table(cohort.astype("str").replace({"nan": ""}), "ds005917").problems.empty
+    crossover = cohort.groupby("patient_id")["treatment"].nunique()
+    assert (crossover == 2).sum() == 27  # both infusions recorded
+    assert set(cohort["period"]) == {1, 2}
+    per_patient = cohort.groupby("patient_id")["bipolar"].first()
+    assert set(per_patient) == {0, 1} and per_patient.sum() == 2  # the BP participants with infusions
+
+
+def test_published_figures_reproduce(cohort):
+    baseline = cohort.groupby("patient_id")["madrs_baseline"].first()
+    assert baseline.mean() == pytest.approx(33.2, abs=0.5)  # published ~33.5
+    rates = {}
+    for arm, rows in cohort.groupby("treatment"):
+        seen = rows["madrs_day2"].notna()
+        rates[arm] = (int(seen.sum()), int((rows["madrs_day2"] <= 0.5 * rows["madrs_baseline"])[seen].sum()))
+    assert rates == {"ketamine_iv": (29, 6), "placebo": (28, 1)}
+    missing = cohort[["madrs_day2", "madrs_day10"]].isna().sum().to_dict()
+    assert missing == {"madrs_day2": 3, "madrs_day10": 6}
+
+
+def test_controls_are_excluded_unless_asked(cohort):
+    mapping = load_bids_mapping(shipped_mapping(DS))
+    with_controls = ingest_bids(DS, mapping, include_controls=True)
+    assert len(with_controls) >= len(cohort)
+    assert with_controls["bipolar"].isna().sum() == len(with_controls) - len(cohort)
+
+
+def test_other_session_names(tmp_path):
+    (tmp_path / "phenotype").mkdir()
+    (tmp_path / "participants.tsv").write_text(
+        "participant_id\tage\tdx\tfirst\tsecond\nsub-1\t40\tdep\tK\tS\nsub-2\tn/a\tdep\tS\tn/a\nsub-3\t30\tctl\tK\tS\n")
+    (tmp_path / "phenotype" / "scales.tsv").write_text(
+        "participant_id\tsession_id\tmadrs\nsub-1\tses-pre\t30\nsub-1\tses-ket24\t12\nsub-1\tses-sal24\t29\n"
+        "sub-2\tses-pre\t28\nsub-2\tses-sal24\tn/a\nsub-3\tses-pre\t2\n")
+    (tmp_path / "map.yaml").write_text(
+        "site: s\nparticipant_columns: {age: age}\ngroup_column: dx\ngroups: {dep: 0, ctl: control}\n"
+        "arms: {K: ketamine_iv, S: placebo}\nperiod_columns: [first, second]\nscore_column: madrs\n"
+        "baseline_session: ses-pre\nsessions: {ses-ket24: [K, 24h], ses-sal24: [S, 24h]}\n")
+    cohort = ingest_bids(tmp_path, load_bids_mapping(tmp_path / "map.yaml"))
+    assert cohort[["patient_id", "treatment", "period"]].to_dict("list") == {
+        "patient_id": ["sub-1", "sub-1", "sub-2"], "treatment": ["ketamine_iv", "placebo", "placebo"],
+        "period": [1, 2, 1]}
+    np.testing.assert_array_equal(cohort["madrs_24h"].to_numpy(dtype=float), [12.0, 29.0, np.nan])
+    assert pd.isna(cohort.loc[2, "age"])  # 'n/a' is missing
+
+
+def test_bad_mapping_is_refused(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("site: s\n")
+    with pytest.raises(CohortFileError, match="with exactly the keys"):
+        load_bids_mapping(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("site: [unclosed\n", "not valid YAML"),
+    ("- a\n- b\n", "with exactly the keys"),
+    ("!!python/object:os.system {}\n", "not valid YAML"),
+    ("a: &x [1, 2]\nb: *x\n", "aliases"),
+    ("site: s\nsite: t\n", "appears twice"),
+])
+def test_malformed_mapping_names_the_file(tmp_path, text, message):
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    with pytest.raises(CohortFileError, match=message) as info:
+        load_bids_mapping(path)
+    assert str(path) in str(info.value)
+
+
+def test_scalar_where_a_mapping_is_expected(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(SHIPPED_TEXT.replace("group_column: group", "group_column: [group]"))
+    with pytest.raises(CohortFileError, match=r"group_column \(str expected\)"):
+        load_bids_mapping(path)
+
+
+def test_dataset_is_recognised_by_its_doi():
+    assert dataset_doi(DS) == "10.18112/openneuro.ds005917"
+    assert shipped_mapping(DS) is not None and shipped_mapping(DS).is_file()

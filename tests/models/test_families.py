@@ -1,0 +1,109 @@
+"""The family registry's contract, checked for every entry: adding a family adds its row here for free.
+
+Each family fits, predicts probabilities, explains itself with additive SHAP values, round-trips
+through the logged model (a real MLflow SQLite store), and is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from features.cohort.validation import validate_table
+from features.derivations.inflammatory import COMPOSITE
+from features.synthetic.cohort import build_cohort
+from models.explain import EXPLAINERS, background_centres, explain
+from models.families import FAMILIES, FAMILY_NAMES, get_family
+from models.wrapper import CohortModel
+from pipelines.config import TrainConfig, load_config
+from pipelines.flows.train import build_training_data, make_model, synthetic_input_example
+from pipelines.training.nested import fit_calibrated
+from tests.pipelines.conftest import FAST_CONFIG, TARGET
+
+FAMILY_IDS = list(FAMILY_NAMES)
+
+
+@pytest.fixture(scope="module")
+def design():
+    cohort, _ = build_cohort(400, 11, "strong")
+    validated = validate_table(cohort, "contract")
+    config = load_config(FAST_CONFIG)
+    data, built, _ = build_training_data(validated, TARGET, config, False)
+    return validated, data, built, config
+
+
+def _fit(family: str, design, seed: int = 5):
+    validated, data, built, config = design
+    params = get_family(family).candidates(1, seed)[0]
+    train, test = data.take(np.arange(0, 300)), data.take(np.arange(300, len(data.y)))
+    return fit_calibrated(family, params, train, config, seed), train, test
+
+
+def test_registry_is_the_one_list_of_families():
+    assert TrainConfig().families == FAMILY_NAMES
+    assert all(FAMILIES[name].name == name for name in FAMILY_NAMES)
+    with pytest.raises(ValueError, match="unknown model family 'xgboost'; known: prevalence"):
+        get_family("xgboost")
+
+
+@pytest.mark.parametrize("family", FAMILY_IDS)
+def test_entry_is_complete(family):
+    entry = get_family(family)
+    assert entry.description and entry.explainer in EXPLAINERS
+    candidates = entry.candidates(4, 0)
+    assert 1 <= len(candidates) <= 4 and candidates == entry.candidates(4, 0)
+    pipeline = entry.pipeline(("age", "arm_ketamine_iv"), {"age": "clinical"}, candidates[0], 0)
+    assert pipeline.steps[-1][0] == "model"
+    if entry.threads_param:
+        assert entry.threads_param in pipeline.get_params()
+
+
+@pytest.mark.parametrize("family", FAMILY_IDS)
+def test_fits_and_predicts_probabilities(family, design):
+    model, _, test = _fit(family, design)
+    p = model.predict_proba(test.X)
+    assert p.shape == (len(test.y), 2)
+    assert np.all((p >= 0) & (p <= 1)) and np.allclose(p.sum(axis=1), 1)
+
+
+@pytest.mark.parametrize("family", FAMILY_IDS)
+def test_explains_with_additive_shap(family, design):
+    model, train, test = _fit(family, design)
+    e = explain(model, family, train.X, test.X)
+    np.testing.assert_allclose(e.values.sum(axis=1).to_numpy() + e.base, e.raw, atol=1e-9)
+    assert list(e.values.index) == list(test.X.index)
+    assert set(e.values.columns) <= set(train.X.columns) | {COMPOSITE}  # in the feature dictionary's space
+    if get_family(family).explainer != "constant":
+        # the raw output is the members' mean log-odds; calibration maps it (near) monotonically
+        order = np.argsort(e.raw)
+        assert np.all(np.diff(model.predict_proba(test.X)[:, 1][order]) >= -0.15)
+    stored = explain(model, family, background_centres(model, family, train.X), test.X)
+    np.testing.assert_allclose(stored.values.to_numpy(), e.values.to_numpy())
+
+
+@pytest.mark.parametrize("family", FAMILY_IDS)
+def test_is_deterministic_for_a_seed(family, design):
+    first, _, test = _fit(family, design, seed=3)
+    again, _, _ = _fit(family, design, seed=3)
+    np.testing.assert_array_equal(first.predict_proba(test.X), again.predict_proba(test.X))
+
+
+@pytest.mark.parametrize("family", FAMILY_IDS)
+def test_round_trips_through_the_logged_model(family, design, store):
+    import mlflow
+
+    from pipelines import tracking
+
+    validated, data, built, _ = design
+    estimator, train, _ = _fit(family, design)
+    wrapped: CohortModel = make_model(estimator, family, train, built, validated, TARGET, 0.3)
+    # the experiment's own artifact folder sits beside the test store (the Default one is cwd-relative)
+    with mlflow.start_run(experiment_id=tracking.open_experiment("family-contract")):
+        info = tracking.log_model(wrapped, synthetic_input_example(wrapped))
+    loaded = tracking.load_model(info.model_uri)
+    rows = validated.table.iloc[300:]
+    np.testing.assert_allclose(np.asarray(loaded.predict(rows.astype("str").replace({"<NA>": ""}))),
+                               wrapped.predict_table(rows), rtol=1e-12)
+    explained = loaded.unwrap_python_model().explain_table(rows)
+    np.testing.assert_allclose(explained.values.sum(axis=1).to_numpy() + explained.base, explained.raw, atol=1e-9)
+    loaded.unwrap_python_model().use_threads(2)  # scoring raises threads where the family allows it

@@ -1,0 +1,170 @@
+"""End-to-end training on synthetic cohorts with known truth, tracked in a real SQLite MLflow store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.build import build_feature_table
+from features.cohort.targets import parse_target
+from features.cohort.validation import validate_table
+from features.errors import TrackingError
+from features.synthetic.cohort import build_cohort
+from pipelines.evaluation.metrics import auroc, bootstrap_ci
+from pipelines.flows.report import run_report
+from pipelines.flows.train import build_training_data, fit_all, run_train
+from pipelines.tracking import REQUIRED_METRICS
+from tests.pipelines.conftest import TARGET, make_cohort
+
+
+def test_strong_scenario_finds_the_planted_signal(strong_run):
+    result, cohort, oracle = strong_run
+    y = result.data.y
+    rows = result.data.X.index - 1
+    best_possible = auroc(y, oracle.loc[rows, f"p_{TARGET}"].to_numpy())
+    found = result.evaluations["selected"].metrics["auroc"]
+    # The oracle knows every true covariate; the cohort hides 10-60% of some (missing at random), so a
+    # finite-sample model lands a little below it. Above it would mean leakage.
+    assert best_possible - 0.075 <= found <= best_possible + 0.02
+    assert result.permutation_p["selected"] == pytest.approx(1 / 20)
+    assert result.evaluations["prevalence"].metrics["auroc"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_every_run_carries_the_comparison_metrics(strong_run):
+    import mlflow
+
+    result, _, _ = strong_run
+    runs = mlflow.search_runs(experiment_names=["tests"])
+    family_runs = runs[runs["tags.mlflow.parentRunId"] == result.run_id]
+    assert set(family_runs["tags.family"]) == set(result.config.families)
+    for _, run in pd.concat([runs[runs["run_id"] == result.run_id], family_runs]).iterrows():
+        # the prevalence model's constant predictions have no calibration slope or intercept
+        undefined = {"calibration_slope", "calibration_intercept"} if run["tags.family"] == "prevalence" else set()
+        for metric in set(REQUIRED_METRICS) - undefined:
+            assert not pd.isna(run.get(f"metrics.{metric}")), (metric, run["tags.family"])
+    parent = runs[runs["run_id"] == result.run_id].iloc[0]
+    assert parent["tags.selected_model"] == result.selected
+    assert parent["tags.target"] == TARGET and parent["params.cv.design"] == "kfold"
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id)}
+    assert {"metrics.csv", "feature_dictionary.csv", "config.yaml", "notes.txt", "plots"} <= artifacts
+
+
+def test_no_patient_identifier_reaches_the_store(strong_run, store):
+    _, cohort, _ = strong_run
+    blob = b"".join(p.read_bytes() for p in Path(store).rglob("*") if p.is_file())
+    leaked = [pid for pid in cohort["patient_id"].unique() if pid.encode() in blob]
+    assert leaked == []
+    assert b"SECRET" not in blob
+
+
+def test_registered_champion_scores_a_raw_cohort(strong_run, tmp_path):
+    from pipelines import tracking
+
+    result, cohort, _ = strong_run
+    model = tracking.load_model(f"models:/ketamine-response-{TARGET}@champion")
+    raw = cohort.drop(columns=[c for c in cohort.columns if c.startswith("madrs_") and c != "madrs_baseline"])
+    p = np.asarray(model.predict(raw.head(50)))
+    assert p.shape == (50,) and ((p > 0) & (p < 1)).all()
+    direct = result.model.predict_table(validate_table(cohort.head(50), "x").table)
+    np.testing.assert_allclose(p, direct)
+    slim = raw.head(5)[["patient_id", "site", "treatment", "madrs_baseline"]]
+    assert np.isfinite(np.asarray(model.predict(slim))).all()  # absent optional columns are imputed
+
+
+def test_second_run_is_challenger_and_promote_moves_champion(strong_run, fast_config, tmp_path):
+    from mlflow import MlflowClient
+
+    from pipelines import tracking
+
+    path, _, _ = make_cohort(tmp_path, 300, 5, "strong")
+    second = run_train(path, TARGET, fast_config, experiment="tests")
+    name = f"ketamine-response-{TARGET}"
+    client = MlflowClient()
+    assert int(client.get_model_version_by_alias(name, "challenger").version) == second.version
+    tracking.promote(name, second.version)
+    assert int(client.get_model_version_by_alias(name, "champion").version) == second.version
+    with pytest.raises(TrackingError, match="cannot promote"):
+        tracking.promote(name, 99)
+    listed = tracking.list_runs("tests")
+    assert {"run_id", "auroc", "permutation_p", "selected"} <= set(listed.columns) and len(listed) >= 2
+
+
+def test_null_scenario_finds_nothing(store, fast_config, tmp_path):
+    path, _, _ = make_cohort(tmp_path, 400, 3, "null")
+    result = run_train(path, TARGET, fast_config, experiment="tests-null")
+    low, high = result.evaluations["selected"].ci["auroc"]
+    assert low <= 0.5 <= high
+    assert result.permutation_p["selected"] > 0.05
+    table = result.shap.importance
+    assert not table["consistent"].any()  # no feature reported as consistently important
+    # and not merely because the permutation test vetoed it: no null feature is stable either
+    assert not ((table["topk_frequency"] >= 0.8) & (table["sign_consistency"] >= 0.8)).any()
+
+
+def test_literature_estimate_holds_on_a_fresh_cohort(store, fast_config, tmp_path):
+    path, _, _ = make_cohort(tmp_path, 600, 11, "literature")
+    result = run_train(path, TARGET, fast_config, experiment="tests-literature")
+    fresh, _ = build_cohort(3000, 999, "literature")
+    table = validate_table(fresh, "fresh").table
+    target = build_feature_table(table, parse_target(TARGET)).frame[TARGET]
+    seen = target.notna()
+    y = target[seen].to_numpy()
+    p = result.model.predict_table(table[seen])
+    fresh_ci = bootstrap_ci(y, p, table.loc[seen, "patient_id"].to_numpy(), 0.5, 200, 1)["auroc"]
+    oof_ci = result.evaluations["selected"].ci["auroc"]
+    assert fresh_ci[0] <= oof_ci[1] and oof_ci[0] <= fresh_ci[1]  # the two intervals overlap
+
+
+def test_same_inputs_same_metrics(fast_config):
+    import dataclasses
+
+    cohort, _ = build_cohort(250, 4, "strong")
+    validated = validate_table(cohort, "c")
+    config = dataclasses.replace(fast_config, evaluation=dataclasses.replace(fast_config.evaluation, permutations=3))
+    data, _, _ = build_training_data(validated, TARGET, config, drop_invalid=False)
+    first = fit_all(data, config, lambda m: None)
+    second = fit_all(data, config, lambda m: None)
+    assert first[1] == second[1] and first[3] == second[3]
+    p1 = first[2].predict_proba(data.X)[:, 1]
+    np.testing.assert_array_equal(p1, second[2].predict_proba(data.X)[:, 1])
+    assert [f.predictions[f.selected].tolist() for f in first[0]] == [f.predictions[f.selected].tolist() for f in second[0]]
+
+
+PLANTED = {"family_history_aud", "bmi_kg_m2", "obese", "benzodiazepine", "bdnf_met_carrier", "bdnf_met_alleles",
+           "prior_suicide_attempt", "madrs_baseline", "madrs_severity_band", "maudsley_staging_score",
+           "log_episode_duration_months", "d_serine_umol_l", "prior_ect", "arm_ketamine_iv", "arm_esketamine_in"}
+NULLS = {"age", "sex_female", "log_il6", "log_crp", "log_tnf_alpha", "inflammation_composite", "kyn_trp_ratio",
+         "eeg_gamma_power_db", "glx_acc_mmol", "anxious_depression", "lithium", "shaps_baseline", "anhedonia_shaps_ge3"}
+
+
+def test_shap_ranking_recovers_the_planted_truth(strong_run):
+    result, _, _ = strong_run
+    table = result.shap.importance
+    assert set(table["feature"].head(4)) <= PLANTED
+    ranks = table.set_index("feature")["rank"]
+    present_nulls = [f for f in NULLS if f in ranks.index]
+    assert ranks[present_nulls].min() > len(ranks) / 4  # nulls never near the top
+    assert ranks[present_nulls].median() > len(ranks) / 2  # and mostly in the bottom half
+    top = table.iloc[0]
+    assert top["consistent"] and not table[table["feature"].isin(NULLS)]["consistent"].any()
+    assert result.shap.max_additivity_error < 1e-8
+
+
+def test_shap_tables_and_report_are_logged(strong_run, tmp_path):
+    import mlflow
+
+
+    result, _, _ = strong_run
+    index = run_report(result.run_id, tmp_path, experiment="tests")
+    page = index.read_text()
+    for section in ("TRIPOD+AI", "Performance", "Which features predict response", "Limitations", "data:image/png"):
+        assert section in page
+    importance = pd.read_csv(tmp_path / "shap" / "global_importance.csv")
+    assert list(importance.columns)[:9] == ["feature", "source_columns", "domain", "mean_abs_shap", "ci_low",
+                                            "ci_high", "rank", "topk_frequency", "sign_consistency"]
+    assert importance["mean_abs_shap"].is_monotonic_decreasing
+    run = mlflow.get_run(result.run_id)
+    assert run.data.metrics["shap_max_additivity_error"] < 1e-8
