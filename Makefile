@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 CLI    := $(VENV)/bin/ketamine-response
 DEMO   := demo-out
+# the model version the demo's train registered (read from its output)
+DEMO_MODEL = $$(sed -n 's\#.*registered: \([^ ]*\) version \([0-9]*\).*\#models:/\1/\2\#p' $(DEMO)/train.txt)
 # pipefail: a failing step piped into tee must still stop the demo
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -27,12 +29,14 @@ demo: $(VENV)/.installed
 	$(CLI) train $(DEMO)/cohort.csv --target response_24h | tee $(DEMO)/train.txt
 	$(CLI) runs
 	$(CLI) report $$(sed -n 's/^MLflow run: \([0-9a-f]*\).*/\1/p' $(DEMO)/train.txt) --out $(DEMO)/report
-	$(CLI) explain $(DEMO)/cohort.csv --model models:/ketamine-response-response_24h@champion \
+	@# 300 courses are below the minimum sample size, so the version has no alias: name it by number
+	$(CLI) explain $(DEMO)/cohort.csv --model $(DEMO_MODEL) \
 	  --patient $$(sed -n '2s/,.*//p' $(DEMO)/cohort.csv) --out $(DEMO)/explain.png
 	@echo "--- a messy file: every problem by row and column (exit code 1 is expected) ---"
 	$(CLI) validate data/examples/messy_cohort.csv --problems $(DEMO)/messy-problems.csv; test $$? -eq 1
 	@echo "--- scoring it: valid rows scored, the rest quarantined with their reasons ---"
-	$(CLI) score data/examples/messy_cohort.csv --out $(DEMO)/messy-scores.csv --explain 3
+	$(CLI) score data/examples/messy_cohort.csv --out $(DEMO)/messy-scores.csv --explain 3 \
+	  --model $(DEMO_MODEL)
 	@echo "--- real patients: OpenNeuro ds005917 ---"
 	$(MAKE) --no-print-directory demo-real
 

@@ -1,11 +1,12 @@
 """The project's one error hierarchy. Each class carries the exit code the CLI returns for it.
 
 Messages are one paragraph that name the file (and the row or column, where there is one) and
-say how to fix it. They describe the problem in the library's terms (a config key, a file),
-never in terms of a command-line flag: the CLI adds those hints.
+say how to fix it. Library modules describe the problem in the library's terms (a config key, a
+file), never in terms of a command-line flag; only the command modules (``pipelines/flows``,
+``pipelines/cli.py``) speak of flags.
 
 Exit codes (documented in the README): 0 success, 1 row-level problems, 2 file, config or usage
-problems, 3 ``score --strict`` rejected rows, 70 internal error (a bug).
+problems, 3 rows rejected in strict scoring, 70 internal error (a bug).
 """
 
 from __future__ import annotations

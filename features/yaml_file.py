@@ -1,7 +1,7 @@
 """Reading the YAML files the tool takes (training configs, column mappings, BIDS mappings).
 
-One reader, so every one of them fails the same way: a :class:`CohortFileError` subclass naming
-the file, never a parser traceback. PyYAML's safe loader is tightened in two ways it does not
+One reader, so every one of them fails the same way: an error of the caller's class (exit 2)
+naming the file, never a parser traceback. PyYAML's safe loader is tightened in two ways it does not
 offer itself: a repeated key is an error (plain YAML lets the last one win silently, so a typo
 could map CRP onto IL-6), and aliases are refused (they allow exponential "billion laughs" files,
 and none of our files needs them).
@@ -30,10 +30,13 @@ class _StrictLoader(yaml.SafeLoader):
 def _unique_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # '<<' merges need aliases, refused above
+            continue
         key = loader.construct_object(key_node, deep=deep)
         try:
-            repeated = key in seen
-            seen.add(key)
+            typed = (type(key), key)  # 1 and true are different keys, though 1 == True in Python
+            repeated = typed in seen
+            seen.add(typed)
         except TypeError:  # an unhashable key: the constructor below reports it
             break
         if repeated:
@@ -51,9 +54,9 @@ def read_yaml(path: str | Path, what: str, error: type[KetamineResponseError] = 
     class raised for a missing, unreadable, oversized, non-UTF-8 or malformed file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise error(f"{path}: the {what} does not exist{' (it is a folder)' if path.is_dir() else ''}. Check its path.")
     try:
+        if not path.is_file():
+            raise error(f"{path}: the {what} does not exist{' (it is a folder)' if path.is_dir() else ''}. Check its path.")
         if path.stat().st_size > MAX_BYTES:
             raise error(f"{path}: the {what} is over {MAX_BYTES // 1000} kB; it cannot be one of ours.")
         text = path.read_text(encoding="utf-8")
@@ -62,5 +65,7 @@ def read_yaml(path: str | Path, what: str, error: type[KetamineResponseError] = 
         raise error(f"{path}: the {what} cannot be read ({exc.strerror or exc}).") from None
     except UnicodeDecodeError:
         raise error(f"{path}: the {what} is not UTF-8 text. Save it as UTF-8.") from None
-    except (yaml.YAMLError, RecursionError) as exc:
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, AttributeError) as exc:
+        # PyYAML's constructors raise plain ValueError/TypeError/AttributeError for values such as
+        # 'seed: 2024-13-45' or '!!int x'
         raise error(f"{path}: the {what} is not valid YAML ({str(exc).strip() or type(exc).__name__}).") from None

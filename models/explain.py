@@ -6,7 +6,8 @@
   phi_j = beta_j * (t_j - mean_background(t_j)) on the transformed features.
 * Prevalence: every value is 0; the base value is the log-odds of the training event rate.
 
-Values explain the model's raw output (log-odds, before calibration; Platt scaling is monotone).
+Values explain the model's raw output: log-odds before calibration (Platt scaling is monotone) for
+a classifier, the predicted value itself for a regressor (continuous target).
 For a calibrated ensemble the members' values are averaged, as are their raw outputs, so
 additivity (sum of values + base = raw output) holds exactly. Transformed columns are summed back
 to the feature they came from: missingness indicators and feature x active-arm terms go to their
@@ -58,7 +59,9 @@ def background_centres(model: Any, family: str, background: pd.DataFrame) -> lis
 
 
 def _constant(pipeline: Any, centre: np.ndarray | None, X: pd.DataFrame) -> Explanation:
-    base = float(logit(np.clip(pipeline[-1].class_prior_[1], 1e-9, 1 - 1e-9)))
+    model = pipeline[-1]
+    base = (float(logit(np.clip(model.class_prior_[1], 1e-9, 1 - 1e-9))) if hasattr(model, "class_prior_")
+            else float(np.ravel(model.constant_)[0]))  # a regressor's constant
     return Explanation(pd.DataFrame(0.0, index=X.index, columns=[]), np.full(len(X), base), np.full(len(X), base))
 
 
@@ -71,10 +74,11 @@ def _tree(pipeline: Any, centre: np.ndarray | None, X: pd.DataFrame) -> Explanat
 
 def _linear(pipeline: Any, centre: np.ndarray | None, X: pd.DataFrame) -> Explanation:
     T, model = pipeline[:-1].transform(X), pipeline[-1]
-    coef = model.coef_[0]
+    coef = np.ravel(model.coef_)  # (1, p) for a classifier, (p,) for a regressor
     values = pd.DataFrame((T.to_numpy(dtype=float) - centre) * coef, index=X.index, columns=list(T.columns))
-    base = np.full(len(X), float(model.intercept_[0] + centre @ coef))
-    return Explanation(values, base, model.decision_function(T))
+    base = np.full(len(X), float(np.ravel(model.intercept_)[0] + centre @ coef))
+    raw = model.decision_function(T) if hasattr(model, "decision_function") else model.predict(T)
+    return Explanation(values, base, raw)
 
 
 EXPLAINERS: dict[ExplainerKind, Callable[[Any, np.ndarray | None, pd.DataFrame], Explanation]] = {
@@ -102,10 +106,7 @@ def explain(model: Any, family: str, background: pd.DataFrame | Sequence[np.ndar
     summed = [p.values.T.groupby(source_feature, sort=False).sum().T for p in parts]
     columns = list(dict.fromkeys(c for s in summed for c in s.columns))
     aligned = [s.reindex(columns=columns, fill_value=0.0) for s in summed]
-    values = aligned[0]
-    for other in aligned[1:]:
-        values = values + other
-    values = values / len(parts)
+    values = sum(aligned[1:], aligned[0]) / len(parts)
     base = np.mean([p.base for p in parts], axis=0)
     raw = np.mean([p.raw for p in parts], axis=0)
     return Explanation(values.reindex(index=X.index), base, raw)

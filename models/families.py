@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.dummy import DummyClassifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import ParameterSampler
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -25,6 +25,8 @@ from features.transformers import ActiveArmInteractions, SelectColumns, Winsoriz
 
 # How models.explain computes exact SHAP values for the family's final step.
 ExplainerKind = Literal["constant", "linear", "tree"]
+# classification families predict P(response); regression families a continuous outcome (pct_change)
+Task = Literal["classification", "regression"]
 ColumnPolicy = Callable[[tuple[str, ...], Mapping[str, str]], tuple[str, ...]]
 Builder = Callable[[tuple[str, ...], int], Pipeline]
 CLINICAL_DOMAINS = ("clinical", "pharmacological")
@@ -41,7 +43,8 @@ class Family:
     columns : which tier-1 features the family sees, given the features and their domains
     build : an unfitted pipeline on the given columns, seeded; its last step is named ``model``
     explainer : how its exact SHAP values are computed (see :mod:`models.explain`)
-    calibrate : whether the inner loop calibrates it (a constant predictor has nothing to calibrate)
+    task : "classification" (probabilities of a binary target) or "regression" (a continuous one)
+    calibrate : whether the inner loop calibrates its probabilities (not for constants or regressors)
     threads_param : the pipeline parameter that sets prediction threads, if any
     """
 
@@ -51,6 +54,7 @@ class Family:
     columns: ColumnPolicy
     build: Builder
     explainer: ExplainerKind
+    task: Task = "classification"
     calibrate: bool = True
     threads_param: str | None = None
 
@@ -84,51 +88,89 @@ def _prevalence(columns: tuple[str, ...], seed: int) -> Pipeline:
     return Pipeline([("select", SelectColumns(columns)), ("model", DummyClassifier(strategy="prior"))])
 
 
-def _linear(columns: tuple[str, ...], seed: int, l1: bool) -> Pipeline:
+def _linear(columns: tuple[str, ...], model: Any) -> Pipeline:
+    """The linear families' fitted tier, then *model*."""
     markers = [c for c in COMPOSITE_MARKERS if c in columns]
     steps: list[tuple[str, Any]] = [("select", SelectColumns(columns)), ("winsorize", Winsorizer())]
     if len(markers) >= 2:
         steps.append(("inflammation", ZScoreComposite(markers, name=COMPOSITE)))
     steps += [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
               ("interact", ActiveArmInteractions()), ("scale", StandardScaler())]
-    model = LogisticRegression(C=0.1, l1_ratio=0.5 if l1 else 0.0, solver="saga" if l1 else "lbfgs",
-                               max_iter=2000, tol=1e-3, random_state=seed)
     # pandas between steps so the composite can find its columns by name
     return Pipeline([*steps, ("model", model)]).set_output(transform="pandas")
 
 
-def _ridge(columns: tuple[str, ...], seed: int) -> Pipeline:
-    return _linear(columns, seed, l1=False)
+def _ridge_logistic(columns: tuple[str, ...], seed: int) -> Pipeline:
+    return _linear(columns, LogisticRegression(C=0.1, l1_ratio=0.0, max_iter=2000, tol=1e-3, random_state=seed))
 
 
 def _elastic_net(columns: tuple[str, ...], seed: int) -> Pipeline:
-    return _linear(columns, seed, l1=True)
+    model = LogisticRegression(C=0.1, l1_ratio=0.5, solver="saga", max_iter=2000, tol=1e-3, random_state=seed)
+    return _linear(columns, model)
+
+
+def _ridge_regression(columns: tuple[str, ...], seed: int) -> Pipeline:
+    return _linear(columns, Ridge(alpha=10.0))
+
+
+_LGBM_SMALL_DATA: dict[str, Any] = {"max_depth": 3, "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "n_jobs": 1,
+                    "verbose": -1, "deterministic": True, "force_col_wise": True}
 
 
 def _lightgbm(columns: tuple[str, ...], seed: int) -> Pipeline:
-    from lightgbm import LGBMClassifier  # imported on use: 1.4 s, and only this family needs it
+    from lightgbm import LGBMClassifier  # imported on use: 1.4 s, and only these families need it
 
     # n_jobs=1: CV folds run in parallel; the logged model raises it for scoring (threads_param)
-    model = LGBMClassifier(max_depth=3, subsample=0.8, subsample_freq=1, colsample_bytree=0.8, n_jobs=1,
-                           random_state=seed, verbose=-1, deterministic=True, force_col_wise=True)
+    model = LGBMClassifier(random_state=seed, **_LGBM_SMALL_DATA)
     return Pipeline([("select", SelectColumns(columns)), ("model", model)])
 
 
+def _lightgbm_regression(columns: tuple[str, ...], seed: int) -> Pipeline:
+    from lightgbm import LGBMRegressor
+
+    return Pipeline([("select", SelectColumns(columns)), ("model", LGBMRegressor(random_state=seed, **_LGBM_SMALL_DATA))])
+
+
+def _mean(columns: tuple[str, ...], seed: int) -> Pipeline:
+    return Pipeline([("select", SelectColumns(columns)), ("model", DummyRegressor(strategy="mean"))])
+
+
+_LGBM_SPACE: dict[str, list[Any]] = {"model__num_leaves": [4, 8], "model__n_estimators": [100, 200], "model__learning_rate": [0.03, 0.06],
+               "model__min_child_samples": [20, 40], "model__reg_lambda": [1.0, 10.0]}
 _ENTRIES = (
     Family("prevalence", "predicts the training event rate for everyone (the floor)", {}, first_column,
            _prevalence, "constant", calibrate=False),
     Family("clinical_logistic", "ridge logistic regression on clinical and pharmacological features only",
-           {"model__C": [0.01, 0.03, 0.1, 0.3, 1.0]}, clinical_columns, _ridge, "linear"),
+           {"model__C": [0.01, 0.03, 0.1, 0.3, 1.0]}, clinical_columns, _ridge_logistic, "linear"),
     Family("elastic_net", "elastic-net logistic regression on all features",
            {"model__C": [0.01, 0.03, 0.1, 0.3, 1.0], "model__l1_ratio": [0.1, 0.5, 0.9]}, all_columns,
            _elastic_net, "linear"),
     Family("lightgbm", "gradient-boosted trees with small-data settings (shallow, regularised, native NaN)",
-           {"model__num_leaves": [4, 8], "model__n_estimators": [100, 200], "model__learning_rate": [0.03, 0.06],
-            "model__min_child_samples": [20, 40], "model__reg_lambda": [1.0, 10.0]}, all_columns, _lightgbm,
+           _LGBM_SPACE, all_columns, _lightgbm,
            "tree", threads_param="model__n_jobs"),
+    # continuous targets (pct_change_<tp>)
+    Family("mean", "predicts the training mean for everyone (the floor)", {}, first_column, _mean, "constant",
+           task="regression", calibrate=False),
+    Family("ridge", "ridge regression on all features", {"model__alpha": [1.0, 10.0, 100.0, 1000.0]}, all_columns,
+           _ridge_regression, "linear", task="regression", calibrate=False),
+    Family("lightgbm_regression", "gradient-boosted regression trees with the same small-data settings",
+           _LGBM_SPACE, all_columns, _lightgbm_regression, "tree", task="regression", calibrate=False,
+           threads_param="model__n_jobs"),
 )
 FAMILIES: dict[str, Family] = {f.name: f for f in _ENTRIES}
 FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
+
+
+def family_names(task: Task) -> tuple[str, ...]:
+    """The registered families of one task, in registry order."""
+    return tuple(f.name for f in _ENTRIES if f.task == task)
+
+
+def predict(model: Any, X: Any) -> np.ndarray:
+    """P(response) from a fitted classifier, the predicted value from a fitted regressor."""
+    from sklearn.base import is_classifier
+
+    return np.asarray(model.predict_proba(X)[:, 1] if is_classifier(model) else model.predict(X), dtype=float)
 
 
 def get_family(name: str) -> Family:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from models.families import get_family
+from models.families import get_family, predict
 
 if TYPE_CHECKING:
     from models.explain import Explanation
@@ -23,6 +23,7 @@ class ScoringModel(Protocol):
 
     target: str
     threshold: float
+    task: str
 
     def feature_table(self, cohort: pd.DataFrame) -> pd.DataFrame: ...
 
@@ -38,7 +39,7 @@ class CohortModel(PythonModel):
 
     Parameters
     ----------
-    estimator : fitted classifier with ``predict_proba``
+    estimator : fitted classifier with ``predict_proba``, or regressor (continuous target)
     family : str
         Its registered model family (how it is explained and threaded).
     features : tuple of str
@@ -58,7 +59,7 @@ class CohortModel(PythonModel):
 
     def __init__(self, estimator: Any, family: str, features: tuple[str, ...], derivations: tuple[str, ...],
                  training_columns: tuple[str, ...], target: str, threshold: float,
-                 extra_features: tuple[str, ...] = (), centres: list[np.ndarray | None] | None = None):
+                 extra_features: tuple[str, ...], centres: list[np.ndarray | None]):
         self.estimator = estimator
         self.family = family
         self.features = features
@@ -73,7 +74,7 @@ class CohortModel(PythonModel):
         """SHAP values (log-odds) of validated courses, in the feature dictionary's space."""
         from models.explain import explain
 
-        return explain(self.estimator, self.family, self.centres or [], self.feature_table(cohort))
+        return explain(self.estimator, self.family, self.centres, self.feature_table(cohort))
 
     def feature_table(self, cohort: pd.DataFrame) -> pd.DataFrame:
         """The model's features for a validated cohort table; absent inputs give NaN (imputed in the pipeline)."""
@@ -90,6 +91,11 @@ class CohortModel(PythonModel):
                 parts.append(pd.DataFrame(np.nan, index=cohort.index, columns=list(feature.outputs)))
         return pd.concat(parts, axis=1)[list(self.features)]
 
+    @property
+    def task(self) -> str:
+        """"classification" (probabilities of response or remission) or "regression" (percentage change)."""
+        return get_family(self.family).task
+
     def use_threads(self, n: int) -> None:
         """Predict with *n* threads where the family can (training fixes 1 for parallel CV folds)."""
         from models.explain import members
@@ -101,7 +107,7 @@ class CohortModel(PythonModel):
 
     def predict_table(self, cohort: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities for an already validated cohort table."""
-        return self.estimator.predict_proba(self.feature_table(cohort))[:, 1]
+        return predict(self.estimator, self.feature_table(cohort))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
         """Validate a raw cohort table and return one calibrated probability per row.

@@ -82,15 +82,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     _target_or_usage(args.target)
     config = load_config(args.config)
-    if args.cv:
-        config = load_config(args.config, cv=dataclasses.replace(config.cv, design=args.cv))
+    if args.cv:  # argparse has checked the choice
+        config = dataclasses.replace(config, cv=dataclasses.replace(config.cv, design=args.cv))
+    if args.permutations is not None:
+        if not 0 <= args.permutations <= 9999:
+            raise UsageError(f"--permutations must be 0-9999, got {args.permutations}")
+        config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation,
+                                                                            permutations=args.permutations))
     result = run_train(args.cohort, args.target, config, args.experiment, args.mapping, args.drop_invalid,
                         progress=lambda message: print(f"... {message}", file=sys.stderr, flush=True))
     for note in result.notes:
         print(f"note: {note}")
     print(render_table(result.table()))
     print(f"selected model: {result.selected} (refit on all {len(result.data.y)} courses)")
-    print(f"MLflow run: {result.run_id}  registered: {registered_name(result.target)} version {result.version}")
+    alias = " (no alias: below the minimum sample size; promote it by hand if you must)" \
+        if result.sample_size.below_minimum else ""
+    print(f"MLflow run: {result.run_id}  registered: {registered_name(result.target)} version {result.version}{alias}")
     print(f"report artifacts: {result.artifact_uri}")
     return EXIT_OK
 
@@ -193,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="write a synthetic TRD cohort with known ground truth",
                        description="Write a synthetic cohort calibrated to published ketamine/esketamine trials.")
-    s.add_argument("--n", type=int, default=300, help="number of patients (default 300)")
+    s.add_argument("--n", type=int, default=300, help="number of treatment courses (default 300; crossover patients have two)")
     s.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     s.add_argument("--scenario", default="literature", choices=list(SCENARIOS),
                    help="planted truth: %(choices)s (default %(default)s)")
@@ -205,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("features", help="build the candidate-biomarker table for a target",
                        description="Derive the per-course feature table (no fitting, no leakage) for one target.")
     f.add_argument("cohort", nargs="?", help="cohort file (.csv or .parquet)")
-    f.add_argument("--target", help="response_<tp> or remission_<tp>, e.g. response_24h")
+    f.add_argument("--target", help="response_<tp>, remission_<tp> (0/1) or pct_change_<tp> (continuous), e.g. response_24h")
     f.add_argument("--out", metavar="FILE", help="feature table to write (.csv or .parquet)")
     f.add_argument("--mapping", help="YAML column mapping")
     f.add_argument("--drop-invalid", action="store_true", help="leave out rows with problems instead of stopping")
@@ -215,11 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="nested-CV training of response classifiers, tracked in MLflow",
                        description="Fit and honestly validate response classifiers for one target; log to MLflow.")
     t.add_argument("cohort", help="cohort file (.csv or .parquet)")
-    t.add_argument("--target", required=True, help="response_<tp> or remission_<tp>, e.g. response_24h")
+    t.add_argument("--target", required=True, help="response_<tp>, remission_<tp> (0/1) or pct_change_<tp> (continuous), e.g. response_24h")
     t.add_argument("--config", help="training config: a YAML file, or a shipped one by name "
                    f"({', '.join(shipped_configs())}; default train)")
     t.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
     t.add_argument("--cv", choices=["kfold", "site"], help="outer loop: repeated k-fold or leave-one-site-out")
+    t.add_argument("--permutations", type=int, metavar="B", help="at most B re-runs of the whole procedure on "
+                   "permuted labels (config default 19: smallest p 0.05; 99 resolves 0.01 at about 5x the cost)")
     t.add_argument("--mapping", help="YAML column mapping")
     t.add_argument("--drop-invalid", action="store_true", help="leave out rows with problems instead of stopping")
     t.set_defaults(func=_cmd_train)
@@ -284,6 +293,11 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader closed the pipe (``synth --describe | head``): it has what it wanted. Point stdout
+        # at devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # the CLI never shows a traceback; KETAMINE_RESPONSE_DEBUG=1 does
         if os.environ.get("KETAMINE_RESPONSE_DEBUG"):
             raise

@@ -18,10 +18,10 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "train.yaml"
 
 
-def _registered_families() -> tuple[str, ...]:
-    from models.families import FAMILY_NAMES  # imported on use: it loads scikit-learn
+def _registered_families(task: str = "classification") -> tuple[str, ...]:
+    from models.families import family_names  # imported on use: it loads scikit-learn
 
-    return FAMILY_NAMES
+    return family_names(task)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,9 @@ class CalibrationConfig:
 @dataclass(frozen=True)
 class EvaluationConfig:
     bootstrap: int = 500
-    permutations: int = 99
+    permutations: int = 19
+    permutation_stop: int = 5
+    anticipated_r2_cs: str | float = "auto"
     threshold: str | float = "prevalence"
     min_events_per_predictor: float = 10.0
     remission_threshold: float = REMISSION_THRESHOLD
@@ -58,6 +60,8 @@ class TrainConfig:
     cv: CVConfig = field(default_factory=CVConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     families: tuple[str, ...] = field(default_factory=lambda: _registered_families())
+    # used instead of families for a continuous target (pct_change_<tp>)
+    regression_families: tuple[str, ...] = field(default_factory=lambda: _registered_families("regression"))
     early_course: bool = False
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
@@ -82,7 +86,7 @@ def _build(cls: type, raw: Any, where: str, path: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: '{where or 'top level'}' must be a mapping of keys to values.")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(map(str, set(raw) - set(fields)))
     if unknown:
         raise ConfigError(f"{path}: unknown key '{where}{unknown[0]}'; allowed keys: {', '.join(fields)}.")
     values = {}
@@ -97,8 +101,16 @@ def _build(cls: type, raw: Any, where: str, path: str) -> Any:
     return cls(**values)
 
 
+def _family_list_ok(value: object, task: str) -> tuple[bool, str]:
+    known = _registered_families(task)
+    ok = (isinstance(value, tuple) and len(value) > 0 and all(isinstance(f, str) for f in value)
+          and set(value) <= set(known) and len(set(value)) == len(value))
+    key = "families" if task == "classification" else "regression_families"
+    return ok, f"{key} must be a non-empty list of distinct names from {', '.join(known)}"
+
+
 def _problems(c: TrainConfig) -> list[str]:
-    e, cv, families = c.evaluation, c.cv, _registered_families()
+    e, cv = c.evaluation, c.cv
     checks = [
         (isinstance(c.seed, int) and not isinstance(c.seed, bool) and 0 <= c.seed < 2**32,
          "seed must be a whole number from 0 to 4294967295"),
@@ -109,19 +121,21 @@ def _problems(c: TrainConfig) -> list[str]:
         (isinstance(c.search.budget, int) and c.search.budget >= 1, "search.budget must be >= 1"),
         (c.search.selection_metric in ("log_loss", "brier", "auroc"),
          "search.selection_metric must be log_loss, brier or auroc"),
-        (isinstance(c.families, tuple) and len(c.families) > 0 and all(isinstance(f, str) for f in c.families)
-         and set(c.families) <= set(families) and len(set(c.families)) == len(c.families),
-         f"families must be a non-empty list of distinct names from {', '.join(families)}"),
+        _family_list_ok(c.families, "classification"),
+        _family_list_ok(c.regression_families, "regression"),
         (c.calibration.method in ("sigmoid", "isotonic"), "calibration.method must be sigmoid or isotonic"),
         (isinstance(e.bootstrap, int) and e.bootstrap >= 50, "evaluation.bootstrap must be >= 50"),
-        (isinstance(e.permutations, int) and e.permutations >= 0, "evaluation.permutations must be >= 0"),
+        (isinstance(e.permutations, int) and 0 <= e.permutations <= 9999, "evaluation.permutations must be 0-9999"),
+        (isinstance(e.permutation_stop, int) and e.permutation_stop >= 1, "evaluation.permutation_stop must be >= 1"),
+        (e.anticipated_r2_cs == "auto" or (isinstance(e.anticipated_r2_cs, float) and 0 < e.anticipated_r2_cs < 1),
+         "evaluation.anticipated_r2_cs must be 'auto' or a Cox-Snell R2 between 0 and 1"),
         (e.threshold == "prevalence" or (isinstance(e.threshold, (int, float)) and 0 < e.threshold < 1),
          "evaluation.threshold must be 'prevalence' or a probability between 0 and 1"),
         (isinstance(e.min_events_per_predictor, (int, float)) and e.min_events_per_predictor > 0,
          "evaluation.min_events_per_predictor must be > 0"),
         (isinstance(e.remission_threshold, (int, float)) and 0 <= e.remission_threshold <= 60,
          "evaluation.remission_threshold must be within 0-60"),
-        (isinstance(c.n_jobs, int) and c.n_jobs >= 1, "n_jobs must be >= 1"),
+        (isinstance(c.n_jobs, int) and 1 <= c.n_jobs <= 64, "n_jobs must be 1-64 (parallel workers)"),
         (isinstance(c.early_course, bool), "early_course must be true or false"),
     ]
     return [message for ok, message in checks if not ok]
@@ -137,9 +151,15 @@ def resolve_config(name: str | Path | None) -> Path:
     if name is None:
         return DEFAULT_CONFIG
     path = Path(name)
-    if not path.exists() and str(name) in shipped_configs():
+    try:
+        found = path.is_file()
+    except OSError:  # e.g. a name too long for the file system
+        found = False
+    if not found and str(name) in shipped_configs():
         return CONFIG_DIR / f"{name}.yaml"
-    if not path.is_file():
+    if not found:
+        if str(name).strip() and path.exists():
+            raise ConfigError(f"{path}: not a config file (a folder or a device). Give a path to a YAML file.")
         raise ConfigError(f"{path}: the config file does not exist. Give a path to a YAML file or the name "
                           f"of a shipped config ({', '.join(shipped_configs())}).")
     return path

@@ -9,10 +9,12 @@ import pandas as pd
 from features.build import FeatureTable
 from models.wrapper import CohortModel
 from pipelines.config import TrainConfig
-from pipelines.evaluation.evaluate import Evaluation, results_table
+from pipelines.evaluation.evaluate import Evaluation
 from pipelines.evaluation.explanation import ShapSummary
+from pipelines.evaluation.sample_size import SampleSize
 from pipelines.training.data import Data
 from pipelines.training.nested import FoldResult
+from pipelines.training.permutation import PermutationResult
 
 
 @dataclass
@@ -20,7 +22,7 @@ class TrainingResult:
     """What a training run found; nothing here is patient-level except ``data`` (never logged).
 
     ``selected`` is the family refit on all courses (the logged model); ``evaluations`` and
-    ``permutation_p`` are keyed by family name and ``"selected"`` (the whole procedure).
+    ``permutation`` are keyed by family name and ``"selected"`` (the whole procedure).
     """
 
     target: str
@@ -30,7 +32,8 @@ class TrainingResult:
     folds: list[FoldResult]
     selected: str
     evaluations: dict[str, Evaluation]
-    permutation_p: dict[str, float]
+    permutation: PermutationResult
+    sample_size: SampleSize
     model: CohortModel
     shap: ShapSummary
     notes: list[str] = field(default_factory=list)
@@ -40,6 +43,7 @@ class TrainingResult:
 
     def table(self) -> pd.DataFrame:
         """The comparison table: one row per family, then the selected procedure."""
-        rows = [self.evaluations[f].row(f, self.permutation_p[f]) for f in self.config.families]
-        rows.append(self.evaluations["selected"].row(f"selected ({self.selected})", self.permutation_p["selected"]))
-        return results_table(rows)
+        perm = self.permutation
+        rows = [self.evaluations[f].row(f, perm.p[f], perm.b[f]) for f in self.config.families]
+        rows.append(self.evaluations["selected"].row(f"selected ({self.selected})", perm.p["selected"], perm.b["selected"]))
+        return pd.DataFrame(rows)

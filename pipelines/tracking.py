@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT = "ketamine-response"
 REQUIRED_METRICS = ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "brier", "calibration_slope",
-                    "calibration_intercept", "balanced_accuracy", "permutation_p", "n_courses", "n_events")
+                    "calibration_intercept", "balanced_accuracy", "permutation_p", "permutation_b", "n_courses", "n_events")
 PIP_PACKAGES = ("scikit-learn", "lightgbm", "pandas", "numpy", "pyarrow", "mlflow", "scipy", "pyyaml")
 
 
@@ -104,7 +105,7 @@ def _log_run_content(metrics: dict[str, float], tables: dict[str, pd.DataFrame],
 
 def log_training(experiment_id: str, run_name: str, params: dict[str, str], tags: dict[str, str],
                  parent: dict[str, Any], children: dict[str, dict[str, Any]], model: Any,
-                 input_example: pd.DataFrame, register_as: str) -> tuple[str, str, int]:
+                 input_example: pd.DataFrame, register_as: str, alias: bool = True) -> tuple[str, str, int]:
     """Log one parent run, one child per family, the model, and register it.
 
     *parent* and each child hold ``metrics``, ``tables``, ``figures``, ``texts``.
@@ -122,7 +123,7 @@ def log_training(experiment_id: str, run_name: str, params: dict[str, str], tags
                 mlflow.set_tags({**tags, "family": family})
                 _log_run_content(**content)
         info = log_model(model, input_example)
-        version = register(info.model_uri, register_as)
+        version = register(info.model_uri, register_as, alias)
         mlflow.set_tag("registered_model", f"{register_as}/{version}")
         return run.info.run_id, run.info.artifact_uri, version
 
@@ -154,16 +155,26 @@ def log_model(model: Any, input_example: pd.DataFrame):
                                    input_example=input_example, pip_requirements=requirements, code_paths=code)
 
 
-def register(model_uri: str, name: str) -> int:
-    """Register a model version: the first gets alias ``champion``, later ones ``challenger``."""
+def register(model_uri: str, name: str, alias: bool = True) -> int:
+    """Register a model version with alias ``champion`` if the model has none yet, else ``challenger``.
+
+    With *alias* False (a cohort below the minimum sample size) the version gets no alias: it is
+    kept and listed, but nothing scores with it unless it is promoted by hand.
+    """
     import mlflow
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     with contextlib.redirect_stderr(io.StringIO()):  # register_model prints its own banner
         version = int(mlflow.register_model(model_uri, name).version)
-    client = MlflowClient()
-    alias = "champion" if version == 1 else "challenger"
-    client.set_registered_model_alias(name, alias, str(version))
+    if alias:
+        client = MlflowClient()
+        try:
+            client.get_model_version_by_alias(name, "champion")
+            role = "challenger"
+        except MlflowException:
+            role = "champion"
+        client.set_registered_model_alias(name, role, str(version))
     return version
 
 
@@ -185,10 +196,17 @@ def load_model(uri: str):
     from mlflow.exceptions import MlflowException
 
     try:
-        return mlflow.pyfunc.load_model(uri)
+        model = mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as exc:
         raise TrackingError(f"model {uri} cannot be loaded ({getattr(exc, 'message', exc)}). List registered "
                             "models in the MLflow UI or with 'ketamine-response runs'.") from None
+    except (ImportError, AttributeError, pickle.UnpicklingError) as exc:  # pickled by an incompatible version
+        raise TrackingError(f"model {uri} was saved by another version of ketamine-response and cannot be read "
+                            f"by this one ({type(exc).__name__}: {exc}). Retrain it with this version.") from None
+    if not hasattr(model.unwrap_python_model(), "family"):
+        raise TrackingError(f"model {uri} was saved by an older version of ketamine-response (before model "
+                            "families were recorded). Retrain it with this version.")
+    return model
 
 
 def resolve_model(uri: str | None) -> tuple[str, str, str]:
@@ -213,7 +231,11 @@ def resolve_model(uri: str | None) -> tuple[str, str, str]:
         name, _, version = name.partition("/")
         return uri, name, version
     except MlflowException as exc:
-        raise TrackingError(f"model {uri} not found in {store_uri()}: {exc.message}") from None
+        hint = ""
+        if uri is not None and "@" in uri and "alias" in exc.message:
+            hint = (" Versions trained below the minimum sample size get no alias: name a version "
+                    "(models:/NAME/VERSION) or promote one to champion.")
+        raise TrackingError(f"model {uri} not found in {store_uri()}: {exc.message}{hint}") from None
 
 
 def download_artifacts(run_id: str, folders: tuple[str, ...], out: str | Path) -> None:

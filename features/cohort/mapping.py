@@ -67,7 +67,7 @@ def load_mapping(path: str | Path | None) -> ColumnMapping:
     raw = read_yaml(path, "mapping file") or {}
     if not isinstance(raw, dict):
         raise CohortFileError(f"{path}: the mapping file must be a YAML mapping with keys {sorted(_KEYS)}.")
-    unknown = sorted(set(raw) - _KEYS)
+    unknown = sorted(map(str, set(raw) - _KEYS))
     if unknown:
         raise CohortFileError(
             f"{path}: unknown key '{unknown[0]}' in the mapping file; allowed keys are {sorted(_KEYS)}."

@@ -9,20 +9,22 @@ ship with the package and are found from the dataset's ``dataset_description.jso
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from features.cohort.schema import TREATMENTS
+from features.cohort.schema import TIMEPOINT_PATTERN, TREATMENTS, spec_for
 from features.errors import CohortFileError
 from features.yaml_file import read_yaml
 
-_KEYS = {"site", "participant_columns", "group_column", "groups", "arms", "period_columns", "score_column",
-         "baseline_session", "sessions"}
 _TYPES = {"site": str, "participant_columns": dict, "group_column": str, "groups": dict, "arms": dict,
           "period_columns": list, "score_column": str, "baseline_session": str, "sessions": dict}
+_KEYS = set(_TYPES)
+# columns the ingest fills itself; a mapping may not write onto them
+_WRITTEN = ("patient_id", "site", "treatment", "period", "bipolar", "madrs_baseline")
 SHIPPED = Path(__file__).resolve().parent
 # Public datasets whose mapping ships with the package: DOI stem -> mapping file beside this module.
 KNOWN_DATASETS = {"10.18112/openneuro.ds005917": "ds005917.yaml"}
@@ -53,13 +55,28 @@ def load_bids_mapping(path: str | Path) -> BidsMapping:
     wrong = [f"{k} ({_TYPES[k].__name__} expected)" for k in sorted(_KEYS) if not isinstance(raw[k], _TYPES[k])]
     if wrong:
         raise CohortFileError(f"{path}: wrong kind of value for {', '.join(wrong)}.")
-    bad_arms = [a for a in raw["arms"].values() if a not in TREATMENTS]
-    bad_sessions = [s for s, v in raw["sessions"].items() if not (isinstance(v, list) and len(v) == 2
-                                                                  and v[0] in raw["arms"])]
+    texts = [*raw["participant_columns"], *raw["participant_columns"].values(), *raw["period_columns"], *raw["arms"]]
+    if not all(isinstance(t, str) for t in texts) or not raw["period_columns"] or not raw["site"].strip():
+        raise CohortFileError(f"{path}: participant_columns, period_columns and the arm codes must be column "
+                              "names or codes written as text, with at least one period column and a site name.")
+    targets = list(raw["participant_columns"].values())
+    reserved = [t for t in targets if t in _WRITTEN or t.startswith("madrs_") or spec_for(t) is None]
+    repeated = sorted({t for t in targets if targets.count(t) > 1})
+    if reserved or repeated or raw["score_column"] in ("participant_id", "session_id"):
+        raise CohortFileError(f"{path}: participant_columns must map onto distinct canonical covariate columns "
+                              f"(not {', '.join(map(repr, reserved + repeated)) or 'the ID columns'}: the ingest "
+                              "writes those itself), and score_column must name a score, not an ID column.")
+    bad_arms = [str(a) for a in raw["arms"].values() if a not in TREATMENTS]
+    bad_sessions = [str(s) for s, v in raw["sessions"].items() if not _session_ok(v, raw["arms"])]
     if bad_arms or bad_sessions:
         raise CohortFileError(f"{path}: arms must map to {', '.join(TREATMENTS)} and each session to "
-                              f"[arm code, timepoint] (bad: {bad_arms + bad_sessions}).")
+                              f"[arm code, timepoint such as 24h or day2] (bad: {bad_arms + bad_sessions}).")
     return BidsMapping(**{k: raw[k] for k in _KEYS})
+
+
+def _session_ok(value: object, arms: dict[str, str]) -> bool:
+    return (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
+            and value[0] in arms and re.fullmatch(TIMEPOINT_PATTERN, value[1]) is not None)
 
 
 def dataset_doi(root: str | Path) -> str | None:
@@ -72,7 +89,7 @@ def dataset_doi(root: str | Path) -> str | None:
     if not isinstance(doi, str):
         return None
     doi = doi.removeprefix("doi:").removeprefix("https://doi.org/")
-    return doi.split(".v")[0] if ".v" in doi else doi
+    return doi.split(".v")[0]
 
 
 def shipped_mapping(root: str | Path) -> Path | None:
@@ -110,7 +127,12 @@ def _scores(root: Path, m: BidsMapping) -> pd.DataFrame:
         raise CohortFileError(f"{root}/phenotype: no TSV has the score column '{m.score_column}'.")
     long = pd.concat(frames)[["participant_id", "session_id", m.score_column]]
     long[m.score_column] = pd.to_numeric(long[m.score_column], errors="coerce")
-    return long.pivot_table(index="participant_id", columns="session_id", values=m.score_column, aggfunc="first")
+    table = long.pivot_table(index="participant_id", columns="session_id", values=m.score_column, aggfunc="first")
+    absent = [s for s in (m.baseline_session, *m.sessions) if s not in table.columns]
+    if m.baseline_session in absent:
+        raise CohortFileError(f"{root}/phenotype: no '{m.score_column}' score at the baseline session "
+                              f"'{m.baseline_session}' the mapping names (sessions found: {', '.join(map(str, table.columns))}).")
+    return table
 
 
 def ingest_bids(root: str | Path, mapping: BidsMapping, include_controls: bool = False) -> pd.DataFrame:

@@ -26,7 +26,7 @@ class ShapSummary:
 
 
 def explain_training(data: Data, folds: list[FoldResult], estimator: Any, family: str, dictionary: pd.DataFrame,
-                     seed: int, signal: bool = True) -> ShapSummary:
+                     signal: bool = True) -> ShapSummary:
     """Global importance from out-of-fold SHAP; domains and sources from the final model on all courses.
 
     *signal* False (the model did not beat permuted labels) means no feature is reported as
@@ -35,7 +35,7 @@ def explain_training(data: Data, folds: list[FoldResult], estimator: Any, family
     final = explain(estimator, family, data.X, data.X)
     final_error = float(np.abs(final.values.sum(axis=1) + final.base - final.raw).max())
     explained_folds = any(f.shap is not None and f.shap.shape[1] for f in folds)
-    importance = (global_importance(folds, data.X, dictionary, seed=seed) if explained_folds
+    importance = (global_importance(folds, data.X, dictionary) if explained_folds
                   else pd.DataFrame(columns=IMPORTANCE_COLUMNS))
     importance["consistent"] = importance["consistent"].astype(bool) & signal
     # the prevalence model explains nothing: its tables stay empty

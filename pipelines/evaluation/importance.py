@@ -11,7 +11,7 @@ import pandas as pd
 
 from features.derivations.inflammatory import COMPOSITE, COMPOSITE_MARKERS
 
-IMPORTANCE_COLUMNS = ["feature", "source_columns", "domain", "mean_abs_shap", "ci_low", "ci_high", "rank",
+IMPORTANCE_COLUMNS = ["feature", "source_columns", "domain", "mean_abs_shap", "repeat_low", "repeat_high", "rank",
                       "topk_frequency", "sign_consistency", "direction", "consistent"]
 
 
@@ -37,11 +37,13 @@ def _fold_direction(values: pd.DataFrame, X: pd.DataFrame) -> pd.Series:
     return pd.Series(out)
 
 
-def global_importance(folds: list, X: pd.DataFrame, dictionary: pd.DataFrame, top_k: int = 5,
-                      n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def global_importance(folds: list, X: pd.DataFrame, dictionary: pd.DataFrame, top_k: int = 5) -> pd.DataFrame:
     """One row per feature, sorted by mean |SHAP| (columns :data:`IMPORTANCE_COLUMNS`).
 
-    ``ci_low``/``ci_high``: 95% bootstrap interval of the mean over folds; ``rank``: rank of the
+    ``repeat_low``/``repeat_high``: the lowest and highest mean over the folds of one outer-CV repeat.
+    This is the spread from re-splitting, not a confidence interval: outer folds share most of their
+    training courses, so treating them as independent draws (as a bootstrap over folds would) gives
+    intervals far too narrow, and no interval that respects the overlap is cheap. ``rank``: rank of the
     mean; ``topk_frequency``: share of folds where the feature is in the top *top_k*;
     ``sign_consistency``: share of folds agreeing with the majority direction (value up → log-odds
     up or down); ``consistent``: top-k in at least 80% of folds with one direction in at least 80%.
@@ -52,14 +54,14 @@ def global_importance(folds: list, X: pd.DataFrame, dictionary: pd.DataFrame, to
     ranks = per_fold.rank(axis=1, ascending=False, method="min").where(per_fold > 0, len(features))
     directions = pd.DataFrame([_fold_direction(s.reindex(columns=features, fill_value=0.0), X.loc[s.index])
                                for s in shaps])
-    rng = np.random.default_rng(seed)
-    boots = per_fold.to_numpy()[rng.integers(0, len(per_fold), (n_boot, len(per_fold)))].mean(axis=1)
+    repeat = [getattr(getattr(f, "split", None), "repeat", 0) for f in folds if f.shap is not None]
+    by_repeat = per_fold.groupby(np.asarray(repeat)).mean()
     positive, negative = (directions > 0).mean(), (directions < 0).mean()
     meta = feature_metadata(dictionary).reindex(features)
     table = pd.DataFrame({
         "feature": features, "source_columns": meta["source_columns"].fillna("").to_numpy(),
         "domain": meta["domain"].fillna("unknown").to_numpy(), "mean_abs_shap": per_fold.mean().to_numpy(),
-        "ci_low": np.percentile(boots, 2.5, axis=0), "ci_high": np.percentile(boots, 97.5, axis=0),
+        "repeat_low": by_repeat.min().to_numpy(), "repeat_high": by_repeat.max().to_numpy(),
         "topk_frequency": (ranks <= top_k).mean().to_numpy(),
         "sign_consistency": np.maximum(positive.to_numpy(), negative.to_numpy()),
         "direction": np.where(positive >= negative, "+", "-"),

@@ -7,7 +7,10 @@ import pandas as pd
 from scipy.special import expit, logit
 from scipy.stats import rankdata
 
-CI_METRICS = ("auroc", "auprc", "brier", "balanced_accuracy", "sensitivity", "specificity")
+CI_METRICS = ("auroc", "auprc", "brier", "balanced_accuracy", "sensitivity", "specificity", "calibration_slope",
+              "calibration_intercept")
+# a threshold per course (each judged at its training folds' threshold) or one for all
+Threshold = float | np.ndarray
 
 
 def auroc(y: np.ndarray, p: np.ndarray) -> float:
@@ -70,7 +73,7 @@ def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, fl
     return slope, intercept
 
 
-def threshold_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+def threshold_metrics(y: np.ndarray, p: np.ndarray, threshold: Threshold) -> dict[str, float]:
     """Sensitivity, specificity and balanced accuracy when predicting a responder at p >= threshold."""
     pred = p >= threshold
     pos = y == 1
@@ -79,7 +82,7 @@ def threshold_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[st
     return {"sensitivity": sens, "specificity": spec, "balanced_accuracy": (sens + spec) / 2}
 
 
-def point_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+def point_metrics(y: np.ndarray, p: np.ndarray, threshold: Threshold) -> dict[str, float]:
     """All point metrics of one set of probabilities."""
     slope, intercept = calibration_slope_intercept(y, p)
     return {
@@ -90,21 +93,55 @@ def point_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, f
     }
 
 
-def bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, threshold: float,
+def bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, threshold: Threshold,
                  n_boot: int, seed: int) -> dict[str, tuple[float, float]]:
-    """95% percentile CIs from resampling whole patients (their courses stay together)."""
+    """95% percentile CIs from resampling whole patients (their courses stay together).
+
+    They hold the fitted out-of-fold predictions fixed, so they leave out the variance of refitting
+    and selection (see the run notes); NaN where a metric is undefined in most resamples.
+    """
     rng = np.random.default_rng(seed)
     codes = np.unique(patients, return_inverse=True)[1]
     rows_of = pd.Series(np.arange(len(y))).groupby(codes).apply(np.asarray).to_list()
+    t = np.broadcast_to(np.asarray(threshold, dtype=float), y.shape)
     draws: dict[str, list[float]] = {m: [] for m in CI_METRICS}
     for _ in range(n_boot):
         pick = np.concatenate([rows_of[i] for i in rng.integers(0, len(rows_of), len(rows_of))])
         yb, pb = y[pick], p[pick]
+        slope, intercept = calibration_slope_intercept(yb, pb)
         values = {"auroc": auroc(yb, pb), "auprc": auprc(yb, pb), "brier": brier(yb, pb),
-                  **threshold_metrics(yb, pb, threshold)}
+                  "calibration_slope": slope, "calibration_intercept": intercept,
+                  **threshold_metrics(yb, pb, t[pick])}
         for m in CI_METRICS:
             draws[m].append(values[m])
-    return {m: (float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))) for m, v in draws.items()}
+    return {m: _percentile_interval(np.asarray(v)) for m, v in draws.items()}
+
+
+def _percentile_interval(values: np.ndarray) -> tuple[float, float]:
+    seen = values[~np.isnan(values)]
+    if len(seen) < len(values) / 2:  # undefined in most resamples: no honest interval
+        return float("nan"), float("nan")
+    return float(np.percentile(seen, 2.5)), float(np.percentile(seen, 97.5))
+
+
+def corrected_cv_interval(fold_values: np.ndarray, test_share: float) -> tuple[float, float, float]:
+    """The mean of per-fold estimates and its 95% interval, refit and selection variance included.
+
+    The corrected resampled t interval (Nadeau & Bengio 2003; Bouckaert & Frank 2004 for repeated
+    k-fold): the spread of the per-fold estimates, inflated by n_test/n_train for the overlap of the
+    folds' training sets, with a t quantile on J - 1 degrees of freedom, around their mean (the
+    quantity whose variance the spread describes). Every fold re-ran the whole procedure, so its
+    variance is in the spread. Written here because scikit-learn and SciPy offer only the
+    uncorrected t interval, which is far too narrow for overlapping folds.
+    """
+    from scipy.stats import t
+
+    values = fold_values[~np.isnan(fold_values)]
+    if len(values) < 2:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(values.mean())
+    half = t.ppf(0.975, len(values) - 1) * np.sqrt((1 / len(values) + test_share / (1 - test_share)) * values.var(ddof=1))
+    return mean, float(mean - half), float(mean + half)
 
 
 def decision_curve(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray | None = None) -> pd.DataFrame:
@@ -120,10 +157,12 @@ def decision_curve(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray | None =
     return pd.DataFrame(rows, columns=["threshold", "model", "treat_all", "treat_none"])
 
 
-def subgroup_table(y: np.ndarray, p: np.ndarray, groups: dict[str, np.ndarray], min_n: int = 10) -> pd.DataFrame:
+def subgroup_table(y: np.ndarray, p: np.ndarray, groups: dict[str, np.ndarray], min_n: int = 10,
+                   min_per_class: int = 5) -> pd.DataFrame:
     """Per subgroup (sex, arm, site): n, events, AUROC, Brier, mean predicted vs observed rate.
 
-    Subgroups smaller than *min_n* are reported with counts only, so no small cell is over-read.
+    Subgroups smaller than *min_n*, or with fewer than *min_per_class* courses in either outcome
+    class, are reported with counts only, so no small cell is over-read.
     """
     rows = []
     for name, labels in groups.items():
@@ -131,9 +170,68 @@ def subgroup_table(y: np.ndarray, p: np.ndarray, groups: dict[str, np.ndarray], 
             if pd.isna(level):
                 continue
             m = labels == level
-            small = m.sum() < min_n
+            small = m.sum() < min_n or min(y[m].sum(), (1 - y[m]).sum()) < min_per_class
             rows.append({"subgroup": name, "level": str(level), "n": int(m.sum()), "events": int(y[m].sum()),
                          "auroc": np.nan if small else auroc(y[m], p[m]),
                          "brier": np.nan if small else brier(y[m], p[m]),
                          "mean_predicted": float(p[m].mean()), "observed_rate": float(y[m].mean())})
     return pd.DataFrame(rows)
+
+
+# Continuous targets (pct_change_<tp>: percentage change in MADRS). The names say what they measure.
+CONTINUOUS_CI_METRICS = ("r2_pct_change", "rmse_pct_change", "calibration_slope_pct_change")
+
+
+def r2(y: np.ndarray, p: np.ndarray) -> float:
+    """Out-of-sample R2: 1 - residual / total sum of squares (negative when worse than the mean)."""
+    total = float(np.sum((y - y.mean()) ** 2))
+    return float(1 - np.sum((y - p) ** 2) / total) if total > 0 else float("nan")
+
+
+def continuous_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """R2, RMSE and MAE (percentage points), and calibration of the continuous prediction.
+
+    Calibration slope: the OLS slope of the outcome on the prediction (1 is ideal; below 1, the
+    predictions are too spread out); calibration in the large: mean outcome minus mean prediction.
+    """
+    spread = float(np.var(p))
+    # near-constant predictions (the mean model) have no slope worth reporting, as for probabilities
+    slope = float(np.cov(p, y, bias=True)[0, 1] / spread) if np.sqrt(spread) > 0.01 * np.std(y) else float("nan")
+    return {"r2_pct_change": r2(y, p), "rmse_pct_change": float(np.sqrt(np.mean((y - p) ** 2))),
+            "mae_pct_change": float(np.mean(np.abs(y - p))), "calibration_slope_pct_change": slope,
+            "calibration_in_the_large_pct_change": float(y.mean() - p.mean()),
+            "mean_outcome_pct_change": float(y.mean()), "n_courses": float(len(y))}
+
+
+def continuous_bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, n_boot: int,
+                            seed: int) -> dict[str, tuple[float, float]]:
+    """95% percentile CIs of the continuous metrics from resampling whole patients."""
+    rng = np.random.default_rng(seed)
+    codes = np.unique(patients, return_inverse=True)[1]
+    rows_of = pd.Series(np.arange(len(y))).groupby(codes).apply(np.asarray).to_list()
+    draws: dict[str, list[float]] = {m: [] for m in CONTINUOUS_CI_METRICS}
+    for _ in range(n_boot):
+        pick = np.concatenate([rows_of[i] for i in rng.integers(0, len(rows_of), len(rows_of))])
+        values = continuous_metrics(y[pick], p[pick])
+        for m in CONTINUOUS_CI_METRICS:
+            draws[m].append(values[m])
+    return {m: _percentile_interval(np.asarray(v)) for m, v in draws.items()}
+
+
+def continuous_subgroups(y: np.ndarray, p: np.ndarray, groups: dict[str, np.ndarray], min_n: int = 10) -> pd.DataFrame:
+    """Per subgroup: n, mean observed and predicted change, RMSE (counts only below *min_n* courses)."""
+    rows = []
+    for name, labels in groups.items():
+        for level in pd.unique(labels):
+            if pd.isna(level):
+                continue
+            m = labels == level
+            small = m.sum() < min_n
+            rows.append({"subgroup": name, "level": str(level), "n": int(m.sum()),
+                         "mean_observed": float(y[m].mean()), "mean_predicted": float(p[m].mean()),
+                         "rmse": np.nan if small else float(np.sqrt(np.mean((y[m] - p[m]) ** 2)))})
+    return pd.DataFrame(rows)
+
+
+# The statistic each task is judged and permutation-tested by.
+HEADLINE = {"classification": ("auroc", auroc), "regression": ("r2_pct_change", r2)}

@@ -30,13 +30,15 @@ def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: 
     features = model.feature_table(rows)
     out = Path(out) if out else Path(f"explain-{patient}.png")
     lines = []
+    unit = "percentage points" if model.task == "regression" else "log-odds"
     for i, (row, course) in enumerate(rows.iterrows()):
         values = explanation.values.loc[row]
         path = out if len(rows) == 1 else out.with_name(f"{out.stem}-{course['treatment']}{out.suffix}")
-        title = f"{patient}, {course['treatment']}: P({model.target}) = {probabilities[i]:.2f}"
+        title = (f"{patient}, {course['treatment']}: predicted {model.target} = {probabilities[i]:+.1f}%"
+                 if model.task == "regression" else f"{patient}, {course['treatment']}: P({model.target}) = {probabilities[i]:.2f}")
         waterfall(values, float(explanation.base[i]), features.loc[row], title).savefig(path, dpi=100, bbox_inches="tight")
         lines.append(f"{title}  (waterfall: {path})")
         for name, v in values.reindex(values.abs().sort_values(ascending=False).index).head(top).items():
             shown = features.loc[row].get(name, float("nan"))
-            lines.append(f"  {name:32s} value {shown:>9.3g}  SHAP {v:+.3f} log-odds")
+            lines.append(f"  {name:32s} value {shown:>9.3g}  SHAP {v:+.3f} {unit}")
     return lines

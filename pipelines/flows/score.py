@@ -104,8 +104,9 @@ def _explain_columns(model: ScoringModel, table: pd.DataFrame, k: int) -> pd.Dat
 
 def _score_chunk(model: ScoringModel, table: pd.DataFrame, name: str, version: str, explain: int) -> pd.DataFrame:
     p = model.predict_table(table)
-    out = pd.DataFrame({"patient_id": table["patient_id"], "treatment": table["treatment"], "probability": p,
-                        "predicted_responder": (p >= model.threshold).astype("int64"),
+    predicted = ({"predicted_pct_change": p} if model.task == "regression" else
+                 {"probability": p, "predicted_responder": (p >= model.threshold).astype("int64")})
+    out = pd.DataFrame({"patient_id": table["patient_id"], "treatment": table["treatment"], **predicted,
                         "model_name": name, "model_version": version}, index=table.index)
     return pd.concat([out, _explain_columns(model, table, explain)], axis=1) if explain else out
 
@@ -151,7 +152,7 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
             read, scored, rejected = read + len(chunk), scored + len(good), rejected + len(bad)
         # both files always exist, with their header even when nothing landed in them
         if not scored_sink.started:
-            scored_sink.write(_score_chunk_header(explain))
+            scored_sink.write(_score_chunk_header(model, explain))
         if not rejected_sink.started:
             rejected_sink.write(pd.DataFrame(columns=["row", *chunk.columns, "problems"]))
         scored_sink.close()
@@ -164,7 +165,8 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
     return ScoreSummary(read, scored, rejected, out, rejected_path_for(out), model_name, model_version)
 
 
-def _score_chunk_header(explain: int) -> pd.DataFrame:
-    columns = ["patient_id", "treatment", "probability", "predicted_responder", "model_name", "model_version"]
+def _score_chunk_header(model: ScoringModel, explain: int) -> pd.DataFrame:
+    predicted = ["predicted_pct_change"] if model.task == "regression" else ["probability", "predicted_responder"]
+    columns = ["patient_id", "treatment", *predicted, "model_name", "model_version"]
     columns += [f"reason_{i + 1}_{part}" for i in range(explain) for part in ("feature", "value", "shap")]
     return pd.DataFrame(columns=columns)

@@ -21,18 +21,18 @@ from features.cohort.targets import parse_target
 from features.cohort.validation import ValidatedCohort, load_cohort
 from features.synthetic.cohort import build_cohort
 from models.explain import background_centres
-from models.families import get_family
 from models.wrapper import CohortModel
 from pipelines import tracking
 from pipelines.config import TrainConfig
-from pipelines.evaluation.evaluate import Evaluation, evaluate
+from pipelines.evaluation.evaluate import Evaluation, add_cv_uncertainty, evaluate
 from pipelines.evaluation.explanation import explain_training
+from pipelines.evaluation.sample_size import assess
 from pipelines.flows.features import usable_rows
 from pipelines.result import TrainingResult
 from pipelines.training.cv import check_cv_feasible
 from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult, fit_calibrated, pooled, run_nested, search, select
-from pipelines.training.permutation import permutation_test
+from pipelines.training.nested import FoldResult, fit_calibrated, fold_threshold, pooled, pooled_threshold, run_nested, search, select
+from pipelines.training.permutation import PermutationResult, permutation_test
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -48,7 +48,10 @@ def build_training_data(cohort: ValidatedCohort, target: str, config: TrainConfi
     notes += list(built.notes)
     frame = built.frame[built.frame[target].notna()]
     if len(frame) < len(built.frame):
-        notes.append(f"excluded {len(built.frame) - len(frame)} courses with no {target} outcome")
+        # by arm: dropout can be informative (e.g. placebo non-responders leaving early)
+        missing = built.frame.loc[built.frame[target].isna(), "treatment"].value_counts()
+        arms = ", ".join(f"{arm} {n}" for arm, n in missing.items())
+        notes.append(f"excluded {len(built.frame) - len(frame)} courses with no {target} outcome ({arms})")
     domains = dict(zip(built.dictionary["feature"], built.dictionary["domain"]))
     keep = [f for f in built.features if config.early_course or domains[f] != "early_course"]
     data = Data(frame[keep], frame[target].to_numpy(dtype=float), frame["patient_id"].to_numpy(str),
@@ -56,55 +59,35 @@ def build_training_data(cohort: ValidatedCohort, target: str, config: TrainConfi
     return data, built, notes
 
 
-def sample_size_notes(data: Data, config: TrainConfig) -> list[str]:
-    """Events per candidate predictor (EPP), with a clear warning when the cohort is too small."""
-    minority = min(data.y.sum(), len(data.y) - data.y.sum())
-    epp = minority / max(data.X.shape[1], 1)
-    note = (f"{int(data.y.sum())} events in {len(data.y)} courses, {data.X.shape[1]} candidate predictors: "
-            f"{epp:.1f} events per predictor")
-    if epp < config.evaluation.min_events_per_predictor:
-        return [f"WARNING: {note}, below {config.evaluation.min_events_per_predictor:g}. Estimates are unstable "
-                "and models can overfit; read the confidence intervals, not the point estimates."]
-    return [note]
-
-
-def threshold(data: Data, config: TrainConfig) -> float:
-    """The decision threshold: the configured probability, or the training event rate."""
-    t = config.evaluation.threshold
-    return float(data.y.mean()) if t == "prevalence" else float(t)
-
-
-def fit_all(data: Data, config: TrainConfig, progress: Progress) -> tuple[list[FoldResult], dict[str, float], Any, str]:
+def fit_all(data: Data, config: TrainConfig, progress: Progress) -> tuple[list[FoldResult], PermutationResult, Any, str]:
     """Nested CV, permutation tests and the final refit of the selected candidate on all courses."""
     from joblib import Parallel
 
     with Parallel(n_jobs=config.n_jobs) as parallel:
         progress(f"nested cross-validation: {config.cv.design}, {len(config.families)} families")
         folds = run_nested(data, config, parallel)
-        progress(f"permutation test: {config.evaluation.permutations} label permutations")
-        p_values = {"selected": permutation_test(data, folds, config, parallel)[1]}
-        # each child's own test with fewer permutations (p resolves 0.05): the parent's is the headline
-        child = replace(config, evaluation=replace(config.evaluation, permutations=min(config.evaluation.permutations, 19)))
-        for family in config.families:
-            # the prevalence model ranks nobody above anybody: its AUROC is 0.5 under any labels
-            constant = get_family(family).explainer == "constant"
-            p_values[family] = 1.0 if constant else permutation_test(data, folds, child, parallel, family)[1]
+        progress(f"permutation test: up to {config.evaluation.permutations} label permutations, each re-running "
+                 "the whole procedure")
+        permutation = permutation_test(data, folds, config, parallel, progress)
     progress("refitting the selected model on all courses")
     params, scores = search(data, config, config.seed)
     selected = select(scores)
-    return folds, p_values, fit_calibrated(selected, params[selected], data, config, config.seed), selected
+    return folds, permutation, fit_calibrated(selected, params[selected], data, config, config.seed), selected
 
 
-def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohort_table: pd.DataFrame) -> dict[str, Evaluation]:
+def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohort_table: pd.DataFrame,
+                 task: str = "classification") -> dict[str, Evaluation]:
     """Evaluate every family's and the selected procedure's pooled out-of-fold probabilities."""
     index = data.X.index
     sex = cohort_table["sex"] if "sex" in cohort_table else pd.Series(None, index=cohort_table.index, dtype=object)
     groups = {"sex": sex.loc[index].to_numpy(object), "arm": data.treatments, "site": data.sites}
-    t = threshold(data, config)
+    t = pooled_threshold(data, folds)  # each course judged at its training folds' threshold
     out = {}
     for name in (*config.families, "selected"):
-        p = pooled(data, folds, None if name == "selected" else name)
-        out[name] = evaluate(data.y, p, data.patients, groups, t, config.evaluation.bootstrap, config.seed)
+        family = None if name == "selected" else name
+        p = pooled(data, folds, family)
+        evaluation = evaluate(data.y, p, data.patients, groups, t, config.evaluation.bootstrap, config.seed, task)
+        out[name] = add_cv_uncertainty(evaluation, data, folds, family)
     return out
 
 
@@ -136,6 +119,17 @@ def synthetic_input_example(model: CohortModel, rows: int = 3) -> pd.DataFrame:
     return example
 
 
+def run_description(result: TrainingResult) -> str:
+    """The run's description in the MLflow UI (markdown): warnings first, then the headline with its CI."""
+    ev, perm = result.evaluations["selected"], result.permutation
+    h = ev.headline
+    low, high = ev.ci[h]
+    warnings = [f"**{n}**" for n in result.notes if n.startswith("WARNING")]
+    return "\n\n".join([*warnings, f"Target `{result.target}` (all arms pooled). Selected procedure {h} "
+                          f"{ev.metrics[h]:.3f} (95% CI {low:.3f}-{high:.3f}, corrected resampled t over outer "
+                          f"folds); permutation p = {perm.p['selected']:.3f} from {perm.b['selected']} re-runs."])
+
+
 def log_result(result: TrainingResult, experiment_id: str, digest: str, source: str) -> None:
     """Log the parent run (selected procedure), one child per family, and register the model."""
     from pipelines.reporting.content import run_content, shap_content
@@ -148,17 +142,18 @@ def log_result(result: TrainingResult, experiment_id: str, digest: str, source: 
         "config.yaml": yaml.safe_dump(config.flat(), sort_keys=True),
         "notes.txt": "\n".join(result.notes + [
             f"outer-fold selections: {selections}",
-            "permutation test: outer folds of the first repeat refit, uncalibrated, with the candidates chosen "
-            "on the real labels (the cheaper scheme; the full nested search is not re-run per permutation)",
+            "decision threshold: each outer fold's training event rate (or the configured probability)",
         ]) + "\n"}
     parent = shap_content(result, parent, digest, source)
     tags = {"target": result.target, "cv_design": config.cv.design, "data_digest": digest,
+            "mlflow.note.content": run_description(result),
             "git_commit": tracking.git_commit(), "selected_model": result.selected,
             **{f"version.{k}": v for k, v in tracking.package_versions().items()}}
     children = {f: run_content(result, f) for f in config.families}
     run_id, uri, version = tracking.log_training(
         experiment_id, f"{result.target}-{config.cv.design}", config.flat(), tags, parent, children,
-        result.model, synthetic_input_example(result.model), tracking.registered_name(result.target))
+        result.model, synthetic_input_example(result.model), tracking.registered_name(result.target),
+        alias=not result.sample_size.below_minimum)
     result.run_id, result.artifact_uri, result.version = run_id, uri, version
 
 
@@ -167,23 +162,31 @@ def run_train(cohort_path: str | Path, target: str, config: TrainConfig,
               drop_invalid: bool = False, progress: Progress = lambda message: None) -> TrainingResult:
     """Train, evaluate and log one target; see the module docstring for the steps."""
     experiment_id = tracking.open_experiment(experiment)
+    task = parse_target(target).task
+    if task == "regression":  # a continuous target: the regression families
+        config = replace(config, families=config.regression_families)
     progress(f"validating {cohort_path}")
     cohort = load_cohort(cohort_path, mapping_path)
     data, built, notes = build_training_data(cohort, target, config, drop_invalid)
     c = config.cv
     check_cv_feasible(data.y, data.patients, data.sites, c.design, c.outer_folds, c.inner_folds, str(cohort_path))
-    notes += sample_size_notes(data, config)
-    folds, p_values, estimator, selected = fit_all(data, config, progress)
+    folds, permutation, estimator, selected = fit_all(data, config, progress)
+    e = config.evaluation
+    size = assess(data, config.families, pooled(data, folds), e.anticipated_r2_cs, e.min_events_per_predictor)
+    notes.insert(0, size.note()) if size.below_minimum else notes.append(size.note())
     progress("evaluating out-of-fold predictions")
-    evaluations = evaluate_all(data, folds, config, cohort.table)
+    evaluations = evaluate_all(data, folds, config, cohort.table, task)
     progress("explaining: out-of-fold and final-model SHAP")
-    signal = not p_values["selected"] > 0.05  # NaN (no permutations) does not veto
+    p_selected = permutation.p["selected"]
+    signal = not p_selected > 0.05  # NaN (no permutations) does not veto
     if not signal:
         notes.append(f"no feature is reported as consistently important: the selected procedure did not beat "
-                     f"permuted labels (permutation p = {p_values['selected']:.3f})")
-    shap = explain_training(data, folds, estimator, selected, built.dictionary, config.seed, signal)
-    model = make_model(estimator, selected, data, built, cohort, target, threshold(data, config))
-    result = TrainingResult(target, config, data, built, folds, selected, evaluations, p_values, model, shap, notes)
+                     f"permuted labels (permutation p = {p_selected:.3f})")
+    notes.append(permutation.note(config.evaluation.permutation_stop))
+    shap = explain_training(data, folds, estimator, selected, built.dictionary, signal)
+    model = make_model(estimator, selected, data, built, cohort, target, fold_threshold(data.y, config))
+    result = TrainingResult(target, config, data, built, folds, selected, evaluations, permutation, size, model,
+                            shap, notes)
     progress("logging to MLflow")
     log_result(result, experiment_id, data_digest(cohort_path), Path(cohort_path).name)
     return result

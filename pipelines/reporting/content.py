@@ -23,8 +23,10 @@ def run_content(result: TrainingResult, name: str) -> RunContent:
     """Metrics, tables and figures of one family's run, or of the selected procedure (*name* "selected")."""
     ev = result.evaluations[name]
     p = pooled(result.data, result.folds, None if name == "selected" else name)
-    label = f"{name if name != 'selected' else result.selected} (AUROC {ev.metrics['auroc']:.3f})"
-    metrics = ev.tracked_metrics(result.permutation_p[name])
+    label = f"{name if name != 'selected' else result.selected} ({ev.headline} {ev.metrics[ev.headline]:.3f})"
+    metrics = ev.tracked_metrics(result.permutation.p[name], result.permutation.b[name])
+    if name == "selected":
+        metrics |= result.sample_size.metrics()
     return {"metrics": {k: v for k, v in metrics.items() if v == v},  # MLflow keeps NaN poorly: omit
             "tables": {"decision_curve.csv": ev.curve, "subgroups.csv": ev.subgroups},
             "figures": performance_figures(result.data.y, p, ev, label), "texts": {}}
@@ -46,18 +48,23 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
     """TRIPOD+AI-style summary, metrics, SHAP sections, warnings and limitations of a run."""
     c = result.config
     target = result.target
-    kind, tp = target.split("_", 1)
-    outcome = (f"response at {tp}: MADRS at {tp} <= 50% of baseline" if kind == "response"
-               else f"remission at {tp}: MADRS at {tp} <= {c.evaluation.remission_threshold:g}")
+    kind, tp = target.rsplit("_", 1)
+    outcome = {"response": f"response at {tp}: MADRS at {tp} <= 50% of baseline",
+               "remission": f"remission at {tp}: MADRS at {tp} <= {c.evaluation.remission_threshold:g}",
+               "pct_change": f"percentage change in MADRS from baseline to {tp} (negative is improvement)"}[kind]
     domains = pd.Series(result.data.domains).reindex(result.data.X.columns).value_counts()
     sel = result.evaluations["selected"]
-    auc, (lo, hi) = sel.metrics["auroc"], sel.ci["auroc"]
+    h = sel.headline
+    value, (lo, hi) = sel.metrics[h], sel.ci[h]
+    y = result.data.y
+    events = (f"mean {y.mean():.1f}% (SD {y.std():.1f})" if sel.task == "regression"
+              else f"{int(y.sum())} ({y.mean():.1%})")
     summary_items = {
         "Data source": f"{source} (SHA-256 {digest})",
         "Participants": f"{len(np.unique(result.data.patients))} patients, {len(result.data.y)} courses with the outcome, "
                         f"{len(np.unique(result.data.sites))} sites",
         "Outcome": outcome,
-        "Events": f"{int(result.data.y.sum())} ({result.data.y.mean():.1%})",
+        "Outcome distribution" if sel.task == "regression" else "Events": events,
         "Predictors": f"{result.data.X.shape[1]} candidates: " + ", ".join(f"{d} {n}" for d, n in domains.items()),
         "Missing data": "median imputation with missingness indicators inside each fold (linear models); "
                         "native missing-value handling (LightGBM)",
@@ -65,14 +72,15 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
                       f"{'' if c.cv.design == 'kfold' else ', leave-one-site-out'}), inner {c.cv.inner_folds} folds, "
                       f"patient-grouped; family chosen in the inner loop by {c.search.selection_metric}",
         "Selected model": f"{result.selected}, {c.calibration.method} calibration in-fold",
-        "Performance": f"AUROC {auc:.3f} (95% CI {lo:.3f}-{hi:.3f}); permutation p = {result.permutation_p['selected']:.3f}",
+        "Performance": f"{h} {value:.3f} (95% CI {lo:.3f}-{hi:.3f}, corrected resampled t); permutation p = {result.permutation.p['selected']:.3f} "
+                       f"({result.permutation.b['selected']} permutations)",
     }
     warnings = [n for n in result.notes if n.startswith("WARNING")]
     limitations = [
         "Internal validation only: performance on another population, protocol or era may be lower.",
         "SHAP values describe associations the models use, not causes; candidates with wide intervals or low "
         "top-k frequency are not supported as predictors.",
-        "The permutation test refits fixed hyperparameters rather than re-running the whole nested search.",
-    ] + (["Fewer than 10 events per candidate predictor: estimates are unstable."] if warnings else [])
+    ] + ([f"Fewer courses than the Riley et al. minimum ({result.sample_size.minimum}) for a model of "
+          f"{result.sample_size.parameters} parameters: estimates are unstable."] if result.sample_size.below_minimum else [])
     return ReportContent(f"ketamine-response: {target}", summary_items, result.table(), result.notes, warnings,
                          result.shap.importance, result.shap.domains, figures, limitations)

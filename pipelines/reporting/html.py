@@ -73,9 +73,13 @@ def render_report(c: ReportContent) -> str:
 <style>{_STYLE}</style>{_CHECK}</head><body>
 <h1>{e(c.title)}</h1>{warn}
 <h2>Summary (TRIPOD+AI items)</h2><dl>{tripod}</dl>
-<h2>Performance (pooled out-of-fold, 95% CI from patient bootstrap)</h2>{_table(c.metrics)}
+<h2>Performance (pooled out-of-fold)</h2>
+<p>95% CIs: a patient bootstrap of the out-of-fold predictions (it leaves out refit and selection
+variance). <em>auroc_repeat_min/max</em>: range over CV repeats. <em>permutation_p</em>: from
+<em>permutation_b</em> re-runs of the whole procedure on permuted labels; its smallest possible value is
+1/(B+1).</p>{_table(c.metrics)}
 <h2>Discrimination, calibration and clinical utility</h2>
-{section(["plots/roc.png", "plots/calibration.png", "plots/decision_curve.png"])}
+{section(["plots/roc.png", "plots/calibration.png", "plots/decision_curve.png", "plots/predicted_vs_observed.png"])}
 <h2>Which features predict response (SHAP)</h2>
 <p>Global importance uses out-of-fold SHAP values: each outer fold's selected model explained on its
 held-out courses. <em>topk_frequency</em> is the share of folds in which the feature is in the top 5;

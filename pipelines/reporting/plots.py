@@ -60,7 +60,21 @@ def decision_curve_figure(curve: pd.DataFrame) -> object:
     return fig
 
 
+def predicted_observed_figure(y: np.ndarray, p: np.ndarray, label: str) -> object:
+    """Observed against predicted percentage change, with the identity line (continuous calibration)."""
+    fig, ax = _figure(f"Predicted vs observed: {label}")
+    ax.scatter(p, y, s=8, alpha=0.4, color="#4C72B0")
+    low, high = float(min(p.min(), y.min())), float(max(p.max(), y.max()))
+    ax.plot([low, high], [low, high], ls="--", color="grey", label="perfect")
+    ax.set_xlabel("predicted % change in MADRS (out of fold)")
+    ax.set_ylabel("observed % change in MADRS")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
 def performance_figures(y: np.ndarray, p: np.ndarray, evaluation: Evaluation, label: str) -> dict[str, Any]:
-    """ROC, reliability and decision-curve figures keyed by artifact path."""
+    """ROC, reliability and decision-curve figures (predicted vs observed for a continuous target)."""
+    if evaluation.task == "regression":
+        return {"plots/predicted_vs_observed.png": predicted_observed_figure(y, p, label)}
     return {"plots/roc.png": roc_figure(y, p, label), "plots/calibration.png": calibration_figure(y, p),
             "plots/decision_curve.png": decision_curve_figure(evaluation.curve)}

@@ -22,9 +22,16 @@ class Split:
 def check_cv_feasible(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, design: str,
                       outer_folds: int, inner_folds: int, source: str) -> None:
     """Stop with a clear message when the cohort is too small or one-class for nested CV."""
+    needed = outer_folds * inner_folds if design == "kfold" else 2 * inner_folds
+    if not is_binary(y):  # a continuous target: enough courses, and not all the same value
+        if len(y) < needed or np.ptp(y) == 0:
+            raise TrainingDataError(f"{source}: {len(y)} courses with the outcome, {len(np.unique(y))} distinct values; "
+                                    f"nested cross-validation with {outer_folds} outer x {inner_folds} inner folds needs "
+                                    f"at least {needed} courses with varying outcomes.")
+        _check_groups(patients, sites, design, outer_folds, source)
+        return
     events, non_events = int(y.sum()), int((1 - y).sum())
     minority = min(events, non_events)
-    needed = outer_folds * inner_folds if design == "kfold" else 2 * inner_folds
     if minority == 0:
         raise TrainingDataError(f"{source}: every course with an outcome has the same class ({events} events, "
                                 f"{non_events} non-events); there is nothing to predict.")
@@ -32,12 +39,29 @@ def check_cv_feasible(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, de
         raise TrainingDataError(
             f"{source}: only {minority} courses in the smaller outcome class ({events} events, {non_events} "
             f"non-events); nested cross-validation with {outer_folds} outer x {inner_folds} inner folds needs at "
-            f"least {needed}. Use fewer folds in the config (cv.outer_folds, cv.inner_folds) or more data.")
+            f"least {needed}. Use fewer folds (cv.outer_folds, cv.inner_folds): the shipped small-cohort config "
+            f"train_small has 3 outer x 2 inner folds; or use more data.")
+    _check_groups(patients, sites, design, outer_folds, source)
+
+
+def _check_groups(patients: np.ndarray, sites: np.ndarray, design: str, outer_folds: int, source: str) -> None:
     if design == "site" and len(np.unique(sites)) < 2:
         raise TrainingDataError(f"{source}: site cross-validation (cv.design site) needs at least 2 sites; this cohort "
                                 "has 1. Use k-fold cross-validation (cv.design kfold).")
     if len(np.unique(patients)) < outer_folds:
         raise TrainingDataError(f"{source}: fewer patients than outer folds ({outer_folds}).")
+
+
+def is_binary(y: np.ndarray) -> bool:
+    return bool(np.isin(y, (0.0, 1.0)).all())
+
+
+def strata(y: np.ndarray, bins: int = 5) -> np.ndarray:
+    """What the splits stratify on: a binary outcome itself, a continuous one by its quintiles."""
+    if is_binary(y):
+        return y
+    edges = np.quantile(y, np.linspace(0, 1, bins + 1)[1:-1])
+    return np.searchsorted(edges, y, side="right")
 
 
 def outer_splits(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, design: str,
@@ -49,14 +73,14 @@ def outer_splits(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, design:
     out = []
     for r in range(repeats):
         cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed + r)
-        out += [Split(r, i, tr, te) for i, (tr, te) in enumerate(cv.split(np.zeros(len(y)), y, patients))]
+        out += [Split(r, i, tr, te) for i, (tr, te) in enumerate(cv.split(np.zeros(len(y)), strata(y), patients))]
     return out
 
 
 def inner_splits(y: np.ndarray, patients: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Patient-grouped stratified folds within a training set (indices relative to it)."""
     cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(cv.split(np.zeros(len(y)), y, patients))
+    return list(cv.split(np.zeros(len(y)), strata(y), patients))
 
 
 def permute_labels(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, treatments: np.ndarray,

@@ -10,21 +10,24 @@ out-of-fold metrics estimate the whole procedure, selection included.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 
 from models.explain import explain
-from models.families import FAMILY_NAMES, get_family
+from models.families import FAMILY_NAMES, get_family, predict
 from pipelines.config import TrainConfig
 from pipelines.evaluation.metrics import auroc, brier, log_loss
 from pipelines.training.cv import Split, inner_splits, outer_splits
 from pipelines.training.data import Data
 
 log = logging.getLogger(__name__)
+Folds = list[tuple[np.ndarray, np.ndarray]]  # (train, test) positions of inner folds
 
 
 @dataclass
@@ -33,16 +36,20 @@ class FoldResult:
     selected: str
     params: dict[str, dict[str, Any]]
     inner_scores: dict[str, float]
+    threshold: float = 0.5  # decision threshold from this fold's training labels (their event rate)
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
     shap: pd.DataFrame | None = None  # out-of-fold SHAP of the selected family on the test courses
     additivity_error: float = 0.0     # max |sum(SHAP) + base - raw output| on this fold
 
 
 def _score(y: np.ndarray, p: np.ndarray, metric: str) -> float:
-    """Higher is better for every criterion."""
+    """Higher is better for every criterion ("mse" for a continuous target)."""
     if metric == "auroc":
         return auroc(y, p)
+    if metric == "mse":
+        return -float(np.mean((p - y) ** 2))
     return -(brier(y, p) if metric == "brier" else log_loss(y, p))
+
 
 
 def family_pipeline(family: str, data: Data, params: dict[str, Any], seed: int) -> Any:
@@ -50,30 +57,50 @@ def family_pipeline(family: str, data: Data, params: dict[str, Any], seed: int) 
     return get_family(family).pipeline(tuple(data.X.columns), data.domains, params, seed)
 
 
-def search(data: Data, config: TrainConfig, seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+def candidate_scores(family: str, data: Data, folds: Folds,
+                     candidates: list[dict[str, Any]], metric: str, seed: int) -> np.ndarray:
+    """Mean inner-fold score of each candidate of *family*.
+
+    Candidates differ only in the final model's parameters (the registry's contract), and the
+    fitted tier before it learns nothing from the labels, so the tier is fitted once per inner
+    fold and shared by the candidates: the same numbers as refitting each whole pipeline, several
+    times faster for the linear families.
+    """
+    scores = np.full((len(candidates), len(folds)), np.nan)
+    for j, (train, test) in enumerate(folds):
+        pipeline = family_pipeline(family, data, {}, seed)
+        head, model = pipeline[:-1], pipeline[-1]
+        fitted_train = head.fit_transform(data.X.iloc[train])
+        fitted_test = head.transform(data.X.iloc[test])
+        for i, params in enumerate(candidates):
+            candidate = clone(model).set_params(**{k.removeprefix("model__"): v for k, v in params.items()})
+            candidate.fit(fitted_train, data.y[train])
+            scores[i, j] = _score(data.y[test], predict(candidate, fitted_test), metric)
+    return np.asarray(np.nanmean(scores, axis=1))
+
+
+def search(data: Data, config: TrainConfig, seed: int,
+           folds: Folds | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     """Best hyperparameters and inner-CV score of each family on *data* (the inner loop)."""
-    folds = inner_splits(data.y, data.patients, config.cv.inner_folds, seed)
+    folds = inner_splits(data.y, data.patients, config.cv.inner_folds, seed) if folds is None else folds
     best_params: dict[str, dict[str, Any]] = {}
     best_score: dict[str, float] = {}
     for family in config.families:
-        for params in get_family(family).candidates(config.search.budget, seed):
-            scores = []
-            for train, test in folds:
-                model = family_pipeline(family, data, params, seed).fit(data.X.iloc[train], data.y[train])
-                scores.append(_score(data.y[test], model.predict_proba(data.X.iloc[test])[:, 1],
-                                     config.search.selection_metric))
-            score = float(np.nanmean(scores))
-            if family not in best_score or score > best_score[family]:
-                best_params[family], best_score[family] = params, score
+        candidates = get_family(family).candidates(config.search.budget, seed)
+        metric = config.search.selection_metric if get_family(family).task == "classification" else "mse"
+        scores = candidate_scores(family, data, folds, candidates, metric, seed)
+        best = int(np.argmax(np.nan_to_num(scores, nan=-np.inf)))  # the first of equal scores; never an undefined one
+        best_params[family], best_score[family] = candidates[best], float(scores[best])
     return best_params, best_score
 
 
-def fit_calibrated(family: str, params: dict[str, Any], data: Data, config: TrainConfig, seed: int):
-    """Fit *family* on *data* with calibration learnt on patient-grouped inner folds."""
+def fit_calibrated(family: str, params: dict[str, Any], data: Data, config: TrainConfig, seed: int,
+                   folds: Folds | None = None) -> Any:
+    """Fit *family* on *data* with calibration learnt on patient-grouped inner folds (*folds*, or drawn)."""
     model = family_pipeline(family, data, params, seed)
     if not get_family(family).calibrate:
         return model.fit(data.X, data.y)
-    folds = inner_splits(data.y, data.patients, config.cv.inner_folds, seed)
+    folds = inner_splits(data.y, data.patients, config.cv.inner_folds, seed) if folds is None else folds
     return CalibratedClassifierCV(model, method=config.calibration.method, cv=folds).fit(data.X, data.y)
 
 
@@ -82,35 +109,54 @@ def select(best_score: dict[str, float]) -> str:
     return max(best_score, key=lambda f: (best_score[f], -FAMILY_NAMES.index(f)))
 
 
-def run_fold(data: Data, split: Split, config: TrainConfig) -> FoldResult:
+def fold_threshold(y_train: np.ndarray, config: TrainConfig) -> float:
+    """The decision threshold of a fold: the configured probability, or its training event rate."""
+    t = config.evaluation.threshold
+    return float(y_train.mean()) if t == "prevalence" else float(t)
+
+
+def run_fold(data: Data, split: Split, config: TrainConfig, explain_selected: bool = True) -> FoldResult:
     """One outer fold: inner search, then each family's calibrated best predicts the test fold."""
     seed = config.seed + 1000 * split.repeat + split.fold
     train, test = data.take(split.train), data.take(split.test)
-    params, scores = search(train, config, seed)
-    result = FoldResult(split, select(scores), params, scores)
+    inner = inner_splits(train.y, train.patients, config.cv.inner_folds, seed)  # drawn once: slow for many patients
+    params, scores = search(train, config, seed, inner)
+    result = FoldResult(split, select(scores), params, scores, fold_threshold(train.y, config))
     for family in config.families:
-        model = fit_calibrated(family, params[family], train, config, seed)
-        result.predictions[family] = model.predict_proba(test.X)[:, 1]
-        if family == result.selected:
+        model = fit_calibrated(family, params[family], train, config, seed, inner)
+        result.predictions[family] = predict(model, test.X)
+        if family == result.selected and explain_selected:
             explained = explain(model, family, train.X, test.X)
             result.shap = explained.values
             result.additivity_error = float(np.abs(explained.values.sum(axis=1) + explained.base - explained.raw).max())
     return result
 
 
-def run_nested(data: Data, config: TrainConfig, parallel) -> list[FoldResult]:
-    """All outer folds (in parallel when *parallel* is a joblib.Parallel)."""
+def run_nested(data: Data, config: TrainConfig, parallel: Any, seed: int | None = None,
+               explain: bool = True) -> list[FoldResult]:
+    """All outer folds, split with *seed* (default: the config's), in parallel when *parallel* is a joblib.Parallel."""
     from joblib import delayed
 
     c = config.cv
-    splits = outer_splits(data.y, data.patients, data.sites, c.design, c.outer_folds, c.outer_repeats, config.seed)
-    return list(parallel(delayed(run_fold)(data, s, config) for s in splits))
+    splits = outer_splits(data.y, data.patients, data.sites, c.design, c.outer_folds, c.outer_repeats,
+                          config.seed if seed is None else seed)
+    return list(parallel(delayed(run_fold)(data, s, config, explain) for s in splits))
+
+
+def _over_repeats(n: int, folds: list[FoldResult], value: Callable[[FoldResult], Any]) -> np.ndarray:
+    """Per course, the mean over repeats of *value* of the outer folds that held it out."""
+    total, count = np.zeros(n), np.zeros(n)
+    for f in folds:
+        total[f.split.test] += value(f)
+        count[f.split.test] += 1
+    return total / np.maximum(count, 1)
 
 
 def pooled(data: Data, folds: list[FoldResult], family: str | None = None) -> np.ndarray:
     """Each course's mean out-of-fold probability over repeats; *family* None means the selected one."""
-    total, count = np.zeros(len(data.y)), np.zeros(len(data.y))
-    for f in folds:
-        total[f.split.test] += f.predictions[family or f.selected]
-        count[f.split.test] += 1
-    return total / np.maximum(count, 1)
+    return _over_repeats(len(data.y), folds, lambda f: f.predictions[family or f.selected])
+
+
+def pooled_threshold(data: Data, folds: list[FoldResult]) -> np.ndarray:
+    """Each course's decision threshold: the mean over repeats of its outer folds' training thresholds."""
+    return _over_repeats(len(data.y), folds, lambda f: f.threshold)

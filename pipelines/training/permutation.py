@@ -1,48 +1,105 @@
-"""Label-permutation test of a trained procedure (whole patients exchanged within site)."""
+"""Label-permutation test of the whole training procedure (Ojala & Garriga 2010).
+
+Each permutation exchanges whole patients' labels within site (crossover pairs move together),
+draws its own outer splits on the permuted labels, and re-runs the procedure being tested:
+the inner family and hyperparameter search, in-fold calibration and pooling over repeats. The
+statistic is the one reported: the pooled out-of-fold AUROC (R2 for a continuous target) of the
+selected procedure, and of each family for the child runs. All of them come from the same permuted runs.
+
+Ties and undefined (NaN) null values count against the model. Sequential stopping (Besag &
+Clifford 1991) ends the test of a statistic once it has *h* exceedances: p = h / permutations
+run. A statistic that never reaches *h* gets p = (exceedances + 1) / (permutations + 1), whose
+floor is 1 / (B + 1). With *h* = 5 and B <= 99, stopping changes no decision at alpha = 0.05:
+a stopped statistic has p >= 5 / B > 0.05. An undefined observed statistic gets no p-value.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from models.families import get_family
 from pipelines.config import TrainConfig
-from pipelines.evaluation.metrics import auroc
+from pipelines.evaluation.metrics import HEADLINE
 from pipelines.training.cv import permute_labels
 from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult, family_pipeline
+from pipelines.training.nested import FoldResult, pooled, run_nested
+
+log = logging.getLogger(__name__)
+SELECTED = "selected"
 
 
-def _permuted_auroc(data: Data, folds: list[FoldResult], config: TrainConfig, y: np.ndarray,
-                    family: str | None = None) -> float:
-    # Cheaper scheme: refit each first-repeat fold's selected candidate (chosen on the real labels)
-    # uncalibrated on permuted labels; calibration is monotone within a fold, so AUROC barely moves.
-    p = np.full(len(y), np.nan)
-    for f in folds:
-        if f.split.repeat:
-            continue
-        seed = config.seed + f.split.fold
-        chosen = family or f.selected
-        model = family_pipeline(chosen, data, f.params[chosen], seed)
-        model.fit(data.X.iloc[f.split.train], y[f.split.train])
-        p[f.split.test] = model.predict_proba(data.X.iloc[f.split.test])[:, 1]
-    return auroc(y, p)
+@dataclass(frozen=True)
+class PermutationResult:
+    """Per statistic (each family, and ``selected``): observed AUROC, p-value and permutations run.
+
+    ``b`` is 0 where the p-value needs no permutation (a constant predictor: p = 1) or none was
+    asked for (p is NaN).
+    """
+
+    observed: dict[str, float]
+    p: dict[str, float]
+    b: dict[str, int]
+    null: dict[str, list[float]] = field(default_factory=dict)
+    planned: int = 0
+
+    def note(self, stop_after: int) -> str:
+        """What was run, for the run notes."""
+        ran = max(self.b.values(), default=0)
+        if self.planned == 0:
+            return "permutation test: not run (0 permutations asked for), so no p-value is claimed"
+        return (f"permutation test: the whole procedure (new outer splits on the permuted labels, inner family "
+                f"and hyperparameter selection, calibration, pooling) re-run for each of up to {self.planned} "
+                f"label permutations; whole patients exchanged within site; {ran} run; each statistic stops after "
+                f"{stop_after} permuted values at or above the observed one (Besag & Clifford 1991); ties and "
+                f"undefined values count against the model; smallest possible p = 1/{self.planned + 1}")
+
+
+def statistics(data: Data, y: np.ndarray, folds: list[FoldResult], families: tuple[str, ...]) -> dict[str, float]:
+    """The headline metric (pooled out-of-fold AUROC, or R2 for a continuous target) of each family and
+    of the selected procedure."""
+    metric = HEADLINE[get_family(families[0]).task][1]
+    return {name: metric(y, pooled(data, folds, None if name == SELECTED else name)) for name in (*families, SELECTED)}
+
+
+def _never_varies(folds: list[FoldResult], name: str) -> bool:
+    """Whether a statistic's predictions come from a constant predictor in every fold."""
+    chosen = {f.selected if name == SELECTED else name for f in folds}
+    return all(get_family(c).explainer == "constant" for c in chosen)
 
 
 def permutation_test(data: Data, folds: list[FoldResult], config: TrainConfig, parallel: Any,
-                     family: str | None = None) -> tuple[float, float, list[float]]:
-    """(observed AUROC, p-value, null AUROCs) with p = (b + 1) / (B + 1).
-
-    *family* None tests the selected procedure; a family name tests that family's candidates.
-    """
-    from joblib import delayed
-
-    observed = _permuted_auroc(data, folds, config, data.y, family)
-    b = config.evaluation.permutations
-    if b == 0:
-        return observed, float("nan"), []
-    rngs = [np.random.default_rng([config.seed, i]) for i in range(b)]
-    labels = [permute_labels(data.y, data.patients, data.sites, data.treatments, r) for r in rngs]
-    null = list(parallel(delayed(_permuted_auroc)(data, folds, config, y, family) for y in labels))
-    exceed = sum(v >= observed for v in null if not np.isnan(v))
-    return observed, (exceed + 1) / (b + 1), null
+                     progress: Callable[[str], None] = lambda message: None) -> PermutationResult:
+    """Test every family and the selected procedure against permuted labels (see the module docstring)."""
+    e = config.evaluation
+    observed = statistics(data, data.y, folds, config.families)
+    p = {n: (1.0 if _never_varies(folds, n) else float("nan")) for n in observed}
+    undefined = [n for n in observed if np.isnan(observed[n]) and np.isnan(p[n])]  # nothing to test against
+    b = dict.fromkeys(observed, 0)
+    null: dict[str, list[float]] = {n: [] for n in observed}
+    pending = [n for n in observed if np.isnan(p[n]) and n not in undefined]
+    exceed = dict.fromkeys(observed, 0)
+    for i in range(e.permutations if pending else 0):
+        progress(f"permutation {i + 1}/{e.permutations} ({len(pending)} statistics still open)")
+        y = permute_labels(data.y, data.patients, data.sites, data.treatments, np.random.default_rng([config.seed, i]))
+        permuted = Data(data.X, y, data.patients, data.sites, data.treatments, data.domains)
+        runs = run_nested(permuted, config, parallel, seed=config.seed + 7919 * (i + 1), explain=False)
+        values = statistics(permuted, y, runs, config.families)
+        for name in list(pending):
+            b[name] += 1
+            null[name].append(values[name])
+            exceed[name] += int(np.isnan(values[name]) or values[name] >= observed[name])
+            if exceed[name] >= e.permutation_stop:
+                p[name] = exceed[name] / b[name]
+                pending.remove(name)
+        if not pending:
+            break
+    for name in pending:
+        if b[name]:
+            p[name] = (exceed[name] + 1) / (b[name] + 1)
+    log.info("permutation test: %s", {n: (round(p[n], 3), b[n]) for n in p})
+    return PermutationResult(observed, p, b, null, e.permutations)

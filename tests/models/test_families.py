@@ -13,7 +13,7 @@ from features.cohort.validation import validate_table
 from features.derivations.inflammatory import COMPOSITE
 from features.synthetic.cohort import build_cohort
 from models.explain import EXPLAINERS, background_centres, explain
-from models.families import FAMILIES, FAMILY_NAMES, get_family
+from models.families import FAMILIES, FAMILY_NAMES, get_family, predict
 from models.wrapper import CohortModel
 from pipelines.config import TrainConfig, load_config
 from pipelines.flows.train import build_training_data, make_model, synthetic_input_example
@@ -24,23 +24,34 @@ FAMILY_IDS = list(FAMILY_NAMES)
 
 
 @pytest.fixture(scope="module")
-def design():
+def designs():
+    """One design per task: response (binary) and percentage change (continuous), same courses."""
     cohort, _ = build_cohort(400, 11, "strong")
     validated = validate_table(cohort, "contract")
     config = load_config(FAST_CONFIG)
-    data, built, _ = build_training_data(validated, TARGET, config, False)
-    return validated, data, built, config
+    out = {}
+    for task, target in (("classification", TARGET), ("regression", "pct_change_24h")):
+        data, built, _ = build_training_data(validated, target, config, False)
+        out[task] = (validated, data, built, config, target)
+    return out
+
+
+@pytest.fixture
+def design(designs, family):
+    return designs[get_family(family).task]
 
 
 def _fit(family: str, design, seed: int = 5):
-    validated, data, built, config = design
+    validated, data, built, config, _ = design
     params = get_family(family).candidates(1, seed)[0]
     train, test = data.take(np.arange(0, 300)), data.take(np.arange(300, len(data.y)))
     return fit_calibrated(family, params, train, config, seed), train, test
 
 
 def test_registry_is_the_one_list_of_families():
-    assert TrainConfig().families == FAMILY_NAMES
+    config = TrainConfig()
+    assert config.families + config.regression_families == FAMILY_NAMES
+    assert {get_family(f).task for f in config.regression_families} == {"regression"}
     assert all(FAMILIES[name].name == name for name in FAMILY_NAMES)
     with pytest.raises(ValueError, match="unknown model family 'xgboost'; known: prevalence"):
         get_family("xgboost")
@@ -61,6 +72,9 @@ def test_entry_is_complete(family):
 @pytest.mark.parametrize("family", FAMILY_IDS)
 def test_fits_and_predicts_probabilities(family, design):
     model, _, test = _fit(family, design)
+    if get_family(family).task == "regression":
+        assert predict(model, test.X).shape == (len(test.y),) and np.isfinite(predict(model, test.X)).all()
+        return
     p = model.predict_proba(test.X)
     assert p.shape == (len(test.y), 2)
     assert np.all((p >= 0) & (p <= 1)) and np.allclose(p.sum(axis=1), 1)
@@ -73,10 +87,12 @@ def test_explains_with_additive_shap(family, design):
     np.testing.assert_allclose(e.values.sum(axis=1).to_numpy() + e.base, e.raw, atol=1e-9)
     assert list(e.values.index) == list(test.X.index)
     assert set(e.values.columns) <= set(train.X.columns) | {COMPOSITE}  # in the feature dictionary's space
-    if get_family(family).explainer != "constant":
+    if get_family(family).task == "regression":  # the raw output is the prediction itself
+        np.testing.assert_allclose(e.raw, predict(model, test.X))
+    elif get_family(family).explainer != "constant":
         # the raw output is the members' mean log-odds; calibration maps it (near) monotonically
         order = np.argsort(e.raw)
-        assert np.all(np.diff(model.predict_proba(test.X)[:, 1][order]) >= -0.15)
+        assert np.all(np.diff(predict(model, test.X)[order]) >= -0.15)
     stored = explain(model, family, background_centres(model, family, train.X), test.X)
     np.testing.assert_allclose(stored.values.to_numpy(), e.values.to_numpy())
 
@@ -85,7 +101,7 @@ def test_explains_with_additive_shap(family, design):
 def test_is_deterministic_for_a_seed(family, design):
     first, _, test = _fit(family, design, seed=3)
     again, _, _ = _fit(family, design, seed=3)
-    np.testing.assert_array_equal(first.predict_proba(test.X), again.predict_proba(test.X))
+    np.testing.assert_array_equal(predict(first, test.X), predict(again, test.X))
 
 
 @pytest.mark.parametrize("family", FAMILY_IDS)
@@ -94,9 +110,9 @@ def test_round_trips_through_the_logged_model(family, design, store):
 
     from pipelines import tracking
 
-    validated, data, built, _ = design
+    validated, _, built, _, target = design
     estimator, train, _ = _fit(family, design)
-    wrapped: CohortModel = make_model(estimator, family, train, built, validated, TARGET, 0.3)
+    wrapped: CohortModel = make_model(estimator, family, train, built, validated, target, 0.3)
     # the experiment's own artifact folder sits beside the test store (the Default one is cwd-relative)
     with mlflow.start_run(experiment_id=tracking.open_experiment("family-contract")):
         info = tracking.log_model(wrapped, synthetic_input_example(wrapped))

@@ -147,8 +147,11 @@ def test_train_runs_and_compare(tmp_path):
     assert run("synth", "--n", 240, "--seed", 2, "--scenario", "strong", "--out", cohort).returncode == 0
     result = run_in(env, "train", cohort, "--target", "response_24h", "--config", FAST)
     assert result.returncode == 0, result.stderr
-    assert "selected (" in result.stdout and "AUROC (95% CI)" in result.stdout
-    assert "events per predictor" in result.stdout  # the sample-size check speaks
+    assert "selected (" in result.stdout and "fold mean (95% CI)" in result.stdout
+    # the sample-size check speaks first, and the small cohort's version gets no alias
+    assert result.stdout.startswith("note: WARNING: too few patients") and "Riley" in result.stdout
+    assert "(no alias: below the minimum sample size" in result.stdout
+    assert "smallest possible p = 1/(B+1)" in result.stdout
     assert "registered: ketamine-response-response_24h version 1" in result.stdout
     assert "... nested cross-validation" in result.stderr  # progress goes to stderr
     listing = run_in(env, "runs")
@@ -181,3 +184,12 @@ def test_train_bad_inputs_exit_2_and_register_nothing(tmp_path):
     for result in (absent, flat, refused, unopened):
         assert "Traceback" not in result.stderr
     assert "no runs in experiment" in run_in(env, "runs").stdout  # nothing half-written was logged
+
+
+def test_output_cut_short_by_the_reader_is_not_an_error():
+    # `true` exits without reading, so the CLI's write always meets a closed pipe
+    for reader in ("head -3", "true"):
+        shell = f"set -o pipefail; {' '.join(CLI)} synth --describe | {reader}"
+        result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=ENV, timeout=120)
+        assert result.returncode == 0, (reader, result.stderr)
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr

@@ -7,7 +7,7 @@ from pipelines.config import DEFAULT_CONFIG, ConfigError, load_config
 
 def test_default_config_loads_and_flattens():
     config = load_config()
-    assert config.cv.design == "kfold" and config.evaluation.permutations >= 99
+    assert config.cv.design == "kfold" and config.evaluation.permutations >= 19
     flat = config.flat()
     assert flat["cv.outer_folds"] == str(config.cv.outer_folds)
     assert flat["families"] == ",".join(config.families)

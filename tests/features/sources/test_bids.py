@@ -91,6 +91,20 @@ def test_malformed_mapping_names_the_file(tmp_path, text, message):
     assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize("old, new, message", [
+    ("BMI: bmi", "BMI: patient_id", "distinct canonical covariate"),
+    ("age: age", "age: bmi", "distinct canonical covariate"),
+    ("period_columns: [infusion_1, infusion_2]", "period_columns: []", "at least one period column"),
+    ("score_column: MADRS_Total", "score_column: participant_id", "not an ID column"),
+])
+def test_mapping_that_would_overwrite_or_lose_data_is_refused(tmp_path, old, new, message):
+    assert old in SHIPPED_TEXT
+    path = tmp_path / "m.yaml"
+    path.write_text(SHIPPED_TEXT.replace(old, new))
+    with pytest.raises(CohortFileError, match=message):
+        load_bids_mapping(path)
+
+
 def test_scalar_where_a_mapping_is_expected(tmp_path):
     path = tmp_path / "m.yaml"
     path.write_text(SHIPPED_TEXT.replace("group_column: group", "group_column: [group]"))

@@ -23,7 +23,7 @@ def _folds(n_folds=5, seed=0):
         shap = pd.DataFrame({"bmi_kg_m2": 0.8 * X.loc[rows, "bmi_kg_m2"], "age": 0.01 * rng.normal(size=len(rows)),
                              "log_crp": -0.3 * X.loc[rows, "log_crp"], "inflammation_composite": 0.1 * X.loc[rows, "log_il6"]},
                             index=rows)
-        folds.append(SimpleNamespace(shap=shap))
+        folds.append(SimpleNamespace(shap=shap, split=SimpleNamespace(repeat=i % 2)))
     return folds, X
 
 
@@ -34,7 +34,7 @@ def test_global_importance_ranks_directions_and_stability():
     assert list(table["feature"]) == ["bmi_kg_m2", "log_crp", "inflammation_composite", "age"]
     top = table.iloc[0]
     assert top["topk_frequency"] == 1.0 and top["sign_consistency"] == 1.0 and top["direction"] == "+"
-    assert top["consistent"] and top["ci_low"] <= top["mean_abs_shap"] <= top["ci_high"]
+    assert top["consistent"] and top["repeat_low"] <= top["mean_abs_shap"] <= top["repeat_high"]
     crp = table.set_index("feature").loc["log_crp"]
     assert crp["direction"] == "-" and crp["domain"] == "inflammatory" and crp["source_columns"] == "crp_mg_l"
     composite = table.set_index("feature").loc["inflammation_composite"]

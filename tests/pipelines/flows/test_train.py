@@ -29,7 +29,7 @@ def test_strong_scenario_finds_the_planted_signal(strong_run):
     # The oracle knows every true covariate; the cohort hides 10-60% of some (missing at random), so a
     # finite-sample model lands a little below it. Above it would mean leakage.
     assert best_possible - 0.075 <= found <= best_possible + 0.02
-    assert result.permutation_p["selected"] == pytest.approx(1 / 20)
+    assert result.permutation.p["selected"] == pytest.approx(1 / 20) and result.permutation.b["selected"] == 19
     assert result.evaluations["prevalence"].metrics["auroc"] == pytest.approx(0.5, abs=0.05)
 
 
@@ -74,7 +74,7 @@ def test_registered_champion_scores_a_raw_cohort(strong_run, tmp_path):
     assert np.isfinite(np.asarray(model.predict(slim))).all()  # absent optional columns are imputed
 
 
-def test_second_run_is_challenger_and_promote_moves_champion(strong_run, fast_config, tmp_path):
+def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, fast_config, tmp_path):
     from mlflow import MlflowClient
 
     from pipelines import tracking
@@ -83,9 +83,15 @@ def test_second_run_is_challenger_and_promote_moves_champion(strong_run, fast_co
     second = run_train(path, TARGET, fast_config, experiment="tests")
     name = f"ketamine-response-{TARGET}"
     client = MlflowClient()
-    assert int(client.get_model_version_by_alias(name, "challenger").version) == second.version
+    assert second.sample_size.below_minimum and second.notes[0].startswith("WARNING: too few patients")
+    assert client.get_model_version(name, str(second.version)).aliases == []
     tracking.promote(name, second.version)
     assert int(client.get_model_version_by_alias(name, "champion").version) == second.version
+    # an adequately sized version: the first with no champion becomes champion, later ones challenger
+    source = client.get_model_version(name, str(second.version)).source
+    assert [tracking.register(source, "alias-test") for _ in range(2)] == [1, 2]
+    assert client.get_model_version("alias-test", "1").aliases == ["champion"]
+    assert client.get_model_version("alias-test", "2").aliases == ["challenger"]
     with pytest.raises(TrackingError, match="cannot promote"):
         tracking.promote(name, 99)
     listed = tracking.list_runs("tests")
@@ -97,7 +103,7 @@ def test_null_scenario_finds_nothing(store, fast_config, tmp_path):
     result = run_train(path, TARGET, fast_config, experiment="tests-null")
     low, high = result.evaluations["selected"].ci["auroc"]
     assert low <= 0.5 <= high
-    assert result.permutation_p["selected"] > 0.05
+    assert result.permutation.p["selected"] > 0.05
     table = result.shap.importance
     assert not table["consistent"].any()  # no feature reported as consistently important
     # and not merely because the permutation test vetoed it: no null feature is stable either
@@ -163,8 +169,37 @@ def test_shap_tables_and_report_are_logged(strong_run, tmp_path):
     for section in ("TRIPOD+AI", "Performance", "Which features predict response", "Limitations", "data:image/png"):
         assert section in page
     importance = pd.read_csv(tmp_path / "shap" / "global_importance.csv")
-    assert list(importance.columns)[:9] == ["feature", "source_columns", "domain", "mean_abs_shap", "ci_low",
-                                            "ci_high", "rank", "topk_frequency", "sign_consistency"]
+    assert list(importance.columns)[:9] == ["feature", "source_columns", "domain", "mean_abs_shap", "repeat_low",
+                                            "repeat_high", "rank", "topk_frequency", "sign_consistency"]
     assert importance["mean_abs_shap"].is_monotonic_decreasing
     run = mlflow.get_run(result.run_id)
     assert run.data.metrics["shap_max_additivity_error"] < 1e-8
+
+
+def test_continuous_outcome_on_ds005917(store, tmp_path):
+    """pct_change_day2 trains on the real crossover cohort; its metrics are named for what they measure."""
+    import dataclasses
+
+    import mlflow
+
+    from pipelines.config import load_config
+    from pipelines.flows.ingest import run_ingest_bids
+    from pipelines.flows.score import score_file
+
+    ds = Path(__file__).parents[3] / "data" / "public" / "openneuro-ds005917"
+    cohort = tmp_path / "ds005917.csv"
+    run_ingest_bids(ds, cohort)
+    small = load_config("train_small")
+    config = dataclasses.replace(small, evaluation=dataclasses.replace(small.evaluation, permutations=4, bootstrap=50))
+    result = run_train(cohort, "pct_change_day2", config, experiment="tests-continuous")
+    assert result.selected in ("mean", "ridge", "lightgbm_regression")
+    metrics = mlflow.get_run(result.run_id).data.metrics
+    assert {"r2_pct_change", "r2_pct_change_ci_low", "r2_pct_change_ci_high", "rmse_pct_change",
+            "calibration_slope_pct_change", "permutation_p", "permutation_b", "n_parameters",
+            "events_per_parameter", "min_courses_riley"} <= set(metrics)
+    assert "auroc" not in metrics and "brier" not in metrics
+    assert result.sample_size.below_minimum  # 57 courses cannot support ~20 parameters
+    scores = tmp_path / "scores.csv"
+    score_file(cohort, scores, result.model, "m", "1")
+    assert {"predicted_pct_change"} <= set(pd.read_csv(scores).columns)
+    assert "probability" not in pd.read_csv(scores).columns

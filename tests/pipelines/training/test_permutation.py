@@ -1,0 +1,69 @@
+"""The permutation test re-runs the whole procedure, finds nothing on null cohorts, and stops early."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from joblib import Parallel
+
+from features.cohort.validation import validate_table
+from features.synthetic.cohort import build_cohort
+from pipelines.config import load_config
+from pipelines.flows.train import build_training_data
+from pipelines.training.nested import run_nested
+from pipelines.training.permutation import permutation_test, statistics
+from tests.pipelines.conftest import FAST_CONFIG, TARGET
+
+
+def _design(n: int, scenario: str, seed: int, **evaluation):
+    config = load_config(FAST_CONFIG)
+    config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, **evaluation))
+    cohort, _ = build_cohort(n, seed, scenario)
+    data = build_training_data(validate_table(cohort, "c"), TARGET, config, False)[0]
+    return data, config
+
+
+def _test(data, config):
+    with Parallel(n_jobs=1) as parallel:
+        folds = run_nested(data, config, parallel, explain=False)
+        return folds, permutation_test(data, folds, config, parallel)
+
+
+def test_null_cohort_is_not_significant():
+    data, config = _design(400, "null", 4, permutations=19)
+    _, result = _test(data, config)
+    assert result.p["selected"] > 0.05
+    # every statistic was either permuted or is a constant predictor (p = 1 without permuting)
+    assert all(0 < b <= 19 or (b == 0 and result.p[name] == 1.0) for name, b in result.b.items())
+
+
+def test_observed_statistic_is_the_reported_pooled_auroc():
+    data, config = _design(300, "strong", 5, permutations=0)
+    folds, result = _test(data, config)
+    assert result.observed == statistics(data, data.y, folds, config.families)
+    assert np.isnan(result.p["selected"]) and result.b["selected"] == 0  # nothing asked for, nothing claimed
+
+
+def test_strong_signal_runs_every_permutation_and_reaches_the_floor():
+    data, config = _design(400, "strong", 6, permutations=9)
+    _, result = _test(data, config)
+    assert result.b["selected"] == 9 and result.p["selected"] == pytest.approx(1 / 10)
+    assert result.p["prevalence"] == 1.0 and result.b["prevalence"] == 0
+
+
+def test_sequential_stopping_ends_a_statistic_at_h_exceedances():
+    data, config = _design(200, "null", 7, permutations=9, permutation_stop=1)
+    _, result = _test(data, config)
+    stopped = {name: b for name, b in result.b.items() if 0 < b < 9}
+    assert stopped  # on a null cohort some statistic meets a permuted value at least as high early on
+    for name, b in stopped.items():  # p = h / permutations run
+        assert result.p[name] == pytest.approx(1 / b)
+
+
+def test_constant_procedure_gets_p_1_without_permuting():
+    data, config = _design(300, "literature", 8, permutations=19)
+    config = dataclasses.replace(config, families=("prevalence",))
+    _, result = _test(data, config)
+    assert result.p == {"prevalence": 1.0, "selected": 1.0} and result.b == {"prevalence": 0, "selected": 0}
