@@ -3,7 +3,7 @@
 ``python benchmarks/permutation_type1.py [COHORTS]`` (default 100) on the 2-core machine; the README
 reports the result. Each cohort is a synthetic ``null`` cohort of 300 or 400 courses (response is
 independent of every column). A reduced config keeps the run near an hour: 3 outer folds x 1
-repeat, 2 inner folds, 1 candidate per family, all four families.
+repeat, 2 inner folds, 1 candidate per family, all five classification families.
 
 * new: the whole procedure re-run per permutation (``pipelines.training.permutation``), up to 19
   permutations, sequential stopping at 5 exceedances.

@@ -140,12 +140,24 @@ class SelectColumns(TransformerMixin, BaseEstimator):
         return np.asarray(self.columns, dtype=object)
 
 
+def _varies(column: np.ndarray, min_minority: int = 10) -> bool:
+    """At least *min_minority* courses away from the column's most common value."""
+    seen = column[~np.isnan(column)]
+    if len(seen) == 0:
+        return False
+    _, counts = np.unique(seen, return_counts=True)
+    return len(seen) - counts.max() >= min_minority
+
+
 class ActiveArmInteractions(TransformerMixin, BaseEstimator):
-    """Append each feature multiplied by an active-drug indicator (treatment-effect modifiers).
+    """Append each feature, centred on the training fold, multiplied by an active-drug indicator.
 
     Published predictors moderate the drug response rather than the placebo response, so a
-    linear model needs feature x active-arm terms to represent them. Nothing is learnt from
-    the data; it only records the column names it saw.
+    linear model needs feature x active-arm terms to represent them. Centring matters: with raw
+    values, ``x:active`` is nearly ``mean(x) * active`` and soaks up the arm effect itself (age
+    correlated 0.92-0.96 with the arm indicator), so a null feature looked like a modifier. With
+    centred values, ``x:active`` carries effect modification only. The centres are the training
+    fold's means (learnt from the features, never from the labels).
 
     Parameters
     ----------
@@ -163,7 +175,10 @@ class ActiveArmInteractions(TransformerMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         self.arms_ = [c for c in self.arm_columns if c in X.columns]
-        self.modified_ = [c for c in X.columns if c not in self.arms_]
+        # a column that barely varies (a flag set in a handful of courses) cannot carry an estimable
+        # modifier: centred and scaled, its few rare values get huge weights. Leave it main-effect only.
+        self.modified_ = [c for c in X.columns if c not in self.arms_ and _varies(X[c].to_numpy(dtype="float64"))]
+        self.centre_ = _nan_stat(X[self.modified_].to_numpy(dtype="float64"), np.nanmean, 0.0)
         return self
 
     def transform(self, X: pd.DataFrame):
@@ -172,7 +187,7 @@ class ActiveArmInteractions(TransformerMixin, BaseEstimator):
         if not self.arms_:
             return values
         active = np.any(X[self.arms_].to_numpy(dtype="float64") > 0.5, axis=1).reshape(-1, 1)
-        return np.column_stack([values, X[self.modified_].to_numpy(dtype="float64") * active])
+        return np.column_stack([values, (X[self.modified_].to_numpy(dtype="float64") - self.centre_) * active])
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self)

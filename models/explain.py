@@ -29,11 +29,22 @@ from models.families import ExplainerKind, get_family
 
 @dataclass(frozen=True)
 class Explanation:
-    """SHAP values (rows = courses, columns = features), base values and the raw output they add to."""
+    """SHAP values (rows = courses, columns = features), base values and the raw output they add to.
+
+    ``modifier`` is the part of each feature's value that comes through its feature x active-arm
+    term (effect modification, predictive); ``values - modifier`` is its main (prognostic) part.
+    It is all zeros for families without explicit interaction terms (trees, constants).
+    """
 
     values: pd.DataFrame
     base: np.ndarray
     raw: np.ndarray
+    modifier: pd.DataFrame | None = None
+
+    @property
+    def main(self) -> pd.DataFrame:
+        """The main-effect (prognostic) part of each feature's SHAP value."""
+        return self.values if self.modifier is None else self.values - self.modifier
 
 
 def source_feature(name: str) -> str:
@@ -105,8 +116,16 @@ def explain(model: Any, family: str, background: pd.DataFrame | Sequence[np.ndar
     parts = [explainer(m, c, X) for m, c in zip(members(model), centres)]
     summed = [p.values.T.groupby(source_feature, sort=False).sum().T for p in parts]
     columns = list(dict.fromkeys(c for s in summed for c in s.columns))
-    aligned = [s.reindex(columns=columns, fill_value=0.0) for s in summed]
-    values = sum(aligned[1:], aligned[0]) / len(parts)
+    values = _member_mean(summed, columns)
+    modifiers = [p.values.loc[:, [c for c in p.values.columns if c.endswith(":active")]]
+                 .T.groupby(source_feature, sort=False).sum().T for p in parts]
+    modifier = _member_mean(modifiers, columns)
     base = np.mean([p.base for p in parts], axis=0)
     raw = np.mean([p.raw for p in parts], axis=0)
-    return Explanation(values.reindex(index=X.index), base, raw)
+    return Explanation(values.reindex(index=X.index), base, raw, modifier.reindex(index=X.index))
+
+
+def _member_mean(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The ensemble members' mean, each member's missing columns counted as 0."""
+    aligned = [f.reindex(columns=columns, fill_value=0.0) for f in frames]
+    return sum(aligned[1:], aligned[0]) / len(frames)

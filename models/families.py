@@ -20,6 +20,7 @@ from sklearn.model_selection import ParameterSampler
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from features.cohort.schema import ARM_COLUMNS
 from features.derivations.inflammatory import COMPOSITE, COMPOSITE_MARKERS
 from features.transformers import ActiveArmInteractions, SelectColumns, Winsorizer, ZScoreComposite
 
@@ -84,6 +85,17 @@ def clinical_columns(features: tuple[str, ...], domains: Mapping[str, str]) -> t
     return tuple(f for f in features if domains.get(f) in CLINICAL_DOMAINS)
 
 
+def arm_columns(features: tuple[str, ...], domains: Mapping[str, str]) -> tuple[str, ...]:
+    """The active-arm indicators only: what knowing the treatment alone predicts."""
+    return tuple(f for f in features if f in ARM_COLUMNS) or features[:1]
+
+
+def _arm_only(columns: tuple[str, ...], seed: int) -> Pipeline:
+    model = LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
+    return Pipeline([("select", SelectColumns(columns)), ("impute", SimpleImputer(strategy="median")),
+                     ("model", model)]).set_output(transform="pandas")
+
+
 def _prevalence(columns: tuple[str, ...], seed: int) -> Pipeline:
     return Pipeline([("select", SelectColumns(columns)), ("model", DummyClassifier(strategy="prior"))])
 
@@ -140,6 +152,8 @@ _LGBM_SPACE: dict[str, list[Any]] = {"model__num_leaves": [4, 8], "model__n_esti
 _ENTRIES = (
     Family("prevalence", "predicts the training event rate for everyone (the floor)", {}, first_column,
            _prevalence, "constant", calibrate=False),
+    Family("arm_only", "logistic regression on the treatment arm alone (what the arm predicts without biomarkers)",
+           {}, arm_columns, _arm_only, "linear"),
     Family("clinical_logistic", "ridge logistic regression on clinical and pharmacological features only",
            {"model__C": [0.01, 0.03, 0.1, 0.3, 1.0]}, clinical_columns, _ridge_logistic, "linear"),
     Family("elastic_net", "elastic-net logistic regression on all features",

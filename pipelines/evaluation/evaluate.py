@@ -8,11 +8,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.cohort.schema import ACTIVE_ARMS
 from pipelines.evaluation.metrics import (
     HEADLINE,
     Threshold,
     auroc,
     bootstrap_ci,
+    brier,
+    calibration_slope_intercept,
     continuous_bootstrap_ci,
     continuous_metrics,
     continuous_subgroups,
@@ -57,7 +60,19 @@ class Evaluation:
         keys = (("rmse_pct_change", "mae_pct_change", "calibration_slope_pct_change") if self.task == "regression" else
                 ("auprc", "brier", "calibration_slope", "calibration_intercept", "balanced_accuracy", "sensitivity",
                  "specificity"))
-        return head | {k: m[k] for k in keys} | {"permutation_p": permutation_p, "permutation_b": permutation_b}
+        within = {}
+        if self.task == "classification":  # NaN where the cohort has no active arm or no arm-only model
+            nan = (float("nan"), float("nan"))
+            within = {"auroc_active": m.get("auroc_active", float("nan")),
+                      "auroc_active_fold_mean": m.get("auroc_active_fold_mean", float("nan")),
+                      "auroc_gain_over_arm_fold_mean": m.get("auroc_gain_over_arm_fold_mean", float("nan")),
+                      "auroc_active_ci_low": ci.get("auroc_active", nan)[0],
+                      "auroc_active_ci_high": ci.get("auroc_active", nan)[1],
+                      "auroc_gain_over_arm": m.get("auroc_gain_over_arm", float("nan")),
+                      "auroc_gain_over_arm_ci_low": ci.get("auroc_gain_over_arm", nan)[0],
+                      "auroc_gain_over_arm_ci_high": ci.get("auroc_gain_over_arm", nan)[1]}
+        return (head | within | {k: m[k] for k in keys}
+                | {"permutation_p": permutation_p, "permutation_b": permutation_b})
 
 
 def evaluate(y: np.ndarray, p: np.ndarray, patients: np.ndarray, subgroups: dict[str, np.ndarray],
@@ -96,3 +111,53 @@ def _fold_metric(task: str, y: np.ndarray, fold: FoldResult, family: str | None)
     if task == "regression":  # against the whole cohort's variance, so folds' R2 average to the pooled one
         return float(1 - np.mean((truth - predicted) ** 2) / np.var(y))
     return auroc(truth, predicted)
+
+
+def add_active_arm_metrics(evaluation: Evaluation, data: Data, folds: list[FoldResult], family: str | None) -> Evaluation:
+    """Within the active arm(s): how well the model predicts response *if given the drug*.
+
+    Pooled AUROC mixes arms, so the arm alone can carry it (drug responders outnumber placebo
+    ones). These metrics use only active-arm courses: ``auroc_active`` with the corrected interval
+    over outer folds, ``brier_active``, ``calibration_slope_active``, and with two active arms
+    ``auroc_<arm>`` for each.
+    """
+    active = np.isin(data.treatments, ACTIVE_ARMS)
+    if evaluation.task != "classification" or not active.any():
+        return evaluation
+    y, p, m = data.y[active], pooled(data, folds, family)[active], evaluation.metrics
+    m["auroc_active"], m["brier_active"] = auroc(y, p), brier(y, p)
+    m["calibration_slope_active"] = calibration_slope_intercept(y, p)[0]
+    per_fold = np.array([_within(f, data, family, active) for f in folds])
+    share = float(np.mean([len(f.split.test) / len(data.y) for f in folds]))
+    m["auroc_active_fold_mean"], *interval = corrected_cv_interval(per_fold, share)
+    evaluation.ci["auroc_active"] = (interval[0], interval[1])
+    arms = [a for a in ACTIVE_ARMS if (data.treatments == a).any()]
+    for arm in arms if len(arms) > 1 else []:
+        mask = data.treatments[active] == arm
+        m[f"auroc_{arm}"] = auroc(y[mask], p[mask])
+    return evaluation
+
+
+def _within(fold: FoldResult, data: Data, family: str | None, mask: np.ndarray) -> float:
+    keep = mask[fold.split.test]
+    return auroc(data.y[fold.split.test][keep], fold.predictions[family or fold.selected][keep])
+
+
+def add_gain_over_arm(evaluations: dict[str, Evaluation], data: Data, folds: list[FoldResult]) -> None:
+    """``auroc_arm_only`` and ``auroc_gain_over_arm`` (with its corrected interval) on every run.
+
+    The gain asks what the biomarkers add to knowing the arm; its interval comes from the per-fold
+    differences, since both models saw the same folds.
+    """
+    if "arm_only" not in evaluations or evaluations["arm_only"].task != "classification":
+        return
+    arm_only = evaluations["arm_only"].metrics["auroc"]
+    share = float(np.mean([len(f.split.test) / len(data.y) for f in folds]))
+    for name, evaluation in evaluations.items():
+        family = None if name == "selected" else name
+        diffs = np.array([auroc(data.y[f.split.test], f.predictions[family or f.selected])
+                          - auroc(data.y[f.split.test], f.predictions["arm_only"]) for f in folds])
+        evaluation.metrics["auroc_arm_only"] = arm_only
+        evaluation.metrics["auroc_gain_over_arm"] = evaluation.metrics["auroc"] - arm_only
+        evaluation.metrics["auroc_gain_over_arm_fold_mean"], low, high = corrected_cv_interval(diffs, share)
+        evaluation.ci["auroc_gain_over_arm"] = (low, high)

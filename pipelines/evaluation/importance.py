@@ -12,7 +12,8 @@ import pandas as pd
 from features.derivations.inflammatory import COMPOSITE, COMPOSITE_MARKERS
 
 IMPORTANCE_COLUMNS = ["feature", "source_columns", "domain", "mean_abs_shap", "repeat_low", "repeat_high", "rank",
-                      "topk_frequency", "sign_consistency", "direction", "consistent"]
+                      "topk_frequency", "sign_consistency", "direction", "consistent", "mean_abs_shap_main",
+                      "mean_abs_shap_modifier"]
 
 
 def feature_metadata(dictionary: pd.DataFrame) -> pd.DataFrame:
@@ -47,6 +48,9 @@ def global_importance(folds: list, X: pd.DataFrame, dictionary: pd.DataFrame, to
     mean; ``topk_frequency``: share of folds where the feature is in the top *top_k*;
     ``sign_consistency``: share of folds agreeing with the majority direction (value up → log-odds
     up or down); ``consistent``: top-k in at least 80% of folds with one direction in at least 80%.
+    ``mean_abs_shap_main`` / ``mean_abs_shap_modifier``: the same mean for the feature's main
+    (prognostic) part and for the part through its feature x active-arm term (effect modification);
+    the two need not add up to ``mean_abs_shap`` (they can offset each other within a course).
     """
     shaps = [f.shap for f in folds if f.shap is not None]
     features = list(dict.fromkeys(c for s in shaps for c in s.columns))
@@ -66,6 +70,12 @@ def global_importance(folds: list, X: pd.DataFrame, dictionary: pd.DataFrame, to
         "sign_consistency": np.maximum(positive.to_numpy(), negative.to_numpy()),
         "direction": np.where(positive >= negative, "+", "-"),
     })
+    modifiers = [getattr(f, "shap_modifier", None) for f in folds if f.shap is not None]
+    modifier = [m.reindex(columns=features, fill_value=0.0) if m is not None else s.reindex(columns=features) * 0.0
+                for s, m in zip(shaps, modifiers)]
+    table["mean_abs_shap_modifier"] = pd.DataFrame([m.abs().mean() for m in modifier]).mean().to_numpy()
+    table["mean_abs_shap_main"] = pd.DataFrame([(s.reindex(columns=features, fill_value=0.0) - m).abs().mean()
+                                                for s, m in zip(shaps, modifier)]).mean().to_numpy()
     table["consistent"] = (table["topk_frequency"] >= 0.8) & (table["sign_consistency"] >= 0.8)
     table = table.sort_values("mean_abs_shap", ascending=False, kind="stable").reset_index(drop=True)
     table["rank"] = np.arange(1, len(table) + 1)

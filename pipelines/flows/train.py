@@ -24,7 +24,7 @@ from models.explain import background_centres
 from models.wrapper import CohortModel
 from pipelines import tracking
 from pipelines.config import TrainConfig
-from pipelines.evaluation.evaluate import Evaluation, add_cv_uncertainty, evaluate
+from pipelines.evaluation.evaluate import Evaluation, add_active_arm_metrics, add_cv_uncertainty, add_gain_over_arm, evaluate
 from pipelines.evaluation.explanation import explain_training
 from pipelines.evaluation.sample_size import assess
 from pipelines.flows.features import usable_rows
@@ -87,7 +87,8 @@ def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohor
         family = None if name == "selected" else name
         p = pooled(data, folds, family)
         evaluation = evaluate(data.y, p, data.patients, groups, t, config.evaluation.bootstrap, config.seed, task)
-        out[name] = add_cv_uncertainty(evaluation, data, folds, family)
+        out[name] = add_active_arm_metrics(add_cv_uncertainty(evaluation, data, folds, family), data, folds, family)
+    add_gain_over_arm(out, data, folds)
     return out
 
 
@@ -121,13 +122,12 @@ def synthetic_input_example(model: CohortModel, rows: int = 3) -> pd.DataFrame:
 
 def run_description(result: TrainingResult) -> str:
     """The run's description in the MLflow UI (markdown): warnings first, then the headline with its CI."""
+    from pipelines.reporting.content import headline_sentence
+
     ev, perm = result.evaluations["selected"], result.permutation
-    h = ev.headline
-    low, high = ev.ci[h]
     warnings = [f"**{n}**" for n in result.notes if n.startswith("WARNING")]
-    return "\n\n".join([*warnings, f"Target `{result.target}` (all arms pooled). Selected procedure {h} "
-                          f"{ev.metrics[h]:.3f} (95% CI {low:.3f}-{high:.3f}, corrected resampled t over outer "
-                          f"folds); permutation p = {perm.p['selected']:.3f} from {perm.b['selected']} re-runs."])
+    return "\n\n".join([*warnings, f"Target `{result.target}`, selected procedure: {headline_sentence(ev)}; "
+                          f"permutation p = {perm.p['selected']:.3f} from {perm.b['selected']} re-runs."])
 
 
 def log_result(result: TrainingResult, experiment_id: str, digest: str, source: str) -> None:

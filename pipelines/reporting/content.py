@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines.evaluation.evaluate import Evaluation
 from pipelines.reporting.html import ReportContent, render_report
 from pipelines.reporting.plots import performance_figures
 from pipelines.reporting.shap_plots import shap_figures
@@ -44,6 +45,20 @@ def shap_content(result: TrainingResult, parent: RunContent, digest: str, source
             "texts": parent["texts"] | {"report/index.html": page}}
 
 
+def headline_sentence(ev: Evaluation) -> str:
+    """The headline figures with their CIs and the question each answers, within the drug arm(s) first."""
+    def figure(name: str, label: str) -> str:
+        low, high = ev.ci[name]
+        return f"{label} {ev.metrics.get(name + '_fold_mean', ev.metrics[name]):.3f} (95% CI {low:.3f} to {high:.3f})"
+
+    parts = [figure(n, label) for n, label in (
+        ("auroc_active", "AUROC within the active arm(s), i.e. response if given the drug,"),
+        ("auroc_gain_over_arm", "gain over a model that knows only the arm"),
+        (ev.headline, "AUROC pooling all arms" if ev.task == "classification" else "R2 of the percentage change"))
+        if n in ev.ci]
+    return "; ".join(parts) + " (means over outer folds, corrected resampled t intervals)"
+
+
 def report_content(result: TrainingResult, source: str, digest: str, figures: dict[str, Any]) -> ReportContent:
     """TRIPOD+AI-style summary, metrics, SHAP sections, warnings and limitations of a run."""
     c = result.config
@@ -54,8 +69,6 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
                "pct_change": f"percentage change in MADRS from baseline to {tp} (negative is improvement)"}[kind]
     domains = pd.Series(result.data.domains).reindex(result.data.X.columns).value_counts()
     sel = result.evaluations["selected"]
-    h = sel.headline
-    value, (lo, hi) = sel.metrics[h], sel.ci[h]
     y = result.data.y
     events = (f"mean {y.mean():.1f}% (SD {y.std():.1f})" if sel.task == "regression"
               else f"{int(y.sum())} ({y.mean():.1%})")
@@ -72,7 +85,7 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
                       f"{'' if c.cv.design == 'kfold' else ', leave-one-site-out'}), inner {c.cv.inner_folds} folds, "
                       f"patient-grouped; family chosen in the inner loop by {c.search.selection_metric}",
         "Selected model": f"{result.selected}, {c.calibration.method} calibration in-fold",
-        "Performance": f"{h} {value:.3f} (95% CI {lo:.3f}-{hi:.3f}, corrected resampled t); permutation p = {result.permutation.p['selected']:.3f} "
+        "Performance": headline_sentence(sel) + "; permutation p = {result.permutation.p['selected']:.3f} "
                        f"({result.permutation.b['selected']} permutations)",
     }
     warnings = [n for n in result.notes if n.startswith("WARNING")]

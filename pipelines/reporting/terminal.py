@@ -6,23 +6,39 @@ import pandas as pd
 
 
 def render_table(table: pd.DataFrame) -> str:
-    """The short result table printed after training (AUROC, or R2 of the percentage change).
+    """The short result table printed after training.
 
-    The pooled value is the point estimate; the interval belongs to the mean over outer folds,
-    shown beside it (pooling mixes the folds' models, so the two can differ).
+    For a binary target the within-active-arm AUROC leads (response *if given the drug*), then
+    the gain over a model that knows only the arm, then the AUROC pooling all arms. For each, the
+    interval is the corrected one over outer folds.
     """
-    h = "auroc" if "auroc" in table.columns else "r2_pct_change"
-    extra = (("brier", "Brier", ".3f"), ("calibration_slope", "slope", ".2f"), ("balanced_accuracy", "bal.acc", ".3f")) \
-        if h == "auroc" else (("rmse_pct_change", "RMSE %", ".1f"), ("calibration_slope_pct_change", "slope", ".2f"))
-    name = "AUROC" if h == "auroc" else "R2 %chg"
-    lines = [f"{'model':30s} {'pooled ' + name:>14s} {'fold mean (95% CI)':>28s} {'repeats':>17s} "
-             + " ".join(f"{label:>7s}" for _, label, _ in extra) + f" {'perm p':>7s} {'B':>4s}"]
+    if "auroc" not in table.columns:
+        return _render_continuous(table)
+    lines = [f"{'model':28s} {'AUROC active arm(s) (95% CI)':>29s} {'gain over arm (95% CI)':>27s} "
+             f"{'AUROC all arms (95% CI)':>27s} {'Brier':>6s} {'slope':>6s} {'perm p':>7s} {'B':>3s}"]
     for r in table.to_dict("records"):
-        folds = f"{r[h + '_fold_mean']:.3f} ({r[h + '_ci_low']:.3f} to {r[h + '_ci_high']:.3f})"
-        spread = f"{r[h + '_repeat_min']:.3f} to {r[h + '_repeat_max']:.3f}"
-        lines.append(f"{r['model']:30s} {r[h]:>14.3f} {folds:>28s} {spread:>17s} "
-                     + " ".join(f"{r[k]:7{f}}" for k, _, f in extra) + f" {r['permutation_p']:7.3f} {r['permutation_b']:4d}")
+        lines.append(f"{r['model']:28s} {_ci(r, 'auroc_active'):>29s} {_ci(r, 'auroc_gain_over_arm'):>27s} "
+                     f"{_ci(r, 'auroc'):>27s} {r['brier']:6.3f} {r['calibration_slope']:6.2f} "
+                     f"{r['permutation_p']:7.3f} {r['permutation_b']:3d}")
+    return "\n".join([*lines, _footer(table)])
+
+
+def _ci(row: dict, name: str) -> str:
+    """The mean over outer folds with its interval (the pooled value is in the logged metrics)."""
+    value = row.get(name + "_fold_mean", row[name])
+    return f"{value:.3f} ({row[name + '_ci_low']:.3f} to {row[name + '_ci_high']:.3f})"
+
+
+def _render_continuous(table: pd.DataFrame) -> str:
+    lines = [f"{'model':28s} {'R2 % change (95% CI)':>27s} {'RMSE %':>7s} {'slope':>6s} {'perm p':>7s} {'B':>3s}"]
+    for r in table.to_dict("records"):
+        lines.append(f"{r['model']:28s} {_ci(r, 'r2_pct_change'):>27s} {r['rmse_pct_change']:7.1f} "
+                     f"{r['calibration_slope_pct_change']:6.2f} {r['permutation_p']:7.3f} {r['permutation_b']:3d}")
+    return "\n".join([*lines, _footer(table)])
+
+
+def _footer(table: pd.DataFrame) -> str:
     planned = int(table["permutation_b"].max()) if len(table) else 0
-    lines.append(f"perm p: whole procedure re-run on permuted labels, B permutations (0: constant predictor, p = 1); "
-                 f"smallest possible p = 1/(B+1){f' = {1 / (planned + 1):.3f}' if planned else ''}")
-    return "\n".join(lines)
+    return ("Estimates: mean over outer folds, 95% CI by the corrected resampled t (pooled values are logged). perm p: the whole procedure "
+            "re-run on permuted labels, B permutations (0: constant predictor, p = 1); smallest possible p = 1/(B+1)"
+            + (f" = {1 / (planned + 1):.3f}" if planned else ""))

@@ -39,6 +39,7 @@ class FoldResult:
     threshold: float = 0.5  # decision threshold from this fold's training labels (their event rate)
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
     shap: pd.DataFrame | None = None  # out-of-fold SHAP of the selected family on the test courses
+    shap_modifier: pd.DataFrame | None = None  # the part of it through feature x active-arm terms
     additivity_error: float = 0.0     # max |sum(SHAP) + base - raw output| on this fold
 
 
@@ -127,7 +128,7 @@ def run_fold(data: Data, split: Split, config: TrainConfig, explain_selected: bo
         result.predictions[family] = predict(model, test.X)
         if family == result.selected and explain_selected:
             explained = explain(model, family, train.X, test.X)
-            result.shap = explained.values
+            result.shap, result.shap_modifier = explained.values, explained.modifier
             result.additivity_error = float(np.abs(explained.values.sum(axis=1) + explained.base - explained.raw).max())
     return result
 

@@ -49,3 +49,19 @@ def test_composite_is_mean_of_training_z_scores():
     assert np.isnan(out["inflammation_composite"].iloc[2])
     with pytest.raises(ValueError, match=r"columns \['tnf'\] are not in the input"):
         ZScoreComposite(columns=["tnf"]).fit(train)
+
+
+def test_interactions_are_centred_on_the_training_fold():
+    train = pd.DataFrame({"arm_ketamine_iv": np.tile([0.0, 1.0], 20), "age": np.arange(20.0, 60.0),
+                          "rare_flag": np.r_[np.ones(35), np.zeros(5)]})
+    step = ActiveArmInteractions(("arm_ketamine_iv",)).fit(train)
+    assert step.modified_ == ["age"]  # a flag set in 5 courses cannot carry an estimable modifier
+    assert step.centre_.tolist() == [39.5]
+    test = pd.DataFrame({"arm_ketamine_iv": [1.0, 0.0], "age": [39.5, 80.0], "rare_flag": [1.0, 0.0]})
+    # at the training mean the modifier term is 0, and placebo courses carry none
+    assert step.transform(test)[:, 3].tolist() == [0.0, 0.0]
+    # so x:active no longer tracks the arm indicator itself
+    rng = np.random.default_rng(0)
+    big = pd.DataFrame({"arm_ketamine_iv": rng.integers(0, 2, 2000).astype(float), "age": rng.normal(45, 12, 2000)})
+    out = ActiveArmInteractions(("arm_ketamine_iv",)).fit(big).transform(big)
+    assert abs(np.corrcoef(out[:, 0], out[:, 2])[0, 1]) < 0.1

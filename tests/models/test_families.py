@@ -93,6 +93,11 @@ def test_explains_with_additive_shap(family, design):
         # the raw output is the members' mean log-odds; calibration maps it (near) monotonically
         order = np.argsort(e.raw)
         assert np.all(np.diff(predict(model, test.X)[order]) >= -0.15)
+    # the modifier (feature x active-arm) part is split out, and main + modifier is the whole value
+    assert list(e.modifier.columns) == list(e.values.columns)
+    np.testing.assert_allclose((e.main + e.modifier).to_numpy(), e.values.to_numpy())
+    if get_family(family).explainer != "linear":  # no explicit feature x arm terms: nothing to split out
+        assert not e.modifier.to_numpy().any()
     stored = explain(model, family, background_centres(model, family, train.X), test.X)
     np.testing.assert_allclose(stored.values.to_numpy(), e.values.to_numpy())
 

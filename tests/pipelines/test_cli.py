@@ -147,7 +147,7 @@ def test_train_runs_and_compare(tmp_path):
     assert run("synth", "--n", 240, "--seed", 2, "--scenario", "strong", "--out", cohort).returncode == 0
     result = run_in(env, "train", cohort, "--target", "response_24h", "--config", FAST)
     assert result.returncode == 0, result.stderr
-    assert "selected (" in result.stdout and "fold mean (95% CI)" in result.stdout
+    assert "selected (" in result.stdout and "AUROC active arm(s) (95% CI)" in result.stdout
     # the sample-size check speaks first, and the small cohort's version gets no alias
     assert result.stdout.startswith("note: WARNING: too few patients") and "Riley" in result.stdout
     assert "(no alias: below the minimum sample size" in result.stdout

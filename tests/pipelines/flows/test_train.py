@@ -203,3 +203,25 @@ def test_continuous_outcome_on_ds005917(store, tmp_path):
     score_file(cohort, scores, result.model, "m", "1")
     assert {"predicted_pct_change"} <= set(pd.read_csv(scores).columns)
     assert "probability" not in pd.read_csv(scores).columns
+
+
+def test_within_active_arm_metrics_lead_and_are_logged_on_every_run(strong_run):
+    import mlflow
+
+    result, _, _ = strong_run
+    parent = mlflow.get_run(result.run_id)
+    children = mlflow.search_runs(experiment_ids=[parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'", output_format="list")
+    wanted = {"auroc_active", "auroc_active_ci_low", "auroc_active_ci_high", "brier_active", "calibration_slope_active",
+              "auroc_arm_only", "auroc_gain_over_arm", "auroc_gain_over_arm_ci_low", "auroc_gain_over_arm_ci_high"}
+    for run in [parent, *children]:
+        # a predictor constant within the arm (prevalence, arm only) has no calibration slope there
+        expected = wanted - ({"calibration_slope_active"} if run.info.run_name in ("prevalence", "arm_only") else set())
+        assert expected <= set(run.data.metrics), run.info.run_name
+    # esketamine courses have no 24 h visit: one active arm, so no per-arm split
+    assert set(result.data.treatments) == {"ketamine_iv", "placebo"} and "auroc_ketamine_iv" not in parent.data.metrics
+    m = result.evaluations["selected"].metrics
+    # the planted effects act on the drug arms: the model beats the arm alone within them
+    assert m["auroc_active"] > 0.6 and m["auroc_gain_over_arm"] > 0
+    arm_only = result.evaluations["arm_only"].metrics
+    assert arm_only["auroc_gain_over_arm"] == 0 and result.evaluations["arm_only"].ci["auroc_active"][0] <= 0.5
