@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
@@ -93,6 +95,23 @@ def point_metrics(y: np.ndarray, p: np.ndarray, threshold: Threshold) -> dict[st
     }
 
 
+def patient_resamples(patients: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """*n_boot* bootstrap resamples of whole patients (their courses stay together), as row positions."""
+    rng = np.random.default_rng(seed)
+    codes = np.unique(patients, return_inverse=True)[1]
+    rows_of = pd.Series(np.arange(len(patients))).groupby(codes).apply(np.asarray).to_list()
+    for _ in range(n_boot):
+        yield np.concatenate([rows_of[i] for i in rng.integers(0, len(rows_of), len(rows_of))])
+
+
+def _levels(groups: dict[str, np.ndarray]) -> Iterator[tuple[str, str, np.ndarray]]:
+    """(grouping, level, mask) for every non-missing level of every grouping."""
+    for name, labels in groups.items():
+        for level in pd.unique(labels):
+            if not pd.isna(level):
+                yield name, str(level), labels == level
+
+
 def bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, threshold: Threshold,
                  n_boot: int, seed: int) -> dict[str, tuple[float, float]]:
     """95% percentile CIs from resampling whole patients (their courses stay together).
@@ -100,13 +119,9 @@ def bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, threshold: 
     They hold the fitted out-of-fold predictions fixed, so they leave out the variance of refitting
     and selection (see the run notes); NaN where a metric is undefined in most resamples.
     """
-    rng = np.random.default_rng(seed)
-    codes = np.unique(patients, return_inverse=True)[1]
-    rows_of = pd.Series(np.arange(len(y))).groupby(codes).apply(np.asarray).to_list()
     t = np.broadcast_to(np.asarray(threshold, dtype=float), y.shape)
     draws: dict[str, list[float]] = {m: [] for m in CI_METRICS}
-    for _ in range(n_boot):
-        pick = np.concatenate([rows_of[i] for i in rng.integers(0, len(rows_of), len(rows_of))])
+    for pick in patient_resamples(patients, n_boot, seed):
         yb, pb = y[pick], p[pick]
         slope, intercept = calibration_slope_intercept(yb, pb)
         values = {"auroc": auroc(yb, pb), "auprc": auprc(yb, pb), "brier": brier(yb, pb),
@@ -165,16 +180,11 @@ def subgroup_table(y: np.ndarray, p: np.ndarray, groups: dict[str, np.ndarray], 
     class, are reported with counts only, so no small cell is over-read.
     """
     rows = []
-    for name, labels in groups.items():
-        for level in pd.unique(labels):
-            if pd.isna(level):
-                continue
-            m = labels == level
-            small = m.sum() < min_n or min(y[m].sum(), (1 - y[m]).sum()) < min_per_class
-            rows.append({"subgroup": name, "level": str(level), "n": int(m.sum()), "events": int(y[m].sum()),
-                         "auroc": np.nan if small else auroc(y[m], p[m]),
-                         "brier": np.nan if small else brier(y[m], p[m]),
-                         "mean_predicted": float(p[m].mean()), "observed_rate": float(y[m].mean())})
+    for name, level, m in _levels(groups):
+        small = m.sum() < min_n or min(y[m].sum(), (1 - y[m]).sum()) < min_per_class
+        rows.append({"subgroup": name, "level": level, "n": int(m.sum()), "events": int(y[m].sum()),
+                     "auroc": np.nan if small else auroc(y[m], p[m]), "brier": np.nan if small else brier(y[m], p[m]),
+                     "mean_predicted": float(p[m].mean()), "observed_rate": float(y[m].mean())})
     return pd.DataFrame(rows)
 
 
@@ -206,12 +216,8 @@ def continuous_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 def continuous_bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, n_boot: int,
                             seed: int) -> dict[str, tuple[float, float]]:
     """95% percentile CIs of the continuous metrics from resampling whole patients."""
-    rng = np.random.default_rng(seed)
-    codes = np.unique(patients, return_inverse=True)[1]
-    rows_of = pd.Series(np.arange(len(y))).groupby(codes).apply(np.asarray).to_list()
     draws: dict[str, list[float]] = {m: [] for m in CONTINUOUS_CI_METRICS}
-    for _ in range(n_boot):
-        pick = np.concatenate([rows_of[i] for i in rng.integers(0, len(rows_of), len(rows_of))])
+    for pick in patient_resamples(patients, n_boot, seed):
         values = continuous_metrics(y[pick], p[pick])
         for m in CONTINUOUS_CI_METRICS:
             draws[m].append(values[m])
@@ -221,15 +227,11 @@ def continuous_bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, 
 def continuous_subgroups(y: np.ndarray, p: np.ndarray, groups: dict[str, np.ndarray], min_n: int = 10) -> pd.DataFrame:
     """Per subgroup: n, mean observed and predicted change, RMSE (counts only below *min_n* courses)."""
     rows = []
-    for name, labels in groups.items():
-        for level in pd.unique(labels):
-            if pd.isna(level):
-                continue
-            m = labels == level
-            small = m.sum() < min_n
-            rows.append({"subgroup": name, "level": str(level), "n": int(m.sum()),
-                         "mean_observed": float(y[m].mean()), "mean_predicted": float(p[m].mean()),
-                         "rmse": np.nan if small else float(np.sqrt(np.mean((y[m] - p[m]) ** 2)))})
+    for name, level, m in _levels(groups):
+        small = m.sum() < min_n
+        rows.append({"subgroup": name, "level": level, "n": int(m.sum()),
+                     "mean_observed": float(y[m].mean()), "mean_predicted": float(p[m].mean()),
+                     "rmse": np.nan if small else float(np.sqrt(np.mean((y[m] - p[m]) ** 2)))})
     return pd.DataFrame(rows)
 
 
