@@ -47,6 +47,8 @@ demo-real: $(VENV)/.installed
 	$(CLI) validate $(DEMO)/ds005917.csv
 	$(CLI) train $(DEMO)/ds005917.csv --target response_day2 --config train_small \
 	  --experiment ds005917 | tee $(DEMO)/ds005917-train.txt
+	$(CLI) train $(DEMO)/ds005917.csv --target pct_change_day2 --config train_small \
+	  --experiment ds005917 | tee $(DEMO)/ds005917-pct-train.txt
 
 # The report test renders HTML in a real headless browser: Debian's chromium (installed when missing, as root).
 browser:
@@ -68,6 +70,9 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/features_speed.py
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/shap_speed.py
+	$(PY) benchmarks/null_default.py
+	$(PY) benchmarks/auroc_coverage.py 30 400
+	$(PY) benchmarks/permutation_type1.py 100
 
 clean:
 	rm -rf $(VENV) $(DEMO) mlruns/mlflow.db mlruns/artifacts

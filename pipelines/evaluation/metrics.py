@@ -206,7 +206,7 @@ def continuous_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """
     spread = float(np.var(p))
     # near-constant predictions (the mean model) have no slope worth reporting, as for probabilities
-    slope = float(np.cov(p, y, bias=True)[0, 1] / spread) if np.sqrt(spread) > 0.01 * np.std(y) else float("nan")
+    slope = float(np.cov(p, y, bias=True)[0, 1] / spread) if np.sqrt(spread) > 0.05 * np.std(y) else float("nan")
     return {"r2_pct_change": r2(y, p), "rmse_pct_change": float(np.sqrt(np.mean((y - p) ** 2))),
             "mae_pct_change": float(np.mean(np.abs(y - p))), "calibration_slope_pct_change": slope,
             "calibration_in_the_large_pct_change": float(y.mean() - p.mean()),
