@@ -100,7 +100,7 @@ def _prevalence(columns: tuple[str, ...], seed: int) -> Pipeline:
     return Pipeline([("select", SelectColumns(columns)), ("model", DummyClassifier(strategy="prior"))])
 
 
-def _linear(columns: tuple[str, ...], model: Any) -> Pipeline:
+def linear_pipeline(columns: tuple[str, ...], model: Any) -> Pipeline:
     """The linear families' fitted tier, then *model*."""
     markers = [c for c in COMPOSITE_MARKERS if c in columns]
     steps: list[tuple[str, Any]] = [("select", SelectColumns(columns)), ("winsorize", Winsorizer())]
@@ -113,16 +113,16 @@ def _linear(columns: tuple[str, ...], model: Any) -> Pipeline:
 
 
 def _ridge_logistic(columns: tuple[str, ...], seed: int) -> Pipeline:
-    return _linear(columns, LogisticRegression(C=0.1, l1_ratio=0.0, max_iter=2000, tol=1e-3, random_state=seed))
+    return linear_pipeline(columns, LogisticRegression(C=0.1, l1_ratio=0.0, max_iter=2000, tol=1e-3, random_state=seed))
 
 
 def _elastic_net(columns: tuple[str, ...], seed: int) -> Pipeline:
     model = LogisticRegression(C=0.1, l1_ratio=0.5, solver="saga", max_iter=2000, tol=1e-3, random_state=seed)
-    return _linear(columns, model)
+    return linear_pipeline(columns, model)
 
 
 def _ridge_regression(columns: tuple[str, ...], seed: int) -> Pipeline:
-    return _linear(columns, Ridge(alpha=10.0))
+    return linear_pipeline(columns, Ridge(alpha=10.0))
 
 
 _LGBM_SMALL_DATA: dict[str, Any] = {"max_depth": 3, "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "n_jobs": 1,

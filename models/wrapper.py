@@ -33,6 +33,12 @@ class ScoringModel(Protocol):
 
     def use_threads(self, n: int) -> None: ...
 
+    def arm_columns(self) -> list[str]: ...
+
+    def arm_table(self, cohort: pd.DataFrame) -> pd.DataFrame: ...
+
+    def unseen(self, cohort: pd.DataFrame) -> pd.Series: ...
+
 
 class CohortModel(PythonModel):
     """A fitted, calibrated pipeline plus what it needs to rebuild its features.
@@ -55,11 +61,16 @@ class CohortModel(PythonModel):
         Extra numeric features declared by the mapping file.
     centres : list
         Mean transformed training row per ensemble member (linear SHAP background; aggregates only).
+    benefit : dict
+        Active arm -> fitted :class:`models.benefit.BenefitModel` (empty without a placebo arm).
+    arms, sites : tuple of str
+        The treatments and sites seen in training (a course of another is flagged when scored).
     """
 
     def __init__(self, estimator: Any, family: str, features: tuple[str, ...], derivations: tuple[str, ...],
                  training_columns: tuple[str, ...], target: str, threshold: float,
-                 extra_features: tuple[str, ...], centres: list[np.ndarray | None]):
+                 extra_features: tuple[str, ...], centres: list[np.ndarray | None],
+                 benefit: dict[str, Any] | None = None, arms: tuple[str, ...] = (), sites: tuple[str, ...] = ()):
         self.estimator = estimator
         self.family = family
         self.features = features
@@ -69,6 +80,9 @@ class CohortModel(PythonModel):
         self.threshold = threshold
         self.extra_features = extra_features
         self.centres = centres
+        self.benefit = benefit or {}
+        self.arms = arms
+        self.sites = sites
 
     def explain_table(self, cohort: pd.DataFrame) -> Explanation:
         """SHAP values (log-odds) of validated courses, in the feature dictionary's space."""
@@ -104,6 +118,36 @@ class CohortModel(PythonModel):
         if param is not None:
             for member in members(self.estimator):
                 member.set_params(**{param: n})
+
+    def arm_table(self, cohort: pd.DataFrame) -> pd.DataFrame:
+        """``probability_<arm>`` for every arm seen in training (the response model with that arm set) and
+        ``predicted_benefit_<drug>`` for every drug with a benefit model; empty without a placebo arm."""
+        from models.benefit import with_arm
+
+        if not self.arm_columns():
+            return pd.DataFrame(index=cohort.index)
+        X = self.feature_table(cohort)
+        out = {f"probability_{arm}": predict(self.estimator, with_arm(X, None if arm == "placebo" else arm))
+               for arm in self.arms}
+        out |= {f"predicted_benefit_{arm}": model.effect(X) for arm, model in self.benefit.items()}
+        return pd.DataFrame(out, index=cohort.index)[self.arm_columns()]
+
+    def arm_columns(self) -> list[str]:
+        """The per-arm columns :meth:`arm_table` writes (none for a model trained without a placebo arm)."""
+        benefit = getattr(self, "benefit", {})  # models logged before benefit existed have none
+        if not benefit or self.task != "classification":
+            return []
+        return [f"probability_{arm}" for arm in self.arms] + [f"predicted_benefit_{arm}" for arm in benefit]
+
+    def unseen(self, cohort: pd.DataFrame) -> pd.Series:
+        """Per course, what the model never saw in training (an arm or a site), or ""."""
+        notes = pd.Series("", index=cohort.index, dtype=object)
+        for column, seen in (("treatment", getattr(self, "arms", ())), ("site", getattr(self, "sites", ()))):
+            if seen and column in cohort:
+                values = cohort[column].astype("string")
+                new = values.notna() & ~values.isin(list(seen))
+                notes[new] = notes[new] + f"{column} not seen in training; "
+        return notes.str.rstrip("; ")
 
     def predict_table(self, cohort: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities for an already validated cohort table."""

@@ -77,7 +77,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from pipelines.config import load_config
     from pipelines.flows.train import run_train
-    from pipelines.reporting.terminal import render_table
+    from pipelines.reporting.terminal import render_benefit, render_table
     from pipelines.tracking import registered_name
 
     _target_or_usage(args.target)
@@ -94,6 +94,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}")
     print(render_table(result.table()))
+    if result.benefit is not None and result.benefit.summaries:
+        print(render_benefit(result.benefit))
     print(f"selected model: {result.selected} (refit on all {len(result.data.y)} courses)")
     alias = " (no alias: below the minimum sample size; promote it by hand if you must)" \
         if result.sample_size.below_minimum else ""

@@ -54,6 +54,22 @@ class EvaluationConfig:
     remission_threshold: float = REMISSION_THRESHOLD
 
 
+def _registered_learners() -> tuple[str, ...]:
+    from models.benefit import LEARNERS
+
+    return tuple(LEARNERS)
+
+
+@dataclass(frozen=True)
+class BenefitConfig:
+    """The benefit model, fitted when the cohort has placebo courses (binary targets)."""
+
+    enabled: bool = True
+    learners: tuple[str, ...] = field(default_factory=_registered_learners)
+    propensity: str = "allocation"  # allocation (randomised: the allocation ratio) or estimated (in-fold)
+    fdr: float = 0.05               # false discovery rate of the roles table
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = 20261129
@@ -65,6 +81,7 @@ class TrainConfig:
     early_course: bool = False
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    benefit: BenefitConfig = field(default_factory=BenefitConfig)
     n_jobs: int = 2
 
     def flat(self) -> dict[str, str]:
@@ -137,6 +154,12 @@ def _problems(c: TrainConfig) -> list[str]:
          "evaluation.remission_threshold must be within 0-60"),
         (isinstance(c.n_jobs, int) and 1 <= c.n_jobs <= 64, "n_jobs must be 1-64 (parallel workers)"),
         (isinstance(c.early_course, bool), "early_course must be true or false"),
+        (isinstance(c.benefit.enabled, bool), "benefit.enabled must be true or false"),
+        (isinstance(c.benefit.learners, tuple) and len(c.benefit.learners) > 0
+         and set(c.benefit.learners) <= set(_registered_learners()) and len(set(c.benefit.learners)) == len(c.benefit.learners),
+         f"benefit.learners must be a non-empty list of distinct names from {', '.join(_registered_learners())}"),
+        (c.benefit.propensity in ("allocation", "estimated"), "benefit.propensity must be allocation or estimated"),
+        (isinstance(c.benefit.fdr, float) and 0 < c.benefit.fdr < 1, "benefit.fdr must be between 0 and 1"),
     ]
     return [message for ok, message in checks if not ok]
 

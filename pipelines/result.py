@@ -9,12 +9,33 @@ import pandas as pd
 from features.build import FeatureTable
 from models.wrapper import CohortModel
 from pipelines.config import TrainConfig
+from pipelines.evaluation.benefit import BenefitSummary
 from pipelines.evaluation.evaluate import Evaluation
 from pipelines.evaluation.explanation import ShapSummary
 from pipelines.evaluation.sample_size import SampleSize
 from pipelines.training.data import Data
 from pipelines.training.nested import FoldResult
 from pipelines.training.permutation import PermutationResult
+
+
+@dataclass(frozen=True)
+class BenefitResult:
+    """The benefit model's figures per comparison (active arm vs placebo) and the biomarker roles table."""
+
+    summaries: list[BenefitSummary]
+    roles: pd.DataFrame
+    notes: list[str]
+
+    @property
+    def primary(self) -> BenefitSummary:
+        """The comparison with the most courses: its figures are logged without an arm suffix."""
+        return max(self.summaries, key=lambda s: s.n_drug + s.n_placebo)
+
+    def metrics(self) -> dict[str, float]:
+        out = self.primary.metrics()
+        for summary in self.summaries:
+            out |= summary.metrics(f"_{summary.arm}")
+        return out
 
 
 @dataclass
@@ -37,6 +58,7 @@ class TrainingResult:
     model: CohortModel
     shap: ShapSummary
     notes: list[str] = field(default_factory=list)
+    benefit: BenefitResult | None = None
     run_id: str = ""
     artifact_uri: str = ""
     version: int = 0

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 DEFAULT_EXPERIMENT = "ketamine-response"
 REQUIRED_METRICS = ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "brier", "calibration_slope",
                     "calibration_intercept", "balanced_accuracy", "permutation_p", "permutation_b", "n_courses", "n_events")
-PIP_PACKAGES = ("scikit-learn", "lightgbm", "pandas", "numpy", "pyarrow", "mlflow", "scipy", "pyyaml")
+PIP_PACKAGES = ("scikit-learn", "lightgbm", "pandas", "numpy", "pyarrow", "mlflow", "scipy", "pyyaml", "econml")
 
 
 def registered_name(target: str) -> str:
@@ -238,8 +238,8 @@ def resolve_model(uri: str | None) -> tuple[str, str, str]:
         raise TrackingError(f"model {uri} not found in {store_uri()}: {exc.message}{hint}") from None
 
 
-def download_artifacts(run_id: str, folders: tuple[str, ...], out: str | Path) -> None:
-    """Copy artifact *folders* of run *run_id* into *out*."""
+def download_artifacts(run_id: str, folders: tuple[str, ...], out: str | Path, optional: tuple[str, ...] = ()) -> None:
+    """Copy artifact *folders* of run *run_id* into *out*, and the *optional* ones the run has."""
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
@@ -247,7 +247,8 @@ def download_artifacts(run_id: str, folders: tuple[str, ...], out: str | Path) -
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no progress bars in the CLI's output
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for folder in folders:
+        present = {a.path for a in mlflow.artifacts.list_artifacts(run_id=run_id)} if optional else set()
+        for folder in (*folders, *(f for f in optional if f in present)):
             mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=folder, dst_path=str(out))
     except (MlflowException, OSError) as exc:
         raise TrackingError(f"run {run_id}: {', '.join(folders)} cannot be copied from {store_uri()} to {out} "

@@ -79,6 +79,7 @@ def build_cohort(n: int, seed: int, scenario: str = "literature") -> tuple[pd.Da
     # centred so each cohort's marginal rates sit on the published ones, whatever sites it drew
     cov["site_effect"] = (shift - shift.mean())[site]
     cov["eta"] = planted_effect(spec, cov)
+    cov["prognostic"] = planted_effect(spec, cov, prognostic=True)
     observed = mask_missing(rng, cov)
     courses = _courses(rng, cov, cross)
     madrs, oracle = simulate_outcomes(rng, spec, courses)

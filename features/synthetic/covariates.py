@@ -98,6 +98,7 @@ def standardised_drivers(cov: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "madrs_baseline": (cov["madrs_baseline"] - MADRS_MEAN) / MADRS_SD,
         "log_episode_months": (np.log(cov["episode_duration_months"]) - np.log(24)) / 0.8,
         "d_serine_umol_l": (cov["d_serine_umol_l"] - 3.5) / 1.0,
+        "n_failed_treatments": (cov["n_failed_treatments"] - 4.0) / np.sqrt(2.0),  # 2 + Poisson(2)
     }
 
 

@@ -2,9 +2,10 @@
 
 Response at each timepoint follows a probit model per course::
 
-    z = a_placebo[tp] + a_drug[tp] * (1 - h * prior_ect) * active + eta(x) * active + site + noise
+    z = a_placebo[tp] + g(x) + a_drug[tp] * (1 - h * prior_ect) * active + eta(x) * active + site + noise
 
-with ``eta`` the scenario's planted effects on standardised predictors and
+with ``eta`` the scenario's planted predictive effects (drug arms only) and ``g`` its prognostic
+effects (every arm) on standardised predictors, and
 ``noise`` ~ N(0, 1) shared across a course's timepoints with correlation rho.
 So the true probability is ``Phi(z - noise)`` and the oracle is exact. The
 intercepts are solved once per scenario on a fixed reference population so the
@@ -53,8 +54,9 @@ def calibration(name: str) -> dict[tuple[str, str], tuple[float, float]]:
     rng = np.random.default_rng(20261129)
     ref = draw_patients(rng, 20_000, n_sites=1)
     eta = planted_effect(scenario, ref)
+    prog = planted_effect(scenario, ref, prognostic=True)
     scale = 1.0 - (1.0 - scenario.prior_ect_drug_scale) * ref["prior_ect"]
-    site = rng.normal(0.0, scenario.site_sd, size=eta.size)
+    site = rng.normal(0.0, scenario.site_sd, size=eta.size) + prog
     out: dict[tuple[str, str], tuple[float, float]] = {}
     # placebo arms first: a drug arm is solved on top of its placebo intercept
     for (arm, tp), (resp, rem, thr) in sorted(scenario.rates.items(), key=lambda kv: not kv[0][0].startswith("placebo")):
@@ -70,11 +72,12 @@ def calibration(name: str) -> dict[tuple[str, str], tuple[float, float]]:
     return out
 
 
-def planted_effect(scenario: Scenario, cov: dict[str, np.ndarray]) -> np.ndarray:
-    """eta: the scenario's planted effects summed over standardised predictors (probit scale)."""
+def planted_effect(scenario: Scenario, cov: dict[str, np.ndarray], prognostic: bool = False) -> np.ndarray:
+    """The scenario's predictive effects (eta), or its prognostic ones (g), summed over standardised
+    predictors (probit scale)."""
     drivers = standardised_drivers(cov)
     eta = np.zeros(len(cov["age"]))
-    for name, beta in scenario.effects.items():
+    for name, beta in (scenario.prognostic if prognostic else scenario.effects).items():
         eta += beta * drivers[name]
     return eta
 
@@ -89,17 +92,36 @@ def _per_arm(masks: dict[str, np.ndarray], values: dict[str, float]) -> np.ndarr
     return out
 
 
-def _linear(scenario: Scenario, courses: dict[str, np.ndarray], masks: dict[str, np.ndarray],
-            tp: str) -> np.ndarray:
+def _linear(scenario: Scenario, courses: dict[str, np.ndarray], rate_arms: np.ndarray, tp: str) -> np.ndarray:
+    """The probit linear predictor of each course had it been given the arm in *rate_arms* (NaN: no such visit)."""
     cal = calibration(scenario.name)
+    masks = {arm: rate_arms == arm for arm in ARMS}
     a = {arm: cal[(arm, tp)][0] for arm in ARMS if (arm, tp) in cal}
     placebo = {drug: a.get(p, np.nan) for drug, p in (("ketamine_iv", "placebo_iv"), ("esketamine_in", "placebo_in"))}
     a_placebo = _per_arm(masks, placebo | {p: a.get(p, np.nan) for p in ("placebo_iv", "placebo_in")})
     a_drug = _per_arm(masks, {d: a.get(d, np.nan) for d in ("ketamine_iv", "esketamine_in")})
-    active = courses["treatment"] != "placebo"
+    active = np.isin(rate_arms, ("ketamine_iv", "esketamine_in"))
     scale = 1.0 - (1.0 - scenario.prior_ect_drug_scale) * courses["prior_ect"]
     drug_term = np.where(active, a_drug * scale + courses["eta"], 0.0)
-    return a_placebo + courses["site_effect"] + drug_term
+    return a_placebo + courses["prognostic"] + courses["site_effect"] + drug_term
+
+
+def counterfactual_oracle(scenario: Scenario, courses: dict[str, np.ndarray], tp: str) -> dict[str, np.ndarray]:
+    """Each course's true response probability on every arm its site offers, and the drug's benefit over placebo.
+
+    ``p_response_<tp>_<arm>`` for ketamine_iv, esketamine_in and placebo (NaN where the site does not
+    give that arm, or the arm has no such visit) and ``benefit_<tp>_<drug>`` = drug minus placebo.
+    """
+    esk = courses["esk_site"]
+    drug_arm = np.where(esk, "esketamine_in", "ketamine_iv")
+    p_placebo = ndtr(_linear(scenario, courses, rate_arm(np.full(esk.size, "placebo"), esk), tp))
+    p_drug = ndtr(_linear(scenario, courses, drug_arm, tp))
+    out = {f"p_response_{tp}_placebo": p_placebo}
+    for drug in ("ketamine_iv", "esketamine_in"):
+        p = np.where(drug_arm == drug, p_drug, np.nan)
+        out[f"p_response_{tp}_{drug}"] = p
+        out[f"benefit_{tp}_{drug}"] = p - p_placebo
+    return out
 
 
 def simulate_outcomes(rng: np.random.Generator, scenario: Scenario,
@@ -111,19 +133,22 @@ def simulate_outcomes(rng: np.random.Generator, scenario: Scenario,
     madrs : dict
         ``madrs_<tp>`` arrays (NaN where the arm has no such visit or the course dropped out).
     oracle : dict
-        ``p_response_<tp>`` and ``p_remission_<tp>`` (remission at MADRS <= 10).
+        ``p_response_<tp>`` and ``p_remission_<tp>`` (remission at MADRS <= 10) of the arm given,
+        then the counterfactual columns of :func:`counterfactual_oracle`.
     """
     n = courses["treatment"].size
     base = courses["madrs_baseline"]
     rho = scenario.timepoint_correlation
     shared = rng.standard_normal(n)
     dropout = rng.random(n)
-    madrs, oracle = {}, {}
+    madrs: dict[str, np.ndarray] = {}
+    oracle: dict[str, np.ndarray] = {}
+    arms: dict[str, np.ndarray] = {}
     masks = {arm: courses["rate_arm"] == arm for arm in ARMS}
     cal = calibration(scenario.name)
     for tp in TIMEPOINTS:
         visit = np.where(courses["esk_site"], tp in ESK_TIMEPOINTS, tp in IV_TIMEPOINTS)
-        lin = _linear(scenario, courses, masks, tp)
+        lin = _linear(scenario, courses, courses["rate_arm"], tp)
         k = _per_arm(masks, {arm: cal[(arm, tp)][1] for arm in ARMS if (arm, tp) in cal})
         noise = np.sqrt(rho) * shared + np.sqrt(1 - rho) * rng.standard_normal(n)
         responder = lin + noise > 0
@@ -135,7 +160,8 @@ def simulate_outcomes(rng: np.random.Generator, scenario: Scenario,
         p = np.where(visit, ndtr(lin), np.nan)
         oracle[f"p_response_{tp}"] = p
         oracle[f"p_remission_{tp}"] = p * np.minimum(1.0, 2.0 * (REMISSION_THRESHOLD + 1) / base) ** (1 / k)
-    return madrs, oracle
+        arms |= {name: np.where(visit, v, np.nan) for name, v in counterfactual_oracle(scenario, courses, tp).items()}
+    return madrs, oracle | arms
 
 
 def simulate_safety(rng: np.random.Generator, courses: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

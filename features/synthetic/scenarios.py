@@ -1,9 +1,13 @@
 """The planted truth of every synthetic scenario, in one readable table.
 
 Rates are published figures where one exists (source in ``docs/synthetic-calibration.md``;
-``I`` marks an interpolation of ours). Effects are probit coefficients per
-standard deviation of the predictor, acting on the active (drug) arms only, because
-the published predictors are moderators of the ketamine response, not of placebo.
+``I`` marks an interpolation of ours). Effects are probit coefficients per standard deviation
+of the predictor, of two kinds:
+
+* ``effects`` are **predictive**: they act on the active (drug) arms only, because the
+  published predictors are moderators of the ketamine response, not of placebo;
+* ``prognostic`` effects act on every arm alike: they predict improvement whatever is given,
+  so they change nobody's benefit from the drug.
 """
 
 from __future__ import annotations
@@ -47,6 +51,15 @@ LITERATURE_EFFECTS: dict[str, float] = {
     "d_serine_umol_l": -0.10,     # Moaddel 2014: lower D-serine, response (n=21, unreplicated)
 }
 
+LITERATURE_PROGNOSTIC: dict[str, float] = {
+    "n_failed_treatments": -0.10,  # STAR*D (Rush 2006): remission falls with each failed step, on any treatment
+}
+
+# For the benefit benchmark: four clear drug-arm modifiers and two prognostic factors, so that
+# roles and benefit can be checked at ~800 courses (the literature effects need thousands).
+BENEFIT_EFFECTS = {"family_history_aud": 0.80, "bmi": 0.75, "benzodiazepine": -0.75, "bdnf_met_carrier": -0.75}
+BENEFIT_PROGNOSTIC = {"n_failed_treatments": -0.35, "madrs_baseline": -0.30}
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -56,6 +69,7 @@ class Scenario:
     description: str
     rates: Rates = field(default_factory=lambda: dict(LITERATURE_RATES))
     effects: dict[str, float] = field(default_factory=lambda: dict(LITERATURE_EFFECTS))
+    prognostic: dict[str, float] = field(default_factory=lambda: dict(LITERATURE_PROGNOSTIC))
     prior_ect_drug_scale: float = 0.5   # PMC3100439: d=0.50 ECT-resistant vs d=1.00 ECT-naive
     site_sd: float = 0.15               # probit SD of between-site shifts in response
     timepoint_correlation: float = 0.6  # shared latent within a course across timepoints
@@ -72,10 +86,20 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "strong", "same structure, effects x3.5: for demos and for checking the pipeline finds signal",
             effects={k: 3.5 * v for k, v in LITERATURE_EFFECTS.items()},
+            prognostic={k: 3.5 * v for k, v in LITERATURE_PROGNOSTIC.items()},
         ),
         Scenario(
             "null", "outcome independent of every column, arm included: the pipeline must find nothing",
-            rates=_constant_rates(0.35, 0.15), effects={}, prior_ect_drug_scale=1.0, site_sd=0.0,
+            rates=_constant_rates(0.35, 0.15), effects={}, prognostic={}, prior_ect_drug_scale=1.0, site_sd=0.0,
+        ),
+        Scenario(
+            "benefit", "four clear drug-arm modifiers and two prognostic factors: benefit and roles have a known truth",
+            effects=dict(BENEFIT_EFFECTS), prognostic=dict(BENEFIT_PROGNOSTIC), prior_ect_drug_scale=1.0,
+        ),
+        Scenario(
+            "constant_effect", "the drug shifts everyone's probit by the same amount, prognostic factors act on "
+            "every arm: no feature modifies the effect, so none may be called predictive",
+            effects={}, prognostic=dict(BENEFIT_PROGNOSTIC), prior_ect_drug_scale=1.0,
         ),
         Scenario(
             "high_placebo", "anaesthesia-masked trial (Lii 2023): placebo 24 h response 50%, ketamine 60%",

@@ -7,11 +7,12 @@ from pathlib import Path
 from pipelines import tracking
 
 REPORT_FOLDERS = ("report", "shap")
+OPTIONAL_FOLDERS = ("benefit",)  # runs with a placebo arm
 
 
 def run_report(run_id: str, out: str | Path, experiment: str = tracking.DEFAULT_EXPERIMENT) -> Path:
-    """Write *run_id*'s report/ and shap/ artifacts into *out*; returns the report's index.html."""
+    """Write *run_id*'s report/, shap/ and benefit/ artifacts into *out*; returns the report's index.html."""
     tracking.open_experiment(experiment)
     out = Path(out)
-    tracking.download_artifacts(run_id, REPORT_FOLDERS, out)
+    tracking.download_artifacts(run_id, REPORT_FOLDERS, out, OPTIONAL_FOLDERS)
     return out / "report" / "index.html"

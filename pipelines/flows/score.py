@@ -108,6 +108,7 @@ def _score_chunk(model: ScoringModel, table: pd.DataFrame, name: str, version: s
                  {"probability": p, "predicted_responder": (p >= model.threshold).astype("int64")})
     out = pd.DataFrame({"patient_id": table["patient_id"], "treatment": table["treatment"], **predicted,
                         "model_name": name, "model_version": version}, index=table.index)
+    out = pd.concat([out, model.arm_table(table)], axis=1).assign(warnings=model.unseen(table))
     return pd.concat([out, _explain_columns(model, table, explain)], axis=1) if explain else out
 
 
@@ -167,6 +168,6 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
 
 def _score_chunk_header(model: ScoringModel, explain: int) -> pd.DataFrame:
     predicted = ["predicted_pct_change"] if model.task == "regression" else ["probability", "predicted_responder"]
-    columns = ["patient_id", "treatment", *predicted, "model_name", "model_version"]
+    columns = ["patient_id", "treatment", *predicted, "model_name", "model_version", *model.arm_columns(), "warnings"]
     columns += [f"reason_{i + 1}_{part}" for i in range(explain) for part in ("feature", "value", "shap")]
     return pd.DataFrame(columns=columns)

@@ -30,7 +30,9 @@ def describe_scenarios() -> str:
                   f"  prior ECT scales the drug effect by {s.prior_ect_drug_scale:g}; site SD {s.site_sd:g} "
                   f"(probit); timepoint correlation {s.timepoint_correlation:g}"]
         effects = ", ".join(f"{k} {v:+.2f}" for k, v in s.effects.items()) or "none"
-        lines.append(f"  effects on the drug arms (probit per SD): {effects}")
+        lines.append(f"  predictive effects, drug arms only (probit per SD): {effects}")
+        prognostic = ", ".join(f"{k} {v:+.2f}" for k, v in s.prognostic.items()) or "none"
+        lines.append(f"  prognostic effects, every arm (probit per SD): {prognostic}")
         changed = {k: v for k, v in s.rates.items() if LITERATURE_RATES.get(k) != v}
         if s.name == "literature" or changed:
             rates = s.rates if s.name == "literature" else changed

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -20,15 +21,19 @@ from features.cohort.schema import COLUMNS
 from features.cohort.targets import parse_target
 from features.cohort.validation import ValidatedCohort, load_cohort
 from features.synthetic.cohort import build_cohort
+from models.benefit import BenefitModel, benefit_shap
 from models.explain import background_centres
 from models.wrapper import CohortModel
 from pipelines import tracking
 from pipelines.config import TrainConfig
+from pipelines.evaluation.benefit import summarise
 from pipelines.evaluation.evaluate import Evaluation, add_active_arm_metrics, add_cv_uncertainty, add_gain_over_arm, evaluate
 from pipelines.evaluation.explanation import explain_training
+from pipelines.evaluation.roles import biomarker_roles
 from pipelines.evaluation.sample_size import assess
 from pipelines.flows.features import usable_rows
-from pipelines.result import TrainingResult
+from pipelines.result import BenefitResult, TrainingResult
+from pipelines.training.benefit import comparisons, run_benefit
 from pipelines.training.cv import check_cv_feasible
 from pipelines.training.data import Data
 from pipelines.training.nested import FoldResult, fit_calibrated, fold_threshold, pooled, pooled_threshold, run_nested, search, select
@@ -36,6 +41,10 @@ from pipelines.training.permutation import PermutationResult, permutation_test
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
+BENEFIT_NOTE = ("benefit model: out-of-fold benefit per course (learner chosen inside each outer fold by the "
+                "transformed-outcome loss, one-SE rule); propensity = {propensity}; c-for-benefit CI resamples "
+                "patients over the out-of-fold predictions (refit variance not included); biomarker roles from one "
+                "cluster-robust regression per feature, FDR-adjusted")
 
 
 def build_training_data(cohort: ValidatedCohort, target: str, config: TrainConfig,
@@ -75,6 +84,34 @@ def fit_all(data: Data, config: TrainConfig, progress: Progress) -> tuple[list[F
     return folds, permutation, fit_calibrated(selected, params[selected], data, config, config.seed), selected
 
 
+def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, config: TrainConfig, task: str,
+                     progress: Progress) -> tuple[BenefitResult | None, dict[str, BenefitModel]]:
+    """Benefit of each active arm over placebo (out of fold and final) and the biomarker roles table."""
+    from joblib import Parallel
+
+    b = config.benefit
+    if not b.enabled or task != "classification":
+        return None, {}
+    found, notes = comparisons(data)
+    if not found:
+        return (BenefitResult([], pd.DataFrame(), notes), {}) if notes else (None, {})
+    progress(f"benefit model: {', '.join(b.learners)} compared in the inner loop, for {', '.join(c.arm for c in found)}")
+    with Parallel(n_jobs=config.n_jobs) as parallel:
+        arms = [run_benefit(data, folds, c, b.learners, config.cv.inner_folds, config.seed, b.propensity, parallel)  # type: ignore[arg-type]
+                for c in found]
+    summaries, shap, weights = [], pd.Series(0.0, index=[c for c in data.X.columns]), 0
+    for arm in arms:
+        c = arm.comparison
+        sub = data.take(c.rows)
+        summaries.append(summarise(c.arm, arm.final.learner, arm.selections, arm.oof, arm.oof_learners, sub.y,
+                                   c.treated, sub.patients, config.evaluation.bootstrap, config.seed))
+        shap = shap.add(benefit_shap(arm.final, sub.X, config.seed) * len(c.rows), fill_value=0.0)
+        weights += len(c.rows)
+    rows = np.unique(np.concatenate([c.rows for c in found]))
+    roles = biomarker_roles(data, rows, built.dictionary, True, b.fdr, {str(k): float(v) for k, v in (shap / weights).items()})
+    return BenefitResult(summaries, roles, notes), {arm.comparison.arm: arm.final for arm in arms}
+
+
 def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohort_table: pd.DataFrame,
                  task: str = "classification") -> dict[str, Evaluation]:
     """Evaluate every family's and the selected procedure's pooled out-of-fold probabilities."""
@@ -98,12 +135,13 @@ def data_digest(path: str | Path) -> str:
 
 
 def make_model(estimator: Any, family: str, data: Data, built: FeatureTable, cohort: ValidatedCohort, target: str,
-               threshold: float) -> CohortModel:
-    """Wrap the refit estimator so it takes a raw cohort table."""
+               threshold: float, benefit: dict[str, BenefitModel] | None = None) -> CohortModel:
+    """Wrap the refit estimator (and the benefit models, if any) so it takes a raw cohort table."""
     derivations = tuple(dict.fromkeys(
         name for name in built.dictionary.set_index("feature").loc[list(data.X.columns), "derivation"]))
     return CohortModel(estimator, family, tuple(data.X.columns), derivations, tuple(cohort.table.columns), target,
-                       threshold, tuple(cohort.extra_features), background_centres(estimator, family, data.X))
+                       threshold, tuple(cohort.extra_features), background_centres(estimator, family, data.X),
+                       benefit or {}, tuple(sorted(set(data.treatments))), tuple(sorted(set(data.sites))))
 
 
 def synthetic_input_example(model: CohortModel, rows: int = 3) -> pd.DataFrame:
@@ -132,7 +170,7 @@ def run_description(result: TrainingResult) -> str:
 
 def log_result(result: TrainingResult, experiment_id: str, digest: str, source: str) -> None:
     """Log the parent run (selected procedure), one child per family, and register the model."""
-    from pipelines.reporting.content import run_content, shap_content
+    from pipelines.reporting.content import benefit_content, run_content, shap_content
 
     config = result.config
     selections = pd.Series([f.selected for f in result.folds]).value_counts().to_dict()
@@ -144,6 +182,8 @@ def log_result(result: TrainingResult, experiment_id: str, digest: str, source: 
             f"outer-fold selections: {selections}",
             "decision threshold: each outer fold's training event rate (or the configured probability)",
         ]) + "\n"}
+    if result.benefit is not None and result.benefit.summaries:
+        parent = benefit_content(result.benefit, parent)  # first: the report page shows its figures
     parent = shap_content(result, parent, digest, source)
     tags = {"target": result.target, "cv_design": config.cv.design, "data_digest": digest,
             "mlflow.note.content": run_description(result),
@@ -184,9 +224,12 @@ def run_train(cohort_path: str | Path, target: str, config: TrainConfig,
                      f"permuted labels (permutation p = {p_selected:.3f})")
     notes.append(permutation.note(config.evaluation.permutation_stop))
     shap = explain_training(data, folds, estimator, selected, built.dictionary, signal)
-    model = make_model(estimator, selected, data, built, cohort, target, fold_threshold(data.y, config))
+    benefit, learners = estimate_benefit(data, folds, built, config, task, progress)
+    if benefit is not None:
+        notes += benefit.notes + [BENEFIT_NOTE.format(propensity=config.benefit.propensity)] * bool(benefit.summaries)
+    model = make_model(estimator, selected, data, built, cohort, target, fold_threshold(data.y, config), learners)
     result = TrainingResult(target, config, data, built, folds, selected, evaluations, permutation, size, model,
-                            shap, notes)
+                            shap, notes, benefit)
     progress("logging to MLflow")
     log_result(result, experiment_id, data_digest(cohort_path), Path(cohort_path).name)
     return result

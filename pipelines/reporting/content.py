@@ -5,16 +5,18 @@ Aggregates only: nothing here is per course.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipelines.evaluation.benefit import BenefitSummary
 from pipelines.evaluation.evaluate import Evaluation
 from pipelines.reporting.html import ReportContent, render_report
-from pipelines.reporting.plots import performance_figures
+from pipelines.reporting.plots import benefit_calibration_figure, performance_figures
 from pipelines.reporting.shap_plots import shap_figures
-from pipelines.result import TrainingResult
+from pipelines.result import BenefitResult, TrainingResult
 from pipelines.training.nested import pooled
 
 RunContent = dict[str, Any]  # metrics, tables, figures, texts: the arguments of tracking's run logging
@@ -85,7 +87,7 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
                       f"{'' if c.cv.design == 'kfold' else ', leave-one-site-out'}), inner {c.cv.inner_folds} folds, "
                       f"patient-grouped; family chosen in the inner loop by {c.search.selection_metric}",
         "Selected model": f"{result.selected}, {c.calibration.method} calibration in-fold",
-        "Performance": headline_sentence(sel) + "; permutation p = {result.permutation.p['selected']:.3f} "
+        "Performance": headline_sentence(sel) + f"; permutation p = {result.permutation.p['selected']:.3f} "
                        f"({result.permutation.b['selected']} permutations)",
     }
     warnings = [n for n in result.notes if n.startswith("WARNING")]
@@ -95,5 +97,59 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
         "top-k frequency are not supported as predictors.",
     ] + ([f"Fewer courses than the Riley et al. minimum ({result.sample_size.minimum}) for a model of "
           f"{result.sample_size.parameters} parameters: estimates are unstable."] if result.sample_size.below_minimum else [])
+    benefit = result.benefit
     return ReportContent(f"ketamine-response: {target}", summary_items, result.table(), result.notes, warnings,
-                         result.shap.importance, result.shap.domains, figures, limitations)
+                         result.shap.importance, result.shap.domains, figures, limitations, questions(result),
+                         benefit.roles if benefit is not None and benefit.summaries else None,
+                         benefit_tables(benefit) if benefit is not None else {})
+
+
+def questions(result: TrainingResult) -> list[tuple[str, str]]:
+    """The two clinical questions and this run's answers, each with its CI and the courses it is judged on."""
+    sel = result.evaluations["selected"]
+    if "auroc_active" in sel.ci:
+        low, high = sel.ci["auroc_active"]
+        first = (f"AUROC {sel.metrics.get('auroc_active_fold_mean', sel.metrics['auroc_active']):.3f} "
+                 f"(95% CI {low:.3f} to {high:.3f}), judged on drug-arm courses only, out of fold")
+    else:
+        first = "not estimated: the cohort has no drug-arm courses with this outcome, or the target is continuous"
+    benefit = result.benefit
+    if benefit is None or not benefit.summaries:
+        second = "not estimated: " + ("; ".join(benefit.notes) if benefit is not None and benefit.notes else
+                                      "no placebo courses, a continuous target, or benefit disabled in the config")
+    else:
+        second = "; ".join(benefit_sentence(s) for s in benefit.summaries)
+    return [("How likely is response if given the drug?", first),
+            ("How much more likely than on placebo (who benefits)?", second)]
+
+
+def benefit_sentence(s: BenefitSummary) -> str:
+    c, low, high = s.c_for_benefit
+    text = (f"{s.arm} vs placebo ({s.n_drug} drug and {s.n_placebo} placebo courses): c-for-benefit {c:.3f} "
+            f"(95% CI {low:.3f} to {high:.3f}; 0.5 = no better than chance at ranking benefit), final learner {s.learner}")
+    x = s.crossover
+    if x.patients:
+        text += (f"; {x.patients} crossover patients, observed within-patient benefit {x.mean_difference:+.2f} "
+                 f"(95% CI {x.ci_low:+.2f} to {x.ci_high:+.2f}; better on drug {x.better_on_drug}, same {x.same}, "
+                 f"better on placebo {x.better_on_placebo})")
+    return text
+
+
+def benefit_tables(benefit: BenefitResult) -> dict[str, pd.DataFrame]:
+    """The benefit artifacts (aggregates only), keyed by artifact path."""
+    if not benefit.summaries:
+        return {}
+    calibration = pd.concat([s.calibration.assign(arm=s.arm) for s in benefit.summaries], ignore_index=True)
+    crossover = pd.DataFrame([{"arm": s.arm, **dataclasses.asdict(s.crossover)} for s in benefit.summaries])
+    return {"benefit/learners.csv": pd.concat([s.learners_table() for s in benefit.summaries], ignore_index=True),
+            "benefit/calibration.csv": calibration, "benefit/crossover.csv": crossover}
+
+
+def benefit_content(benefit: BenefitResult, parent: RunContent) -> RunContent:
+    """The parent run's content plus the benefit metrics, tables (roles included) and figures."""
+    figures = {f"benefit/calibration_{s.arm}.png": benefit_calibration_figure(s.calibration, s.arm)
+               for s in benefit.summaries}
+    metrics = {k: v for k, v in benefit.metrics().items() if v == v}
+    return {**parent, "metrics": parent["metrics"] | metrics,
+            "tables": parent["tables"] | benefit_tables(benefit) | {"benefit/biomarkers.csv": benefit.roles},
+            "figures": parent["figures"] | figures}

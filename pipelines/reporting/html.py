@@ -41,6 +41,9 @@ class ReportContent:
     domains: pd.DataFrame
     figures: dict[str, object] = field(default_factory=dict)
     limitations: list[str] = field(default_factory=list)
+    questions: list[tuple[str, str]] = field(default_factory=list)  # (clinical question, the run's answer)
+    roles: pd.DataFrame | None = None
+    benefit_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def png_base64(fig) -> str:
@@ -59,6 +62,21 @@ def _table(frame: pd.DataFrame) -> str:
     return f'<div class="scroll">{body}</div>'  # wide tables scroll instead of overflowing the page
 
 
+def _roles(c: ReportContent, section) -> str:
+    """Benefit figures and the biomarker roles table, when the run estimated benefit."""
+    if c.roles is None:
+        return ""
+    tables = "".join(f"<h3>{html.escape(name)}</h3>{_table(frame)}" for name, frame in c.benefit_tables.items())
+    return f"""<h2>Benefit over placebo, out of fold</h2>{section([k for k in c.figures if k.startswith("benefit/")])}{tables}
+<h2>Biomarker roles: predictive or prognostic</h2>
+<p><em>predictive</em>: the feature x drug interaction (log-odds per SD) is distinguishable from zero after
+false-discovery-rate control; <em>prognostic</em>: the feature predicts the outcome on placebo (adjusted for arm
+and site). Benefit on the probability scale also varies with baseline risk when no interaction exists
+(risk-based heterogeneity; PATH statement, Kent et al. 2020): a prognostic feature moves predicted
+benefit without modifying the drug's effect. One regression per feature, standard errors clustered on the patient.</p>
+{_table(c.roles)}"""
+
+
 def render_report(c: ReportContent) -> str:
     """The report as one HTML string."""
     e = html.escape
@@ -68,10 +86,13 @@ def render_report(c: ReportContent) -> str:
     warn = "".join(f'<p class="warn">{e(w)}</p>' for w in c.warnings)
     notes = "".join(f"<li>{e(n)}</li>" for n in c.notes)
     limits = "".join(f"<li>{e(n)}</li>" for n in c.limitations)
+    questions = "".join(f"<dt>{e(q)}</dt><dd>{e(a)}</dd>" for q, a in c.questions)
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(c.title)}</title>
 <style>{_STYLE}</style>{_CHECK}</head><body>
 <h1>{e(c.title)}</h1>{warn}
+<h2>The clinician's two questions</h2><dl>{questions}</dl>
+{_roles(c, section)}
 <h2>Summary (TRIPOD+AI items)</h2><dl>{tripod}</dl>
 <h2>Performance (pooled out-of-fold)</h2>
 <p>95% CIs: a patient bootstrap of the out-of-fold predictions (it leaves out refit and selection

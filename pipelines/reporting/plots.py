@@ -78,3 +78,18 @@ def performance_figures(y: np.ndarray, p: np.ndarray, evaluation: Evaluation, la
         return {"plots/predicted_vs_observed.png": predicted_observed_figure(y, p, label)}
     return {"plots/roc.png": roc_figure(y, p, label), "plots/calibration.png": calibration_figure(y, p),
             "plots/decision_curve.png": decision_curve_figure(evaluation.curve)}
+
+
+def benefit_calibration_figure(table: pd.DataFrame, arm: str) -> object:
+    """Observed vs predicted benefit of the drug over placebo by quantile group, with 95% CIs."""
+    fig, ax = _figure(f"Calibration for benefit: {arm} vs placebo")
+    low, high = table["observed_ci_low"].min(), table["observed_ci_high"].max()
+    span = [min(low, table["predicted_benefit"].min(), 0), max(high, table["predicted_benefit"].max(), 0)]
+    ax.plot(span, span, ls="--", color="grey", label="perfect")
+    ax.errorbar(table["predicted_benefit"], table["observed_benefit"],
+                yerr=[table["observed_benefit"] - table["observed_ci_low"], table["observed_ci_high"] - table["observed_benefit"]],
+                marker="o", ls="none", capsize=3, label="quantile groups (95% CI)")
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set(xlabel="predicted benefit (out of fold)", ylabel="observed: drug rate - placebo rate")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig

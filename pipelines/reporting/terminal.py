@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pipelines.result import BenefitResult
 
 
 def render_table(table: pd.DataFrame) -> str:
@@ -42,3 +47,17 @@ def _footer(table: pd.DataFrame) -> str:
     return ("Estimates: mean over outer folds, 95% CI by the corrected resampled t (pooled values are logged). perm p: the whole procedure "
             "re-run on permuted labels, B permutations (0: constant predictor, p = 1); smallest possible p = 1/(B+1)"
             + (f" = {1 / (planned + 1):.3f}" if planned else ""))
+
+
+def render_benefit(benefit: BenefitResult) -> str:
+    """Benefit over placebo per drug, then the features called predictive or prognostic."""
+    from pipelines.reporting.content import benefit_sentence
+
+    lines = [f"benefit over placebo: {benefit_sentence(s)}" for s in benefit.summaries]
+    roles = benefit.roles
+    for role in ("predictive", "both", "prognostic"):
+        names = roles.loc[roles["role"] == role, "feature"].tolist()
+        lines.append(f"  {role:10s} ({len(names)}): {', '.join(names) or '-'}")
+    lines.append("  roles: interaction (predictive) or placebo-arm effect (prognostic) surviving FDR control; "
+                 "table in benefit/biomarkers.csv")
+    return "\n".join(lines)

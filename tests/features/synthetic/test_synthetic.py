@@ -72,8 +72,9 @@ def test_literature_oracle_auroc_is_realistic():
 
 def test_null_scenario_oracle_is_constant():
     cohort, oracle = build_cohort(5_000, 2, "null")
-    for column in oracle.columns[oracle.columns.str.startswith("p_response_")]:
-        assert oracle[column].dropna().nunique() == 1, column
+    for column in oracle.columns[oracle.columns.str.startswith(("p_response_", "benefit_"))]:
+        assert oracle[column].dropna().nunique() <= 1, column  # all NaN where no site gives the arm
+    assert (oracle.filter(like="benefit_").fillna(0) == 0).all().all()
     # remission (MADRS <= 10) depends on baseline through its definition alone, on nothing else
     for column in oracle.columns[oracle.columns.str.startswith("p_remission_")]:
         per_baseline = oracle[column].groupby(cohort["madrs_baseline"]).nunique()
@@ -135,3 +136,38 @@ def test_unknown_scenario_and_describe():
         assert f"\n{name}: " in "\n" + text
     assert "family_history_aud +0.30" in text
     assert len(LITERATURE_RATES) <= text.count("(<= ")
+
+
+@pytest.mark.parametrize("scenario", ["literature", "benefit", "constant_effect"])
+def test_counterfactual_oracle_matches_the_arm_given(scenario):
+    cohort, oracle = build_cohort(3_000, 4, scenario)
+    for tp, drug in (("24h", "ketamine_iv"), ("day2", "esketamine_in")):  # each drug's own visits
+        for arm in (drug, "placebo"):
+            given = (oracle["treatment"] == arm) & oracle[f"p_response_{tp}"].notna()
+            assert given.sum() > 100
+            np.testing.assert_allclose(oracle.loc[given, f"p_response_{tp}_{arm}"],
+                                       oracle.loc[given, f"p_response_{tp}"], atol=1e-5)
+    drug = oracle["p_response_24h_ketamine_iv"]
+    np.testing.assert_allclose(oracle["benefit_24h_ketamine_iv"], drug - oracle["p_response_24h_placebo"], atol=1e-5)
+
+
+def test_constant_effect_scenario_has_no_modifier_but_prognostic_factors():
+    from scipy.special import ndtri
+
+    cohort, oracle = build_cohort(3_000, 5, "constant_effect")
+    iv = oracle["p_response_24h_ketamine_iv"].notna()
+    shift = ndtri(oracle.loc[iv, "p_response_24h_ketamine_iv"]) - ndtri(oracle.loc[iv, "p_response_24h_placebo"])
+    assert shift.std() < 1e-3 < shift.mean()  # one shift on the probit scale for everyone
+    placebo = oracle.loc[iv, "p_response_24h_placebo"]
+    failed = cohort.loc[iv, "n_failed_treatments"].astype(float)
+    assert np.corrcoef(placebo, failed)[0, 1] < -0.5  # prognostic: acts on placebo too
+
+
+def test_benefit_scenario_modifiers_act_on_the_drug_arm_only():
+    cohort, oracle = build_cohort(3_000, 6, "benefit")
+    iv = oracle["p_response_24h_ketamine_iv"].notna()
+    aud = cohort.loc[iv, "family_history_aud"].astype(float)
+    seen = aud.notna()
+    benefit, placebo = oracle.loc[iv, "benefit_24h_ketamine_iv"][seen], oracle.loc[iv, "p_response_24h_placebo"][seen]
+    assert np.corrcoef(benefit, aud[seen])[0, 1] > 0.3
+    assert abs(np.corrcoef(placebo, aud[seen])[0, 1]) < 0.05

@@ -120,8 +120,11 @@ def test_literature_estimate_holds_on_a_fresh_cohort(store, fast_config, tmp_pat
     y = target[seen].to_numpy()
     p = result.model.predict_table(table[seen])
     fresh_ci = bootstrap_ci(y, p, table.loc[seen, "patient_id"].to_numpy(), 0.5, 200, 1)["auroc"]
-    oof_ci = result.evaluations["selected"].ci["auroc"]
-    assert fresh_ci[0] <= oof_ci[1] and oof_ci[0] <= fresh_ci[1]  # the two intervals overlap
+    oof = result.evaluations["selected"]
+    # not optimistic: the fresh cohort does not fall below the out-of-fold interval. (It may sit a
+    # little above it: the folds fit on two thirds of the courses, the final model on all of them.)
+    assert oof.ci["auroc"][0] <= fresh_ci[1]
+    assert abs(oof.metrics["auroc"] - float(np.mean(fresh_ci))) < 0.1
 
 
 def test_same_inputs_same_metrics(fast_config):

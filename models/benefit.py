@@ -1,0 +1,239 @@
+"""Benefit learners: each course's p(response | drug) - p(response | placebo), for one active arm.
+
+One declarative table (:data:`LEARNERS`) read by training, the logged model and the contract
+tests, like the family registry. Each learner is fit on the courses of one active arm and the
+placebo courses of the sites that give it, with ``treated`` = 1 for the drug course:
+
+* ``s_learner``: one logistic model with the drug indicator and centred feature x drug terms
+  (the linear families' fitted tier); benefit = its prediction with the arm set, minus with it unset.
+* ``t_learner``: econml's ``TLearner``, a logistic model per arm.
+* ``dr_learner``: econml's ``DRLearner``, doubly-robust pseudo-outcomes regressed on the features
+  by a linear final stage; outcome nuisance logistic, propensity the allocation ratio.
+
+The propensity is the allocation ratio (the share of drug courses in the training data) because
+the cohorts are randomised placebo-controlled trials; ``propensity="estimated"`` fits a logistic
+model on the features instead, in-fold, for cohorts that are not.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.dummy import DummyClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from features.cohort.schema import ARM_COLUMNS
+from models.families import linear_pipeline
+
+Propensity = Literal["allocation", "estimated"]
+
+
+def arm_column(arm: str) -> str:
+    """The indicator column of an active arm in the feature table."""
+    return f"arm_{arm}"
+
+
+def with_arm(X: pd.DataFrame, arm: str | None) -> pd.DataFrame:
+    """*X* as if every course had been given *arm* (None: placebo, every arm indicator 0)."""
+    out = X.copy()
+    for column in ARM_COLUMNS:
+        if column in out:
+            out[column] = 1.0 if arm is not None and column == arm_column(arm) else 0.0
+    return out
+
+
+def covariates(X: pd.DataFrame) -> pd.DataFrame:
+    """The features without the arm indicators: what the effect may depend on."""
+    return X[[c for c in X.columns if c not in ARM_COLUMNS]]
+
+
+class SafeLogistic(ClassifierMixin, BaseEstimator):
+    """Penalised logistic regression that predicts the training rate when the training labels have one class.
+
+    Benefit learners fit one arm, or one cross-fitting fold, at a time; in a trial of tens of
+    patients (ds005917: one placebo responder) such a part can hold no responder at all.
+    """
+
+    def __init__(self, C: float = 0.3, l1_ratio: float = 0.0, random_state: int | None = None):
+        self.C = C
+        self.l1_ratio = l1_ratio
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> SafeLogistic:
+        y = np.asarray(y).ravel().astype(int)
+        self.classes_ = np.array([0, 1])
+        self.rate_ = float(y.mean()) if len(y) else 0.0
+        self.model_: LogisticRegression | None = None
+        if len(np.unique(y)) == 2:
+            # saga is the solver that takes an L1 part
+            solver = {"solver": "saga", "max_iter": 5000} if self.l1_ratio else {"max_iter": 2000}
+            self.model_ = LogisticRegression(C=self.C, l1_ratio=self.l1_ratio, tol=1e-4, random_state=self.random_state,
+                                             **solver).fit(X, y)  # type: ignore[arg-type]
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        p = self.model_.predict_proba(X)[:, 1] if self.model_ is not None else np.full(len(X), self.rate_)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: Any) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def _logistic(seed: int, C: float = 0.3, l1_ratio: float = 0.0) -> SafeLogistic:
+    return SafeLogistic(C=C, l1_ratio=l1_ratio, random_state=seed)
+
+
+def _numeric(seed: int) -> Pipeline:
+    """econml takes no NaN: median imputation with indicators, then scaling (fitted in-fold)."""
+    return make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                         StandardScaler())
+
+
+class ProbabilityRegressor(RegressorMixin, BaseEstimator):
+    """A classifier whose ``predict`` is P(response): econml's meta-learners call ``predict``."""
+
+    def __init__(self, classifier: Any = None):
+        self.classifier = classifier
+
+    def fit(self, X: Any, y: Any) -> ProbabilityRegressor:
+        self.classifier_ = clone(self.classifier).fit(X, np.asarray(y).ravel().astype(int))
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(self.classifier_.predict_proba(X)[:, 1])
+
+
+@dataclass
+class BenefitModel:
+    """A fitted benefit learner for one active arm; ``effect`` and ``probabilities`` take feature tables."""
+
+    learner: str
+    arm: str
+    estimator: Any
+    numeric: Any = None  # the in-fold imputer/scaler of the econml learners
+
+    def _x(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.numeric.transform(covariates(X)))
+
+    def probabilities(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+        """(p on the drug, p on placebo) per course, where the learner models both arms' outcomes."""
+        if self.learner == "s_learner":
+            return (self.estimator.predict_proba(with_arm(X, self.arm))[:, 1],
+                    self.estimator.predict_proba(with_arm(X, None))[:, 1])
+        if self.learner == "t_learner":
+            x = self._x(X)
+            return self.estimator.models[1].predict(x), self.estimator.models[0].predict(x)
+        return None
+
+    def effect(self, X: pd.DataFrame) -> np.ndarray:
+        """Predicted benefit of the drug over placebo, per course (probability scale)."""
+        both = self.probabilities(X)
+        if both is not None:
+            return both[0] - both[1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            # a linear final stage is unbounded; a difference of probabilities lies in [-1, 1], and
+            # projecting onto it can only bring an estimate closer to the truth
+            return np.clip(np.asarray(self.estimator.effect(self._x(X))).ravel(), -1.0, 1.0)
+
+
+def _propensity(kind: Propensity, seed: int) -> Any:
+    return DummyClassifier(strategy="prior") if kind == "allocation" else LogisticRegression(C=1.0, max_iter=2000)
+
+
+def _fit_s(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, propensity: Propensity,
+           C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
+    columns = tuple(c for c in X.columns if c not in ARM_COLUMNS or c == arm_column(arm))
+    model = linear_pipeline(columns, _logistic(seed, C, l1_ratio))
+    return BenefitModel("s_learner", arm, model.fit(X, y))
+
+
+def _fit_t(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, propensity: Propensity,
+           C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
+    from econml.metalearners import TLearner
+
+    numeric = _numeric(seed).fit(covariates(X))
+    learner = TLearner(models=ProbabilityRegressor(_logistic(seed, C, l1_ratio)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        learner.fit(y, treated, X=np.asarray(numeric.transform(covariates(X))))
+    return BenefitModel("t_learner", arm, learner, numeric)
+
+
+def _fit_dr(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, propensity: Propensity) -> BenefitModel:
+    from econml.dr import DRLearner
+
+    numeric = _numeric(seed).fit(covariates(X))
+    learner = DRLearner(model_propensity=_propensity(propensity, seed), model_regression=_logistic(seed),
+                        discrete_outcome=True, cv=2, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        learner.fit(y.astype(int), treated.astype(int), X=np.asarray(numeric.transform(covariates(X))))
+    return BenefitModel("dr_learner", arm, learner, numeric)
+
+
+Fitter = Callable[..., BenefitModel]
+
+
+@dataclass(frozen=True)
+class Learner:
+    """A benefit learner: its fitting function and the hyperparameters searched in the inner loop."""
+
+    name: str
+    description: str
+    fit: Fitter
+    space: tuple[dict[str, Any], ...] = ({},)
+
+
+# L1 matters: only a few of ~30 features modify the effect, and ridge spreads weight over all of them
+_SPARSE = tuple({"C": C, "l1_ratio": r} for C in (0.03, 0.1, 0.3) for r in (0.5, 1.0))
+_ENTRIES = (
+    Learner("s_learner", "S-learner: one elastic-net logistic model with the drug indicator and centred "
+            "feature x drug terms", _fit_s, _SPARSE),
+    Learner("t_learner", "T-learner (econml TLearner): an elastic-net logistic model per arm", _fit_t, _SPARSE[:4]),
+    Learner("dr_learner", "doubly-robust learner (econml DRLearner): logistic outcome model, allocation-ratio "
+            "propensity, linear final stage", _fit_dr),
+)
+LEARNERS: dict[str, Learner] = {entry.name: entry for entry in _ENTRIES}
+
+
+def get_learner(name: str) -> Learner:
+    """The registered learner *name*; ValueError lists the known ones."""
+    if name not in LEARNERS:
+        raise ValueError(f"unknown benefit learner '{name}'; known: {', '.join(LEARNERS)}")
+    return LEARNERS[name]
+
+
+def benefit_shap(model: BenefitModel, X: pd.DataFrame, seed: int, rows: int = 60, background: int = 40) -> pd.Series:
+    """Mean |SHAP value| of each covariate for the predicted benefit (probability scale).
+
+    Benefit is a difference of two predictions, not one model's output, so no exact explainer
+    applies: shap's permutation explainer (model-agnostic, additive by construction) on up to
+    *rows* courses against *background* courses drawn from *X*.
+    """
+    import shap
+
+    rng = np.random.default_rng(seed)
+    base = covariates(X)
+    arms = [c for c in X.columns if c in ARM_COLUMNS]
+
+    def effect(values: np.ndarray) -> np.ndarray:
+        frame = pd.DataFrame(values, columns=base.columns).assign(**dict.fromkeys(arms, 0.0))[list(X.columns)]
+        return model.effect(frame)
+
+    def sample(k: int) -> np.ndarray:
+        return base.to_numpy(dtype="float64")[rng.choice(len(base), min(k, len(base)), replace=False)]
+
+    explainer = shap.PermutationExplainer(effect, shap.maskers.Independent(sample(background), max_samples=background),
+                                          seed=seed)
+    values = explainer(sample(rows), max_evals=2 * base.shape[1] + 1, silent=True).values
+    return pd.Series(np.abs(values).mean(axis=0), index=base.columns)

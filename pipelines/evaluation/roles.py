@@ -1,0 +1,109 @@
+"""Biomarker roles: prognostic (predicts the outcome on placebo too) vs predictive (changes the drug's effect).
+
+One regression per candidate feature, on the courses of every placebo-controlled comparison:
+
+    outcome ~ arm indicators + site indicators + z + z x drug
+
+with *z* the feature standardised over the courses that have it (complete cases: the row count is in
+the table), a logistic link for a binary outcome (identity for a continuous one) and standard errors
+clustered on the patient (crossover patients contribute two courses). ``prognostic_estimate`` is the
+coefficient of *z* (log-odds per SD on placebo, adjusted for arm and site); ``interaction_estimate``
+that of *z* x drug. Both sets of p-values are adjusted for the false discovery rate (Benjamini-Hochberg)
+over the features. ``predictive`` means the interaction survives the adjustment; ``prognostic`` that
+the placebo-arm effect does; ``both`` and ``none`` follow. Fitted with statsmodels (GLM, cluster-robust).
+
+Benefit on the probability scale also varies with baseline risk when no interaction exists
+(risk-based heterogeneity; PATH statement, Kent et al. 2020): a ``prognostic`` feature still moves
+the predicted benefit, and that is not effect modification.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from features.cohort.schema import ARM_COLUMNS
+from pipelines.training.data import Data
+
+ROLE_COLUMNS = ("feature", "source_columns", "domain", "role", "n_courses", "prognostic_estimate",
+                "prognostic_ci_low", "prognostic_ci_high", "prognostic_q", "interaction_estimate",
+                "interaction_ci_low", "interaction_ci_high", "interaction_q", "benefit_mean_abs_shap", "benefit_rank")
+MIN_MINORITY = 10  # a 0/1 feature needs this many courses in its rarer level to be estimable
+
+
+def _design(data: Data, rows: np.ndarray, feature: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray] | None:
+    values = data.X[feature].to_numpy(dtype="float64")[rows]
+    keep = ~np.isnan(values)
+    x = values[keep]
+    if x.std() == 0 or (len(np.unique(x)) == 2 and min(np.unique(x, return_counts=True)[1]) < MIN_MINORITY):
+        return None
+    sub = rows[keep]
+    z = (x - x.mean()) / x.std()
+    active = (data.treatments[sub] != "placebo").astype(float)
+    design = pd.DataFrame({"const": 1.0, "z": z, "z_x_drug": z * active}, index=np.arange(len(sub)))
+    for column in ARM_COLUMNS:
+        if column in data.X and data.X[column].to_numpy(dtype="float64")[sub].std() > 0:
+            design[column] = data.X[column].to_numpy(dtype="float64")[sub]
+    sites = pd.get_dummies(pd.Series(data.sites[sub]), prefix="site", drop_first=True, dtype=float)
+    clusters = np.unique(data.patients[sub], return_inverse=True)[1]
+    return pd.concat([design, sites.set_index(design.index)], axis=1), data.y[sub], clusters
+
+
+def _fit(design: pd.DataFrame, y: np.ndarray, clusters: np.ndarray, binary: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(estimate, CI low, CI high) rows and p-values of z and z x drug; NaN where the model cannot be fitted."""
+    import statsmodels.api as sm
+
+    family = sm.families.Binomial() if binary else sm.families.Gaussian()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # separation and convergence: judged below by finiteness
+        try:
+            fit = sm.GLM(y, design, family=family).fit(cov_type="cluster", cov_kwds={"groups": clusters})
+        except (ValueError, np.linalg.LinAlgError):
+            return np.full((2, 3), np.nan), np.full(2, np.nan)
+    terms = ["z", "z_x_drug"]
+    table = np.column_stack([fit.params[terms], fit.conf_int().loc[terms].to_numpy()])
+    p = np.asarray(fit.pvalues[terms], dtype=float)
+    if not np.all(np.isfinite(table)) or np.any(np.abs(table[:, 0]) > 20):  # separated: no usable estimate
+        return np.full((2, 3), np.nan), np.full(2, np.nan)
+    return table, p
+
+
+def _fdr(p: np.ndarray) -> np.ndarray:
+    from statsmodels.stats.multitest import fdrcorrection
+
+    q = np.full(len(p), np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        q[ok] = fdrcorrection(p[ok])[1]
+    return q
+
+
+def _role(prognostic_q: float, interaction_q: float, alpha: float) -> str:
+    predictive, prognostic = interaction_q < alpha, prognostic_q < alpha  # NaN compares False
+    return "both" if predictive and prognostic else "predictive" if predictive else "prognostic" if prognostic else "none"
+
+
+def biomarker_roles(data: Data, rows: np.ndarray, dictionary: pd.DataFrame, binary: bool, alpha: float,
+                    benefit_shap: dict[str, float]) -> pd.DataFrame:
+    """The roles table (see the module docstring), one row per candidate feature (arm indicators excluded)."""
+    info = dictionary.set_index("feature")
+    records, p_values = [], []
+    for feature in [c for c in data.X.columns if c not in ARM_COLUMNS]:
+        built = _design(data, rows, feature)
+        table, p = _fit(*built, binary) if built is not None else (np.full((2, 3), np.nan), np.full(2, np.nan))
+        n = len(built[1]) if built is not None else int(data.X[feature].iloc[rows].notna().sum())
+        records.append({"feature": feature, "source_columns": str(info.loc[feature, "inputs"]).replace(";", " "),
+                        "domain": info.loc[feature, "domain"], "n_courses": n,
+                        "prognostic_estimate": table[0, 0], "prognostic_ci_low": table[0, 1],
+                        "prognostic_ci_high": table[0, 2], "interaction_estimate": table[1, 0],
+                        "interaction_ci_low": table[1, 1], "interaction_ci_high": table[1, 2],
+                        "benefit_mean_abs_shap": benefit_shap.get(feature, np.nan)})
+        p_values.append(p)
+    out = pd.DataFrame(records)
+    p_all = np.array(p_values).reshape(-1, 2)
+    out["prognostic_q"], out["interaction_q"] = _fdr(p_all[:, 0]), _fdr(p_all[:, 1])
+    out["role"] = [_role(a, b, alpha) for a, b in zip(out["prognostic_q"], out["interaction_q"], strict=True)]
+    out["benefit_rank"] = out["benefit_mean_abs_shap"].rank(ascending=False, method="min").astype("Int64")
+    return out[list(ROLE_COLUMNS)].sort_values(["benefit_rank", "feature"], na_position="last").reset_index(drop=True)

@@ -1,0 +1,70 @@
+"""c-for-benefit, calibration-for-benefit and crossover summaries on hand-made data with a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipelines.evaluation.benefit import (
+    c_for_benefit,
+    c_for_benefit_ci,
+    calibration_for_benefit,
+    crossover,
+    matched_pairs,
+)
+
+
+def _trial(n: int, seed: int, informative: bool):
+    rng = np.random.default_rng(seed)
+    benefit = rng.uniform(-0.2, 0.6, n)
+    treated = (rng.random(n) < 0.6).astype(float)
+    p = 0.2 + treated * benefit
+    y = (rng.random(n) < p).astype(float)
+    predicted = benefit if informative else rng.uniform(-0.2, 0.6, n)
+    return predicted, y, treated
+
+
+def test_matched_pairs_pair_every_course_of_the_smaller_arm():
+    predicted, y, treated = _trial(300, 1, True)
+    pair_predicted, observed = matched_pairs(predicted, y, treated)
+    assert len(pair_predicted) == min(treated.sum(), (1 - treated).sum())
+    assert set(np.unique(observed)) <= {-1.0, 0.0, 1.0}
+
+
+def test_c_for_benefit_is_high_for_true_benefit_and_chance_for_noise():
+    informative = [c_for_benefit(*_trial(2000, s, True)) for s in range(5)]
+    noise = [c_for_benefit(*_trial(2000, s, False)) for s in range(5)]
+    assert min(informative) > 0.6
+    assert abs(np.mean(noise) - 0.5) < 0.03
+
+
+def test_c_for_benefit_interval_covers_its_point():
+    predicted, y, treated = _trial(400, 2, True)
+    c, low, high = c_for_benefit_ci(predicted, y, treated, np.arange(len(y)).astype(str), 100, 0)
+    assert low <= c <= high and high - low < 0.3
+
+
+def test_calibration_for_benefit_tracks_the_truth():
+    predicted, y, treated = _trial(20_000, 3, True)
+    table = calibration_for_benefit(predicted, y, treated, groups=5)
+    assert list(table["group"]) == [1, 2, 3, 4, 5]
+    assert table["n_drug"].sum() + table["n_placebo"].sum() == len(y)
+    np.testing.assert_allclose(table["observed_benefit"], table["predicted_benefit"], atol=0.05)
+    assert (table["observed_ci_low"] < table["observed_benefit"]).all()
+
+
+def test_crossover_counts_within_patient_differences():
+    patients = np.array(["a", "a", "b", "b", "c", "c", "d"])
+    treated = np.array([1, 0, 1, 0, 0, 1, 1], dtype=float)
+    y = np.array([1, 0, 1, 1, 1, 0, 1], dtype=float)
+    benefit = np.array([0.5, 0.5, 0.1, 0.1, -0.2, -0.2, 0.3])
+    x = crossover(benefit, y, treated, patients)
+    assert x.patients == 3  # d had one course only
+    assert (x.better_on_drug, x.same, x.better_on_placebo) == (1, 1, 1)
+    assert x.mean_difference == pytest.approx(0.0)
+    assert x.c_for_benefit == pytest.approx(1.0)  # a > b > c in predicted and observed benefit
+
+
+def test_crossover_without_pairs_reports_zero_patients():
+    x = crossover(np.zeros(3), np.ones(3), np.array([1.0, 0.0, 1.0]), np.array(["a", "b", "c"]))
+    assert x.patients == 0 and np.isnan(x.mean_difference)

@@ -1,0 +1,90 @@
+"""The benefit model end to end: logged figures and roles, the report's two questions, per-arm scoring,
+and the real crossover cohort (ds005917)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from pipelines.evaluation.roles import ROLE_COLUMNS
+from pipelines.flows.report import run_report
+
+
+def test_benefit_figures_and_roles_are_logged(strong_run):
+    import mlflow
+
+    result, _, _ = strong_run
+    metrics = mlflow.get_run(result.run_id).data.metrics
+    assert {"c_for_benefit", "c_for_benefit_ci_low", "c_for_benefit_ci_high", "n_crossover_patients",
+            "c_for_benefit_ketamine_iv", "crossover_observed_benefit"} <= set(metrics)
+    assert metrics["c_for_benefit_ci_low"] <= metrics["c_for_benefit"] <= metrics["c_for_benefit_ci_high"]
+    assert metrics["c_for_benefit"] > 0.55  # the strong scenario's planted modifiers
+    assert metrics["n_crossover_patients"] > 20
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "benefit")}
+    assert {"benefit/biomarkers.csv", "benefit/calibration.csv", "benefit/learners.csv", "benefit/crossover.csv",
+            "benefit/calibration_ketamine_iv.png"} <= artifacts
+
+
+def test_report_leads_with_the_two_questions_then_roles(strong_run, tmp_path):
+    result, _, _ = strong_run
+    page = run_report(result.run_id, tmp_path, experiment="tests").read_text()
+    first, second = page.index("if given the drug"), page.index("more likely than on placebo")
+    assert first < second < page.index("Biomarker roles") < page.index("TRIPOD+AI")
+    assert "risk-based heterogeneity" in page
+    roles = pd.read_csv(tmp_path / "benefit" / "biomarkers.csv")
+    assert list(roles.columns) == list(ROLE_COLUMNS)
+    assert set(roles["role"]) <= {"predictive", "prognostic", "both", "none"}
+    called = set(roles.loc[roles["role"].isin(["predictive", "both"]), "feature"])
+    assert {"family_history_aud", "bmi_kg_m2"} & called  # the strongest planted modifiers
+    assert not called & {"age", "sex_female", "log_il6", "log_crp", "glx_acc_mmol", "eeg_gamma_power_db"}
+
+
+def test_scoring_adds_every_arm_and_the_benefit(strong_run, tmp_path):
+    from pipelines.flows.score import score_file
+
+    result, cohort, oracle = strong_run
+    seen = cohort["site"].isin(result.model.sites)  # 24 h: the IV sites only (esketamine has no 24 h visit)
+    table = cohort[seen].head(300).copy()
+    table.loc[table.index[:3], "site"] = "site_99"  # a site the model never saw
+    path = tmp_path / "cohort.csv"
+    table.to_csv(path, index=False)
+    out = tmp_path / "scores.csv"
+    score_file(path, out, result.model, "m", "1")
+    scores = pd.read_csv(out, keep_default_na=False)
+    arms = ["probability_ketamine_iv", "probability_placebo", "predicted_benefit_ketamine_iv"]
+    assert set(arms) <= set(scores.columns)
+    drug = (scores["treatment"] == "ketamine_iv").to_numpy()
+    np.testing.assert_allclose(scores.loc[drug, "probability"], scores.loc[drug, "probability_ketamine_iv"])
+    assert scores["warnings"].iloc[:3].str.contains("site not seen in training").all()
+    assert (scores["warnings"].iloc[3:] == "").all()
+    truth = oracle.loc[table.index, "benefit_24h_ketamine_iv"].to_numpy()
+    assert spearmanr(scores["predicted_benefit_ketamine_iv"].astype(float), truth)[0] > 0.5
+
+
+def test_ds005917_reports_within_patient_benefit(store, tmp_path):
+    """The real crossover: within-ketamine figures, observed within-patient benefit, roles and the warning."""
+    import mlflow
+
+    from pipelines.config import load_config
+    from pipelines.flows.ingest import run_ingest_bids
+    from pipelines.flows.train import run_train
+
+    ds = Path(__file__).parents[3] / "data" / "public" / "openneuro-ds005917"
+    cohort = tmp_path / "ds005917.csv"
+    run_ingest_bids(ds, cohort)
+    small = load_config("train_small")
+    config = dataclasses.replace(small, evaluation=dataclasses.replace(small.evaluation, permutations=2, bootstrap=50))
+    result = run_train(cohort, "response_day2", config, experiment="tests-benefit")
+    assert result.benefit is not None and result.sample_size.below_minimum
+    summary = result.benefit.primary
+    assert summary.arm == "ketamine_iv" and summary.crossover.patients >= 20
+    metrics = mlflow.get_run(result.run_id).data.metrics
+    assert metrics["n_crossover_patients"] == summary.crossover.patients
+    assert "auroc_active" in metrics and "crossover_observed_benefit" in metrics
+    roles = result.benefit.roles
+    assert (roles["interaction_ci_high"] - roles["interaction_ci_low"]).median() > 1  # wide, honestly
+    assert result.notes[0].startswith("WARNING")
