@@ -10,9 +10,10 @@ placebo courses of the sites that give it, with ``treated`` = 1 for the drug cou
 * ``dr_learner``: econml's ``DRLearner``, doubly-robust pseudo-outcomes regressed on the features
   by a linear final stage; outcome nuisance logistic, propensity the allocation ratio.
 
-The propensity is the allocation ratio (the share of drug courses in the training data) because
-the cohorts are randomised placebo-controlled trials; ``propensity="estimated"`` fits a logistic
-model on the features instead, in-fold, for cohorts that are not.
+Learners take each training course's propensity *e* (the probability of the drug course) as data:
+the training code supplies the allocation ratio of the course's design stratum (site x parallel or
+crossover: a crossover course is 1:1 whatever the parallel ratio) for a randomised trial, or an
+in-fold estimate for a cohort that was not (``benefit.propensity``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
-from sklearn.dummy import DummyClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -77,7 +77,7 @@ class SafeLogistic(ClassifierMixin, BaseEstimator):
             # saga is the solver that takes an L1 part
             solver = {"solver": "saga", "max_iter": 5000} if self.l1_ratio else {"max_iter": 2000}
             self.model_ = LogisticRegression(C=self.C, l1_ratio=self.l1_ratio, tol=1e-4, random_state=self.random_state,
-                                             **solver).fit(X, y)  # type: ignore[arg-type]
+                                             **solver).fit(X, y)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -119,13 +119,15 @@ class BenefitModel:
     learner: str
     arm: str
     estimator: Any
+    columns: tuple[str, ...]  # the feature columns it was fitted on (a scoring table may hold more)
     numeric: Any = None  # the in-fold imputer/scaler of the econml learners
 
     def _x(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.numeric.transform(covariates(X)))
+        return np.asarray(self.numeric.transform(covariates(X[list(self.columns)])))
 
     def probabilities(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
         """(p on the drug, p on placebo) per course, where the learner models both arms' outcomes."""
+        X = X[list(self.columns)]
         if self.learner == "s_learner":
             return (self.estimator.predict_proba(with_arm(X, self.arm))[:, 1],
                     self.estimator.predict_proba(with_arm(X, None))[:, 1])
@@ -146,18 +148,29 @@ class BenefitModel:
             return np.clip(np.asarray(self.estimator.effect(self._x(X))).ravel(), -1.0, 1.0)
 
 
-def _propensity(kind: Propensity, seed: int) -> Any:
-    return DummyClassifier(strategy="prior") if kind == "allocation" else LogisticRegression(C=1.0, max_iter=2000)
+class KnownPropensity(ClassifierMixin, BaseEstimator):
+    """The propensity supplied with the data (the last input column) as DRLearner's propensity model."""
+
+    def fit(self, X: Any, y: Any) -> KnownPropensity:
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        e = np.asarray(X)[:, -1]
+        return np.column_stack([1 - e, e])
+
+    def predict(self, X: Any) -> np.ndarray:
+        return (np.asarray(X)[:, -1] >= 0.5).astype(int)
 
 
-def _fit_s(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, propensity: Propensity,
+def _fit_s(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
            C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
     columns = tuple(c for c in X.columns if c not in ARM_COLUMNS or c == arm_column(arm))
     model = linear_pipeline(columns, _logistic(seed, C, l1_ratio))
-    return BenefitModel("s_learner", arm, model.fit(X, y))
+    return BenefitModel("s_learner", arm, model.fit(X, y), tuple(X.columns))
 
 
-def _fit_t(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, propensity: Propensity,
+def _fit_t(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
            C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
     from econml.metalearners import TLearner
 
@@ -166,19 +179,21 @@ def _fit_t(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         learner.fit(y, treated, X=np.asarray(numeric.transform(covariates(X))))
-    return BenefitModel("t_learner", arm, learner, numeric)
+    return BenefitModel("t_learner", arm, learner, tuple(X.columns), numeric)
 
 
-def _fit_dr(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, propensity: Propensity) -> BenefitModel:
+def _fit_dr(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray) -> BenefitModel:
     from econml.dr import DRLearner
 
     numeric = _numeric(seed).fit(covariates(X))
-    learner = DRLearner(model_propensity=_propensity(propensity, seed), model_regression=_logistic(seed),
-                        discrete_outcome=True, cv=2, random_state=seed)
+    # W carries the known propensity: KnownPropensity reads it back (the outcome model sees it as a covariate)
+    learner = DRLearner(model_propensity=KnownPropensity(), model_regression=_logistic(seed),
+                        discrete_outcome=True, cv=2, random_state=seed, min_propensity=0.05)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        learner.fit(y.astype(int), treated.astype(int), X=np.asarray(numeric.transform(covariates(X))))
-    return BenefitModel("dr_learner", arm, learner, numeric)
+        learner.fit(y.astype(int), treated.astype(int), X=np.asarray(numeric.transform(covariates(X))),
+                    W=np.asarray(e, dtype=float).reshape(-1, 1))
+    return BenefitModel("dr_learner", arm, learner, tuple(X.columns), numeric)
 
 
 Fitter = Callable[..., BenefitModel]

@@ -101,7 +101,7 @@ class TrainConfig:
 
 def _build(cls: type, raw: Any, where: str, path: str) -> Any:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: '{where or 'top level'}' must be a mapping of keys to values.")
+        raise ConfigError(f"{path}: '{where.rstrip('.') or 'top level'}' must be a mapping of keys to values.")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(map(str, set(raw) - set(fields)))
     if unknown:
@@ -157,7 +157,8 @@ def _problems(c: TrainConfig) -> list[str]:
         (isinstance(c.benefit.enabled, bool), "benefit.enabled must be true or false"),
         (isinstance(c.benefit.learners, tuple) and len(c.benefit.learners) > 0
          and set(c.benefit.learners) <= set(_registered_learners()) and len(set(c.benefit.learners)) == len(c.benefit.learners),
-         f"benefit.learners must be a non-empty list of distinct names from {', '.join(_registered_learners())}"),
+         f"benefit.learners must be a non-empty list of distinct names from {', '.join(_registered_learners())}, "
+         f"got {list(c.benefit.learners) if isinstance(c.benefit.learners, tuple) else c.benefit.learners!r}"),
         (c.benefit.propensity in ("allocation", "estimated"), "benefit.propensity must be allocation or estimated"),
         (isinstance(c.benefit.fdr, float) and 0 < c.benefit.fdr < 1, "benefit.fdr must be between 0 and 1"),
     ]

@@ -214,6 +214,19 @@ def _csv_chunks(path: Path, chunk_rows: int, columns: list[str] | None) -> Itera
                               f"'{delimiter}' and give every row the same number of cells as the header.") from None
 
 
+def cohort_columns(path: str | Path) -> list[str]:
+    """The column names of a cohort file, from its header (CSV) or schema (Parquet), without reading rows."""
+    path = Path(path)
+    if file_kind(path) == "csv" or not path.is_file():
+        return _csv_header(path)[0] if path.is_file() else []
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.read_schema(path).names)
+    except Exception as exc:  # pyarrow raises many types; all mean "not readable Parquet"
+        raise CohortFileError(f"{path}: the file cannot be read as Parquet ({type(exc).__name__}: {exc}).") from None
+
+
 def _parquet_chunks(path: Path, chunk_rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 

@@ -78,10 +78,11 @@ def build_cohort(n: int, seed: int, scenario: str = "literature") -> tuple[pd.Da
     shift = rng.normal(0.0, spec.site_sd, n_sites)
     # centred so each cohort's marginal rates sit on the published ones, whatever sites it drew
     cov["site_effect"] = (shift - shift.mean())[site]
-    cov["eta"] = planted_effect(spec, cov)
-    cov["prognostic"] = planted_effect(spec, cov, prognostic=True)
     observed = mask_missing(rng, cov)
     courses = _courses(rng, cov, cross)
+    # per course, after a second period's re-baselining: the truth is a function of what each row records
+    courses["eta"] = planted_effect(spec, courses)
+    courses["prognostic"] = planted_effect(spec, courses, prognostic=True)
     madrs, oracle = simulate_outcomes(rng, spec, courses)
     ids = np.char.add("P", np.char.zfill(courses["patient_index"].astype(str), len(str(site.size))))
     table = {"patient_id": ids, "site": np.char.add("site_", np.char.zfill((courses["site"] + 1).astype(str), 2)),

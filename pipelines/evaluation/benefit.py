@@ -8,8 +8,9 @@
   so it is written here. Its CI resamples patients (bootstrap over the out-of-fold predictions,
   so refit variance is not in it: the notes say so).
 * **calibration-for-benefit**: observed (drug rate minus placebo rate) vs mean predicted benefit by
-  quantile group of predicted benefit, each with a Wald CI.
-* **crossover patients**: the observed within-patient difference between their two courses.
+  quantile group of predicted benefit, each with Newcombe's interval (courses as independent).
+* **crossover patients**: the observed within-patient difference between their two courses,
+  period-adjusted (Hills-Armitage) where both sequences occur.
 """
 
 from __future__ import annotations
@@ -74,17 +75,34 @@ def calibration_for_benefit(benefit: np.ndarray, y: np.ndarray, treated: np.ndar
     for g in range(groups):
         inside = group == g
         drug, placebo = y[inside & (treated == 1)], y[inside & (treated == 0)]
-        observed = drug.mean() - placebo.mean() if len(drug) and len(placebo) else np.nan
-        se = np.sqrt(drug.var() / max(len(drug), 1) + placebo.var() / max(len(placebo), 1)) if len(drug) and len(placebo) else np.nan
+        observed, low, high = _newcombe(drug, placebo)
         rows.append({"group": g + 1, "n_drug": len(drug), "n_placebo": len(placebo),
                      "predicted_benefit": float(benefit[inside].mean()), "observed_benefit": observed,
-                     "observed_ci_low": observed - 1.96 * se, "observed_ci_high": observed + 1.96 * se})
+                     "observed_ci_low": low, "observed_ci_high": high})
     return pd.DataFrame(rows)
+
+
+def _newcombe(drug: np.ndarray, placebo: np.ndarray) -> tuple[float, float, float]:
+    """Difference of two proportions with Newcombe's hybrid score 95% interval (sensible at 0% or 100%)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if not len(drug) or not len(placebo):
+        return float("nan"), float("nan"), float("nan")
+    p1, p2 = drug.mean(), placebo.mean()
+    l1, u1 = proportion_confint(drug.sum(), len(drug), method="wilson")
+    l2, u2 = proportion_confint(placebo.sum(), len(placebo), method="wilson")
+    d = p1 - p2
+    return float(d), float(d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)), float(d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
 
 
 @dataclass(frozen=True)
 class Crossover:
-    """Observed within-patient benefit of the patients who had both courses (aggregates only)."""
+    """Observed within-patient benefit of the patients who had both courses (aggregates only).
+
+    With periods known, ``mean_difference`` is the Hills-Armitage estimate: the mean of the two
+    sequence groups' mean differences (drug first, placebo first), which cancels a period effect;
+    carryover of the drug into a later placebo period is not removed (it understates benefit).
+    """
 
     patients: int
     mean_difference: float
@@ -94,10 +112,19 @@ class Crossover:
     same: int
     better_on_placebo: int
     c_for_benefit: float  # concordance of their mean predicted benefit with their own difference
+    drug_first: int = 0
+    placebo_first: int = 0
+    period_adjusted: bool = False
 
 
-def crossover(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, patients: np.ndarray) -> Crossover:
-    frame = pd.DataFrame({"patient": patients, "t": treated, "y": y, "b": benefit})
+def _mean_ci(diff: np.ndarray) -> tuple[float, float]:
+    return float(diff.mean()), float(diff.var(ddof=1) / len(diff)) if len(diff) > 1 else float("nan")
+
+
+def crossover(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, patients: np.ndarray,
+              periods: np.ndarray | None = None) -> Crossover:
+    frame = pd.DataFrame({"patient": patients, "t": treated, "y": y, "b": benefit,
+                          "period": np.nan if periods is None else periods})
     both = frame.groupby("patient").filter(lambda g: g["t"].nunique() == 2)
     if both.empty:
         nan = float("nan")
@@ -105,10 +132,18 @@ def crossover(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, patients:
     wide = both.groupby(["patient", "t"])["y"].mean().unstack()
     diff = (wide[1.0] - wide[0.0]).to_numpy()
     predicted = both.groupby("patient")["b"].mean().loc[wide.index].to_numpy()
-    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else np.nan
-    return Crossover(len(diff), float(diff.mean()), float(diff.mean() - 1.96 * se), float(diff.mean() + 1.96 * se),
-                     int((diff > 0).sum()), int((diff == 0).sum()), int((diff < 0).sum()),
-                     _concordance(predicted, diff))
+    drug_period = both[both["t"] == 1].groupby("patient")["period"].first().loc[wide.index].to_numpy()
+    first = drug_period == 1
+    adjusted = bool(first.any() and (drug_period == 2).any())
+    if adjusted:  # Hills-Armitage: average the two sequences' mean differences
+        (m1, v1), (m2, v2) = _mean_ci(diff[first]), _mean_ci(diff[drug_period == 2])
+        mean, var = (m1 + m2) / 2, (v1 + v2) / 4
+    else:
+        mean, var = _mean_ci(diff)
+    half = 1.96 * np.sqrt(var)
+    return Crossover(len(diff), mean, mean - half, mean + half, int((diff > 0).sum()), int((diff == 0).sum()),
+                     int((diff < 0).sum()), _concordance(predicted, diff), int(first.sum()),
+                     int((drug_period == 2).sum()), adjusted)
 
 
 @dataclass(frozen=True)
@@ -142,10 +177,11 @@ class BenefitSummary:
 
 
 def summarise(arm: str, learner: str, selections: list[str], benefit: np.ndarray, by_learner: dict[str, np.ndarray],
-              y: np.ndarray, treated: np.ndarray, patients: np.ndarray, resamples: int, seed: int) -> BenefitSummary:
+              y: np.ndarray, treated: np.ndarray, patients: np.ndarray, resamples: int, seed: int,
+              periods: np.ndarray | None = None) -> BenefitSummary:
     """Every out-of-fold benefit figure of one comparison."""
     return BenefitSummary(
         arm, learner, {str(k): int(v) for k, v in pd.Series(selections).value_counts().items()}, int(treated.sum()), int((1 - treated).sum()),
         c_for_benefit_ci(benefit, y, treated, patients, resamples, seed),
         {name: c_for_benefit(b, y, treated) for name, b in by_learner.items()},
-        calibration_for_benefit(benefit, y, treated), crossover(benefit, y, treated, patients))
+        calibration_for_benefit(benefit, y, treated), crossover(benefit, y, treated, patients, periods))

@@ -101,7 +101,8 @@ def add_cv_uncertainty(evaluation: Evaluation, data: Data, folds: list[FoldResul
     per_fold = np.array([_fold_metric(evaluation.task, data.y, f, family) for f in folds])
     share = float(np.mean([len(f.split.test) / len(data.y) for f in folds]))
     evaluation.ci[f"{h}_bootstrap"] = evaluation.ci[h]
-    evaluation.metrics[f"{h}_fold_mean"], *interval = corrected_cv_interval(per_fold, share)
+    bounds = (0.0, 1.0) if h == "auroc" else (-np.inf, 1.0)  # AUROC, or R2 (at most 1)
+    evaluation.metrics[f"{h}_fold_mean"], *interval = corrected_cv_interval(per_fold, share, bounds)
     evaluation.ci[h] = (interval[0], interval[1])
     return evaluation
 
@@ -129,7 +130,7 @@ def add_active_arm_metrics(evaluation: Evaluation, data: Data, folds: list[FoldR
     m["calibration_slope_active"] = calibration_slope_intercept(y, p)[0]
     per_fold = np.array([_within(f, data, family, active) for f in folds])
     share = float(np.mean([len(f.split.test) / len(data.y) for f in folds]))
-    m["auroc_active_fold_mean"], *interval = corrected_cv_interval(per_fold, share)
+    m["auroc_active_fold_mean"], *interval = corrected_cv_interval(per_fold, share, (0.0, 1.0))
     evaluation.ci["auroc_active"] = (interval[0], interval[1])
     arms = [a for a in ACTIVE_ARMS if (data.treatments == a).any()]
     for arm in arms if len(arms) > 1 else []:
@@ -159,5 +160,5 @@ def add_gain_over_arm(evaluations: dict[str, Evaluation], data: Data, folds: lis
                           - auroc(data.y[f.split.test], f.predictions["arm_only"]) for f in folds])
         evaluation.metrics["auroc_arm_only"] = arm_only
         evaluation.metrics["auroc_gain_over_arm"] = evaluation.metrics["auroc"] - arm_only
-        evaluation.metrics["auroc_gain_over_arm_fold_mean"], low, high = corrected_cv_interval(diffs, share)
+        evaluation.metrics["auroc_gain_over_arm_fold_mean"], low, high = corrected_cv_interval(diffs, share, (-1.0, 1.0))
         evaluation.ci["auroc_gain_over_arm"] = (low, high)

@@ -139,7 +139,8 @@ def _percentile_interval(values: np.ndarray) -> tuple[float, float]:
     return float(np.percentile(seen, 2.5)), float(np.percentile(seen, 97.5))
 
 
-def corrected_cv_interval(fold_values: np.ndarray, test_share: float) -> tuple[float, float, float]:
+def corrected_cv_interval(fold_values: np.ndarray, test_share: float,
+                          bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float, float, float]:
     """The mean of per-fold estimates and its 95% interval, refit and selection variance included.
 
     The corrected resampled t interval (Nadeau & Bengio 2003; Bouckaert & Frank 2004 for repeated
@@ -147,7 +148,8 @@ def corrected_cv_interval(fold_values: np.ndarray, test_share: float) -> tuple[f
     folds' training sets, with a t quantile on J - 1 degrees of freedom, around their mean (the
     quantity whose variance the spread describes). Every fold re-ran the whole procedure, so its
     variance is in the spread. Written here because scikit-learn and SciPy offer only the
-    uncorrected t interval, which is far too narrow for overlapping folds.
+    uncorrected t interval, which is far too narrow for overlapping folds. The interval is cut to the
+    statistic's possible range (*bounds*: an AUROC cannot exceed 1).
     """
     from scipy.stats import t
 
@@ -156,7 +158,7 @@ def corrected_cv_interval(fold_values: np.ndarray, test_share: float) -> tuple[f
         return float("nan"), float("nan"), float("nan")
     mean = float(values.mean())
     half = t.ppf(0.975, len(values) - 1) * np.sqrt((1 / len(values) + test_share / (1 - test_share)) * values.var(ddof=1))
-    return mean, float(mean - half), float(mean + half)
+    return mean, float(max(mean - half, bounds[0])), float(min(mean + half, bounds[1]))
 
 
 def decision_curve(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray | None = None) -> pd.DataFrame:

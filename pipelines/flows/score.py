@@ -4,6 +4,10 @@ Two passes: the first reads only the key columns to find duplicated keys across 
 the second validates, scores and writes chunk by chunk, so memory stays flat as files grow.
 Both outputs are written aside and renamed when complete, so an interrupted run leaves nothing
 that looks finished.
+
+A file without a ``treatment`` column is scored "blind" when the model was trained with a placebo
+arm: every arm's probability and each drug's predicted benefit, for a clinician who has not chosen
+yet (each row on its own: without a treatment there is no course key to check for duplicates).
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import numpy as np
 import pandas as pd
 
 from features.cohort.mapping import apply_mapping, load_mapping
-from features.cohort.reader import file_kind, iter_cohort_chunks
+from features.cohort.reader import cohort_columns, file_kind, iter_cohort_chunks
 from features.cohort.validation import key_problems, validate_table
+from features.errors import UsageError
 from models.wrapper import ScoringModel
 
 log = logging.getLogger(__name__)
+BLIND_ARM = "placebo"  # placeholder treatment of a blind file (never written out)
 
 
 @dataclass(frozen=True)
@@ -102,13 +108,22 @@ def _explain_columns(model: ScoringModel, table: pd.DataFrame, k: int) -> pd.Dat
     return pd.DataFrame(out, index=table.index)
 
 
-def _score_chunk(model: ScoringModel, table: pd.DataFrame, name: str, version: str, explain: int) -> pd.DataFrame:
+def _score_chunk(model: ScoringModel, table: pd.DataFrame, name: str, version: str, explain: int,
+                 blind: bool = False) -> pd.DataFrame:
+    if blind:  # no treatment given: the per-arm columns only, for a clinician choosing the arm
+        return pd.concat([pd.DataFrame({"patient_id": table["patient_id"], "model_name": name, "model_version": version},
+                                       index=table.index), model.arm_table(table)], axis=1).assign(
+            warnings=model.unseen(table.drop(columns="treatment")))
     p = model.predict_table(table)
+    unseen = model.unseen(table)
+    # an arm the model never saw has no meaningful prediction: blank, and named in `warnings`
+    p = np.where(unseen.str.contains("treatment").to_numpy(), np.nan, p)
+    responder = pd.array(np.where(np.isnan(p), pd.NA, p >= model.threshold), dtype="Int64")  # type: ignore[call-overload,var-annotated]
     predicted = ({"predicted_pct_change": p} if model.task == "regression" else
-                 {"probability": p, "predicted_responder": (p >= model.threshold).astype("int64")})
+                 {"probability": p, "predicted_responder": responder})
     out = pd.DataFrame({"patient_id": table["patient_id"], "treatment": table["treatment"], **predicted,
                         "model_name": name, "model_version": version}, index=table.index)
-    out = pd.concat([out, model.arm_table(table)], axis=1).assign(warnings=model.unseen(table))
+    out = pd.concat([out, model.arm_table(table)], axis=1).assign(warnings=unseen)
     return pd.concat([out, _explain_columns(model, table, explain)], axis=1) if explain else out
 
 
@@ -120,11 +135,28 @@ def _rejected_rows(raw: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
     return original
 
 
-def _duplicates(path: Path, mapping, chunk_rows: int) -> pd.DataFrame:
+def _duplicates(path: Path, mapping, chunk_rows: int, blind: bool) -> pd.DataFrame:
+    if blind:  # no course key without a treatment; each row gets every arm's prediction on its own
+        return pd.DataFrame(columns=["row", "column", "value", "problem"])
     inverse = {v: k for k, v in mapping.columns.items()}
     names = [inverse.get(c, c) for c in ("patient_id", "treatment")]
     keys = pd.concat(list(iter_cohort_chunks(path, chunk_rows, names)), ignore_index=True)
     return key_problems(keys.rename(columns=dict(zip(names, ("patient_id", "treatment")))))[1]
+
+
+def _is_blind(path: Path, mapping, model: ScoringModel, explain: int) -> bool:
+    """Whether the file has no treatment column and the model can score every arm instead."""
+    inverse = {v: k for k, v in mapping.columns.items()}
+    if inverse.get("treatment", "treatment") in cohort_columns(path):
+        return False
+    if not model.arm_columns():
+        raise UsageError(f"{path}: there is no treatment column, and this model predicts for the arm given only "
+                         "(it was trained without a placebo arm, or on a continuous target). Add the treatment "
+                         "column (ketamine_iv, esketamine_in or placebo).")
+    if explain:
+        raise UsageError(f"{path}: --explain needs the treatment column (reasons explain the arm given). "
+                         "Add it, or score without --explain to get every arm's probability.")
+    return True
 
 
 def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, model_name: str, model_version: str,
@@ -134,13 +166,16 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
     file_kind(out)
     mapping = load_mapping(mapping_path)
     model.use_threads(os.cpu_count() or 1)
-    duplicates = _duplicates(cohort_path, mapping, chunk_rows)
+    blind = _is_blind(cohort_path, mapping, model, explain)
+    duplicates = _duplicates(cohort_path, mapping, chunk_rows, blind)
     scored_sink, rejected_sink = _Sink(out), _Sink(rejected_path_for(out))
     read = scored = rejected = 0
     try:
         for chunk in iter_cohort_chunks(cohort_path, chunk_rows):
             chunk.index = pd.RangeIndex(read + 1, read + 1 + len(chunk), name="row")
             renamed = apply_mapping(chunk, mapping, str(cohort_path))
+            if blind:  # a placeholder arm for validation and features; arm_table sets each arm in turn
+                renamed = renamed.assign(treatment=BLIND_ARM)
             checked = validate_table(renamed, str(cohort_path), mapping, first_row=read + 1, check_duplicates=False)
             here = duplicates[duplicates["row"].between(read + 1, read + len(chunk))]
             problems = pd.concat([checked.problems, here.assign(patient_id="")], ignore_index=True)
@@ -149,11 +184,11 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
                 rejected_sink.write(_rejected_rows(chunk, problems))
             good = checked.table.drop(index=list(bad))
             if len(good):
-                scored_sink.write(_score_chunk(model, good, model_name, model_version, explain))
+                scored_sink.write(_score_chunk(model, good, model_name, model_version, explain, blind))
             read, scored, rejected = read + len(chunk), scored + len(good), rejected + len(bad)
         # both files always exist, with their header even when nothing landed in them
         if not scored_sink.started:
-            scored_sink.write(_score_chunk_header(model, explain))
+            scored_sink.write(_score_chunk_header(model, explain, blind))
         if not rejected_sink.started:
             rejected_sink.write(pd.DataFrame(columns=["row", *chunk.columns, "problems"]))
         scored_sink.close()
@@ -166,7 +201,9 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
     return ScoreSummary(read, scored, rejected, out, rejected_path_for(out), model_name, model_version)
 
 
-def _score_chunk_header(model: ScoringModel, explain: int) -> pd.DataFrame:
+def _score_chunk_header(model: ScoringModel, explain: int, blind: bool = False) -> pd.DataFrame:
+    if blind:
+        return pd.DataFrame(columns=["patient_id", "model_name", "model_version", *model.arm_columns(), "warnings"])
     predicted = ["predicted_pct_change"] if model.task == "regression" else ["probability", "predicted_responder"]
     columns = ["patient_id", "treatment", *predicted, "model_name", "model_version", *model.arm_columns(), "warnings"]
     columns += [f"reason_{i + 1}_{part}" for i in range(explain) for part in ("feature", "value", "shap")]

@@ -85,31 +85,31 @@ def fit_all(data: Data, config: TrainConfig, progress: Progress) -> tuple[list[F
 
 
 def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, config: TrainConfig, task: str,
-                     progress: Progress) -> tuple[BenefitResult | None, dict[str, BenefitModel]]:
+                     periods: np.ndarray | None, progress: Progress) -> tuple[BenefitResult | None, dict[str, BenefitModel]]:
     """Benefit of each active arm over placebo (out of fold and final) and the biomarker roles table."""
     from joblib import Parallel
 
     b = config.benefit
     if not b.enabled or task != "classification":
         return None, {}
+    # baseline features only: an early-course measure (dissociation, early MADRS change) is caused by the drug
+    data = replace(data, X=data.X[[c for c in data.X.columns if data.domains.get(c) != "early_course"]])
     found, notes = comparisons(data)
     if not found:
-        return (BenefitResult([], pd.DataFrame(), notes), {}) if notes else (None, {})
+        return (BenefitResult([], pd.DataFrame(), notes) if notes else None), {}
     progress(f"benefit model: {', '.join(b.learners)} compared in the inner loop, for {', '.join(c.arm for c in found)}")
     with Parallel(n_jobs=config.n_jobs) as parallel:
         arms = [run_benefit(data, folds, c, b.learners, config.cv.inner_folds, config.seed, b.propensity, parallel)  # type: ignore[arg-type]
                 for c in found]
-    summaries, shap, weights = [], pd.Series(0.0, index=[c for c in data.X.columns]), 0
-    for arm in arms:
-        c = arm.comparison
-        sub = data.take(c.rows)
-        summaries.append(summarise(c.arm, arm.final.learner, arm.selections, arm.oof, arm.oof_learners, sub.y,
-                                   c.treated, sub.patients, config.evaluation.bootstrap, config.seed))
-        shap = shap.add(benefit_shap(arm.final, sub.X, config.seed) * len(c.rows), fill_value=0.0)
-        weights += len(c.rows)
+    summaries = [summarise(a.comparison.arm, a.final.learner, a.selections, a.oof, a.oof_learners, data.y[a.comparison.rows],
+                           a.comparison.treated, data.patients[a.comparison.rows], config.evaluation.bootstrap, config.seed,
+                           None if periods is None else periods[a.comparison.rows]) for a in arms]
+    sizes = [len(a.comparison.rows) for a in arms]  # mean |SHAP| over comparisons, weighted by their courses
+    shap = sum(benefit_shap(a.final, data.X.iloc[a.comparison.rows], config.seed) * n for a, n in zip(arms, sizes, strict=True))
     rows = np.unique(np.concatenate([c.rows for c in found]))
-    roles = biomarker_roles(data, rows, built.dictionary, True, b.fdr, {str(k): float(v) for k, v in (shap / weights).items()})
-    return BenefitResult(summaries, roles, notes), {arm.comparison.arm: arm.final for arm in arms}
+    importance = {str(k): float(v) / sum(sizes) for k, v in shap.items()}  # type: ignore[union-attr]
+    roles = biomarker_roles(data, rows, built.dictionary, True, b.fdr, importance, config.seed)
+    return BenefitResult(summaries, roles, notes), {a.comparison.arm: a.final for a in arms}
 
 
 def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohort_table: pd.DataFrame,
@@ -220,11 +220,13 @@ def run_train(cohort_path: str | Path, target: str, config: TrainConfig,
     p_selected = permutation.p["selected"]
     signal = not p_selected > 0.05  # NaN (no permutations) does not veto
     if not signal:
-        notes.append(f"no feature is reported as consistently important: the selected procedure did not beat "
-                     f"permuted labels (permutation p = {p_selected:.3f})")
+        why = ("is a constant predictor in every outer fold (p = 1 without permuting)" if permutation.b["selected"] == 0
+               else f"did not beat permuted labels (permutation p = {p_selected:.3f})")
+        notes.append(f"no feature is reported as consistently important: the selected procedure {why}")
     notes.append(permutation.note(config.evaluation.permutation_stop))
     shap = explain_training(data, folds, estimator, selected, built.dictionary, signal)
-    benefit, learners = estimate_benefit(data, folds, built, config, task, progress)
+    periods = cohort.table.loc[data.X.index, "period"].to_numpy(dtype=float) if "period" in cohort.table else None
+    benefit, learners = estimate_benefit(data, folds, built, config, task, periods, progress)
     if benefit is not None:
         notes += benefit.notes + [BENEFIT_NOTE.format(propensity=config.benefit.propensity)] * bool(benefit.summaries)
     model = make_model(estimator, selected, data, built, cohort, target, fold_threshold(data.y, config), learners)

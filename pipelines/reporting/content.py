@@ -107,6 +107,10 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
 def questions(result: TrainingResult) -> list[tuple[str, str]]:
     """The two clinical questions and this run's answers, each with its CI and the courses it is judged on."""
     sel = result.evaluations["selected"]
+    kind = result.target.rsplit("_", 1)[0]
+    if kind == "pct_change":
+        return [("How much will MADRS change if given the drug?", "see the R2 of the percentage change below; "
+                 "within-drug figures and the benefit model are for binary targets (response, remission)")]
     if "auroc_active" in sel.ci:
         low, high = sel.ci["auroc_active"]
         first = (f"AUROC {sel.metrics.get('auroc_active_fold_mean', sel.metrics['auroc_active']):.3f} "
@@ -116,10 +120,10 @@ def questions(result: TrainingResult) -> list[tuple[str, str]]:
     benefit = result.benefit
     if benefit is None or not benefit.summaries:
         second = "not estimated: " + ("; ".join(benefit.notes) if benefit is not None and benefit.notes else
-                                      "no placebo courses, a continuous target, or benefit disabled in the config")
+                                      "no placebo course has this outcome, or benefit is disabled in the config")
     else:
         second = "; ".join(benefit_sentence(s) for s in benefit.summaries)
-    return [("How likely is response if given the drug?", first),
+    return [(f"How likely is {kind} if given the drug?", first),
             ("How much more likely than on placebo (who benefits)?", second)]
 
 

@@ -17,6 +17,11 @@ from pipelines.flows.train import build_training_data
 from pipelines.training.benefit import comparisons
 
 
+def E(treated: np.ndarray) -> np.ndarray:
+    """The allocation ratio as every course's propensity."""
+    return np.full(len(treated), treated.mean())
+
+
 @pytest.fixture(scope="module")
 def comparison():
     cohort, oracle = build_cohort(800, 11, "benefit")
@@ -32,11 +37,11 @@ def comparison():
 def test_learner_contract(name, comparison):
     data, treated, truth = comparison
     learner = get_learner(name)
-    model = learner.fit(data.X, data.y, treated, "ketamine_iv", 3, "allocation", **learner.space[0])
+    model = learner.fit(data.X, data.y, treated, "ketamine_iv", 3, E(treated), **learner.space[0])
     effect = model.effect(data.X)
     assert effect.shape == (len(data.y),) and np.all(np.isfinite(effect))
     assert np.all(np.abs(effect) <= 1)  # a difference of probabilities
-    again = learner.fit(data.X, data.y, treated, "ketamine_iv", 3, "allocation", **learner.space[0]).effect(data.X)
+    again = learner.fit(data.X, data.y, treated, "ketamine_iv", 3, E(treated), **learner.space[0]).effect(data.X)
     np.testing.assert_allclose(effect, again)
     np.testing.assert_allclose(pickle.loads(pickle.dumps(model)).effect(data.X), effect)
     assert spearmanr(effect, truth)[0] > 0.4  # in-sample ranking of the planted truth
@@ -56,7 +61,7 @@ def test_with_arm_sets_only_the_named_arm(comparison):
 
 def test_benefit_shap_ranks_the_planted_modifiers_first(comparison):
     data, treated, _ = comparison
-    model = get_learner("s_learner").fit(data.X, data.y, treated, "ketamine_iv", 3, "allocation")
+    model = get_learner("s_learner").fit(data.X, data.y, treated, "ketamine_iv", 3, E(treated))
     importance = benefit_shap(model, data.X, seed=1)
     assert "arm_ketamine_iv" not in importance.index
     top = set(importance.sort_values(ascending=False).index[:4])

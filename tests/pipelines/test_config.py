@@ -22,8 +22,15 @@ def test_default_config_loads_and_flattens():
     ("families: [prevalence, forest]", r"families must be a non-empty list"),
     ("evaluation: {threshold: 1.5}", r"threshold must be 'prevalence' or a probability"),
     ("search: {selection_metric: accuracy}", r"selection_metric must be log_loss, brier or auroc"),
-    ("cv: 5", r"'cv\.' must be a mapping"),
+    ("cv: 5", r"'cv' must be a mapping"),
     ("seed: [", r"not valid YAML"),
+    ("benefit: {learners: [x_learner]}", r"benefit\.learners must be a non-empty list of distinct names from s_learner"),
+    ("benefit: {learners: []}", r"benefit\.learners must be a non-empty list"),
+    ("benefit: {learners: [s_learner, s_learner]}", r"benefit\.learners must be a non-empty list of distinct"),
+    ("benefit: {fdr: 2.0}", r"benefit\.fdr must be between 0 and 1"),
+    ("benefit: {propensity: guess}", r"benefit\.propensity must be allocation or estimated"),
+    ("benefit: {enabled: 'yes'}", r"benefit\.enabled must be true or false"),
+    ("benefit: {alpha: 0.1}", r"unknown key 'benefit\.alpha'"),
 ])
 def test_bad_configs_are_refused(tmp_path, text, message):
     path = tmp_path / "c.yaml"

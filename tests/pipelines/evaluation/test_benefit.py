@@ -68,3 +68,26 @@ def test_crossover_counts_within_patient_differences():
 def test_crossover_without_pairs_reports_zero_patients():
     x = crossover(np.zeros(3), np.ones(3), np.array([1.0, 0.0, 1.0]), np.array(["a", "b", "c"]))
     assert x.patients == 0 and np.isnan(x.mean_difference)
+
+
+def test_crossover_benefit_is_period_adjusted():
+    """Hills-Armitage: a period effect (everyone better in period 2) cancels across the two sequences."""
+    patients = np.repeat([f"p{i}" for i in range(8)], 2)
+    drug_first = np.arange(8) < 4
+    period = np.tile([1, 2], 8)
+    treated = np.where(np.repeat(drug_first, 2), period == 1, period == 2).astype(float)
+    y = np.where(period == 2, 1.0, 0.0)  # pure period effect, no drug effect
+    x = crossover(np.zeros(16), y, treated, patients, period.astype(float))
+    assert x.period_adjusted and (x.drug_first, x.placebo_first) == (4, 4)
+    assert x.mean_difference == pytest.approx(0.0)
+    naive = crossover(np.zeros(16), y, treated, patients)
+    assert not naive.period_adjusted and naive.mean_difference == pytest.approx(0.0)  # balanced: same here
+    unbalanced = crossover(np.zeros(12), y[:12], treated[:12], patients[:12], period[:12].astype(float))
+    assert unbalanced.mean_difference == pytest.approx(0.0)  # 4 drug-first vs 2 placebo-first, still 0
+
+
+def test_calibration_interval_is_not_degenerate_at_zero_or_one():
+    table = calibration_for_benefit(np.linspace(0, 1, 40), np.r_[np.ones(20), np.zeros(20)],
+                                    np.tile([1.0, 0.0], 20), groups=2)
+    assert (table["observed_ci_high"] > table["observed_ci_low"]).all()
+    assert (table["observed_ci_low"] >= -1).all() and (table["observed_ci_high"] <= 1).all()

@@ -50,6 +50,7 @@ def test_scoring_adds_every_arm_and_the_benefit(strong_run, tmp_path):
     seen = cohort["site"].isin(result.model.sites)  # 24 h: the IV sites only (esketamine has no 24 h visit)
     table = cohort[seen].head(300).copy()
     table.loc[table.index[:3], "site"] = "site_99"  # a site the model never saw
+    table.loc[table.index[-1], "treatment"] = "esketamine_in"  # an arm it never saw (no 24 h visit)
     path = tmp_path / "cohort.csv"
     table.to_csv(path, index=False)
     out = tmp_path / "scores.csv"
@@ -58,10 +59,13 @@ def test_scoring_adds_every_arm_and_the_benefit(strong_run, tmp_path):
     arms = ["probability_ketamine_iv", "probability_placebo", "predicted_benefit_ketamine_iv"]
     assert set(arms) <= set(scores.columns)
     drug = (scores["treatment"] == "ketamine_iv").to_numpy()
-    np.testing.assert_allclose(scores.loc[drug, "probability"], scores.loc[drug, "probability_ketamine_iv"])
+    np.testing.assert_allclose(scores.loc[drug, "probability"].astype(float), scores.loc[drug, "probability_ketamine_iv"])
     assert scores["warnings"].iloc[:3].str.contains("site not seen in training").all()
-    assert (scores["warnings"].iloc[3:] == "").all()
-    truth = oracle.loc[table.index, "benefit_24h_ketamine_iv"].to_numpy()
+    assert (scores["warnings"].iloc[3:-1] == "").all()
+    last = scores.iloc[-1]  # no number for an arm the model cannot know
+    assert last["warnings"] == "treatment not seen in training" and last["probability"] == ""
+    assert last["predicted_responder"] == "" and float(last["probability_placebo"]) > 0
+    truth = oracle.loc[table.index, "benefit_24h_ketamine_iv"].to_numpy()  # defined for every IV-site course
     assert spearmanr(scores["predicted_benefit_ketamine_iv"].astype(float), truth)[0] > 0.5
 
 
@@ -88,3 +92,47 @@ def test_ds005917_reports_within_patient_benefit(store, tmp_path):
     roles = result.benefit.roles
     assert (roles["interaction_ci_high"] - roles["interaction_ci_low"]).median() > 1  # wide, honestly
     assert result.notes[0].startswith("WARNING")
+
+
+def test_scoring_without_treatment_gives_every_arm_only(strong_run, tmp_path):
+    """A clinician scores before choosing: no treatment column, so no 'probability' of a given arm."""
+    import pytest
+
+    from features.errors import UsageError
+    from pipelines.flows.score import score_file
+
+    result, cohort, _ = strong_run
+    table = cohort[cohort["site"].isin(result.model.sites)].head(50)
+    with_arm, blind = tmp_path / "with.csv", tmp_path / "blind.csv"
+    table.to_csv(with_arm, index=False)
+    table.drop(columns=["treatment", "period"]).drop_duplicates("patient_id").to_csv(blind, index=False)
+    score_file(with_arm, tmp_path / "a.csv", result.model, "m", "1")
+    summary = score_file(blind, tmp_path / "b.csv", result.model, "m", "1")
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv", keep_default_na=False)
+    assert summary.rejected == 0 and summary.scored == len(b)
+    assert list(b.columns) == ["patient_id", "model_name", "model_version", "probability_ketamine_iv",
+                               "probability_placebo", "predicted_benefit_ketamine_iv", "warnings"]
+    first = a.drop_duplicates("patient_id").set_index("patient_id")
+    for column in ("probability_ketamine_iv", "probability_placebo", "predicted_benefit_ketamine_iv"):
+        np.testing.assert_allclose(b.set_index("patient_id")[column].loc[first.index], first[column], rtol=1e-9)
+    with pytest.raises(UsageError, match="--explain needs the treatment column"):
+        score_file(blind, tmp_path / "c.csv", result.model, "m", "1", explain=2)
+
+
+def test_no_treatment_column_for_a_model_without_arms_is_a_usage_error(strong_run, tmp_path):
+    import pytest
+
+    from features.errors import UsageError
+    from pipelines.flows.score import score_file
+
+    result, cohort, _ = strong_run
+    path = tmp_path / "blind.parquet"
+    cohort.head(20).drop(columns=["treatment"]).to_parquet(path)
+    model = result.model
+    saved, model.benefit = model.benefit, {}  # as a model trained without a placebo arm
+    try:
+        with pytest.raises(UsageError, match="no treatment column"):
+            score_file(path, tmp_path / "s.csv", model, "m", "1")
+    finally:
+        model.benefit = saved
+    assert not (tmp_path / "s.csv").exists()

@@ -9,7 +9,7 @@ from features.cohort.validation import validate_table
 from features.synthetic.cohort import build_cohort
 from pipelines.config import load_config
 from pipelines.flows.train import build_training_data
-from pipelines.training.benefit import comparisons, one_se_choice, pseudo_outcomes, run_benefit
+from pipelines.training.benefit import comparisons, design_strata, one_se_choice, propensity, pseudo_outcomes, run_benefit
 from pipelines.training.cv import outer_splits
 from pipelines.training.data import Data
 from pipelines.training.nested import FoldResult
@@ -43,7 +43,8 @@ def test_pseudo_outcomes_average_to_the_trial_effect():
     c = comparisons(data)[0][0]
     sub = data.take(c.rows)
     half = np.arange(len(sub.y)) % 2 == 0
-    psi = pseudo_outcomes(sub, c.treated, np.flatnonzero(half), np.flatnonzero(~half), 0, "allocation")
+    train, test = np.flatnonzero(half), np.flatnonzero(~half)
+    psi = pseudo_outcomes(sub, c.treated, train, test, propensity(data, c, train, test, "allocation"))
     rows = ~half
     observed = sub.y[rows][c.treated[rows] == 1].mean() - sub.y[rows][c.treated[rows] == 0].mean()
     assert abs(psi.mean() - observed) < 0.05
@@ -54,10 +55,25 @@ def test_one_se_rule_prefers_the_simpler_learner_within_noise():
     noise = rng.normal(1.0, 0.5, 400)
     dr = np.vstack([noise + rng.normal(0.01, 0.3, 400), noise])  # candidate 0 (s) a hair worse, within noise
     best = {"s_learner": (0, float(dr[0].mean())), "t_learner": (1, float(dr[1].mean()))}
-    assert one_se_choice(("s_learner", "t_learner"), dr, best) == "s_learner"
+    patients = np.arange(400) // 2  # pairs of courses: the SE is per patient
+    assert one_se_choice(("s_learner", "t_learner"), dr, best, patients) == "s_learner"
     dr[0] += 1.0  # clearly worse
     best["s_learner"] = (0, float(dr[0].mean()))
-    assert one_se_choice(("s_learner", "t_learner"), dr, best) == "t_learner"
+    assert one_se_choice(("s_learner", "t_learner"), dr, best, patients) == "t_learner"
+
+
+def test_propensity_is_the_allocation_ratio_of_each_design_stratum():
+    sites = np.array(["a"] * 6 + ["b"] * 4)
+    patients = np.array(["p1", "p1", "p2", "p3", "p4", "p5", "q1", "q1", "q2", "q3"])
+    strata = design_strata(sites, patients)
+    assert len(set(strata)) == 4 and strata[0] == strata[1] and strata[2] == strata[3]
+    from pipelines.training.benefit import Comparison
+
+    treated = np.array([1, 0, 1, 1, 1, 0, 0, 1, 1, 0], dtype=float)
+    c = Comparison("ketamine_iv", np.arange(10), treated, strata)
+    every = np.arange(10)
+    e = propensity(None, c, every, every, "allocation")  # type: ignore[arg-type]
+    np.testing.assert_allclose(e, [0.5, 0.5, 0.75, 0.75, 0.75, 0.75, 0.5, 0.5, 0.5, 0.5])
 
 
 def test_every_course_gets_an_out_of_fold_benefit():
