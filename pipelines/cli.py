@@ -128,6 +128,8 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 def _cmd_ui(args: argparse.Namespace) -> int:
     from pipelines import tracking
 
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be 1-65535, got {args.port}")
     uri = tracking.store_uri()
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}); Ctrl-C to stop", flush=True)
     return tracking.ui(uri, args.port)

@@ -214,6 +214,36 @@ def _csv_chunks(path: Path, chunk_rows: int, columns: list[str] | None) -> Itera
                               f"'{delimiter}' and give every row the same number of cells as the header.") from None
 
 
+def refuse_overwriting(outputs: dict[str, str | Path | None], inputs: list[str | Path | None]) -> None:
+    """Stop (exit 2) before anything is read when an output would replace an input or another output.
+
+    Same path, symlink or hard link all count (``os.path.samefile`` where both exist).
+
+    Raises
+    ------
+    UsageError
+        Naming the option, the path and what it would destroy.
+    """
+    from features.errors import UsageError
+
+    def same(a: Path, b: Path) -> bool:
+        try:
+            return a.exists() and b.exists() and os.path.samefile(a, b)
+        except OSError:
+            return False
+
+    seen: list[tuple[str, Path]] = [("input", Path(p)) for p in inputs if p is not None]
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        out = Path(path)
+        for what, other in seen:
+            if out.resolve() == other.resolve() or same(out, other):
+                kind = "the input file" if what == "input" else f"the {what} output"
+                raise UsageError(f"{out}: {option} would overwrite {kind} ({other}). Choose another path for {option}.")
+        seen.append((option, out))
+
+
 def cohort_columns(path: str | Path) -> list[str]:
     """The column names of a cohort file, from its header (CSV) or schema (Parquet), without reading rows."""
     path = Path(path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.build import FeatureTable, build_feature_table, feature_dictionary
-from features.cohort.reader import write_table
+from features.cohort.reader import refuse_overwriting, write_table
 from features.cohort.targets import parse_target
 from features.cohort.validation import ValidatedCohort, load_cohort
 from features.errors import CohortRowsError
@@ -44,6 +44,7 @@ def run_features(cohort_path: str | Path, target: str, out: str | Path | None = 
 
     Returns the table and the number of invalid rows left out.
     """
+    refuse_overwriting({"--out": out}, [cohort_path, mapping_path])
     parsed = parse_target(target)
     cohort = load_cohort(cohort_path, mapping_path)
     table, dropped = usable_rows(cohort, drop_invalid)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.cohort.reader import file_kind, write_table
+from features.cohort.reader import file_kind, refuse_overwriting, write_table
 from features.errors import CohortFileError
 from features.sources.bids import BidsMapping, ingest_bids, load_bids_mapping, shipped_mapping, template_mapping
 
@@ -38,6 +38,8 @@ def run_ingest_bids(root: str | Path, out: str | Path, mapping_path: str | Path 
     """Ingest the BIDS dataset at *root*, write the cohort to *out* and return it."""
     root = Path(root)
     file_kind(Path(out))
+    tables = [*root.glob("*.tsv"), *(root / "phenotype").glob("*.tsv")] if root.is_dir() else []
+    refuse_overwriting({"--out": out}, [mapping_path, *tables])
     if not (root / "participants.tsv").is_file():
         raise CohortFileError(f"{root}: not a BIDS dataset folder (no participants.tsv)")
     cohort = ingest_bids(root, bids_mapping_for(root, mapping_path), include_controls)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.cohort.mapping import apply_mapping, load_mapping
-from features.cohort.reader import cohort_columns, file_kind, iter_cohort_chunks
+from features.cohort.reader import cohort_columns, file_kind, iter_cohort_chunks, refuse_overwriting
 from features.cohort.validation import key_problems, validate_table
 from features.errors import UsageError
 from models.wrapper import ScoringModel
@@ -47,10 +47,17 @@ def run_score(cohort_path: str | Path, out: str | Path, model_uri: str | None, e
     """Score *cohort_path* with the logged model *model_uri* (None: the only registered model's champion)."""
     from pipelines import tracking
 
+    check_paths(Path(cohort_path), Path(out), mapping_path)  # before the model loads
     tracking.open_experiment(tracking.DEFAULT_EXPERIMENT)
     uri, name, version = tracking.resolve_model(model_uri)
     model = tracking.load_model(uri).unwrap_python_model()
     return score_file(cohort_path, out, model, name, version, explain, chunk_rows, mapping_path)
+
+
+def check_paths(cohort_path: Path, out: Path, mapping_path: str | Path | None) -> None:
+    """A known output format, and no output that would replace the cohort or mapping file (exit 2)."""
+    file_kind(out)
+    refuse_overwriting({"--out": out, "the rejected-rows file": rejected_path_for(out)}, [cohort_path, mapping_path])
 
 
 def rejected_path_for(out: Path) -> Path:
@@ -163,7 +170,7 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
                explain: int = 0, chunk_rows: int = 100_000, mapping_path: str | Path | None = None) -> ScoreSummary:
     """Score every valid row of a cohort file; write the rest, unchanged, to ``<out>.rejected.csv``."""
     cohort_path, out = Path(cohort_path), Path(out)
-    file_kind(out)
+    check_paths(cohort_path, out, mapping_path)
     mapping = load_mapping(mapping_path)
     model.use_threads(os.cpu_count() or 1)
     blind = _is_blind(cohort_path, mapping, model, explain)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from features.cohort.reader import file_kind, write_table
+from features.cohort.reader import file_kind, refuse_overwriting, write_table
 from features.synthetic.cohort import build_cohort
 from features.synthetic.scenarios import LITERATURE_RATES, NULL_FEATURES, SCENARIOS
 
@@ -15,6 +15,7 @@ def write_synthetic(n: int, seed: int, scenario: str, out: str | Path,
     file_kind(Path(out))
     if oracle is not None:
         file_kind(Path(oracle))
+    refuse_overwriting({"--out": out, "--oracle": oracle}, [])
     cohort, truth = build_cohort(n, seed, scenario)
     write_table(cohort, out)
     if oracle is not None:

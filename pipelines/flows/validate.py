@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.cohort.reader import refuse_overwriting
 from features.cohort.schema import TREATMENTS, outcome_timepoints
 from features.cohort.validation import ValidatedCohort, format_problem, load_cohort
 
@@ -87,6 +88,7 @@ def write_problems(problems: pd.DataFrame, path: str | Path) -> None:
 def run_validate(cohort_path: str | Path, mapping_path: str | Path | None = None,
                  problems_path: str | Path | None = None) -> tuple[ValidatedCohort, CohortSummary]:
     """Validate a cohort file, optionally writing its problems; see :func:`load_cohort` for errors."""
+    refuse_overwriting({"--problems": problems_path}, [cohort_path, mapping_path])
     cohort = load_cohort(cohort_path, mapping_path)
     summary = summarise(cohort)
     if problems_path is not None:

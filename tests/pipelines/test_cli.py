@@ -193,3 +193,9 @@ def test_output_cut_short_by_the_reader_is_not_an_error():
         result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=ENV, timeout=120)
         assert result.returncode == 0, (reader, result.stderr)
         assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("port", ["-1", "0", "70000"])
+def test_ui_port_out_of_range_is_a_usage_error(port):
+    result = run("ui", "--port", port)
+    assert result.returncode == 2 and "--port must be 1-65535" in result.stderr and "Traceback" not in result.stderr
