@@ -150,8 +150,10 @@ class CohortModel(PythonModel):
         return notes.str.rstrip("; ")
 
     def predict_table(self, cohort: pd.DataFrame) -> np.ndarray:
-        """Calibrated probabilities for an already validated cohort table."""
-        return predict(self.estimator, self.feature_table(cohort))
+        """Calibrated probabilities for an already validated cohort table; NaN for a course of an arm the
+        model never saw in training (it has no estimate of that arm's effect)."""
+        p = predict(self.estimator, self.feature_table(cohort))
+        return np.where(self.unseen(cohort).str.contains("treatment").to_numpy(), np.nan, p)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
         """Validate a raw cohort table and return one calibrated probability per row.

@@ -229,6 +229,12 @@ def resolve_model(uri: str | None) -> tuple[str, str, str]:
         if rest:
             return uri, name, str(client.get_model_version_by_alias(name, rest).version)
         name, _, version = name.partition("/")
+        if version == "latest":  # record the number actually scored, not the moving label
+            versions = [int(v.version) for v in client.search_model_versions(f"name = '{name}'")]
+            if not versions:
+                raise TrackingError(f"model {uri}: no version of '{name}' is registered in {store_uri()}.")
+            version = str(max(versions))
+            uri = f"models:/{name}/{version}"
         return uri, name, version
     except MlflowException as exc:
         hint = ""

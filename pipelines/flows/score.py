@@ -121,10 +121,8 @@ def _score_chunk(model: ScoringModel, table: pd.DataFrame, name: str, version: s
         return pd.concat([pd.DataFrame({"patient_id": table["patient_id"], "model_name": name, "model_version": version},
                                        index=table.index), model.arm_table(table)], axis=1).assign(
             warnings=model.unseen(table.drop(columns="treatment")))
-    p = model.predict_table(table)
+    p = model.predict_table(table)  # blank for an arm the model never saw (named in `warnings`)
     unseen = model.unseen(table)
-    # an arm the model never saw has no meaningful prediction: blank, and named in `warnings`
-    p = np.where(unseen.str.contains("treatment").to_numpy(), np.nan, p)
     responder = pd.array(np.where(np.isnan(p), pd.NA, p >= model.threshold), dtype="Int64")  # type: ignore[call-overload,var-annotated]
     predicted = ({"predicted_pct_change": p} if model.task == "regression" else
                  {"probability": p, "predicted_responder": responder})

@@ -83,6 +83,8 @@ def test_ds005917_reports_within_patient_benefit(store, tmp_path):
     small = load_config("train_small")
     config = dataclasses.replace(small, evaluation=dataclasses.replace(small.evaluation, permutations=2, bootstrap=50))
     result = run_train(cohort, "response_day2", config, experiment="tests-benefit")
+    # other tests expect the session store to hold one registered model
+    mlflow.MlflowClient().delete_registered_model("ketamine-response-response_day2")
     assert result.benefit is not None and result.sample_size.below_minimum
     summary = result.benefit.primary
     assert summary.arm == "ketamine_iv" and summary.crossover.patients >= 20

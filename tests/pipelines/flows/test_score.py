@@ -56,8 +56,12 @@ def test_every_row_is_scored_or_rejected(messy, model, tmp_path):
     original = table.loc[8].to_dict()
     kept = rejected[rejected["row"] == "9"].iloc[0]
     assert {c: kept[c] for c in original} == original  # the original row, unchanged
-    assert len(scores) == 34 and scores["probability"].between(0, 1).all()
-    assert set(scores["predicted_responder"]) <= {0, 1}
+    # esketamine courses have no 24 h visit, so this model never saw the arm: no number, a warning
+    unseen = scores["treatment"] == "esketamine_in"
+    assert len(scores) == 34 and unseen.any() and scores.loc[~unseen, "probability"].between(0, 1).all()
+    assert scores.loc[unseen, "probability"].isna().all() and scores.loc[unseen, "predicted_responder"].isna().all()
+    assert scores.loc[unseen, "warnings"].str.startswith("treatment not seen in training").all()
+    assert set(scores.loc[~unseen, "predicted_responder"]) <= {0, 1}
     assert {"reason_1_feature", "reason_1_value", "reason_1_shap", "reason_3_shap"} <= set(scores.columns)
 
 
@@ -70,6 +74,7 @@ def test_scores_equal_pyfunc_predict(messy, model, tmp_path):
     scores = pd.read_parquet(out)
     valid = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig").drop(index=[2, 3, 8, 12, 15, 30])
     np.testing.assert_allclose(scores["probability"].to_numpy(), np.asarray(model.predict(valid)), rtol=1e-12)
+    assert scores["probability"].isna().any()  # unseen-arm rows: NaN in both, and equal as NaN
 
 
 def test_interrupted_run_leaves_no_output(strong_run, model, tmp_path):
@@ -109,7 +114,8 @@ def test_mlflow_serving_answers_the_same(strong_run, model, store):
     import urllib.request
 
     _, cohort, _ = strong_run
-    rows = cohort.head(4).drop(columns=[c for c in cohort.columns if c.startswith("madrs_") and c != "madrs_baseline"])
+    seen = cohort[cohort["treatment"] != "esketamine_in"]  # an arm this 24 h model never saw scores NaN
+    rows = seen.head(4).drop(columns=[c for c in cohort.columns if c.startswith("madrs_") and c != "madrs_baseline"])
     rows = rows.dropna(axis=1).astype({c: "float64" for c in rows.columns if str(rows[c].dtype) == "Int64"})
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -138,3 +144,14 @@ def test_mlflow_serving_answers_the_same(strong_run, model, store):
         server.wait(timeout=30)
     served = np.asarray(answer["predictions"], dtype=float).ravel()
     np.testing.assert_allclose(served, np.asarray(model.predict(rows)), rtol=1e-9)
+
+
+def test_latest_is_recorded_as_its_version_number(strong_run):
+    from mlflow import MlflowClient
+
+    from pipelines.tracking import registered_name, resolve_model
+
+    name = registered_name(TARGET)
+    newest = max(int(v.version) for v in MlflowClient().search_model_versions(f"name = '{name}'"))
+    uri, resolved, version = resolve_model(f"models:/{name}/latest")
+    assert (resolved, version, uri) == (name, str(newest), f"models:/{name}/{newest}")
