@@ -140,6 +140,11 @@ def ingest_bids(root: str | Path, mapping: BidsMapping, include_controls: bool =
     root = Path(root)
     people = _tsv(root / "participants.tsv", ("participant_id", mapping.group_column, *mapping.period_columns,
                                                *mapping.participant_columns))
+    repeated = people["participant_id"][people["participant_id"].duplicated(keep=False)]
+    if len(repeated):  # two rows of one participant would make two courses with one key
+        lines = ", ".join(str(i + 2) for i in repeated.index[:10])  # +2: 1-based, after the header line
+        raise CohortFileError(f"{root / 'participants.tsv'}: participant_id {repeated.iloc[0]!r} appears more than "
+                              f"once (lines {lines}); keep one row per participant.")
     scores = _scores(root, mapping)
     groups = people[mapping.group_column].map(mapping.groups)
     if not include_controls:

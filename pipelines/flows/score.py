@@ -24,7 +24,7 @@ import pandas as pd
 from features.cohort.mapping import apply_mapping, load_mapping
 from features.cohort.reader import cohort_columns, file_kind, iter_cohort_chunks, refuse_overwriting
 from features.cohort.validation import key_problems, validate_table
-from features.errors import UsageError
+from features.errors import CohortFileError, UsageError
 from models.wrapper import ScoringModel
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,17 @@ def _duplicates(path: Path, mapping, chunk_rows: int, blind: bool) -> pd.DataFra
     return key_problems(keys.rename(columns=dict(zip(names, ("patient_id", "treatment")))))[1]
 
 
+def _require_keys(path: Path, mapping, blind: bool) -> None:
+    """The key columns must exist before the first pass reads them (a clear exit 2, not a reader error)."""
+    inverse = {v: k for k, v in mapping.columns.items()}
+    columns = cohort_columns(path)
+    for key in ("patient_id",) if blind else ("patient_id", "treatment"):
+        if inverse.get(key, key) not in columns:
+            raise CohortFileError(f"{path}: no '{inverse.get(key, key)}' column; it is required (one row per "
+                                  "treatment course, keyed by patient_id and treatment). Add it, or map your "
+                                  "column to it with --mapping.")
+
+
 def _is_blind(path: Path, mapping, model: ScoringModel, explain: int) -> bool:
     """Whether the file has no treatment column and the model can score every arm instead."""
     inverse = {v: k for k, v in mapping.columns.items()}
@@ -172,6 +183,7 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
     mapping = load_mapping(mapping_path)
     model.use_threads(os.cpu_count() or 1)
     blind = _is_blind(cohort_path, mapping, model, explain)
+    _require_keys(cohort_path, mapping, blind)
     duplicates = _duplicates(cohort_path, mapping, chunk_rows, blind)
     scored_sink, rejected_sink = _Sink(out), _Sink(rejected_path_for(out))
     read = scored = rejected = 0

@@ -115,3 +115,16 @@ def test_scalar_where_a_mapping_is_expected(tmp_path):
 def test_dataset_is_recognised_by_its_doi():
     assert dataset_doi(DS) == "10.18112/openneuro.ds005917"
     assert shipped_mapping(DS) is not None and shipped_mapping(DS).is_file()
+
+
+def test_repeated_participant_rows_are_refused(tmp_path):
+    (tmp_path / "phenotype").mkdir()
+    (tmp_path / "participants.tsv").write_text(
+        "participant_id\tage\tdx\tfirst\tsecond\nsub-1\t40\tdep\tK\tS\nsub-2\t30\tdep\tS\tK\nsub-1\t40\tdep\tK\tS\n")
+    (tmp_path / "phenotype" / "scales.tsv").write_text("participant_id\tsession_id\tmadrs\nsub-1\tses-pre\t30\n")
+    (tmp_path / "map.yaml").write_text(
+        "site: s\nparticipant_columns: {age: age}\ngroup_column: dx\ngroups: {dep: 0}\n"
+        "arms: {K: ketamine_iv, S: placebo}\nperiod_columns: [first, second]\nscore_column: madrs\n"
+        "baseline_session: ses-pre\nsessions: {}\n")
+    with pytest.raises(CohortFileError, match=r"participant_id 'sub-1' appears more than once \(lines 2, 4\)"):
+        ingest_bids(tmp_path, load_bids_mapping(tmp_path / "map.yaml"))

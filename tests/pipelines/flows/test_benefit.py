@@ -138,3 +138,18 @@ def test_no_treatment_column_for_a_model_without_arms_is_a_usage_error(strong_ru
     finally:
         model.benefit = saved
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_file_without_patient_id_is_refused_clearly(strong_run, tmp_path):
+    import pytest
+
+    from features.errors import CohortFileError
+    from pipelines.flows.score import score_file
+
+    result, cohort, _ = strong_run
+    for suffix in (".csv", ".parquet"):
+        path = tmp_path / f"nokey{suffix}"
+        table = cohort.head(5).drop(columns=["patient_id"])
+        table.to_csv(path, index=False) if suffix == ".csv" else table.to_parquet(path)
+        with pytest.raises(CohortFileError, match="no 'patient_id' column; it is required"):
+            score_file(path, tmp_path / "s.csv", result.model, "m", "1")
