@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -251,12 +252,15 @@ def download_artifacts(run_id: str, folders: tuple[str, ...], out: str | Path, o
 
     out = Path(out)
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no progress bars in the CLI's output
+    existed = out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         present = {a.path for a in mlflow.artifacts.list_artifacts(run_id=run_id)} if optional else set()
         for folder in (*folders, *(f for f in optional if f in present)):
             mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=folder, dst_path=str(out))
     except (MlflowException, OSError) as exc:
+        if not existed:  # no half-filled folder that looks like a report
+            shutil.rmtree(out, ignore_errors=True)
         raise TrackingError(f"run {run_id}: {', '.join(folders)} cannot be copied from {store_uri()} to {out} "
                             f"({getattr(exc, 'message', None) or exc}).") from None
 

@@ -70,14 +70,19 @@ def read_cohort_file(path: str | Path) -> pd.DataFrame:
     return table
 
 
+def _refuse_binary(path: Path, head: bytes) -> None:
+    """Text in another encoding (UTF-16 from some spreadsheet exports) or binary data: say which."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (b"\x00" in head[:200] and head[1::2].count(0) > len(head) // 4):
+        raise CohortFileError(f"{path}: the file is UTF-16 text, not UTF-8. Re-save it as 'CSV UTF-8'.")
+    if b"\x00" in head:
+        raise CohortFileError(f"{path}: the file is binary, not CSV text. Save it as 'CSV UTF-8' or as Parquet.")
+
+
 def _decode(path: Path) -> str:
     data = path.read_bytes()
     if not data.strip():
         raise CohortFileError(f"{path}: the file is empty. Write a header row and one row per course.")
-    if b"\x00" in data:
-        raise CohortFileError(
-            f"{path}: the file is binary, not CSV text. Save it as 'CSV UTF-8' or as Parquet."
-        )
+    _refuse_binary(path, data)
     try:
         # utf-8-sig drops a byte-order mark that spreadsheet exports add.
         return data.decode("utf-8-sig")
@@ -166,8 +171,7 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
         head = handle.read(1 << 16)
     if not head.strip():
         raise CohortFileError(f"{path}: the file is empty. Write a header row and one row per course.")
-    if b"\x00" in head:
-        raise CohortFileError(f"{path}: the file is binary, not CSV text. Save it as 'CSV UTF-8' or as Parquet.")
+    _refuse_binary(path, head)
     try:
         first = head.lstrip(b"\r\n").split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError as exc:
@@ -189,7 +193,8 @@ def iter_cohort_chunks(path: str | Path, chunk_rows: int, columns: list[str] | N
     path = Path(path)
     kind = file_kind(path)
     if not path.is_file():
-        raise CohortFileError(f"{path}: the file does not exist. Check the path and try again.")
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise CohortFileError(f"{path}: the file {what}. Check the path and try again.")
     chunks = _csv_chunks(path, chunk_rows, columns) if kind == "csv" else _parquet_chunks(path, chunk_rows, columns)
     empty = True
     for chunk in chunks:

@@ -77,3 +77,13 @@ def test_parquet_round_trip_and_garbage(tmp_path):
     bad.write_bytes(b"not parquet at all")
     with pytest.raises(CohortFileError, match="cannot be read as Parquet"):
         read_cohort_file(bad)
+
+
+def test_utf16_is_named_not_called_binary(tmp_path):
+    from features.cohort.reader import read_cohort_file
+    from features.errors import CohortFileError
+
+    path = tmp_path / "u16.csv"
+    path.write_bytes("patient_id,treatment\nA,placebo\n".encode("utf-16"))
+    with pytest.raises(CohortFileError, match="UTF-16 text, not UTF-8"):
+        read_cohort_file(path)

@@ -153,3 +153,14 @@ def test_a_file_without_patient_id_is_refused_clearly(strong_run, tmp_path):
         table.to_csv(path, index=False) if suffix == ".csv" else table.to_parquet(path)
         with pytest.raises(CohortFileError, match="no 'patient_id' column; it is required"):
             score_file(path, tmp_path / "s.csv", result.model, "m", "1")
+
+
+def test_failed_report_leaves_no_folder(store, tmp_path):
+    import pytest
+
+    from features.errors import TrackingError
+
+    out = tmp_path / "report-out"
+    with pytest.raises(TrackingError, match="cannot be copied"):
+        run_report("0" * 32, out, experiment="tests")
+    assert not out.exists()
