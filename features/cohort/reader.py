@@ -10,8 +10,9 @@ import contextlib
 import csv
 import io
 import os
+import secrets
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -147,11 +148,17 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+def partial_path(path: Path) -> Path:
+    """A hidden name beside *path* for writing aside; unique per run, so concurrent runs never interleave
+    (the last to finish wins with a complete file)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
+
+
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
     """Write a table as CSV or Parquet by the extension of *path*, byte-identically for the same table."""
     path = Path(path)
     kind = file_kind(path)
-    partial = path.with_name(f".{path.name}.partial")  # written aside: a failure leaves no finished-looking file
+    partial = partial_path(path)  # written aside: a failure leaves no finished-looking file
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if kind == "csv":
@@ -179,7 +186,7 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
     return _header(path, first)
 
 
-def iter_cohort_chunks(path: str | Path, chunk_rows: int, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+def iter_cohort_chunks(path: str | Path, chunk_rows: int, columns: list[str] | None = None) -> Generator[pd.DataFrame]:
     """Yield a cohort file in chunks of *chunk_rows* rows, cells as the reader gives them.
 
     CSV chunks are text (as :func:`read_cohort_file`); Parquet chunks keep their types. *columns*
@@ -212,8 +219,9 @@ def _csv_chunks(path: Path, chunk_rows: int, columns: list[str] | None) -> Itera
             reader = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
                                  skip_blank_lines=False, index_col=False, encoding="utf-8-sig",
                                  chunksize=chunk_rows, header=0, names=header, usecols=columns)
-            for chunk in reader:
-                yield chunk.fillna("")
+            with reader:  # closed also when the consumer stops early (generator close)
+                for chunk in reader:
+                    yield chunk.fillna("")
     except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError, ValueError) as exc:
         raise CohortFileError(f"{path}: the file is not well-formed UTF-8 CSV ({exc}). Quote cells that contain "
                               f"'{delimiter}' and give every row the same number of cells as the header.") from None

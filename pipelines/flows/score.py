@@ -12,6 +12,7 @@ yet (each row on its own: without a treatment there is no course key to check fo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from features.cohort.mapping import apply_mapping, load_mapping
-from features.cohort.reader import cohort_columns, file_kind, iter_cohort_chunks, refuse_overwriting
+from features.cohort.reader import cohort_columns, file_kind, iter_cohort_chunks, partial_path, refuse_overwriting
 from features.cohort.validation import key_problems, validate_table
 from features.errors import CohortFileError, UsageError
 from models.wrapper import ScoringModel
@@ -70,7 +71,7 @@ class _Sink:
 
     def __init__(self, path: Path):
         self.path, self.kind = path, file_kind(path)
-        self.partial = path.with_name(f".{path.name}.partial")
+        self.partial = partial_path(path)
         self.writer: Any = None  # a pyarrow ParquetWriter once the first Parquet chunk arrives
         self.started = False
 
@@ -94,9 +95,10 @@ class _Sink:
         os.replace(self.partial, self.path)
 
     def discard(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # already failing: remove what we can, report the first error
+            if self.writer is not None:
+                self.writer.close()
+            self.partial.unlink(missing_ok=True)
 
 
 def _explain_columns(model: ScoringModel, table: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -187,8 +189,9 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
     duplicates = _duplicates(cohort_path, mapping, chunk_rows, blind)
     scored_sink, rejected_sink = _Sink(out), _Sink(rejected_path_for(out))
     read = scored = rejected = 0
+    chunks = iter_cohort_chunks(cohort_path, chunk_rows)  # a generator: nothing is read until the loop
     try:
-        for chunk in iter_cohort_chunks(cohort_path, chunk_rows):
+        for chunk in chunks:
             chunk.index = pd.RangeIndex(read + 1, read + 1 + len(chunk), name="row")
             renamed = apply_mapping(chunk, mapping, str(cohort_path))
             if blind:  # a placeholder arm for validation and features; arm_table sets each arm in turn
@@ -210,9 +213,13 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
             rejected_sink.write(pd.DataFrame(columns=["row", *chunk.columns, "problems"]))
         scored_sink.close()
         rejected_sink.close()
-    except BaseException:
+    except BaseException as exc:
+        chunks.close()  # the reader's file handle, before the error travels up
         scored_sink.discard()
         rejected_sink.discard()
+        if isinstance(exc, OSError):  # a full disk, a missing or read-only folder: the user can fix it
+            raise CohortFileError(f"{out}: cannot be written ({exc.strerror or exc}). Check that the folder exists, "
+                                  "is writable and has free space; nothing was left behind.") from None
         raise
     log.info("scored %s: read %d, scored %d, rejected %d", cohort_path, read, scored, rejected)
     return ScoreSummary(read, scored, rejected, out, rejected_path_for(out), model_name, model_version)

@@ -164,3 +164,17 @@ def test_failed_report_leaves_no_folder(store, tmp_path):
     with pytest.raises(TrackingError, match="cannot be copied"):
         run_report("0" * 32, out, experiment="tests")
     assert not out.exists()
+
+
+def test_unwritable_output_is_a_clear_error_and_leaves_nothing(strong_run, tmp_path):
+    import pytest
+
+    from features.errors import CohortFileError
+    from pipelines.flows.score import score_file
+
+    result, cohort, _ = strong_run
+    path = tmp_path / "c.csv"
+    cohort.head(10).to_csv(path, index=False)
+    with pytest.raises(CohortFileError, match=r"cannot be written .* nothing was left behind"):
+        score_file(path, tmp_path / "missing-folder" / "s.csv", result.model, "m", "1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]
