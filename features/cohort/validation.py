@@ -197,7 +197,10 @@ def _parse_numbers(raw: pd.Series, missing: np.ndarray, spec: ColumnSpec,
         cells = raw.astype("str").to_numpy()
         for i in np.flatnonzero(unparseable):
             comma = re.fullmatch(r"\s*-?\d+,\d+\s*", cells[i]) is not None
-            bad[i] = f"value {cells[i]!r} is not a number" + ("; use '.' as the decimal separator" if comma else "")
+            if np.isinf(numbers[i]):  # 1e400, inf: a number, but not a finite one
+                bad[i] = f"value {cells[i]!r} is infinite or too large to store; give a finite value"
+            else:
+                bad[i] = f"value {cells[i]!r} is not a number" + ("; use '.' as the decimal separator" if comma else "")
         numbers[unparseable] = np.nan
     factor, unit = mapping.unit_factor(spec.name)
     numbers = numbers * factor
