@@ -1,6 +1,7 @@
 """Benchmark: the default ``train`` (all families, nested CV, permutation test, MLflow logging).
 
-The permutation test re-runs the whole procedure per permutation; its share of the time is reported.
+The permutation test re-runs the whole procedure per permutation; its share of the time is reported,
+and so is the benefit model's (the nested learner comparison, roles and benefit SHAP).
 
 ``python benchmarks/train_speed.py [N ...]`` on the 2-core machine; the README reports the result.
 Each size runs against a fresh SQLite store in a temporary folder.
@@ -26,8 +27,8 @@ def main(sizes: list[int]) -> None:
     from pipelines.flows.train import run_train
 
     config = load_config()
-    print(f"{'courses':>8} {'with outcome':>12} {'seconds':>8} {'permutation share':>17} {'B run':>5} "
-          f"{'selected':>18} {'AUROC':>6}")
+    print(f"{'courses':>8} {'with outcome':>12} {'seconds':>8} {'permutation share':>17} {'benefit share':>13} "
+          f"{'B run':>5} {'selected':>18} {'AUROC':>6}")
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
@@ -43,9 +44,10 @@ def main(sizes: list[int]) -> None:
             result = run_train(path, "response_24h", config, "benchmark", progress=progress)
             seconds = time.perf_counter() - start
         share = (stamps["refitting"] - stamps["permutation"]) / seconds
+        benefit = (stamps["logging"] - stamps["benefit"]) / seconds if "benefit" in stamps else 0.0
         auc = result.evaluations["selected"].metrics["auroc"]
-        print(f"{n:>8,} {len(result.data.y):>12,} {seconds:>8.1f} {share:>17.0%} {result.permutation.b['selected']:>5} "
-              f"{result.selected:>18} {auc:>6.3f}", flush=True)
+        print(f"{n:>8,} {len(result.data.y):>12,} {seconds:>8.1f} {share:>17.0%} {benefit:>13.0%} "
+              f"{result.permutation.b['selected']:>5} {result.selected:>18} {auc:>6.3f}", flush=True)
 
 
 if __name__ == "__main__":
