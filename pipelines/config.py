@@ -152,7 +152,8 @@ def _problems(c: TrainConfig) -> list[str]:
          "evaluation.min_events_per_predictor must be > 0"),
         (isinstance(e.remission_threshold, (int, float)) and 0 <= e.remission_threshold <= 60,
          "evaluation.remission_threshold must be within 0-60"),
-        (isinstance(c.n_jobs, int) and 1 <= c.n_jobs <= 64, "n_jobs must be 1-64 (parallel workers)"),
+        (isinstance(c.n_jobs, int) and not isinstance(c.n_jobs, bool) and (c.n_jobs == -1 or 1 <= c.n_jobs <= 64),
+         "n_jobs must be 1-64 parallel workers, or -1 for every core"),
         (isinstance(c.early_course, bool), "early_course must be true or false"),
         (isinstance(c.benefit.enabled, bool), "benefit.enabled must be true or false"),
         (isinstance(c.benefit.learners, tuple) and len(c.benefit.learners) > 0
@@ -207,4 +208,18 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
     if problems:
         raise ConfigError(f"{path}: impossible value: {problems[0]}" +
                           (f" (and {len(problems) - 1} more: {'; '.join(problems[1:])})" if len(problems) > 1 else "") + ".")
+    return _fit_to_machine(config, str(path))
+
+
+def _fit_to_machine(config: TrainConfig, path: str) -> TrainConfig:
+    """n_jobs no larger than the machine's cores (-1: all of them): more workers only add memory."""
+    import logging
+    import os
+
+    cores = os.cpu_count() or 1
+    if config.n_jobs == -1 or config.n_jobs > cores:
+        if config.n_jobs > cores:
+            logging.getLogger(__name__).warning("%s: n_jobs %d is more than this machine's %d cores; using %d",
+                                                path, config.n_jobs, cores, cores)
+        return dataclasses.replace(config, n_jobs=cores)
     return config

@@ -43,3 +43,19 @@ def test_missing_config(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "none.yaml")
     assert DEFAULT_CONFIG.is_file()
+
+
+@pytest.mark.parametrize("n_jobs", [-1, 64])
+def test_n_jobs_is_fitted_to_the_machine(tmp_path, n_jobs):
+    import os
+
+    path = tmp_path / "c.yaml"
+    path.write_text(f"n_jobs: {n_jobs}")
+    assert load_config(path).n_jobs == min(64, os.cpu_count() or 1)
+
+
+def test_n_jobs_zero_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("n_jobs: 0")
+    with pytest.raises(ConfigError, match="n_jobs must be 1-64 parallel workers, or -1"):
+        load_config(path)
