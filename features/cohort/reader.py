@@ -148,6 +148,25 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells a spreadsheet would run as a formula (starting with = + - @, tab or CR) get a leading
+    apostrophe (OWASP CSV-injection guidance); numbers, and text that reads as a number (-4), stay as
+    they are. For CSV outputs a person opens (scores, rejected rows, problems), not for cohort files."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype.kind in "biufc":
+            continue
+        text = values.astype("string")
+        risky = text.str.startswith(_FORMULA_START).fillna(False) & pd.to_numeric(text, errors="coerce").isna()
+        if risky.any():
+            out[column] = values.astype(object).where(~risky, "'" + text)
+    return out
+
+
 def partial_path(path: Path) -> Path:
     """A hidden name beside *path* for writing aside; unique per run, so concurrent runs never interleave
     (the last to finish wins with a complete file)."""

@@ -23,7 +23,14 @@ import numpy as np
 import pandas as pd
 
 from features.cohort.mapping import apply_mapping, load_mapping
-from features.cohort.reader import cohort_columns, file_kind, iter_cohort_chunks, partial_path, refuse_overwriting
+from features.cohort.reader import (
+    cohort_columns,
+    file_kind,
+    iter_cohort_chunks,
+    partial_path,
+    refuse_overwriting,
+    spreadsheet_safe,
+)
 from features.cohort.validation import key_problems, validate_table
 from features.errors import CohortFileError, UsageError
 from models.wrapper import ScoringModel
@@ -77,8 +84,8 @@ class _Sink:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.kind == "csv":
-            frame.to_csv(self.partial, mode="a" if self.started else "w", header=not self.started, index=False,
-                         lineterminator="\n")
+            spreadsheet_safe(frame).to_csv(self.partial, mode="a" if self.started else "w", header=not self.started,
+                                           index=False, lineterminator="\n")
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq

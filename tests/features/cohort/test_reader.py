@@ -87,3 +87,15 @@ def test_utf16_is_named_not_called_binary(tmp_path):
     path.write_bytes("patient_id,treatment\nA,placebo\n".encode("utf-16"))
     with pytest.raises(CohortFileError, match="UTF-16 text, not UTF-8"):
         read_cohort_file(path)
+
+
+def test_spreadsheet_safe_defuses_formulas_and_keeps_numbers():
+    from features.cohort.reader import spreadsheet_safe
+
+    frame = pd.DataFrame({"patient_id": ["=HYPERLINK(\"x\")", "+cmd|' /C calc'!A0", "@SUM(A1)", "P1", None],
+                          "value": ["-4", "1e3", "-x", "ok", "\tTAB"], "probability": [0.1, -0.2, 0.3, 0.4, 0.5]})
+    safe = spreadsheet_safe(frame)
+    assert safe["patient_id"].tolist()[:4] == ["'=HYPERLINK(\"x\")", "'+cmd|' /C calc'!A0", "'@SUM(A1)", "P1"]
+    assert pd.isna(safe["patient_id"].iloc[4])
+    assert safe["value"].tolist() == ["-4", "1e3", "'-x", "ok", "'\tTAB"]
+    assert safe["probability"].tolist() == [0.1, -0.2, 0.3, 0.4, 0.5] and safe["probability"].dtype.kind == "f"
