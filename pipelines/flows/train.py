@@ -44,7 +44,8 @@ Progress = Callable[[str], None]
 BENEFIT_NOTE = ("benefit model: out-of-fold benefit per course (learner chosen inside each outer fold by the "
                 "transformed-outcome loss, one-SE rule); propensity = {propensity}; c-for-benefit CI resamples "
                 "patients over the out-of-fold predictions (refit variance not included); biomarker roles from one "
-                "cluster-robust regression per feature, FDR-adjusted")
+                "cluster-robust regression per feature, adjusted for the other features' cross-fitted prognostic and "
+                "modifier indices, FDR-adjusted")
 
 
 def build_training_data(cohort: ValidatedCohort, target: str, config: TrainConfig,
