@@ -92,7 +92,7 @@ def _logistic(seed: int, C: float = 0.3, l1_ratio: float = 0.0) -> SafeLogistic:
     return SafeLogistic(C=C, l1_ratio=l1_ratio, random_state=seed)
 
 
-def _numeric(seed: int) -> Pipeline:
+def numeric_pipeline() -> Pipeline:
     """econml takes no NaN: median imputation with indicators, then scaling (fitted in-fold)."""
     return make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
                          StandardScaler())
@@ -174,7 +174,7 @@ def _fit_t(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: 
            C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
     from econml.metalearners import TLearner
 
-    numeric = _numeric(seed).fit(covariates(X))
+    numeric = numeric_pipeline().fit(covariates(X))
     learner = TLearner(models=ProbabilityRegressor(_logistic(seed, C, l1_ratio)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -185,7 +185,7 @@ def _fit_t(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: 
 def _fit_dr(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray) -> BenefitModel:
     from econml.dr import DRLearner
 
-    numeric = _numeric(seed).fit(covariates(X))
+    numeric = numeric_pipeline().fit(covariates(X))
     # W carries the known propensity: KnownPropensity reads it back (the outcome model sees it as a covariate)
     learner = DRLearner(model_propensity=KnownPropensity(), model_regression=_logistic(seed),
                         discrete_outcome=True, cv=2, random_state=seed, min_propensity=0.05)

@@ -27,12 +27,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from features.cohort.schema import ACTIVE_ARMS
-from models.benefit import LEARNERS, BenefitModel, Propensity, SafeLogistic, covariates, get_learner
+from models.benefit import LEARNERS, BenefitModel, Propensity, SafeLogistic, covariates, get_learner, numeric_pipeline
 from pipelines.training.cv import inner_splits
 from pipelines.training.data import Data
 from pipelines.training.nested import FoldResult
@@ -111,8 +108,7 @@ def propensity(data: Data, c: Comparison, train: np.ndarray, apply: np.ndarray, 
 
 def _numeric_fit(data: Data, train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """The covariates of any rows, imputed and scaled as learnt on *train*."""
-    numeric = make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                            StandardScaler()).fit(covariates(data.X.iloc[train]))
+    numeric = numeric_pipeline().fit(covariates(data.X.iloc[train]))
     return lambda rows: np.asarray(numeric.transform(covariates(data.X.iloc[rows])))
 
 

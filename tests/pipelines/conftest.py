@@ -48,3 +48,17 @@ def strong_run(store, fast_config, tmp_path_factory):
     return result, cohort, oracle
 
 
+
+
+def ds005917_run_inputs(tmp: Path, permutations: int) -> tuple[Path, object]:
+    """The shipped ds005917 cohort ingested into *tmp*, and the small-cohort config made cheaper."""
+    import dataclasses
+
+    from pipelines.config import load_config
+    from pipelines.flows.ingest import run_ingest_bids
+
+    cohort = tmp / "ds005917.csv"
+    run_ingest_bids(Path(__file__).parents[2] / "data" / "public" / "openneuro-ds005917", cohort)
+    small = load_config("train_small")
+    evaluation = dataclasses.replace(small.evaluation, permutations=permutations, bootstrap=50)
+    return cohort, dataclasses.replace(small, evaluation=evaluation)

@@ -3,9 +3,6 @@ and the real crossover cohort (ds005917)."""
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
@@ -73,15 +70,10 @@ def test_ds005917_reports_within_patient_benefit(store, tmp_path):
     """The real crossover: within-ketamine figures, observed within-patient benefit, roles and the warning."""
     import mlflow
 
-    from pipelines.config import load_config
-    from pipelines.flows.ingest import run_ingest_bids
     from pipelines.flows.train import run_train
+    from tests.pipelines.conftest import ds005917_run_inputs
 
-    ds = Path(__file__).parents[3] / "data" / "public" / "openneuro-ds005917"
-    cohort = tmp_path / "ds005917.csv"
-    run_ingest_bids(ds, cohort)
-    small = load_config("train_small")
-    config = dataclasses.replace(small, evaluation=dataclasses.replace(small.evaluation, permutations=2, bootstrap=50))
+    cohort, config = ds005917_run_inputs(tmp_path, permutations=2)
     result = run_train(cohort, "response_day2", config, experiment="tests-benefit")
     # other tests expect the session store to hold one registered model
     mlflow.MlflowClient().delete_registered_model("ketamine-response-response_day2")

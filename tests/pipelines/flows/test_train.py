@@ -17,7 +17,7 @@ from pipelines.evaluation.metrics import auroc, bootstrap_ci
 from pipelines.flows.report import run_report
 from pipelines.flows.train import build_training_data, fit_all, run_train
 from pipelines.tracking import REQUIRED_METRICS
-from tests.pipelines.conftest import TARGET, make_cohort
+from tests.pipelines.conftest import TARGET, ds005917_run_inputs, make_cohort
 
 
 def test_strong_scenario_finds_the_planted_signal(strong_run):
@@ -182,19 +182,11 @@ def test_shap_tables_and_report_are_logged(strong_run, tmp_path):
 
 def test_continuous_outcome_on_ds005917(store, tmp_path):
     """pct_change_day2 trains on the real crossover cohort; its metrics are named for what they measure."""
-    import dataclasses
-
     import mlflow
 
-    from pipelines.config import load_config
-    from pipelines.flows.ingest import run_ingest_bids
     from pipelines.flows.score import score_file
 
-    ds = Path(__file__).parents[3] / "data" / "public" / "openneuro-ds005917"
-    cohort = tmp_path / "ds005917.csv"
-    run_ingest_bids(ds, cohort)
-    small = load_config("train_small")
-    config = dataclasses.replace(small, evaluation=dataclasses.replace(small.evaluation, permutations=4, bootstrap=50))
+    cohort, config = ds005917_run_inputs(tmp_path, permutations=4)
     result = run_train(cohort, "pct_change_day2", config, experiment="tests-continuous")
     assert result.selected in ("mean", "ridge", "lightgbm_regression")
     metrics = mlflow.get_run(result.run_id).data.metrics
