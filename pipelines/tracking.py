@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 DEFAULT_EXPERIMENT = "ketamine-response"
 REQUIRED_METRICS = ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "brier", "calibration_slope",
                     "calibration_intercept", "balanced_accuracy", "permutation_p", "permutation_b", "n_courses", "n_events")
+DIGEST_TAG, FILES_TAG = "artifact_sha256", "artifact_files_sha256"
 PIP_PACKAGES = ("scikit-learn", "lightgbm", "pandas", "numpy", "pyarrow", "mlflow", "scipy", "pyyaml", "econml")
 
 
@@ -51,6 +52,7 @@ def open_experiment(name: str, uri: str | None = None) -> str:
     # MLflow's own INFO chatter (migrations, pickling notices) would drown the CLI's output.
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.ERROR)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no download bars in the CLI's output
     uri = uri or store_uri()
     try:
         if uri.startswith("sqlite:///"):
@@ -123,8 +125,8 @@ def log_training(experiment_id: str, run_name: str, params: dict[str, str], tags
                 mlflow.log_params(params)
                 mlflow.set_tags({**tags, "family": family})
                 _log_run_content(**content)
-        info = log_model(model, input_example)
-        version = register(info.model_uri, register_as, alias)
+        info, digest = log_model(model, input_example)
+        version = register(info.model_uri, register_as, alias, digest)
         mlflow.set_tag("registered_model", f"{register_as}/{version}")
         return run.info.run_id, run.info.artifact_uri, version
 
@@ -144,7 +146,8 @@ def _signature(example: pd.DataFrame):
 
 
 def log_model(model: Any, input_example: pd.DataFrame):
-    """Log the cohort-table model with explicit requirements (no slow inference) and its code."""
+    """Log the cohort-table model with explicit requirements (no slow inference) and its code, and record the
+    SHA-256 of its files. Returns (model info, the digest tags to give its registry version)."""
     import mlflow
 
     import features
@@ -152,11 +155,30 @@ def log_model(model: Any, input_example: pd.DataFrame):
 
     requirements = [f"{k}=={v}" for k, v in package_versions().items()]
     code = [str(Path(features.__file__).parent), str(Path(models.__file__).parent)]
-    return mlflow.pyfunc.log_model(name="model", python_model=model, signature=_signature(input_example),
+    info = mlflow.pyfunc.log_model(name="model", python_model=model, signature=_signature(input_example),
                                    input_example=input_example, pip_requirements=requirements, code_paths=code)
+    return info, record_digest(info.model_id)
 
 
-def register(model_uri: str, name: str, alias: bool = True) -> int:
+def record_digest(model_id: str) -> dict[str, str]:
+    """SHA-256 of a logged model's files as it sits in the store, set as tags of the logged model
+    (and, by :func:`register`, of its registry version): checked before every load."""
+    import tempfile
+
+    import mlflow
+    import mlflow.artifacts
+
+    from pipelines.integrity import manifest
+
+    with tempfile.TemporaryDirectory(prefix="ketamine-model-") as local:
+        folder = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model_id}", dst_path=local)
+        digest, files = manifest(folder)
+    tags = {DIGEST_TAG: digest, FILES_TAG: files}
+    mlflow.set_logged_model_tags(model_id, tags)
+    return tags
+
+
+def register(model_uri: str, name: str, alias: bool = True, tags: dict[str, str] | None = None) -> int:
     """Register a model version with alias ``champion`` if the model has none yet, else ``challenger``.
 
     With *alias* False (a cohort below the minimum sample size) the version gets no alias: it is
@@ -167,7 +189,7 @@ def register(model_uri: str, name: str, alias: bool = True) -> int:
     from mlflow.exceptions import MlflowException
 
     with contextlib.redirect_stderr(io.StringIO()):  # register_model prints its own banner
-        version = int(mlflow.register_model(model_uri, name).version)
+        version = int(mlflow.register_model(model_uri, name, tags=tags).version)
     if alias:
         client = MlflowClient()
         try:
@@ -191,19 +213,51 @@ def promote(name: str, version: int) -> None:
         raise TrackingError(f"cannot promote {name} version {version}: {exc.message}") from None
 
 
+MODEL_URI_FORMS = "models:/NAME/VERSION, models:/NAME@ALIAS or models:/m-ID"
+
+
+def _recorded_digest(uri: str) -> tuple[str | None, str | None]:
+    """(folder digest, per-file JSON) recorded for *uri* at log time, from the tracking database."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    ref = uri.removeprefix("models:/")
+    if ref.startswith("m-") and "/" not in ref and "@" not in ref:
+        tags = mlflow.get_logged_model(ref).tags
+    elif "@" in ref:
+        tags = MlflowClient().get_model_version_by_alias(*ref.split("@", 1)).tags
+    else:
+        name, _, version = ref.partition("/")
+        tags = MlflowClient().get_model_version(name, version).tags
+    return tags.get(DIGEST_TAG), tags.get(FILES_TAG)
+
+
 def load_model(uri: str):
-    """Load a logged model as pyfunc; a missing or unreadable model is a TrackingError."""
+    """Load a logged model as pyfunc after checking its files against the SHA-256 recorded when it was
+    logged (unpickling runs code). A missing, unrecorded, altered or unreadable model is a TrackingError."""
+    import tempfile
+
+    import mlflow.artifacts
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
-    try:
-        model = mlflow.pyfunc.load_model(uri)
-    except (MlflowException, OSError) as exc:
-        raise TrackingError(f"model {uri} cannot be loaded ({getattr(exc, 'message', exc)}). List registered "
-                            "models in the MLflow UI or with 'ketamine-response runs'.") from None
-    except (ImportError, AttributeError, pickle.UnpicklingError) as exc:  # pickled by an incompatible version
-        raise TrackingError(f"model {uri} was saved by another version of ketamine-response and cannot be read "
-                            f"by this one ({type(exc).__name__}: {exc}). Retrain it with this version.") from None
+    from pipelines.integrity import verify
+
+    if not uri.startswith("models:/") or uri == "models:/":
+        raise TrackingError(f"model {uri}: not a model URI this tool loads. Use {MODEL_URI_FORMS} from the "
+                            "tracking store (see 'ketamine-response runs' or the MLflow UI).")
+    with tempfile.TemporaryDirectory(prefix="ketamine-model-") as local:
+        try:
+            expected, files = _recorded_digest(uri)
+            folder = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=local)
+            verify(folder, uri, expected, files)
+            model = mlflow.pyfunc.load_model(folder)
+        except (MlflowException, OSError) as exc:
+            raise TrackingError(f"model {uri} cannot be loaded ({getattr(exc, 'message', exc)}). List registered "
+                                "models in the MLflow UI or with 'ketamine-response runs'.") from None
+        except (ImportError, AttributeError, pickle.UnpicklingError) as exc:  # pickled by an incompatible version
+            raise TrackingError(f"model {uri} was saved by another version of ketamine-response and cannot be "
+                                f"read by this one ({type(exc).__name__}: {exc}). Retrain it with this version.") from None
     if not hasattr(model.unwrap_python_model(), "family"):
         raise TrackingError(f"model {uri} was saved by an older version of ketamine-response (before model "
                             "families were recorded). Retrain it with this version.")
@@ -251,7 +305,6 @@ def download_artifacts(run_id: str, folders: tuple[str, ...], out: str | Path, o
     from mlflow.exceptions import MlflowException
 
     out = Path(out)
-    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no progress bars in the CLI's output
     existed = out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)

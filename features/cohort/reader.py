@@ -22,6 +22,14 @@ from features.errors import CohortFileError
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _DELIMITERS = (",", ";", "\t")
+MAX_COLUMNS = 20_000  # a cohort has tens of columns; far more is a transposed or corrupted export
+
+
+def _check_width(path: Path, columns: list[str]) -> None:
+    if len(columns) > MAX_COLUMNS:
+        raise CohortFileError(f"{path}: the file has {len(columns):,} columns; at most {MAX_COLUMNS:,} are read. "
+                              "A cohort has one column per variable and one row per course: check that the "
+                              "table is not transposed.")
 
 
 def file_kind(path: Path) -> str:
@@ -72,7 +80,10 @@ def read_cohort_file(path: str | Path) -> pd.DataFrame:
 
 
 def _refuse_binary(path: Path, head: bytes) -> None:
-    """Text in another encoding (UTF-16 from some spreadsheet exports) or binary data: say which."""
+    """Text in another encoding (UTF-16 from some spreadsheet exports), a compressed file or binary
+    data: say which."""
+    if head.startswith(b"\x1f\x8b"):
+        raise CohortFileError(f"{path}: the file is gzip-compressed. Decompress it first (gunzip).")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (b"\x00" in head[:200] and head[1::2].count(0) > len(head) // 4):
         raise CohortFileError(f"{path}: the file is UTF-16 text, not UTF-8. Re-save it as 'CSV UTF-8'.")
     if b"\x00" in head:
@@ -94,11 +105,12 @@ def _decode(path: Path) -> str:
         ) from None
 
 
-def _header(path: Path, text: str) -> tuple[list[str], str]:
+def _header(path: Path, text: str, delimiter: str | None = None) -> tuple[list[str], str]:
     first = text.splitlines()[0]
     # The delimiter that splits the header most wins: semicolon CSV from European locales reads too.
-    delimiter = max(_DELIMITERS, key=first.count)
+    delimiter = delimiter or max(_DELIMITERS, key=first.count)
     header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
+    _check_width(path, header)
     blanks = [i + 1 for i, h in enumerate(header) if not h]
     if blanks:
         raise CohortFileError(
@@ -112,9 +124,23 @@ def _header(path: Path, text: str) -> tuple[list[str], str]:
     return header, delimiter
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_text_table(path: str | Path, delimiter: str | None = None) -> pd.DataFrame:
+    """A delimited text table (a BIDS ``.tsv``, a cohort ``.csv``) with every cell as text, through the
+    same checks as cohort files: encoding, compression, binary data, ragged rows, blank or repeated
+    headers, a header with no rows. *delimiter* None detects it from the header."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise CohortFileError(f"{path}: the file {what}. Check the path and try again.")
+    table = _read_csv(path, delimiter)
+    if len(table) == 0:
+        raise CohortFileError(f"{path}: the file has a header but no data rows.")
+    return table
+
+
+def _read_csv(path: Path, delimiter: str | None = None) -> pd.DataFrame:
     text = _decode(path)
-    header, delimiter = _header(path, text)
+    header, delimiter = _header(path, text, delimiter)
     try:
         with warnings.catch_warnings():
             # pandas only warns when a row has more cells than the header and drops the extra: refuse it
@@ -145,6 +171,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             "Check that it is a Parquet file, or save the data as CSV."
         ) from None
     table.columns = [str(c).strip() for c in table.columns]
+    _check_width(path, list(table.columns))
     return table.reset_index(drop=True)
 
 

@@ -20,6 +20,8 @@ from features.cohort.schema import KEY, REQUIRED, SPECS, ColumnSpec, spec_for
 from features.errors import CohortFileError
 
 PROBLEM_COLUMNS = ["row", "patient_id", "column", "value", "problem"]
+MAX_TEXT_CHARS = 1000  # ids, sites, arms and categories (documented in the README)
+SHOWN_CHARS = 200  # a problem quotes at most this much of the offending cell
 # Blank cells are missing; so are the spellings of "missing" that R, SPSS and spreadsheets write.
 _MISSING_WORDS = ("", "na", "n/a", "nan", "null", "none", ".")
 # every capitalisation users write (NA, N/A, NaN, NULL, None): matching them directly avoids a
@@ -146,8 +148,13 @@ def _is_missing(raw: pd.Series) -> np.ndarray:
 def _problem(mask: np.ndarray, column: str, raw: pd.Series, messages: np.ndarray | str) -> pd.DataFrame:
     where = np.flatnonzero(mask)
     text = messages if isinstance(messages, str) else messages[where]
-    return pd.DataFrame({"row": raw.index[where], "column": column,
-                         "value": raw.iloc[where].astype("str").to_numpy(), "problem": text})
+    return pd.DataFrame({"row": raw.index[where], "column": column, "value": _shorten(raw.iloc[where]).to_numpy(),
+                         "problem": text})
+
+
+def _shorten(values: pd.Series) -> pd.Series:
+    text = values.astype("str")
+    return text.where(text.str.len() <= SHOWN_CHARS, text.str.slice(0, SHOWN_CHARS) + "…")
 
 
 def check_column(raw: pd.Series, spec: ColumnSpec, mapping: ColumnMapping,
@@ -224,6 +231,11 @@ def _parse_numbers(raw: pd.Series, missing: np.ndarray, spec: ColumnSpec,
 def _parse_text(raw: pd.Series, missing: np.ndarray, spec: ColumnSpec) -> tuple[pd.Series, np.ndarray]:
     text = raw.astype("str").str.strip().where(~missing)
     bad = np.full(len(raw), None, dtype=object)
+    # an id is a short label; a megabyte cell is a broken export, and copies of it exhaust memory later
+    long = (text.str.len() > MAX_TEXT_CHARS).fillna(False).to_numpy()
+    for i in np.flatnonzero(long):
+        bad[i] = f"value is {len(text.iloc[i]):,} characters long; at most {MAX_TEXT_CHARS:,} are allowed here"
+    text = text.where(~long)
     if spec.kind == "category":
         lookup = {c.lower(): c for c in spec.categories} | dict(spec.aliases)
         mapped = text.str.lower().map(lookup)
@@ -273,7 +285,7 @@ def _assemble(found: list[pd.DataFrame], ids: pd.Series) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row" else "str") for c in PROBLEM_COLUMNS})
     problems = pd.concat(frames, ignore_index=True)
     problems["row"] = problems["row"].astype("int64")
-    problems["patient_id"] = ids.loc[problems["row"]].to_numpy()
+    problems["patient_id"] = _shorten(ids.loc[problems["row"]]).to_numpy()
     problems = problems[PROBLEM_COLUMNS].sort_values(["row", "column"], kind="stable")
     return problems.reset_index(drop=True)
 

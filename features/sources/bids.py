@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.cohort.reader import read_text_table
 from features.cohort.schema import TIMEPOINT_PATTERN, TREATMENTS, spec_for
 from features.errors import CohortFileError
 from features.yaml_file import read_yaml
@@ -104,14 +105,12 @@ def template_mapping() -> str:
 
 
 def _tsv(path: Path, needed: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A BIDS table through the cohort reader's checks (encoding, compression, ragged rows, no rows),
+    with BIDS's ``n/a`` and blank cells as missing."""
     if not path.is_file():
         raise CohortFileError(f"{path}: not found; a BIDS dataset needs participants.tsv and phenotype/*.tsv.")
-    try:
-        table = pd.read_csv(path, sep="\t", dtype=str, na_values=["n/a"], keep_default_na=False, encoding="utf-8")
-    except UnicodeDecodeError:
-        raise CohortFileError(f"{path}: not UTF-8 text; BIDS tables are UTF-8 tab-separated files.") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
-        raise CohortFileError(f"{path}: not a readable tab-separated table ({str(exc).strip()}).") from None
+    table = read_text_table(path, delimiter="\t")
+    table = table.mask(table.isin(["n/a", ""]))
     missing = [c for c in needed if c not in table.columns]
     if missing:
         raise CohortFileError(f"{path}: no column {', '.join(repr(c) for c in missing)}; the BIDS mapping "

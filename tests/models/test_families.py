@@ -120,7 +120,7 @@ def test_round_trips_through_the_logged_model(family, design, store):
     wrapped: CohortModel = make_model(estimator, family, train, built, validated, target, 0.3)
     # the experiment's own artifact folder sits beside the test store (the Default one is cwd-relative)
     with mlflow.start_run(experiment_id=tracking.open_experiment("family-contract")):
-        info = tracking.log_model(wrapped, synthetic_input_example(wrapped))
+        info, _ = tracking.log_model(wrapped, synthetic_input_example(wrapped))
     loaded = tracking.load_model(info.model_uri)
     rows = validated.table.iloc[300:]
     np.testing.assert_allclose(np.asarray(loaded.predict(rows.astype("str").replace({"<NA>": ""}))),

@@ -1,0 +1,90 @@
+"""A logged model's files are fingerprinted when it is logged and checked before every load: a swapped
+pickle (which would run its code when unpickled) is refused, naming the file, and never unpickled."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from features.errors import TrackingError
+from pipelines import tracking
+from pipelines.flows.train import synthetic_input_example
+from pipelines.integrity import file_digests, folder_digest, verify
+from tests.pipelines.conftest import TARGET
+
+
+class _Payload:
+    """What an attacker would pickle: unpickling it creates a file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.fixture(scope="module")
+def tampered(strong_run, tmp_path_factory) -> tuple[str, Path]:
+    """A copy of the trained model logged and registered under its own name, then its pickle replaced."""
+    import mlflow
+
+    model = tracking.load_model(f"models:/ketamine-response-{TARGET}@champion").unwrap_python_model()
+    with mlflow.start_run(experiment_id=tracking.open_experiment("integrity")):
+        info, digest = tracking.log_model(model, synthetic_input_example(model))
+    tracking.register(info.model_uri, "integrity-test", alias=False, tags=digest)
+    folder = Path(urlparse(mlflow.get_logged_model(info.model_id).artifact_location).path)
+    marker = tmp_path_factory.mktemp("payload") / "ran"
+    (folder / "python_model.pkl").write_bytes(pickle.dumps(_Payload(marker)))
+    return "models:/integrity-test/1", marker
+
+
+def test_a_swapped_pickle_is_refused_before_it_runs(tampered):
+    uri, marker = tampered
+    with pytest.raises(TrackingError, match=r"changed: python_model\.pkl"):
+        tracking.load_model(uri)
+    assert not marker.exists()
+
+
+def test_score_exits_2_on_a_tampered_model(tampered, strong_run, tmp_path):
+    uri, marker = tampered
+    _, cohort, _ = strong_run
+    path = tmp_path / "c.csv"
+    cohort.head(20).to_csv(path, index=False)
+    run = subprocess.run([sys.executable, "-m", "pipelines.cli", "score", str(path), "--out", str(tmp_path / "s.csv"),
+                          "--model", uri], capture_output=True, text=True, env={**os.environ}, timeout=300)
+    assert run.returncode == 2, run.stderr
+    assert "python_model.pkl" in run.stderr and uri in run.stderr and "Traceback" not in run.stderr
+    assert not marker.exists() and not (tmp_path / "s.csv").exists()
+
+
+def test_the_registered_version_carries_its_digest(strong_run):
+    from mlflow import MlflowClient
+
+    version = MlflowClient().get_model_version_by_alias(f"ketamine-response-{TARGET}", "champion")
+    assert len(version.tags[tracking.DIGEST_TAG]) == 64
+
+
+def test_verify_names_added_and_removed_files(tmp_path):
+    (tmp_path / "a").write_text("1")
+    (tmp_path / "b").write_text("2")
+    files = file_digests(tmp_path)
+    verify(tmp_path, "m", folder_digest(files), None)  # unchanged: passes
+    (tmp_path / "b").unlink()
+    (tmp_path / "c").write_text("3")
+    with pytest.raises(TrackingError, match=r"added: c; removed: b"):
+        verify(tmp_path, "m", folder_digest(files), json.dumps(files))
+    with pytest.raises(TrackingError, match="no recorded SHA-256"):
+        verify(tmp_path, "m", None, None)
+
+
+@pytest.mark.parametrize("uri", ["runs:/abc/model", "/tmp", "http://127.0.0.1:9/x", "s3://bucket/x", "models:/"])
+def test_only_registry_uris_are_loaded(uri):
+    with pytest.raises(TrackingError, match="not a model URI"):
+        tracking.load_model(uri)
