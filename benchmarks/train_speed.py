@@ -16,6 +16,8 @@ import time
 import warnings
 from pathlib import Path
 
+from pipelines.training.progress import Progress
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
 
@@ -35,11 +37,8 @@ def main(sizes: list[int]) -> None:
             cohort, _ = build_cohort(n, 1, "literature")
             path = Path(tmp) / "cohort.csv"
             write_table(cohort, path)
-            stamps: dict[str, float] = {}
-
-            def progress(message: str, stamps: dict[str, float] = stamps) -> None:
-                stamps.setdefault(message.split(":")[0].split(" ")[0], time.perf_counter())
-
+            progress = Stamps()
+            stamps = progress.stamps
             start = time.perf_counter()
             result = run_train(path, "response_24h", config, "benchmark", progress=progress)
             seconds = time.perf_counter() - start
@@ -48,6 +47,16 @@ def main(sizes: list[int]) -> None:
         auc = result.evaluations["selected"].metrics["auroc"]
         print(f"{n:>8,} {len(result.data.y):>12,} {seconds:>8.1f} {share:>17.0%} {benefit:>13.0%} "
               f"{result.permutation.b['selected']:>5} {result.selected:>18} {auc:>6.3f}", flush=True)
+
+
+class Stamps(Progress):
+    """When each stage of training began, by its first word."""
+
+    def __init__(self) -> None:
+        self.stamps: dict[str, float] = {}
+
+    def stage(self, message: str, total: int = 0) -> None:
+        self.stamps.setdefault(message.split(":")[0].split(" ")[0], time.perf_counter())
 
 
 if __name__ == "__main__":

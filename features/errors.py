@@ -6,7 +6,8 @@ file), never in terms of a command-line flag; only the command modules (``pipeli
 ``pipelines/cli.py``) speak of flags.
 
 Exit codes (documented in the README): 0 success, 1 row-level problems, 2 file, config or usage
-problems, 3 rows rejected in strict scoring, 70 internal error (a bug).
+problems, 3 rows rejected in strict scoring, 70 internal error (a bug), 130 interrupted (Ctrl-C),
+143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ class ConfigError(KetamineResponseError):
 
 class TrainingDataError(KetamineResponseError):
     """The cohort cannot support the requested validation design."""
+
+
+class Terminated(KetamineResponseError):
+    """The process was told to stop (SIGTERM): outputs are cleaned up and a training run ends FAILED."""
+
+    exit_code = 143
 
 
 class TrackingError(KetamineResponseError):

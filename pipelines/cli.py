@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from features.errors import EXIT_INTERNAL, EXIT_OK, EXIT_ROWS, EXIT_STRICT, KetamineResponseError, UsageError
+from features.errors import EXIT_INTERNAL, EXIT_OK, EXIT_ROWS, EXIT_STRICT, KetamineResponseError, Terminated, UsageError
 from pipelines.tracking import DEFAULT_EXPERIMENT
 
 log = logging.getLogger("ketamine_response")
@@ -89,16 +90,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise UsageError(f"--permutations must be 0-9999, got {args.permutations}")
         config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation,
                                                                             permutations=args.permutations))
+    from pipelines.reporting.descriptions import selection_reason
+    from pipelines.reporting.terminal import TerminalProgress
+
     result = run_train(args.cohort, args.target, config, args.experiment, args.mapping, args.drop_invalid,
-                        progress=lambda message: print(f"... {message}", file=sys.stderr, flush=True))
+                       progress=TerminalProgress())
     for note in result.notes:
         print(f"note: {note}")
     print(render_table(result.table()))
+    print(selection_reason(result))
     if result.benefit is not None and result.benefit.summaries:
         print(render_benefit(result.benefit))
-    print(f"selected model: {result.selected} (refit on all {len(result.data.y)} courses)")
-    alias = " (no alias: below the minimum sample size; promote it by hand if you must)" \
-        if result.sample_size.below_minimum else ""
+    alias = f" @{result.alias}" if result.alias else f" (no alias: {result.alias_reason}; promote it by hand if you must)"
     print(f"MLflow run: {result.run_id}  registered: {registered_name(result.target)} version {result.version}{alias}")
     print(f"report artifacts: {result.artifact_uri}")
     return EXIT_OK
@@ -106,33 +109,38 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_runs(args: argparse.Namespace) -> int:
     from pipelines import tracking
+    from pipelines.reporting.terminal import render_runs
 
-    tracking.open_experiment(args.experiment)
+    tracking.open_experiment(args.experiment, create=False)
     runs = tracking.list_runs(args.experiment)
     if runs.empty:
         print(f"no runs in experiment '{args.experiment}' at {tracking.store_uri()}")
-        return EXIT_OK
-    print(runs.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    elif args.csv:
+        print(runs.to_csv(index=False), end="")
+    else:
+        print(render_runs(runs, wide=args.wide))
     return EXIT_OK
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from pipelines import tracking
+    from pipelines import registry, tracking
 
-    tracking.open_experiment(DEFAULT_EXPERIMENT)
-    tracking.promote(args.name, args.version)
-    print(f"{args.name} version {args.version} is now champion")
+    tracking.open_store()
+    previous = registry.promote(args.name, args.version)
+    moved = f"from version {previous}" if previous else "(no version had it before)"
+    print(f"champion of {args.name}: version {args.version}, moved {moved}. Scoring with "
+          f"models:/{args.name}@champion now uses version {args.version}.")
     return EXIT_OK
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
     from pipelines import tracking
+    from pipelines.flows.ui import check_port, run_ui
 
-    if not 1 <= args.port <= 65535:
-        raise UsageError(f"--port must be 1-65535, got {args.port}")
+    check_port(args.host, args.port)
     uri = tracking.store_uri()
-    print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}); Ctrl-C to stop", flush=True)
-    return tracking.ui(uri, args.port)
+    print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C to stop", flush=True)
+    return run_ui(uri, args.host, args.port)
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -237,13 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--drop-invalid", action="store_true", help="leave out rows with problems instead of stopping")
     t.set_defaults(func=_cmd_train)
 
-    r = sub.add_parser("runs", help="compare training runs in the MLflow store")
-    r.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
+    r = sub.add_parser("runs", help="compare training runs in the MLflow store",
+                       description="List an experiment's training runs, newest first: target, CV design, selected "
+                       "family, AUROC with its 95%% CI, permutation p and courses. Compare them in the UI with 'ui'.")
+    r.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name (default %(default)s)")
+    r.add_argument("--wide", action="store_true", help="every column, full run ids (wider than 100 characters)")
+    r.add_argument("--csv", action="store_true", help="every column as CSV, for a spreadsheet or a script")
     r.set_defaults(func=_cmd_runs)
 
-    p = sub.add_parser("promote", help="move the champion alias of a registered model to a version")
+    p = sub.add_parser("promote", help="move the champion alias of a registered model to a version",
+                       description="Make VERSION the champion of NAME (what 'score' uses by default) and say which "
+                       "version it replaced. Versions without an alias (no evidence against permuted labels, or "
+                       "below the minimum sample size) can be promoted only this way.")
     p.add_argument("name", help="registered model, e.g. ketamine-response-response_24h")
-    p.add_argument("version", type=int, help="version number")
+    p.add_argument("version", type=int, help="version number (see the MLflow UI's Models tab, or train's output)")
     p.set_defaults(func=_cmd_promote)
 
     e = sub.add_parser("explain", help="SHAP waterfall of one patient's courses under a logged model")
@@ -277,13 +292,20 @@ def build_parser() -> argparse.ArgumentParser:
     bids.add_argument("--include-controls", action="store_true", help="keep healthy controls (not patients)")
     bids.set_defaults(func=_cmd_ingest_bids)
 
-    rp = sub.add_parser("report", help="write a training run's HTML report (and SHAP tables) to a folder")
+    rp = sub.add_parser("report", help="write a training run's HTML report (and SHAP tables) to a folder",
+                        description="Copy a training run's self-contained HTML report (DIR/report/index.html, opens "
+                        "without a server), its SHAP tables and benefit tables out of the tracking store.")
     rp.add_argument("run_id", help="MLflow run id printed by train")
     rp.add_argument("--out", required=True, help="folder to write report/index.html and shap/ into")
     rp.set_defaults(func=_cmd_report)
 
-    u = sub.add_parser("ui", help="start the MLflow UI on the project's store (127.0.0.1)")
-    u.add_argument("--port", type=int, default=5000)
+    u = sub.add_parser("ui", help="start the MLflow UI on the project's store (127.0.0.1)",
+                       description="Serve the MLflow UI on the project's tracking store until Ctrl-C or SIGTERM "
+                       "(which stop the server too). It binds 127.0.0.1, so only this machine can reach it, "
+                       "unless --host says otherwise.")
+    u.add_argument("--port", type=int, default=5000, help="TCP port 1-65535 (default %(default)s)")
+    u.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only; "
+                   "0.0.0.0 exposes the store to the network)")
     u.set_defaults(func=_cmd_ui)
     return parser
 
@@ -310,9 +332,15 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
         return EXIT_INTERNAL
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    # an exception, so every cleanup on the way out runs (partial outputs removed, the run marked FAILED)
+    raise Terminated(f"stopped by signal {signal.Signals(signum).name}; partial outputs were removed")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ketamine-response`` console script."""
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     # MLflow warns about its own type hints when it is imported; it says nothing about the user's run
     warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

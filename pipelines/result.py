@@ -62,6 +62,8 @@ class TrainingResult:
     run_id: str = ""
     artifact_uri: str = ""
     version: int = 0
+    alias: str = ""  # the alias the version was given ("" when none, with the reason in alias_reason)
+    alias_reason: str = ""
 
     def table(self) -> pd.DataFrame:
         """The comparison table: one row per family, then the selected procedure."""

@@ -8,13 +8,11 @@ feature metadata and a synthetic input example.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
-import pickle
 import shutil
 import subprocess
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +26,6 @@ log = logging.getLogger(__name__)
 DEFAULT_EXPERIMENT = "ketamine-response"
 REQUIRED_METRICS = ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "brier", "calibration_slope",
                     "calibration_intercept", "balanced_accuracy", "permutation_p", "permutation_b", "n_courses", "n_events")
-DIGEST_TAG, FILES_TAG = "artifact_sha256", "artifact_files_sha256"
 PIP_PACKAGES = ("scikit-learn", "lightgbm", "pandas", "numpy", "pyarrow", "mlflow", "scipy", "pyyaml", "econml")
 
 
@@ -45,26 +42,62 @@ def store_uri(root: str | Path | None = None) -> str:
     return f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
 
 
-def open_experiment(name: str, uri: str | None = None) -> str:
-    """Point MLflow at the store and return the id of experiment *name*, creating it if needed."""
+# MLflow 3 opens an experiment on its GenAI overview unless it is marked as model training
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
+def open_store(create: bool = False) -> str:
+    """Point MLflow at the store and return its URI. Without *create*, a local store that does not exist
+    is a TrackingError that creates nothing (scoring, listing and reports need a trained model)."""
     import mlflow
 
     # MLflow's own INFO chatter (migrations, pickling notices) would drown the CLI's output.
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.ERROR)
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no download bars in the CLI's output
-    uri = uri or store_uri()
+    uri = store_uri()
+    local = _local_path(uri)
+    if local is not None and not create and not local.is_file():
+        raise TrackingError(f"no tracking store at {local}. Train a model first, cd to the project folder that "
+                            "holds mlruns/, or set MLFLOW_TRACKING_URI to your store or server.")
     try:
-        if uri.startswith("sqlite:///"):
-            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        mlflow.set_tracking_uri(uri)
+        if local is not None:
+            local.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrackingError(f"tracking store {local} cannot be opened: its folder cannot be created "
+                            f"({exc.strerror or exc}). Check that it is writable, or set MLFLOW_TRACKING_URI.") from None
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def _local_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def open_experiment(name: str, create: bool = True) -> str:
+    """Point MLflow at the store and return the id of experiment *name*.
+
+    With *create* (training) a missing store or experiment is created, the experiment tagged as model
+    training; without it (listing) a missing one is a TrackingError listing the known experiments.
+    """
+    import mlflow
+
+    uri = open_store(create)
+    try:
         found = mlflow.get_experiment_by_name(name)
         if found is not None:
+            if create and found.tags.get("mlflow.experimentKind") is None:  # made by an older version
+                for key, value in EXPERIMENT_KIND.items():
+                    mlflow.MlflowClient().set_experiment_tag(found.experiment_id, key, value)
             return found.experiment_id
-        location = None
-        if uri.startswith("sqlite:///"):
-            location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
-        return mlflow.create_experiment(name, artifact_location=location)
+        if not create:
+            known = ", ".join(sorted(e.name for e in mlflow.search_experiments())) or "none"
+            raise TrackingError(f"no experiment '{name}' in {uri} (experiments: {known}). Check the name.")
+        local = _local_path(uri)
+        location = (local.parent / "artifacts").as_uri() if local is not None else None
+        return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
+    except TrackingError:
+        raise
     except Exception as exc:  # MLflow raises many types for an unusable store
         raise TrackingError(f"tracking store {uri} cannot be opened ({type(exc).__name__}: {exc}). Check "
                             "MLFLOW_TRACKING_URI, or that mlruns/ is writable.") from None
@@ -93,11 +126,17 @@ def git_commit() -> str:
         return "unknown"
 
 
-def _log_run_content(metrics: dict[str, float], tables: dict[str, pd.DataFrame], figures: dict[str, Any],
-                     texts: dict[str, str]) -> None:
+def _metric(value: float) -> float:
+    # four decimals is what a reader compares; the UI shows every stored digit (0.70819680...)
+    return float(round(float(value), 4))
+
+
+def log_run_content(metrics: dict[str, float], tables: dict[str, pd.DataFrame], figures: dict[str, Any],
+                    texts: dict[str, str]) -> None:
+    """Metrics (rounded), CSV tables, figures and texts into the active run."""
     import mlflow
 
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+    mlflow.log_metrics({k: _metric(v) for k, v in metrics.items()})
     for name, table in tables.items():
         mlflow.log_text(table.to_csv(index=False), name)
     for name, fig in figures.items():
@@ -106,197 +145,66 @@ def _log_run_content(metrics: dict[str, float], tables: dict[str, pd.DataFrame],
         mlflow.log_text(text, name)
 
 
-def log_training(experiment_id: str, run_name: str, params: dict[str, str], tags: dict[str, str],
-                 parent: dict[str, Any], children: dict[str, dict[str, Any]], model: Any,
-                 input_example: pd.DataFrame, register_as: str, alias: bool = True) -> tuple[str, str, int]:
-    """Log one parent run, one child per family, the model, and register it.
+@contextlib.contextmanager
+def training_run(experiment_id: str, run_name: str, params: dict[str, str], tags: dict[str, str]) -> Iterator[str]:
+    """The parent run of one training, RUNNING from the first fit, so the UI shows it while it trains.
 
-    *parent* and each child hold ``metrics``, ``tables``, ``figures``, ``texts``.
-    Returns (run id, artifact URI, registered version).
+    It ends FINISHED, or FAILED (KILLED on Ctrl-C) with the error as its description: a failed training
+    leaves a record of what was tried. Yields the run id.
     """
     import mlflow
 
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                           description=f"Training `{tags.get('target', run_name)}`: running (see the tag `progress`).")
+    try:
         mlflow.log_params(params)
         mlflow.set_tags(tags)
-        _log_run_content(**parent)
-        for family, content in children.items():
-            with mlflow.start_run(experiment_id=experiment_id, run_name=family, nested=True):
-                mlflow.log_params(params)
-                mlflow.set_tags({**tags, "family": family})
-                _log_run_content(**content)
-        info, digest = log_model(model, input_example)
-        version = register(info.model_uri, register_as, alias, digest)
-        mlflow.set_tag("registered_model", f"{register_as}/{version}")
-        return run.info.run_id, run.info.artifact_uri, version
+        yield run.info.run_id
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        with contextlib.suppress(Exception):  # a store that broke mid-run must not hide the original error
+            mlflow.set_tag("mlflow.note.content", f"**Training {status.lower()}**: {type(exc).__name__}: "
+                                                  f"{str(exc)[:1000]}")
+            mlflow.end_run(status)
+        raise
+    mlflow.end_run("FINISHED")
 
 
-def _signature(example: pd.DataFrame):
-    """Input: the cohort columns by name, required ones marked; types are left to the project's own
-    validator (``AnyType``), so int, nullable Int64, float and text cells all reach it and get its
-    row/column messages instead of MLflow's type refusals. Output: one probability per row."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema, TensorSpec
-    from mlflow.types.schema import AnyType
-
-    from features.cohort.schema import REQUIRED
-
-    cols: list[ColSpec | TensorSpec] = [ColSpec(AnyType(), str(c), required=c in REQUIRED) for c in example.columns]
-    return ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec("double")]))
-
-
-def log_model(model: Any, input_example: pd.DataFrame):
-    """Log the cohort-table model with explicit requirements (no slow inference) and its code, and record the
-    SHA-256 of its files. Returns (model info, the digest tags to give its registry version)."""
+def set_progress(message: str) -> None:
+    """What the active run is doing now, as its ``progress`` tag (visible in the UI while it trains)."""
     import mlflow
 
-    import features
-    import models
-
-    requirements = [f"{k}=={v}" for k, v in package_versions().items()]
-    code = [str(Path(features.__file__).parent), str(Path(models.__file__).parent)]
-    info = mlflow.pyfunc.log_model(name="model", python_model=model, signature=_signature(input_example),
-                                   input_example=input_example, pip_requirements=requirements, code_paths=code)
-    return info, record_digest(info.model_id)
+    mlflow.set_tag("progress", message[:500])
 
 
-def record_digest(model_id: str) -> dict[str, str]:
-    """SHA-256 of a logged model's files as it sits in the store, set as tags of the logged model
-    (and, by :func:`register`, of its registry version): checked before every load."""
-    import tempfile
-
+def set_run_tags(tags: dict[str, str]) -> None:
+    """Tags of the active run (``mlflow.note.content`` is its markdown description)."""
     import mlflow
-    import mlflow.artifacts
 
-    from pipelines.integrity import manifest
-
-    with tempfile.TemporaryDirectory(prefix="ketamine-model-") as local:
-        folder = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model_id}", dst_path=local)
-        digest, files = manifest(folder)
-    tags = {DIGEST_TAG: digest, FILES_TAG: files}
-    mlflow.set_logged_model_tags(model_id, tags)
-    return tags
+    mlflow.set_tags(tags)
 
 
-def register(model_uri: str, name: str, alias: bool = True, tags: dict[str, str] | None = None) -> int:
-    """Register a model version with alias ``champion`` if the model has none yet, else ``challenger``.
-
-    With *alias* False (a cohort below the minimum sample size) the version gets no alias: it is
-    kept and listed, but nothing scores with it unless it is promoted by hand.
-    """
+def log_children(experiment_id: str, run_name: str, params: dict[str, str], tags: dict[str, str],
+                 children: dict[str, dict[str, Any]], descriptions: dict[str, str]) -> None:
+    """One nested run per model family, named ``<parent name>/<family>`` so sorted tables stay readable."""
     import mlflow
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
-    with contextlib.redirect_stderr(io.StringIO()):  # register_model prints its own banner
-        version = int(mlflow.register_model(model_uri, name, tags=tags).version)
-    if alias:
-        client = MlflowClient()
-        try:
-            client.get_model_version_by_alias(name, "champion")
-            role = "challenger"
-        except MlflowException:
-            role = "champion"
-        client.set_registered_model_alias(name, role, str(version))
-    return version
+    for family, content in children.items():
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{run_name}/{family}", nested=True,
+                              description=descriptions.get(family, "")):
+            mlflow.log_params(params)
+            mlflow.set_tags({**tags, "family": family})
+            log_run_content(**content)
 
 
-def promote(name: str, version: int) -> None:
-    """Move the ``champion`` alias of *name* to *version*."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    try:
-        MlflowClient().get_model_version(name, str(version))
-        MlflowClient().set_registered_model_alias(name, "champion", str(version))
-    except MlflowException as exc:
-        raise TrackingError(f"cannot promote {name} version {version}: {exc.message}") from None
-
-
-MODEL_URI_FORMS = "models:/NAME/VERSION, models:/NAME@ALIAS or models:/m-ID"
-
-
-def _recorded_digest(uri: str) -> tuple[str | None, str | None]:
-    """(folder digest, per-file JSON) recorded for *uri* at log time, from the tracking database."""
+def active_run() -> tuple[str, str]:
+    """(run id, artifact URI) of the active run."""
     import mlflow
-    from mlflow import MlflowClient
 
-    ref = uri.removeprefix("models:/")
-    if ref.startswith("m-") and "/" not in ref and "@" not in ref:
-        tags = mlflow.get_logged_model(ref).tags
-    elif "@" in ref:
-        tags = MlflowClient().get_model_version_by_alias(*ref.split("@", 1)).tags
-    else:
-        name, _, version = ref.partition("/")
-        tags = MlflowClient().get_model_version(name, version).tags
-    return tags.get(DIGEST_TAG), tags.get(FILES_TAG)
-
-
-def load_model(uri: str):
-    """Load a logged model as pyfunc after checking its files against the SHA-256 recorded when it was
-    logged (unpickling runs code). A missing, unrecorded, altered or unreadable model is a TrackingError."""
-    import tempfile
-
-    import mlflow.artifacts
-    import mlflow.pyfunc
-    from mlflow.exceptions import MlflowException
-
-    from pipelines.integrity import verify
-
-    if not uri.startswith("models:/") or uri == "models:/":
-        raise TrackingError(f"model {uri}: not a model URI this tool loads. Use {MODEL_URI_FORMS} from the "
-                            "tracking store (see 'ketamine-response runs' or the MLflow UI).")
-    with tempfile.TemporaryDirectory(prefix="ketamine-model-") as local:
-        try:
-            expected, files = _recorded_digest(uri)
-            folder = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=local)
-            verify(folder, uri, expected, files)
-            model = mlflow.pyfunc.load_model(folder)
-        except (MlflowException, OSError) as exc:
-            raise TrackingError(f"model {uri} cannot be loaded ({getattr(exc, 'message', exc)}). List registered "
-                                "models in the MLflow UI or with 'ketamine-response runs'.") from None
-        except (ImportError, AttributeError, pickle.UnpicklingError) as exc:  # pickled by an incompatible version
-            raise TrackingError(f"model {uri} was saved by another version of ketamine-response and cannot be "
-                                f"read by this one ({type(exc).__name__}: {exc}). Retrain it with this version.") from None
-    if not hasattr(model.unwrap_python_model(), "family"):
-        raise TrackingError(f"model {uri} was saved by an older version of ketamine-response (before model "
-                            "families were recorded). Retrain it with this version.")
-    return model
-
-
-def resolve_model(uri: str | None) -> tuple[str, str, str]:
-    """(URI, model name, version) of a model URI; None means the champion of the only registered model."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient()
-    try:
-        if uri is None:
-            names = sorted(m.name for m in client.search_registered_models())
-            if len(names) != 1:
-                listed = ", ".join(names) or "none"
-                raise TrackingError(f"no model was named and {store_uri()} has {len(names)} registered models "
-                                    f"({listed}); name one, e.g. models:/NAME@champion.")
-            uri = f"models:/{names[0]}@champion"
-        if not uri.startswith("models:/"):
-            return uri, uri, ""
-        name, _, rest = uri.removeprefix("models:/").partition("@")
-        if rest:
-            return uri, name, str(client.get_model_version_by_alias(name, rest).version)
-        name, _, version = name.partition("/")
-        if version == "latest":  # record the number actually scored, not the moving label
-            versions = [int(v.version) for v in client.search_model_versions(f"name = '{name}'")]
-            if not versions:
-                raise TrackingError(f"model {uri}: no version of '{name}' is registered in {store_uri()}.")
-            version = str(max(versions))
-            uri = f"models:/{name}/{version}"
-        return uri, name, version
-    except MlflowException as exc:
-        hint = ""
-        if uri is not None and "@" in uri and "alias" in exc.message:
-            hint = (" Versions trained below the minimum sample size get no alias: name a version "
-                    "(models:/NAME/VERSION) or promote one to champion.")
-        raise TrackingError(f"model {uri} not found in {store_uri()}: {exc.message}{hint}") from None
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("no active MLflow run")
+    return run.info.run_id, run.info.artifact_uri
 
 
 def download_artifacts(run_id: str, folders: tuple[str, ...], out: str | Path, optional: tuple[str, ...] = ()) -> None:
@@ -331,11 +239,3 @@ def list_runs(experiment: str) -> pd.DataFrame:
             "tags.selected_model": "selected", **{f"metrics.{m}": m for m in REQUIRED_METRICS}}
     present = {k: v for k, v in keep.items() if k in runs.columns}
     return runs[list(present)].rename(columns=present).reset_index(drop=True)
-
-
-def ui(uri: str, port: int) -> int:
-    """Run the MLflow UI on 127.0.0.1 (blocking) with one worker and no job runner (fast, small)."""
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-           "--port", str(port), "--workers", "1"]
-    return subprocess.call(cmd, env=env)

@@ -43,8 +43,8 @@ class ColumnSpec:
         Whether a number must be whole (counts).
     unit : str
         Unit of a number, for documentation.
-    role : {"key", "design", "outcome", "predictor", "safety"}
-        What the pipeline may use the column for; safety and outcome columns are never features.
+    role : {"key", "design", "provenance", "outcome", "predictor", "safety"}
+        What the pipeline may use the column for; only predictors become features.
     timepoint : str
         When after dosing the value is measured ('' for baseline); a feature may only read it
         for targets strictly later.
@@ -80,6 +80,8 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("site", "string", required=True, role="design"),
     ColumnSpec("treatment", "category", required=True, categories=TREATMENTS, role="key"),
     _num("period", 1, 10, "order", integer=True, role="design"),
+    # written by `synth` (scenario and seed), so a report says when its data are not patients'
+    ColumnSpec("synthetic", "string", role="provenance"),
     _num("madrs_baseline", 0, 60, "points", required=True),
     _num("age", 18, 100, "years"),
     ColumnSpec("sex", "category", categories=("F", "M")),

@@ -86,7 +86,8 @@ def build_cohort(n: int, seed: int, scenario: str = "literature") -> tuple[pd.Da
     madrs, oracle = simulate_outcomes(rng, spec, courses)
     ids = np.char.add("P", np.char.zfill(courses["patient_index"].astype(str), len(str(site.size))))
     table = {"patient_id": ids, "site": np.char.add("site_", np.char.zfill((courses["site"] + 1).astype(str), 2)),
-             "treatment": courses["treatment"], "period": courses["period"]}
+             "treatment": courses["treatment"], "period": courses["period"],
+             "synthetic": np.full(len(ids), f"{scenario} seed {seed}")}
     index = courses["patient_index"]
     for name in SPECS:
         if name in observed and name not in table and name != "madrs_baseline":

@@ -15,12 +15,12 @@ def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: 
                     mapping_path: str | Path | None = None, top: int = 5) -> list[str]:
     """Write a waterfall PNG per course of *patient* and return lines describing the top contributions."""
     from features.cohort.reader import refuse_overwriting
-    from pipelines import tracking
+    from pipelines import registry, tracking
     from pipelines.reporting.shap_plots import waterfall
 
     refuse_overwriting({"--out": out}, [cohort_path, mapping_path])
-    tracking.open_experiment(tracking.DEFAULT_EXPERIMENT)
-    model = tracking.load_model(model_uri).unwrap_python_model()
+    tracking.open_store()
+    model = registry.load_model(model_uri).unwrap_python_model()
     cohort = load_cohort(cohort_path, mapping_path)
     table = cohort.valid_table()
     rows = table[table["patient_id"] == patient]

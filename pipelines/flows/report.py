@@ -10,9 +10,9 @@ REPORT_FOLDERS = ("report", "shap")
 OPTIONAL_FOLDERS = ("benefit",)  # runs with a placebo arm
 
 
-def run_report(run_id: str, out: str | Path, experiment: str = tracking.DEFAULT_EXPERIMENT) -> Path:
+def run_report(run_id: str, out: str | Path) -> Path:
     """Write *run_id*'s report/, shap/ and benefit/ artifacts into *out*; returns the report's index.html."""
-    tracking.open_experiment(experiment)
+    tracking.open_store()
     out = Path(out)
     tracking.download_artifacts(run_id, REPORT_FOLDERS, out, OPTIONAL_FOLDERS)
     return out / "report" / "index.html"

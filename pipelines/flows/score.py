@@ -53,12 +53,12 @@ class ScoreSummary:
 def run_score(cohort_path: str | Path, out: str | Path, model_uri: str | None, explain: int = 0,
               chunk_rows: int = 100_000, mapping_path: str | Path | None = None) -> ScoreSummary:
     """Score *cohort_path* with the logged model *model_uri* (None: the only registered model's champion)."""
-    from pipelines import tracking
+    from pipelines import registry, tracking
 
     check_paths(Path(cohort_path), Path(out), mapping_path)  # before the model loads
-    tracking.open_experiment(tracking.DEFAULT_EXPERIMENT)
-    uri, name, version = tracking.resolve_model(model_uri)
-    model = tracking.load_model(uri).unwrap_python_model()
+    tracking.open_store()
+    uri, name, version = registry.resolve_model(model_uri)
+    model = registry.load_model(uri).unwrap_python_model()
     return score_file(cohort_path, out, model, name, version, explain, chunk_rows, mapping_path)
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,11 @@ from pipelines.result import BenefitResult, TrainingResult
 from pipelines.training.benefit import comparisons, run_benefit
 from pipelines.training.cv import check_cv_feasible
 from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult, fit_calibrated, fold_threshold, pooled, pooled_threshold, run_nested, search, select
+from pipelines.training.nested import FoldResult, fit_calibrated, fold_threshold, n_outer, pooled, pooled_threshold, run_nested, search, select
 from pipelines.training.permutation import PermutationResult, permutation_test
+from pipelines.training.progress import Progress, Relay
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
 BENEFIT_NOTE = ("benefit model: out-of-fold benefit per course (learner chosen inside each outer fold by the "
                 "transformed-outcome loss, one-SE rule); propensity = {propensity}; c-for-benefit CI resamples "
                 "patients over the out-of-fold predictions (refit variance not included); biomarker roles from one "
@@ -74,15 +75,21 @@ def fit_all(data: Data, config: TrainConfig, progress: Progress) -> tuple[list[F
     from joblib import Parallel
 
     with Parallel(n_jobs=config.n_jobs) as parallel:
-        progress(f"nested cross-validation: {config.cv.design}, {len(config.families)} families")
-        folds = run_nested(data, config, parallel)
-        progress(f"permutation test: up to {config.evaluation.permutations} label permutations, each re-running "
-                 "the whole procedure")
+        progress.stage(f"nested cross-validation: {config.cv.design}, {len(config.families)} families",
+                       n_outer(data, config))
+        folds = run_nested(data, config, parallel, progress=progress)
+        for f in folds:  # shown with -v: which family each outer fold's inner loop chose
+            log.info("outer fold repeat %d fold %d: selected %s (inner %s %s)", f.split.repeat + 1, f.split.fold + 1,
+                     f.selected, config.search.selection_metric, _scores_text(f.inner_scores))
         permutation = permutation_test(data, folds, config, parallel, progress)
-    progress("refitting the selected model on all courses")
+    progress.stage("refitting the selected model on all courses")
     params, scores = search(data, config, config.seed)
     selected = select(scores)
     return folds, permutation, fit_calibrated(selected, params[selected], data, config, config.seed), selected
+
+
+def _scores_text(scores: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in sorted(scores.items(), key=lambda kv: -kv[1]))
 
 
 def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, config: TrainConfig, task: str,
@@ -98,7 +105,8 @@ def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, c
     found, notes = comparisons(data)
     if not found:
         return (BenefitResult([], pd.DataFrame(), notes) if notes else None), {}
-    progress(f"benefit model: {', '.join(b.learners)} compared in the inner loop, for {', '.join(c.arm for c in found)}")
+    progress.stage(f"benefit model: {', '.join(b.learners)} compared in the inner loop, for "
+                   f"{', '.join(c.arm for c in found)}")
     with Parallel(n_jobs=config.n_jobs) as parallel:
         arms = [run_benefit(data, folds, c, b.learners, config.cv.inner_folds, config.seed, b.propensity, parallel)  # type: ignore[arg-type]
                 for c in found]
@@ -132,7 +140,11 @@ def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohor
 
 def data_digest(path: str | Path) -> str:
     """SHA-256 of the cohort file (identifies the data without storing it)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def make_model(estimator: Any, family: str, data: Data, built: FeatureTable, cohort: ValidatedCohort, target: str,
@@ -148,7 +160,7 @@ def make_model(estimator: Any, family: str, data: Data, built: FeatureTable, coh
 def synthetic_input_example(model: CohortModel, rows: int = 3) -> pd.DataFrame:
     """An input example made up by the generator (never a real course), in the model's input columns."""
     example, _ = build_cohort(max(rows, 2), seed=0)
-    keep = [c.name for c in COLUMNS if c.role not in ("outcome", "safety") and c.name in example.columns]
+    keep = [c.name for c in COLUMNS if c.role not in ("outcome", "safety", "provenance") and c.name in example.columns]
     keep += [c for c in model.training_columns if c.startswith("madrs_") and c in example.columns
              and c != "madrs_baseline" and c not in keep]
     example = example[keep].head(rows).copy()
@@ -159,65 +171,83 @@ def synthetic_input_example(model: CohortModel, rows: int = 3) -> pd.DataFrame:
     return example
 
 
-def run_description(result: TrainingResult) -> str:
-    """The run's description in the MLflow UI (markdown): warnings first, then the headline with its CI."""
-    from pipelines.reporting.content import headline_sentence
+class RunProgress(Relay):
+    """Mirrors stages and fit counts into the RUNNING run's ``progress`` tag, at most every few seconds."""
 
-    ev, perm = result.evaluations["selected"], result.permutation
-    warnings = [f"**{n}**" for n in result.notes if n.startswith("WARNING")]
-    return "\n\n".join([*warnings, f"Target `{result.target}`, selected procedure: {headline_sentence(ev)}; "
-                          f"permutation p = {perm.p['selected']:.3f} from {perm.b['selected']} re-runs."])
+    def __init__(self, inner: Progress) -> None:
+        super().__init__(inner)
+        self.message, self.total, self.done, self.shown = "", 0, 0, 0.0
+
+    def stage(self, message: str, total: int = 0) -> None:
+        super().stage(message, total)
+        self.message, self.total, self.done = message, total, 0
+        self._show(force=True)
+
+    def advance(self, n: int = 1) -> None:
+        super().advance(n)
+        self.done += n
+        self._show()
+
+    def _show(self, force: bool = False) -> None:
+        if force or time.monotonic() - self.shown > 5:
+            self.shown = time.monotonic()
+            tracking.set_progress(self.message + (f" ({self.done}/{self.total} fits)" if self.total else ""))
 
 
-def log_result(result: TrainingResult, experiment_id: str, digest: str, source: str) -> None:
-    """Log the parent run (selected procedure), one child per family, and register the model."""
+def data_origin(cohort: ValidatedCohort) -> str:
+    """Whether the cohort was generated by ``synth`` (its files carry a ``synthetic`` column)."""
+    if "synthetic" not in cohort.table:
+        return "no synthetic marker (treated as real data)"
+    marks = sorted(map(str, cohort.table["synthetic"].dropna().unique()))
+    return f"SYNTHETIC ({', '.join(marks)})" if marks else "no synthetic marker (treated as real data)"
+
+
+def log_result(result: TrainingResult, experiment: tuple[str, str], run_name: str, digest: str, source: str,
+               tags: dict[str, str]) -> None:
+    """Into the active run: the model (registered, described, aliased only when earned), the parent's
+    content and report, and one child run per family."""
+    from pipelines import registry
+    from pipelines.reporting import descriptions as d
     from pipelines.reporting.content import benefit_content, run_content, shap_content
 
+    experiment_id, experiment_name = experiment
     config = result.config
-    selections = pd.Series([f.selected for f in result.folds]).value_counts().to_dict()
+    result.run_id, result.artifact_uri = tracking.active_run()
+    earned, result.alias_reason = d.alias_decision(result)
+    info, digest_tags = registry.log_model(result.model, synthetic_input_example(result.model))
+    name = tracking.registered_name(result.target)
+    version_tags = d.version_tags(result, digest, experiment_name, result.run_id) | digest_tags
+    result.version, result.alias = registry.register(
+        info.model_uri, name, earned, version_tags, d.version_description(result, digest, experiment_name, result.alias_reason))
     parent = run_content(result, "selected")
     parent["tables"] |= {"metrics.csv": result.table(), "feature_dictionary.csv": result.features.dictionary}
-    parent["texts"] = {
-        "config.yaml": yaml.safe_dump(config.flat(), sort_keys=True),
-        "notes.txt": "\n".join(result.notes + [
-            f"outer-fold selections: {selections}",
-            "decision threshold: each outer fold's training event rate (or the configured probability)",
-        ]) + "\n"}
+    parent["texts"] = {"config.yaml": yaml.safe_dump(config.flat(), sort_keys=True),
+                       "notes.txt": "\n".join([*result.notes, d.selection_reason(result)]) + "\n"}
     if result.benefit is not None and result.benefit.summaries:
         parent = benefit_content(result.benefit, parent)  # first: the report page shows its figures
-    parent = shap_content(result, parent, digest, source)
-    tags = {"target": result.target, "cv_design": config.cv.design, "data_digest": digest,
-            "mlflow.note.content": run_description(result),
-            "git_commit": tracking.git_commit(), "selected_model": result.selected,
-            **{f"version.{k}": v for k, v in tracking.package_versions().items()}}
-    children = {f: run_content(result, f) for f in config.families}
-    run_id, uri, version = tracking.log_training(
-        experiment_id, f"{result.target}-{config.cv.design}", config.flat(), tags, parent, children,
-        result.model, synthetic_input_example(result.model), tracking.registered_name(result.target),
-        alias=not result.sample_size.below_minimum)
-    result.run_id, result.artifact_uri, result.version = run_id, uri, version
+    identity = {"Run": result.run_id, "Date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "Model": f"{name} version {result.version}" + (f" (@{result.alias})" if result.alias else
+                                                               f" (no alias: {result.alias_reason})"),
+                "Data": tags["data_origin"]}
+    tracking.log_run_content(**shap_content(result, parent, digest, source, identity))
+    tracking.set_run_tags({"mlflow.note.content": d.run_description(result, result.alias_reason),
+                           "selected_model": result.selected, "registered_model": f"{name}/{result.version}",
+                           "alias": result.alias or "none"})
+    tracking.log_children(experiment_id, run_name, config.flat(), tags, {f: run_content(result, f) for f in config.families},
+                          {f: d.family_description(result, f) for f in config.families})
 
 
-def run_train(cohort_path: str | Path, target: str, config: TrainConfig,
-              experiment: str = tracking.DEFAULT_EXPERIMENT, mapping_path: str | Path | None = None,
-              drop_invalid: bool = False, progress: Progress = lambda message: None) -> TrainingResult:
-    """Train, evaluate and log one target; see the module docstring for the steps."""
-    experiment_id = tracking.open_experiment(experiment)
+def fit_and_evaluate(cohort: ValidatedCohort, data: Data, built: FeatureTable, notes: list[str], target: str,
+                     config: TrainConfig, progress: Progress) -> TrainingResult:
+    """Fit, test against permuted labels, evaluate, explain and estimate benefit: everything but logging."""
     task = parse_target(target).task
-    if task == "regression":  # a continuous target: the regression families
-        config = replace(config, families=config.regression_families)
-    progress(f"validating {cohort_path}")
-    cohort = load_cohort(cohort_path, mapping_path)
-    data, built, notes = build_training_data(cohort, target, config, drop_invalid)
-    c = config.cv
-    check_cv_feasible(data.y, data.patients, data.sites, c.design, c.outer_folds, c.inner_folds, str(cohort_path))
     folds, permutation, estimator, selected = fit_all(data, config, progress)
     e = config.evaluation
     size = assess(data, config.families, pooled(data, folds), e.anticipated_r2_cs, e.min_events_per_predictor)
     notes.insert(0, size.note()) if size.below_minimum else notes.append(size.note())
-    progress("evaluating out-of-fold predictions")
+    progress.stage("evaluating out-of-fold predictions")
     evaluations = evaluate_all(data, folds, config, cohort.table, task)
-    progress("explaining: out-of-fold and final-model SHAP")
+    progress.stage("explaining: out-of-fold and final-model SHAP")
     p_selected = permutation.p["selected"]
     signal = not p_selected > 0.05  # NaN (no permutations) does not veto
     if not signal:
@@ -231,8 +261,35 @@ def run_train(cohort_path: str | Path, target: str, config: TrainConfig,
     if benefit is not None:
         notes += benefit.notes + [BENEFIT_NOTE.format(propensity=config.benefit.propensity)] * bool(benefit.summaries)
     model = make_model(estimator, selected, data, built, cohort, target, fold_threshold(data.y, config), learners)
-    result = TrainingResult(target, config, data, built, folds, selected, evaluations, permutation, size, model,
-                            shap, notes, benefit)
-    progress("logging to MLflow")
-    log_result(result, experiment_id, data_digest(cohort_path), Path(cohort_path).name)
+    return TrainingResult(target, config, data, built, folds, selected, evaluations, permutation, size, model,
+                          shap, notes, benefit)
+
+
+def run_train(cohort_path: str | Path, target: str, config: TrainConfig,
+              experiment: str = tracking.DEFAULT_EXPERIMENT, mapping_path: str | Path | None = None,
+              drop_invalid: bool = False, progress: Progress | None = None) -> TrainingResult:
+    """Train, evaluate and log one target; see the module docstring for the steps.
+
+    The MLflow run opens when fitting starts (the inputs have passed every check) and shows its
+    progress while it trains; a failure ends it FAILED with the error as its description.
+    """
+    progress = progress or Progress()
+    experiment_id = tracking.open_experiment(experiment)
+    if parse_target(target).task == "regression":  # a continuous target: the regression families
+        config = replace(config, families=config.regression_families)
+    progress.stage(f"validating {cohort_path}")
+    cohort = load_cohort(cohort_path, mapping_path)
+    data, built, notes = build_training_data(cohort, target, config, drop_invalid)
+    c = config.cv
+    check_cv_feasible(data.y, data.patients, data.sites, c.design, c.outer_folds, c.inner_folds, str(cohort_path))
+    digest, run_name = data_digest(cohort_path), f"{target}-{c.design}"
+    tags = {"target": target, "cv_design": c.design, "data_digest": digest, "data_origin": data_origin(cohort),
+            "git_commit": tracking.git_commit(), **{f"version.{k}": v for k, v in tracking.package_versions().items()}}
+    try:
+        with tracking.training_run(experiment_id, run_name, config.flat(), tags):
+            result = fit_and_evaluate(cohort, data, built, notes, target, config, RunProgress(progress))
+            progress.stage("logging to MLflow")
+            log_result(result, (experiment_id, experiment), run_name, digest, Path(cohort_path).name, tags)
+    finally:
+        progress.close()
     return result

@@ -13,6 +13,7 @@ import pandas as pd
 
 from pipelines.evaluation.benefit import BenefitSummary
 from pipelines.evaluation.evaluate import Evaluation
+from pipelines.reporting import summary, tables
 from pipelines.reporting.html import ReportContent, render_report
 from pipelines.reporting.plots import benefit_calibration_figure, performance_figures
 from pipelines.reporting.shap_plots import shap_figures
@@ -35,15 +36,20 @@ def run_content(result: TrainingResult, name: str) -> RunContent:
             "figures": performance_figures(result.data.y, p, ev, label), "texts": {}}
 
 
-def shap_content(result: TrainingResult, parent: RunContent, digest: str, source: str) -> RunContent:
-    """The parent run's content plus SHAP tables and figures and the HTML report page."""
-    summary = result.shap
-    figures = shap_figures(summary, result.data)
-    tables = {"shap/global_importance.csv": summary.importance, "shap/by_domain.csv": summary.domains,
-              "shap/by_source_column.csv": summary.sources}
-    page = render_report(report_content(result, source, digest, parent["figures"] | figures))
-    return {"metrics": parent["metrics"] | {"shap_max_additivity_error": summary.max_additivity_error},
-            "tables": parent["tables"] | tables, "figures": parent["figures"] | figures,
+def shap_content(result: TrainingResult, parent: RunContent, digest: str, source: str,
+                 identity: dict[str, str] | None = None) -> RunContent:
+    """The parent run's content plus SHAP tables and figures and the HTML report page.
+
+    *identity*: what identifies the run at the top of the report (run id, date, model version, whether
+    the data are synthetic), rendered in the given order.
+    """
+    shap = result.shap
+    figures = shap_figures(shap, result.data)
+    shap_tables = {"shap/global_importance.csv": shap.importance, "shap/by_domain.csv": shap.domains,
+                   "shap/by_source_column.csv": shap.sources}
+    page = render_report(report_content(result, source, digest, parent["figures"] | figures, identity))
+    return {"metrics": parent["metrics"] | {"shap_max_additivity_error": shap.max_additivity_error},
+            "tables": parent["tables"] | shap_tables, "figures": parent["figures"] | figures,
             "texts": parent["texts"] | {"report/index.html": page}}
 
 
@@ -61,47 +67,80 @@ def headline_sentence(ev: Evaluation) -> str:
     return "; ".join(parts) + " (means over outer folds, corrected resampled t intervals)"
 
 
-def report_content(result: TrainingResult, source: str, digest: str, figures: dict[str, Any]) -> ReportContent:
-    """TRIPOD+AI-style summary, metrics, SHAP sections, warnings and limitations of a run."""
-    c = result.config
-    target = result.target
-    kind, tp = target.rsplit("_", 1)
+def report_content(result: TrainingResult, source: str, digest: str, figures: dict[str, Any],
+                   identity: dict[str, str] | None = None) -> ReportContent:
+    """Identity, headline and warnings, TRIPOD+AI-style summary, table 1, metrics, subgroups, SHAP and
+    limitations of a run (aggregates only)."""
+    sel = result.evaluations["selected"]
+    benefit = result.benefit
+    importance = tables.shap_display(result.shap.importance, summary.directions(result))
+    return ReportContent(
+        f"ketamine-response: {result.target}", summary_items(result, source, digest), tables.by_model(result.table()),
+        result.notes, summary.report_warnings(result.notes), importance, result.shap.domains, figures,
+        limitations(result), questions(result),
+        tables.compact(benefit.roles.drop(columns="source_columns", errors="ignore"))  # source columns: in the CSV
+        if benefit is not None and benefit.summaries else None,
+        {k: tables.compact(v) for k, v in benefit_tables(benefit).items()} if benefit is not None else {},
+        identity=dict(identity) if identity is not None else summary.default_identity(result, source),
+        headline=headline(result), participants=participants(result), subgroups=tables.compact(sel.subgroups))
+
+
+def headline(result: TrainingResult) -> list[tuple[str, str]]:
+    """How well it predicts (with its CI) and which features matter, in reading order."""
+    sel, perm = result.evaluations["selected"], result.permutation
+    prediction = (f"{headline_sentence(sel)}; permutation p = {tables.fmt(perm.p['selected'])} "
+                  f"({perm.b['selected']} permutations).")
+    return [("How well it predicts", prediction), ("Which features matter", summary.feature_sentence(result)),
+            ("At the operating threshold", summary.operating_point(result)),
+            ("Calibration", summary.calibration_text(sel))]
+
+
+def participants(result: TrainingResult) -> pd.DataFrame:
+    """Table 1 of the analysed courses (the feature frame carries age, sex and baseline MADRS)."""
+    frame = result.features.frame.loc[result.data.X.index]
+    return tables.participants_table(frame, result.data.treatments, result.data.patients, result.data.y,
+                                     result.evaluations["selected"].task == "regression")
+
+
+def summary_items(result: TrainingResult, source: str, digest: str) -> dict[str, str]:
+    """The TRIPOD+AI items, one sentence each."""
+    c, sel, y = result.config, result.evaluations["selected"], result.data.y
+    kind, tp = result.target.rsplit("_", 1)
     outcome = {"response": f"response at {tp}: MADRS at {tp} <= 50% of baseline",
                "remission": f"remission at {tp}: MADRS at {tp} <= {c.evaluation.remission_threshold:g}",
                "pct_change": f"percentage change in MADRS from baseline to {tp} (negative is improvement)"}[kind]
     domains = pd.Series(result.data.domains).reindex(result.data.X.columns).value_counts()
-    sel = result.evaluations["selected"]
-    y = result.data.y
     events = (f"mean {y.mean():.1f}% (SD {y.std():.1f})" if sel.task == "regression"
               else f"{int(y.sum())} ({y.mean():.1%})")
-    summary_items = {
-        "Data source": f"{source} (SHA-256 {digest})",
-        "Participants": f"{len(np.unique(result.data.patients))} patients, {len(result.data.y)} courses with the outcome, "
-                        f"{len(np.unique(result.data.sites))} sites",
+    return {
+        "Intended use and population": summary.intended_use(result),
+        "Data source": summary.digest_text(source, digest),
+        "Participants": f"{len(np.unique(result.data.patients))} patients, {len(y)} courses with the outcome, "
+                        f"{len(np.unique(result.data.sites))} sites (characteristics by arm in table 1)",
         "Outcome": outcome,
         "Outcome distribution" if sel.task == "regression" else "Events": events,
         "Predictors": f"{result.data.X.shape[1]} candidates: " + ", ".join(f"{d} {n}" for d, n in domains.items()),
         "Missing data": "median imputation with missingness indicators inside each fold (linear models); "
                         "native missing-value handling (LightGBM)",
-        "Validation": f"nested CV: outer {c.cv.design} ({c.cv.outer_folds} folds x {c.cv.outer_repeats} repeats"
-                      f"{'' if c.cv.design == 'kfold' else ', leave-one-site-out'}), inner {c.cv.inner_folds} folds, "
-                      f"patient-grouped; family chosen in the inner loop by {c.search.selection_metric}",
-        "Selected model": f"{result.selected}, {c.calibration.method} calibration in-fold",
+        "Validation": summary.validation_line(result),
+        "Selected model": result.selected + (f", {c.calibration.method} calibration in-fold" if sel.task == "classification"
+                                             else ""),
         "Performance": headline_sentence(sel) + f"; permutation p = {result.permutation.p['selected']:.3f} "
                        f"({result.permutation.b['selected']} permutations)",
+        "Operating threshold": summary.operating_point(result),
+        "Calibration": summary.calibration_text(sel),
     }
-    warnings = [n for n in result.notes if n.startswith("WARNING")]
-    limitations = [
+
+
+def limitations(result: TrainingResult) -> list[str]:
+    """What the reader must not conclude from this run."""
+    size = result.sample_size
+    return [
         "Internal validation only: performance on another population, protocol or era may be lower.",
         "SHAP values describe associations the models use, not causes; candidates with wide intervals or low "
         "top-k frequency are not supported as predictors.",
-    ] + ([f"Fewer courses than the Riley et al. minimum ({result.sample_size.minimum}) for a model of "
-          f"{result.sample_size.parameters} parameters: estimates are unstable."] if result.sample_size.below_minimum else [])
-    benefit = result.benefit
-    return ReportContent(f"ketamine-response: {target}", summary_items, result.table(), result.notes, warnings,
-                         result.shap.importance, result.shap.domains, figures, limitations, questions(result),
-                         benefit.roles if benefit is not None and benefit.summaries else None,
-                         benefit_tables(benefit) if benefit is not None else {})
+    ] + ([f"Fewer courses than the Riley et al. minimum ({size.minimum}) for a model of "
+          f"{size.parameters} parameters: estimates are unstable."] if size.below_minimum else [])
 
 
 def questions(result: TrainingResult) -> list[tuple[str, str]]:

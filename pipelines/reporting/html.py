@@ -1,5 +1,14 @@
 """The self-contained HTML report of a training run (plots embedded; opens from disk, no server).
 
+Order: identity (run, date, model version, data origin); the headline (performance with its CI, every
+warning, which features matter, the operating point, calibration); the clinical questions and benefit;
+the TRIPOD+AI items beside table 1; performance, figures and subgroups; SHAP; notes and limitations.
+
+Layout: figures sit in a grid that is several columns wide on a desktop and one column on a phone;
+tables wrap their cells, and below a width that grows with its column count (700, 900 or 1,150 px) a
+table turns each row into a labelled card, so nothing is wider than the screen or hidden in a
+horizontal scroll box.
+
 A small inline script records, on the page itself, whether every image decoded and whether any
 script error occurred (``data-images-ok``, ``data-errors`` on ``<body>``), so a headless browser
 test can read both from the rendered DOM.
@@ -10,27 +19,58 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-_STYLE = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2em}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.warn{background:#fff3cd;padding:.5em 1em;border-left:4px solid #e0a800}
-figure{display:inline-block;margin:.5em}img{max-width:100%;border:1px solid #eee}dl{display:grid;grid-template-columns:14em auto;gap:.3em 1em}
-dt{font-weight:600}dd{margin:0}.scroll{overflow-x:auto}"""
+_STYLE = """*{box-sizing:border-box}html{-webkit-text-size-adjust:100%}
+body{font-family:system-ui,sans-serif;line-height:1.4;max-width:1400px;margin:0 auto;padding:1em 1.5em;color:#222}
+h1{font-size:1.5em;margin:.3em 0}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.8em}h3{font-size:1.05em}
+p,li,dd,dt,figcaption{overflow-wrap:anywhere}td,th{overflow-wrap:break-word}
+.identity{display:flex;flex-wrap:wrap;gap:.2em 1.6em;margin:0 0 .8em;font-size:.9em;color:#444}
+.identity div{min-width:0}.identity dt,.identity dd{display:inline;margin:0}.identity dt{font-weight:600}
+.identity dt::after{content:": "}
+.headline{background:#f4f8fc;border:1px solid #cddbeb;border-radius:6px;padding:.5em 1em;margin-bottom:1em}
+.headline h2{margin:.2em 0;border:0}
+.warn{background:#fff3cd;padding:.3em .7em;border-left:4px solid #e0a800;margin:.4em 0;font-size:.92em}
+dl.items{display:grid;grid-template-columns:minmax(9em,15em) minmax(0,1fr);gap:.35em 1em;margin:.4em 0}
+dt{font-weight:600}dd{margin:0}
+.pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,560px),1fr));gap:0 2.5em;align-items:start}
+.pair>*{min-width:0}
+.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,420px),1fr));gap:1em;align-items:start}
+figure{margin:0;min-width:0}img{display:block;max-width:100%;height:auto;border:1px solid #eee}
+.tbl{max-width:100%;overflow-x:auto}table{border-collapse:collapse;font-size:.85em;margin:.5em 0;max-width:100%}
+td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}th{background:#f3f3f3}td.num{text-align:right}
+@media (max-width:700px){body{padding:.4em .7em}h1{font-size:1.25em}.identity{font-size:.8em}
+.headline{padding:.3em .6em}dl.items{grid-template-columns:minmax(0,1fr)}dl.items dd{margin-bottom:.4em}}"""
+# Each row of a table becomes a labelled card below a width that depends on how many columns it has,
+# so a table is either readable in full or a list of cards, never a table cut off by a scroll box.
+_CARDS = """@media (max-width:{width}px){{table.{c},.{c} tbody,.{c} tr,.{c} td{{display:block;width:100%}}
+.{c} thead{{display:none}}.{c} tr{{border:1px solid #ccc;border-radius:4px;margin:.5em 0;padding:.2em .5em}}
+.{c} td,.{c} td.num{{border:0;display:grid;grid-template-columns:minmax(0,45%) minmax(0,1fr);gap:.6em;text-align:left;
+padding:2px 0;overflow-wrap:anywhere}}.{c} td::before{{content:attr(data-label);font-weight:600;color:#555}}}}"""
+CARD_CLASSES = ((3, "cards-s", 700), (6, "cards-m", 900), (8, "cards-l", 1150))  # (more columns than, class, width)
+_STYLE += "".join(_CARDS.format(c=c, width=w) for _, c, w in CARD_CLASSES)
 _CHECK = """<script>
 window.__errors=[];window.addEventListener('error',function(e){window.__errors.push(String(e.message||e));});
 window.addEventListener('load',function(){var imgs=document.images,ok=0;for(var i=0;i<imgs.length;i++){
 if(imgs[i].complete&&imgs[i].naturalWidth>0){ok++;}}document.body.dataset.imagesOk=ok+'/'+imgs.length;
 document.body.dataset.errors=String(window.__errors.length);});
 </script>"""
+NUMBER = ' class="num"'
+PERFORMANCE_FIGURES = ("plots/roc.png", "plots/calibration.png", "plots/decision_curve.png",
+                       "plots/predicted_vs_observed.png")
 
 
 @dataclass
 class ReportContent:
-    """What goes into the report; every field is an aggregate (no patient-level rows)."""
+    """What goes into the report; every field is an aggregate (no patient-level rows).
+
+    Tables other than *domains* arrive formatted for display (strings); *identity* and *headline*
+    are rendered in their given order at the top.
+    """
 
     title: str
     summary: dict[str, str]
@@ -44,6 +84,10 @@ class ReportContent:
     questions: list[tuple[str, str]] = field(default_factory=list)  # (clinical question, the run's answer)
     roles: pd.DataFrame | None = None
     benefit_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    identity: dict[str, str] = field(default_factory=dict)
+    headline: list[tuple[str, str]] = field(default_factory=list)  # (question, the run's answer)
+    participants: pd.DataFrame | None = None  # table 1, by arm
+    subgroups: pd.DataFrame | None = None
 
 
 def png_base64(fig) -> str:
@@ -57,17 +101,65 @@ def _img(name: str, fig) -> str:
     return f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{png_base64(fig)}"></figure>'
 
 
+def _cell(value: object) -> str:
+    return "–" if isinstance(value, float) and value != value else html.escape(
+        f"{value:.3f}" if isinstance(value, float) else str(value))
+
+
+def _td(head: str, value: object) -> str:
+    text = _cell(value)
+    number = re.match(r"[-+<]?\d", html.unescape(text)) is not None  # numbers align right, words left
+    return f'<td{NUMBER if number else ""} data-label="{head}">{text}</td>'
+
+
 def _table(frame: pd.DataFrame) -> str:
-    body = frame.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, na_rep="–")
-    return f'<div class="scroll">{body}</div>'  # wide tables scroll instead of overflowing the page
+    """A table whose cells carry their column name (``data-label``), so that a narrow screen can show
+    each row as a labelled card instead of a table wider than the screen."""
+    if frame.empty:
+        return "<p>(none)</p>"
+    heads = [html.escape(str(c)) for c in frame.columns]
+    rows = "".join("<tr>" + "".join(_td(h, v) for h, v in zip(heads, row)) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    # three short columns fit a phone as they are; wider tables turn into cards earlier
+    cards = next((f' class="{c}"' for more, c, _ in reversed(CARD_CLASSES) if len(heads) > more), "")
+    head = "".join(f"<th>{h}</th>" for h in heads)
+    return f'<div class="tbl"><table{cards}><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
 
 
-def _roles(c: ReportContent, section) -> str:
+def _items(pairs, cls: str = "items") -> str:
+    body = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in pairs)
+    return f'<dl class="{cls}">{body}</dl>'
+
+
+def _identity(c: ReportContent) -> str:
+    # one <div> per pair so a pair wraps as a unit on a narrow screen
+    body = "".join(f"<div><dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd></div>" for k, v in c.identity.items())
+    return f'<dl class="identity">{body}</dl>'
+
+
+def _warning(text: str) -> str:
+    lead, sep, rest = text.partition(":")
+    if not sep or len(lead) > 12:  # no short "WARNING:"-style lead to set in bold
+        return f'<p class="warn">{html.escape(text)}</p>'
+    return f'<p class="warn"><strong>{html.escape(lead)}:</strong>{html.escape(rest)}</p>'
+
+
+def _headline(c: ReportContent) -> str:
+    """Performance with its CI, then every warning (they qualify it), then the features and operating point.
+
+    Ordered so that on a phone the headline figure and the start of every warning fit the first screen.
+    """
+    first, rest = c.headline[:1], c.headline[1:]
+    warn = "".join(_warning(w) for w in c.warnings)
+    return f'<section class="headline"><h2>In short</h2>{_items(first)}{warn}{_items(rest)}</section>'
+
+
+def _roles(c: ReportContent, section: Callable[[list[str]], str]) -> str:
     """Benefit figures and the biomarker roles table, when the run estimated benefit."""
     if c.roles is None:
         return ""
     tables = "".join(f"<h3>{html.escape(name)}</h3>{_table(frame)}" for name, frame in c.benefit_tables.items())
-    return f"""<h2>Benefit over placebo, out of fold</h2>{section([k for k in c.figures if k.startswith("benefit/")])}{tables}
+    return f"""<h2>Benefit over placebo, out of fold</h2><div class="figs">{section([k for k in c.figures if k.startswith("benefit/")])}</div>{tables}
 <h2>Biomarker roles: predictive or prognostic</h2>
 <p><em>predictive</em>: the feature x drug interaction (log-odds per SD) is distinguishable from zero after
 false-discovery-rate control; <em>prognostic</em>: the feature predicts the outcome on placebo (adjusted for arm
@@ -77,37 +169,57 @@ benefit without modifying the drug's effect. One regression per feature, standar
 {_table(c.roles)}"""
 
 
+def _overview(c: ReportContent) -> str:
+    """The TRIPOD+AI items and table 1 (side by side on a wide screen)."""
+    table1 = "" if c.participants is None else (
+        "<div><h2>Participants by arm (table 1)</h2><p>Analysed courses (those with the outcome). Means and "
+        "shares are withheld (–) for fewer than 5 courses.</p>" + _table(c.participants) + "</div>")
+    return f"""<div class="pair"><div><h2>Summary (TRIPOD+AI items)</h2>{_items(c.summary.items())}</div>{table1}</div>"""
+
+
+def _performance(c: ReportContent, section: Callable[[list[str]], str]) -> str:
+    subgroups = "" if c.subgroups is None else (
+        "<h2>Subgroups (pooled out-of-fold)</h2><p>Subgroups with fewer than 10 courses, or fewer than 5 in "
+        "either outcome class, show counts only. Small subgroups have wide uncertainty: read them as a check "
+        "for gross miscalibration, not as evidence of a difference.</p>" + _table(c.subgroups))
+    return f"""<h2>Performance (pooled out-of-fold)</h2>
+<p>95% CIs: the <em>fold mean</em> intervals are corrected resampled t intervals over outer folds
+(refit and selection included); the others are a patient bootstrap of the out-of-fold predictions (it leaves
+out refit and selection variance). <em>repeat range</em>: range over CV repeats. <em>permutation p</em>: from
+B re-runs of the whole procedure on permuted labels; its smallest possible value is 1/(B+1).</p>
+{_table(c.metrics)}
+<h2>Discrimination, calibration and clinical utility</h2><div class="figs">{section(list(PERFORMANCE_FIGURES))}</div>
+{subgroups}"""
+
+
+def _shap(c: ReportContent, section: Callable[[list[str]], str]) -> str:
+    final = [k for k in c.figures if k.startswith("shap/beeswarm") or k.startswith("shap/dependence")]
+    return f"""<h2>Which features predict response (SHAP)</h2>
+<p>Global importance uses out-of-fold SHAP values: each outer fold's selected model explained on its
+held-out courses. <em>topk frequency</em> (CSV: topk_frequency) is the share of folds in which the feature is
+in the top 5; <em>sign consistency</em> (sign_consistency) the share agreeing on its direction;
+<em>consistent</em> needs both ≥ 0.8 and a procedure that beat permuted labels. <em>main | modifier part</em>:
+mean |SHAP| of the feature's own effect and of its feature x arm term. A candidate is not a proven predictor.
+The full table is in shap/global_importance.csv.</p>
+{_table(c.importance)}<div class="figs">{section(["shap/importance_bar.png", "shap/domains.png"])}</div>
+<h3>Final model on all courses</h3><div class="figs">{section(final)}</div>"""
+
+
 def render_report(c: ReportContent) -> str:
     """The report as one HTML string."""
     e = html.escape
-    figs = c.figures
-    section = lambda keys: "".join(_img(k, figs[k]) for k in keys if k in figs)  # noqa: E731
-    tripod = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in c.summary.items())
-    warn = "".join(f'<p class="warn">{e(w)}</p>' for w in c.warnings)
+    section = lambda keys: "".join(_img(k, c.figures[k]) for k in keys if k in c.figures)  # noqa: E731
     notes = "".join(f"<li>{e(n)}</li>" for n in c.notes)
     limits = "".join(f"<li>{e(n)}</li>" for n in c.limitations)
-    questions = "".join(f"<dt>{e(q)}</dt><dd>{e(a)}</dd>" for q, a in c.questions)
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(c.title)}</title>
 <style>{_STYLE}</style>{_CHECK}</head><body>
-<h1>{e(c.title)}</h1>{warn}
-<h2>The clinician's two questions</h2><dl>{questions}</dl>
+<h1>{e(c.title)}</h1>{_identity(c)}{_headline(c)}
+<h2>The clinician's two questions</h2>{_items(c.questions)}
 {_roles(c, section)}
-<h2>Summary (TRIPOD+AI items)</h2><dl>{tripod}</dl>
-<h2>Performance (pooled out-of-fold)</h2>
-<p>95% CIs: a patient bootstrap of the out-of-fold predictions (it leaves out refit and selection
-variance). <em>auroc_repeat_min/max</em>: range over CV repeats. <em>permutation_p</em>: from
-<em>permutation_b</em> re-runs of the whole procedure on permuted labels; its smallest possible value is
-1/(B+1).</p>{_table(c.metrics)}
-<h2>Discrimination, calibration and clinical utility</h2>
-{section(["plots/roc.png", "plots/calibration.png", "plots/decision_curve.png", "plots/predicted_vs_observed.png"])}
-<h2>Which features predict response (SHAP)</h2>
-<p>Global importance uses out-of-fold SHAP values: each outer fold's selected model explained on its
-held-out courses. <em>topk_frequency</em> is the share of folds in which the feature is in the top 5;
-<em>sign_consistency</em> the share agreeing on its direction; <em>consistent</em> needs both ≥ 0.8.
-A candidate is not a proven predictor.</p>
-{section(["shap/importance_bar.png", "shap/domains.png"])}{_table(c.importance.head(20))}
-<h3>Final model on all courses</h3>{section([k for k in figs if k.startswith("shap/beeswarm") or k.startswith("shap/dependence")])}
+{_overview(c)}
+{_performance(c, section)}
+{_shap(c, section)}
 <h2>Notes</h2><ul>{notes}</ul>
 <h2>Limitations</h2><ul>{limits}</ul>
 </body></html>"""

@@ -1,13 +1,64 @@
-"""What the terminal shows after a command: the short result table of a training run."""
+"""What the terminal shows: training progress, the short result table of a run, the runs list."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pipelines.training.progress import Progress
+
 if TYPE_CHECKING:
     from pipelines.result import BenefitResult
+
+
+class TerminalProgress(Progress):
+    """Stage lines on stderr, and a tqdm bar with ETA over each counted stage's fits when stdout is a
+    terminal (quiet in pipes, logs and CI)."""
+
+    def __init__(self, bar: bool | None = None) -> None:
+        self.bar_wanted = sys.stdout.isatty() and sys.stderr.isatty() if bar is None else bar
+        self.bar: Any = None
+
+    def stage(self, message: str, total: int = 0) -> None:
+        self.close()
+        print(f"... {message}", file=sys.stderr, flush=True)
+        if self.bar_wanted and total:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="fit", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def advance(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+RUN_COLUMNS = {"run_id": "run", "start": "started", "target": "target", "cv": "cv", "selected": "selected",
+               "auroc": "AUROC", "permutation_p": "perm p", "n_courses": "courses"}
+
+
+def render_runs(runs: pd.DataFrame, wide: bool = False) -> str:
+    """The runs list: within 100 columns (short run id, rounded metrics, counts as integers), or every
+    column with *wide*."""
+    out = runs.copy()
+    for column in ("n_courses", "n_events", "permutation_b"):
+        if column in out:
+            out[column] = out[column].astype("Int64")
+    if "start" in out:
+        out["start"] = pd.to_datetime(out["start"]).dt.strftime("%Y-%m-%d %H:%M")
+    if not wide:
+        out["run_id"] = out["run_id"].str.slice(0, 8)
+        if "auroc_ci_low" in out:
+            out["auroc"] = [f"{a:.3f} ({lo:.2f}-{hi:.2f})" if a == a else "-"
+                            for a, lo, hi in zip(out["auroc"], out["auroc_ci_low"], out["auroc_ci_high"], strict=True)]
+        out = out[[c for c in RUN_COLUMNS if c in out]].rename(columns=RUN_COLUMNS)
+    return out.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}")
 
 
 def render_table(table: pd.DataFrame) -> str:

@@ -25,6 +25,7 @@ from pipelines.config import TrainConfig
 from pipelines.evaluation.metrics import auroc, brier, log_loss
 from pipelines.training.cv import Split, inner_splits, outer_splits
 from pipelines.training.data import Data
+from pipelines.training.progress import Progress
 
 log = logging.getLogger(__name__)
 Folds = list[tuple[np.ndarray, np.ndarray]]  # (train, test) positions of inner folds
@@ -134,14 +135,26 @@ def run_fold(data: Data, split: Split, config: TrainConfig, explain_selected: bo
 
 
 def run_nested(data: Data, config: TrainConfig, parallel: Any, seed: int | None = None,
-               explain: bool = True) -> list[FoldResult]:
-    """All outer folds, split with *seed* (default: the config's), in parallel when *parallel* is a joblib.Parallel."""
+               explain: bool = True, progress: Progress | None = None) -> list[FoldResult]:
+    """All outer folds, split with *seed* (default: the config's), in parallel when *parallel* is a
+    joblib.Parallel; each finished fold advances *progress*."""
     from joblib import delayed
 
     c = config.cv
     splits = outer_splits(data.y, data.patients, data.sites, c.design, c.outer_folds, c.outer_repeats,
                           config.seed if seed is None else seed)
-    return list(parallel(delayed(run_fold)(data, s, config, explain) for s in splits))
+    out = []
+    for fold in parallel(delayed(run_fold)(data, s, config, explain) for s in splits):
+        out.append(fold)
+        if progress is not None:
+            progress.advance()
+    return out
+
+
+def n_outer(data: Data, config: TrainConfig) -> int:
+    """How many outer folds one run of the procedure fits (for progress totals)."""
+    c = config.cv
+    return len(np.unique(data.sites)) if c.design == "site" else c.outer_folds * c.outer_repeats
 
 
 def _over_repeats(n: int, folds: list[FoldResult], value: Callable[[FoldResult], Any]) -> np.ndarray:

@@ -16,7 +16,6 @@ a stopped statistic has p >= 5 / B > 0.05. An undefined observed statistic gets 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,8 @@ from pipelines.config import TrainConfig
 from pipelines.evaluation.metrics import HEADLINE
 from pipelines.training.cv import permute_labels
 from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult, pooled, run_nested
+from pipelines.training.nested import FoldResult, n_outer, pooled, run_nested
+from pipelines.training.progress import Progress
 
 log = logging.getLogger(__name__)
 SELECTED = "selected"
@@ -73,7 +73,7 @@ def _never_varies(folds: list[FoldResult], name: str) -> bool:
 
 
 def permutation_test(data: Data, folds: list[FoldResult], config: TrainConfig, parallel: Any,
-                     progress: Callable[[str], None] = lambda message: None) -> PermutationResult:
+                     progress: Progress | None = None) -> PermutationResult:
     """Test every family and the selected procedure against permuted labels (see the module docstring)."""
     e = config.evaluation
     observed = statistics(data, data.y, folds, config.families)
@@ -83,11 +83,14 @@ def permutation_test(data: Data, folds: list[FoldResult], config: TrainConfig, p
     null: dict[str, list[float]] = {n: [] for n in observed}
     pending = [n for n in observed if np.isnan(p[n]) and n not in undefined]
     exceed = dict.fromkeys(observed, 0)
+    progress = progress or Progress()
+    progress.stage(f"permutation test: up to {e.permutations} re-runs of the whole procedure on permuted labels "
+                   "(stops early once a p-value is settled)", e.permutations * n_outer(data, config) if pending else 0)
     for i in range(e.permutations if pending else 0):
-        progress(f"permutation {i + 1}/{e.permutations} ({len(pending)} statistics still open)")
+        log.info("permutation %d/%d (%d statistics still open)", i + 1, e.permutations, len(pending))
         y = permute_labels(data.y, data.patients, data.sites, data.treatments, np.random.default_rng([config.seed, i]))
         permuted = Data(data.X, y, data.patients, data.sites, data.treatments, data.domains)
-        runs = run_nested(permuted, config, parallel, seed=config.seed + 7919 * (i + 1), explain=False)
+        runs = run_nested(permuted, config, parallel, seed=config.seed + 7919 * (i + 1), explain=False, progress=progress)
         values = statistics(permuted, y, runs, config.families)
         for name in list(pending):
             b[name] += 1

@@ -113,15 +113,15 @@ def test_is_deterministic_for_a_seed(family, design):
 def test_round_trips_through_the_logged_model(family, design, store):
     import mlflow
 
-    from pipelines import tracking
+    from pipelines import registry, tracking
 
     validated, _, built, _, target = design
     estimator, train, _ = _fit(family, design)
     wrapped: CohortModel = make_model(estimator, family, train, built, validated, target, 0.3)
     # the experiment's own artifact folder sits beside the test store (the Default one is cwd-relative)
     with mlflow.start_run(experiment_id=tracking.open_experiment("family-contract")):
-        info, _ = tracking.log_model(wrapped, synthetic_input_example(wrapped))
-    loaded = tracking.load_model(info.model_uri)
+        info, _ = registry.log_model(wrapped, synthetic_input_example(wrapped))
+    loaded = registry.load_model(info.model_uri)
     rows = validated.table.iloc[300:]
     np.testing.assert_allclose(np.asarray(loaded.predict(rows.astype("str").replace({"<NA>": ""}))),
                                wrapped.predict_table(rows), rtol=1e-12)

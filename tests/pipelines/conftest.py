@@ -38,13 +38,13 @@ def strong_run(store, fast_config, tmp_path_factory):
     Like almost every real cohort it is below the Riley minimum for ~100 parameters, so its version
     gets no alias; it is promoted here by hand, as a user would, so scoring tests find a champion.
     """
-    from pipelines import tracking
+    from pipelines import registry, tracking
     from pipelines.flows.train import run_train
 
     tmp = tmp_path_factory.mktemp("strong")
     path, cohort, oracle = make_cohort(tmp, 1500, 21, "strong")
     result = run_train(path, TARGET, fast_config, experiment="tests")
-    tracking.promote(tracking.registered_name(TARGET), result.version)
+    registry.promote(tracking.registered_name(TARGET), result.version)
     return result, cohort, oracle
 
 

@@ -154,9 +154,15 @@ def test_train_runs_and_compare(tmp_path):
     assert "smallest possible p = 1/(B+1)" in result.stdout
     assert "registered: ketamine-response-response_24h version 1" in result.stdout
     assert "... nested cross-validation" in result.stderr  # progress goes to stderr
+    assert "'selected' is the whole procedure" in result.stdout  # the reason, under the table
     listing = run_in(env, "runs")
-    assert listing.returncode == 0 and "response_24h" in listing.stdout and "auroc" in listing.stdout
-    assert run_in(env, "promote", "ketamine-response-response_24h", "1").returncode == 0
+    assert listing.returncode == 0 and "response_24h" in listing.stdout and "AUROC" in listing.stdout
+    assert max(map(len, listing.stdout.splitlines())) <= 100 and ".000 " not in listing.stdout
+    assert "auroc_ci_low" in run_in(env, "runs", "--csv").stdout.splitlines()[0]
+    typo = run_in(env, "runs", "--experiment", "ketamine-typo")
+    assert typo.returncode == 2 and "ketamine-response)" in typo.stderr
+    promoted = run_in(env, "promote", "ketamine-response-response_24h", "1")
+    assert promoted.returncode == 0 and "no version had it before" in promoted.stdout
     missing = run_in(env, "promote", "ketamine-response-response_24h", "7")
     assert missing.returncode == 2 and "cannot promote" in missing.stderr
 
@@ -188,7 +194,7 @@ def test_train_bad_inputs_exit_2_and_register_nothing(tmp_path):
 
 def test_output_cut_short_by_the_reader_is_not_an_error():
     # `true` exits without reading, so the CLI's write always meets a closed pipe
-    for reader in ("head -3", "true"):
+    for reader in ("head -1", "head -3", "true"):
         shell = f"set -o pipefail; {' '.join(CLI)} synth --describe | {reader}"
         result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=ENV, timeout=120)
         assert result.returncode == 0, (reader, result.stderr)
@@ -199,3 +205,15 @@ def test_output_cut_short_by_the_reader_is_not_an_error():
 def test_ui_port_out_of_range_is_a_usage_error(port):
     result = run("ui", "--port", port)
     assert result.returncode == 2 and "--port must be 1-65535" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_commands_without_a_store_say_where_to_look_and_create_nothing(tmp_path):
+    env = {k: v for k, v in ENV.items() if k != "MLFLOW_TRACKING_URI"}
+    cohort = tmp_path / "c.csv"
+    run("synth", "--n", 20, "--out", cohort)
+    for args in (["runs"], ["score", str(cohort), "--out", str(tmp_path / "s.csv")], ["report", "0" * 32, "--out",
+                 str(tmp_path / "r")], ["promote", "m", "1"]):
+        result = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Train a model first" in result.stderr and "MLFLOW_TRACKING_URI" in result.stderr
+    assert not (tmp_path / "mlruns").exists()

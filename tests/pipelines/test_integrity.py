@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 
 from features.errors import TrackingError
-from pipelines import tracking
+from pipelines import registry, tracking
 from pipelines.flows.train import synthetic_input_example
 from pipelines.integrity import file_digests, folder_digest, verify
 from tests.pipelines.conftest import TARGET
@@ -35,10 +35,10 @@ def tampered(strong_run, tmp_path_factory) -> tuple[str, Path]:
     """A copy of the trained model logged and registered under its own name, then its pickle replaced."""
     import mlflow
 
-    model = tracking.load_model(f"models:/ketamine-response-{TARGET}@champion").unwrap_python_model()
+    model = registry.load_model(f"models:/ketamine-response-{TARGET}@champion").unwrap_python_model()
     with mlflow.start_run(experiment_id=tracking.open_experiment("integrity")):
-        info, digest = tracking.log_model(model, synthetic_input_example(model))
-    tracking.register(info.model_uri, "integrity-test", alias=False, tags=digest)
+        info, digest = registry.log_model(model, synthetic_input_example(model))
+    registry.register(info.model_uri, "integrity-test", alias=False, tags=digest)
     folder = Path(urlparse(mlflow.get_logged_model(info.model_id).artifact_location).path)
     marker = tmp_path_factory.mktemp("payload") / "ran"
     (folder / "python_model.pkl").write_bytes(pickle.dumps(_Payload(marker)))
@@ -48,7 +48,7 @@ def tampered(strong_run, tmp_path_factory) -> tuple[str, Path]:
 def test_a_swapped_pickle_is_refused_before_it_runs(tampered):
     uri, marker = tampered
     with pytest.raises(TrackingError, match=r"changed: python_model\.pkl"):
-        tracking.load_model(uri)
+        registry.load_model(uri)
     assert not marker.exists()
 
 
@@ -68,7 +68,7 @@ def test_the_registered_version_carries_its_digest(strong_run):
     from mlflow import MlflowClient
 
     version = MlflowClient().get_model_version_by_alias(f"ketamine-response-{TARGET}", "champion")
-    assert len(version.tags[tracking.DIGEST_TAG]) == 64
+    assert len(version.tags[registry.DIGEST_TAG]) == 64
 
 
 def test_verify_names_added_and_removed_files(tmp_path):
@@ -87,4 +87,4 @@ def test_verify_names_added_and_removed_files(tmp_path):
 @pytest.mark.parametrize("uri", ["runs:/abc/model", "/tmp", "http://127.0.0.1:9/x", "s3://bucket/x", "models:/"])
 def test_only_registry_uris_are_loaded(uri):
     with pytest.raises(TrackingError, match="not a model URI"):
-        tracking.load_model(uri)
+        registry.load_model(uri)

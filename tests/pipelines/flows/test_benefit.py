@@ -28,7 +28,7 @@ def test_benefit_figures_and_roles_are_logged(strong_run):
 
 def test_report_leads_with_the_two_questions_then_roles(strong_run, tmp_path):
     result, _, _ = strong_run
-    page = run_report(result.run_id, tmp_path, experiment="tests").read_text()
+    page = run_report(result.run_id, tmp_path).read_text()
     first, second = page.index("if given the drug"), page.index("more likely than on placebo")
     assert first < second < page.index("Biomarker roles") < page.index("TRIPOD+AI")
     assert "risk-based heterogeneity" in page
@@ -154,7 +154,7 @@ def test_failed_report_leaves_no_folder(store, tmp_path):
 
     out = tmp_path / "report-out"
     with pytest.raises(TrackingError, match="cannot be copied"):
-        run_report("0" * 32, out, experiment="tests")
+        run_report("0" * 32, out)
     assert not out.exists()
 
 

@@ -18,9 +18,9 @@ MODEL = f"models:/ketamine-response-{TARGET}@champion"
 
 @pytest.fixture(scope="module")
 def model(strong_run):
-    from pipelines import tracking
+    from pipelines import registry
 
-    return tracking.load_model(MODEL)
+    return registry.load_model(MODEL)
 
 
 @pytest.fixture
@@ -149,7 +149,8 @@ def test_mlflow_serving_answers_the_same(strong_run, model, store):
 def test_latest_is_recorded_as_its_version_number(strong_run):
     from mlflow import MlflowClient
 
-    from pipelines.tracking import registered_name, resolve_model
+    from pipelines.registry import resolve_model
+    from pipelines.tracking import registered_name
 
     name = registered_name(TARGET)
     newest = max(int(v.version) for v in MlflowClient().search_model_versions(f"name = '{name}'"))

@@ -61,10 +61,10 @@ def test_no_patient_identifier_reaches_the_store(strong_run, store):
 
 
 def test_registered_champion_scores_a_raw_cohort(strong_run, tmp_path):
-    from pipelines import tracking
+    from pipelines import registry
 
     result, cohort, _ = strong_run
-    model = tracking.load_model(f"models:/ketamine-response-{TARGET}@champion")
+    model = registry.load_model(f"models:/ketamine-response-{TARGET}@champion")
     raw = cohort.drop(columns=[c for c in cohort.columns if c.startswith("madrs_") and c != "madrs_baseline"])
     p = np.asarray(model.predict(raw.head(50)))
     unseen = (raw.head(50)["treatment"] == "esketamine_in").to_numpy()  # no 24 h visit: an arm it never saw
@@ -78,7 +78,7 @@ def test_registered_champion_scores_a_raw_cohort(strong_run, tmp_path):
 def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, fast_config, tmp_path):
     from mlflow import MlflowClient
 
-    from pipelines import tracking
+    from pipelines import registry, tracking
 
     path, _, _ = make_cohort(tmp_path, 300, 5, "strong")
     second = run_train(path, TARGET, fast_config, experiment="tests")
@@ -86,15 +86,15 @@ def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, fast_con
     client = MlflowClient()
     assert second.sample_size.below_minimum and second.notes[0].startswith("WARNING: too few patients")
     assert client.get_model_version(name, str(second.version)).aliases == []
-    tracking.promote(name, second.version)
+    registry.promote(name, second.version)
     assert int(client.get_model_version_by_alias(name, "champion").version) == second.version
     # an adequately sized version: the first with no champion becomes champion, later ones challenger
     source = client.get_model_version(name, str(second.version)).source
-    assert [tracking.register(source, "alias-test") for _ in range(2)] == [1, 2]
+    assert [registry.register(source, "alias-test") for _ in range(2)] == [1, 2]
     assert client.get_model_version("alias-test", "1").aliases == ["champion"]
     assert client.get_model_version("alias-test", "2").aliases == ["challenger"]
     with pytest.raises(TrackingError, match="cannot promote"):
-        tracking.promote(name, 99)
+        registry.promote(name, 99)
     listed = tracking.list_runs("tests")
     assert {"run_id", "auroc", "permutation_p", "selected"} <= set(listed.columns) and len(listed) >= 2
 
@@ -168,7 +168,7 @@ def test_shap_tables_and_report_are_logged(strong_run, tmp_path):
 
 
     result, _, _ = strong_run
-    index = run_report(result.run_id, tmp_path, experiment="tests")
+    index = run_report(result.run_id, tmp_path)
     page = index.read_text()
     for section in ("TRIPOD+AI", "Performance", "Which features predict response", "Limitations", "data:image/png"):
         assert section in page

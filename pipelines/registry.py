@@ -1,0 +1,203 @@
+"""The MLflow model registry side of tracking: logging the model, fingerprinting its files, registering
+versions with their descriptions and aliases, and loading a model only after checking it.
+
+With :mod:`pipelines.tracking` (runs, experiments, artifacts) the only place besides the logged model
+(:mod:`models.wrapper`) that touches MLflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pickle
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from features.errors import TrackingError
+from pipelines.tracking import package_versions, store_uri
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DIGEST_TAG, FILES_TAG = "artifact_sha256", "artifact_files_sha256"
+
+
+def _signature(example: pd.DataFrame):
+    """Input: the cohort columns by name, required ones marked; types are left to the project's own
+    validator (``AnyType``), so int, nullable Int64, float and text cells all reach it and get its
+    row/column messages instead of MLflow's type refusals. Output: one probability per row."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+    from mlflow.types.schema import AnyType
+
+    from features.cohort.schema import REQUIRED
+
+    cols: list[ColSpec | TensorSpec] = [ColSpec(AnyType(), str(c), required=c in REQUIRED) for c in example.columns]
+    return ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec("double")]))
+
+
+def log_model(model: Any, input_example: pd.DataFrame):
+    """Log the cohort-table model with explicit requirements (no slow inference) and its code, and record the
+    SHA-256 of its files. Returns (model info, the digest tags to give its registry version)."""
+    import mlflow
+
+    import features
+    import models
+
+    requirements = [f"{k}=={v}" for k, v in package_versions().items()]
+    code = [str(Path(features.__file__).parent), str(Path(models.__file__).parent)]
+    info = mlflow.pyfunc.log_model(name="model", python_model=model, signature=_signature(input_example),
+                                   input_example=input_example, pip_requirements=requirements, code_paths=code)
+    return info, record_digest(info.model_id)
+
+
+def record_digest(model_id: str) -> dict[str, str]:
+    """SHA-256 of a logged model's files as it sits in the store, set as tags of the logged model
+    (and, by :func:`register`, of its registry version): checked before every load."""
+    import tempfile
+
+    import mlflow
+    import mlflow.artifacts
+
+    from pipelines.integrity import manifest
+
+    with tempfile.TemporaryDirectory(prefix="ketamine-model-") as local:
+        folder = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model_id}", dst_path=local)
+        digest, files = manifest(folder)
+    tags = {DIGEST_TAG: digest, FILES_TAG: files}
+    mlflow.set_logged_model_tags(model_id, tags)
+    return tags
+
+
+def register(model_uri: str, name: str, alias: bool = True, tags: dict[str, str] | None = None,
+             description: str = "") -> tuple[int, str]:
+    """Register a model version, with its tags and description; returns (version, alias given).
+
+    The alias is ``champion`` if the model has none yet, else ``challenger``. With *alias* False (no
+    evidence the procedure beats permuted labels, or a cohort below the minimum sample size) the
+    version gets none: it is kept and listed, but nothing scores with it unless promoted by hand.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    with contextlib.redirect_stderr(io.StringIO()):  # register_model prints its own banner
+        version = int(mlflow.register_model(model_uri, name, tags=tags).version)
+    if description:
+        client.update_model_version(name, str(version), description=description)
+    if not alias:
+        return version, ""
+    try:
+        client.get_model_version_by_alias(name, "champion")
+        role = "challenger"
+    except MlflowException:
+        role = "champion"
+    client.set_registered_model_alias(name, role, str(version))
+    return version, role
+
+
+def promote(name: str, version: int) -> str | None:
+    """Move the ``champion`` alias of *name* to *version*; returns the version it left (None if none had it)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise TrackingError(f"cannot promote {name} version {version}: {exc.message}") from None
+    try:
+        previous: str | None = client.get_model_version_by_alias(name, "champion").version
+    except MlflowException:
+        previous = None
+    client.set_registered_model_alias(name, "champion", str(version))
+    return previous
+
+
+MODEL_URI_FORMS = "models:/NAME/VERSION, models:/NAME@ALIAS or models:/m-ID"
+
+
+def _recorded_digest(uri: str) -> tuple[str | None, str | None]:
+    """(folder digest, per-file JSON) recorded for *uri* at log time, from the tracking database."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    ref = uri.removeprefix("models:/")
+    if ref.startswith("m-") and "/" not in ref and "@" not in ref:
+        tags = mlflow.get_logged_model(ref).tags
+    elif "@" in ref:
+        tags = MlflowClient().get_model_version_by_alias(*ref.split("@", 1)).tags
+    else:
+        name, _, version = ref.partition("/")
+        tags = MlflowClient().get_model_version(name, version).tags
+    return tags.get(DIGEST_TAG), tags.get(FILES_TAG)
+
+
+def load_model(uri: str):
+    """Load a logged model as pyfunc after checking its files against the SHA-256 recorded when it was
+    logged (unpickling runs code). A missing, unrecorded, altered or unreadable model is a TrackingError."""
+    import tempfile
+
+    import mlflow.artifacts
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    from pipelines.integrity import verify
+
+    if not uri.startswith("models:/") or uri == "models:/":
+        raise TrackingError(f"model {uri}: not a model URI this tool loads. Use {MODEL_URI_FORMS} from the "
+                            "tracking store (see 'ketamine-response runs' or the MLflow UI).")
+    with tempfile.TemporaryDirectory(prefix="ketamine-model-") as local:
+        try:
+            expected, files = _recorded_digest(uri)
+            folder = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=local)
+            verify(folder, uri, expected, files)
+            model = mlflow.pyfunc.load_model(folder)
+        except (MlflowException, OSError) as exc:
+            raise TrackingError(f"model {uri} cannot be loaded ({getattr(exc, 'message', exc)}). List registered "
+                                "models in the MLflow UI or with 'ketamine-response runs'.") from None
+        except (ImportError, AttributeError, pickle.UnpicklingError) as exc:  # pickled by an incompatible version
+            raise TrackingError(f"model {uri} was saved by another version of ketamine-response and cannot be "
+                                f"read by this one ({type(exc).__name__}: {exc}). Retrain it with this version.") from None
+    if not hasattr(model.unwrap_python_model(), "family"):
+        raise TrackingError(f"model {uri} was saved by an older version of ketamine-response (before model "
+                            "families were recorded). Retrain it with this version.")
+    return model
+
+
+def resolve_model(uri: str | None) -> tuple[str, str, str]:
+    """(URI, model name, version) of a model URI; None means the champion of the only registered model."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    try:
+        if uri is None:
+            names = sorted(m.name for m in client.search_registered_models())
+            if len(names) != 1:
+                listed = ", ".join(names) or "none"
+                raise TrackingError(f"no model was named and {store_uri()} has {len(names)} registered models "
+                                    f"({listed}); name one, e.g. models:/NAME@champion.")
+            uri = f"models:/{names[0]}@champion"
+        if not uri.startswith("models:/"):
+            return uri, uri, ""
+        name, _, rest = uri.removeprefix("models:/").partition("@")
+        if rest:
+            return uri, name, str(client.get_model_version_by_alias(name, rest).version)
+        name, _, version = name.partition("/")
+        if version == "latest":  # record the number actually scored, not the moving label
+            versions = [int(v.version) for v in client.search_model_versions(f"name = '{name}'")]
+            if not versions:
+                raise TrackingError(f"model {uri}: no version of '{name}' is registered in {store_uri()}.")
+            version = str(max(versions))
+            uri = f"models:/{name}/{version}"
+        return uri, name, version
+    except MlflowException as exc:
+        hint = ""
+        if uri is not None and "@" in uri and "alias" in exc.message:
+            hint = (" Versions trained below the minimum sample size get no alias: name a version "
+                    "(models:/NAME/VERSION) or promote one to champion.")
+        raise TrackingError(f"model {uri} not found in {store_uri()}: {exc.message}{hint}") from None
+
+

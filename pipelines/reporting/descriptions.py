@@ -1,0 +1,90 @@
+"""Words that go into the MLflow UI and the terminal about one training: the run's and each family's
+markdown description, the registry version's description and tags, why the selected procedure was
+selected, and whether the version earned an alias. Aggregates only."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from pipelines.reporting.content import headline_sentence
+from pipelines.result import TrainingResult
+
+ALPHA = 0.05  # the permutation p a version must reach to be given an alias
+
+
+def alias_decision(result: TrainingResult) -> tuple[bool, str]:
+    """(whether the new version gets an alias, the reason when it does not)."""
+    p = result.permutation.p["selected"]
+    if result.sample_size.below_minimum:
+        return False, (f"below the minimum sample size ({len(result.data.y)} courses, Riley et al. minimum "
+                       f"{result.sample_size.minimum})")
+    if not p <= ALPHA:  # NaN (no permutations run) is no evidence either
+        return False, ("the permutation test was not run (0 permutations)" if p != p else
+                       f"the procedure did not beat permuted labels (permutation p = {p:.3f} > {ALPHA})")
+    return True, ""
+
+
+def selection_reason(result: TrainingResult) -> str:
+    """Why the 'selected' row is not simply the family with the best row in the table."""
+    counts = Counter(f.selected for f in result.folds)
+    chosen = ", ".join(f"{name} {n}" for name, n in counts.most_common())
+    metric = result.config.search.selection_metric
+    return (f"'selected' is the whole procedure: inside each of the {len(result.folds)} outer folds the inner CV "
+            f"chose a family by {metric} (chosen: {chosen}); its row is judged on those choices. A family whose "
+            f"own row scores higher could not have been known to be best without the test folds. The final model "
+            f"refit on all courses is {result.selected}.")
+
+
+def _headline_table(result: TrainingResult) -> str:
+    table = result.table()
+    h = result.evaluations["selected"].headline
+    cols = [c for c in (f"{h}_active" if h == "auroc" else "", h, "brier", "permutation_p") if c and c in table]
+    head = "| model | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols)
+    rows = []
+    for r in table.to_dict("records"):
+        cells = [f"{r[c]:.3f}" + (f" ({r[c + '_ci_low']:.3f}–{r[c + '_ci_high']:.3f})" if c + "_ci_low" in r else "")
+                 for c in cols]
+        rows.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+    return "\n".join([head, *rows])
+
+
+def run_description(result: TrainingResult, alias_reason: str = "") -> str:
+    """The parent run's markdown: warnings first, the headline with its CI, the table, the selection reason."""
+    ev, perm = result.evaluations["selected"], result.permutation
+    warnings = [f"**{n}**" for n in result.notes if n.startswith("WARNING") or "consistently important" in n]
+    version = (f"Registered as version {result.version}" + (f" with no alias: {alias_reason}." if alias_reason else ".")
+               if result.version else "")
+    return "\n\n".join([*warnings, f"Target `{result.target}`, {result.config.cv.design} CV. Selected procedure: "
+                        f"{headline_sentence(ev)}; permutation p = {perm.p['selected']:.3f} from "
+                        f"{perm.b['selected']} re-runs.", _headline_table(result), selection_reason(result), version])
+
+
+def family_description(result: TrainingResult, family: str) -> str:
+    """A child run's markdown: this family's out-of-fold figures, and that it is one candidate of the parent."""
+    ev = result.evaluations[family]
+    return (f"Family `{family}` of the training of `{result.target}` (parent run): {headline_sentence(ev)}; "
+            f"permutation p = {result.permutation.p[family]:.3f}. Chosen by the inner loop in "
+            f"{sum(f.selected == family for f in result.folds)} of {len(result.folds)} outer folds.")
+
+
+def version_tags(result: TrainingResult, digest: str, experiment: str, run_id: str) -> dict[str, str]:
+    """Registry version tags: what a reader needs to tell two versions apart."""
+    ev = result.evaluations["selected"]
+    tags = {"target": result.target, "cv_design": result.config.cv.design, "data_digest": digest,
+            "experiment": experiment, "run_id": run_id, "selected_family": result.selected,
+            "permutation_p": f"{result.permutation.p['selected']:.3f}",
+            "n_courses": str(len(result.data.y))}
+    for name in ("auroc_active", ev.headline):
+        if name in ev.ci:
+            low, high = ev.ci[name]
+            value = ev.metrics.get(name + "_fold_mean", ev.metrics[name])
+            tags[name] = f"{value:.3f} (95% CI {low:.3f} to {high:.3f})"
+    return tags
+
+
+def version_description(result: TrainingResult, digest: str, experiment: str, alias_reason: str) -> str:
+    """The registry version's description (markdown)."""
+    ev = result.evaluations["selected"]
+    return (f"`{result.target}` from experiment `{experiment}`, {result.config.cv.design} CV, data SHA-256 `{digest}`. "
+            f"{headline_sentence(ev)}; permutation p = {result.permutation.p['selected']:.3f}."
+            + (f" No alias: {alias_reason}." if alias_reason else ""))

@@ -1,0 +1,118 @@
+"""The report's sentences: headline, TRIPOD+AI items (validation, intended use, operating point,
+calibration, data digest) and the identity block. Aggregates only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipelines.evaluation.evaluate import Evaluation
+from pipelines.reporting.tables import with_ci
+from pipelines.result import TrainingResult
+
+NO_FEATURE = "no feature is reported as consistently important"
+CONSISTENCY_RULE = "top 5 in at least 80% of outer folds with one direction in at least 80%"
+
+
+def report_warnings(notes: list[str]) -> list[str]:
+    """Every note a reader must see first: the WARNING notes and the no-consistent-feature note."""
+    return [n for n in notes if n.startswith("WARNING") or n.startswith(NO_FEATURE)]
+
+
+def validation_line(result: TrainingResult) -> str:
+    """The validation design as run: site CV has one outer fold per site and no repeats, whatever the config says."""
+    c = result.config
+    outer = len(result.folds)
+    if c.cv.design == "site":
+        design = (f"leave-one-site-out ({len(np.unique(result.data.sites))} sites, so {outer} outer folds, "
+                  "no repeats)")
+    else:
+        repeats = f"{c.cv.outer_repeats} repeat{'s' if c.cv.outer_repeats > 1 else ''}"
+        design = f"stratified k-fold ({c.cv.outer_folds} folds x {repeats} = {outer} outer folds)"
+    return (f"nested CV: outer {design}, inner {c.cv.inner_folds} folds, patient-grouped; family chosen in the "
+            f"inner loop by {c.search.selection_metric}")
+
+
+def digest_text(source: str, digest: str) -> str:
+    """The data file and its digest, labelled as a prefix when it is not the whole SHA-256."""
+    if len(digest) == 64:
+        return f"{source} (SHA-256 {digest})"
+    return f"{source} (first {len(digest)} hex characters of its SHA-256: {digest})"
+
+
+def operating_point(result: TrainingResult) -> str:
+    """The decision threshold and sensitivity / specificity at it, from the pooled out-of-fold predictions."""
+    ev = result.evaluations["selected"]
+    if ev.task != "classification":
+        return "not applicable: the target is continuous (no decision threshold)"
+    t = result.config.evaluation.threshold
+    folds = np.array([f.threshold for f in result.folds])
+    rule = (f"each outer fold's training event rate (mean {folds.mean():.3f}, range {folds.min():.3f} to "
+            f"{folds.max():.3f})" if t == "prevalence" else f"{float(t):.3f}")
+    m, ci = ev.metrics, ev.ci
+    parts = [f"{name} {with_ci(m[key], *ci.get(key, (np.nan, np.nan)))}"
+             for name, key in (("sensitivity", "sensitivity"), ("specificity", "specificity"),
+                               ("balanced accuracy", "balanced_accuracy")) if key in m]
+    return f"predicted probability ≥ {rule}: " + ", ".join(parts) + " (pooled out of fold, patient bootstrap)"
+
+
+def calibration_text(ev: Evaluation) -> str:
+    """Calibration slope and intercept with their CIs (ideal: slope 1, intercept 0)."""
+    keys = (("slope", "calibration_slope"), ("intercept (in the large)", "calibration_intercept"),
+            ("slope of the % change", "calibration_slope_pct_change"))
+    parts = [f"{name} {with_ci(ev.metrics[key], *ev.ci.get(key, (np.nan, np.nan)))}"
+             for name, key in keys if key in ev.metrics]
+    ideal = "slope 1, intercept 0" if "calibration_intercept" in ev.metrics else "slope 1"
+    return ", ".join(parts) + f" (ideal: {ideal}; pooled out of fold, patient bootstrap)"
+
+
+def arms_text(result: TrainingResult) -> str:
+    """The arms in the analysed data with their course counts."""
+    arms, counts = np.unique(result.data.treatments.astype(str), return_counts=True)
+    return ", ".join(f"{a} ({n} courses)" for a, n in zip(arms, counts))
+
+
+def intended_use(result: TrainingResult) -> str:
+    """TRIPOD+AI intended use and population."""
+    kind, tp = result.target.rsplit("_", 1)
+    what = (f"the percentage change in MADRS at {tp}" if kind == "pct_change"
+            else f"the probability of {kind} at {tp}")
+    return (f"Research use: estimates {what} after a course of ketamine or esketamine in adults with "
+            "treatment-resistant depression. Not a clinical decision tool: internally validated only, not "
+            f"prospectively evaluated. Arms in these data: {arms_text(result)}.")
+
+
+def directions(result: TrainingResult) -> tuple[str, str]:
+    """What a higher feature value does to the prediction, for SHAP direction + and -."""
+    kind = result.target.rsplit("_", 1)[0]
+    if kind == "pct_change":
+        return "larger predicted % change", "smaller predicted % change"
+    return f"{kind} more likely", f"{kind} less likely"
+
+
+def feature_sentence(result: TrainingResult) -> str:
+    """Which features matter and how sure we are: consistent features, or why none is reported."""
+    imp = result.shap.importance
+    if any(n.startswith(NO_FEATURE) for n in result.notes):
+        return "none is reported as consistently important (see the warning above)."
+    up, down = directions(result)
+    chosen = imp[imp["consistent"].astype(bool)]
+    if len(chosen):
+        named = ", ".join(f"{f} ({up if d == '+' else down}; top-5 in {k:.0%} of folds)"
+                          for f, d, k in zip(chosen["feature"], chosen["direction"], chosen["topk_frequency"]))
+        text = f"consistently important ({CONSISTENCY_RULE}): {named}."
+    else:
+        top = ", ".join(map(str, imp["feature"].head(3))) or "none"
+        text = f"no feature met the consistency rule ({CONSISTENCY_RULE}); highest mean |SHAP|: {top}."
+    roles = result.benefit.roles if result.benefit is not None and result.benefit.summaries else None
+    if roles is not None and len(roles) and "role" in roles:
+        predictive = roles.loc[roles["role"] == "predictive", "feature"].astype(str).tolist()
+        more = f" and {len(predictive) - 5} more (biomarker roles below)" if len(predictive) > 5 else ""
+        text += f" Effect modifiers of the drug (FDR-controlled): {', '.join(predictive[:5]) or 'none'}{more}."
+    return text + " Candidates, not proven predictors."
+
+
+def default_identity(result: TrainingResult, source: str) -> dict[str, str]:
+    """What identifies the run when the caller gives nothing: the run id and version if already logged."""
+    return {"Run": result.run_id or "not logged yet",
+            "Model": f"{result.selected}" + (f", registered version {result.version}" if result.version else ""),
+            "Data": f"{source} (synthetic or real: not stated)"}

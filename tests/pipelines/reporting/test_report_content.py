@@ -1,0 +1,72 @@
+"""The report's content without training or a browser: the hand-built site-CV result, rendered."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from pipelines.reporting.content import report_content
+from pipelines.reporting.html import render_report
+from tests.pipelines.reporting.conftest import DIGEST, IDENTITY, NO_FEATURE, WARNING
+
+
+@pytest.fixture(scope="module")
+def page(site_result) -> str:
+    return render_report(report_content(site_result, "cohort.csv", DIGEST, {}, IDENTITY))
+
+
+def _text(page: str) -> str:
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def test_site_cv_validation_line_counts_sites_not_configured_folds(site_result):
+    summary = report_content(site_result, "cohort.csv", DIGEST, {}).summary
+    assert "leave-one-site-out (4 sites, so 4 outer folds, no repeats)" in summary["Validation"]
+    assert "3 folds" not in summary["Validation"] and "repeats)" not in summary["Validation"].replace("no repeats", "")
+
+
+def test_full_digest_or_a_labelled_prefix(site_result):
+    assert f"SHA-256 {DIGEST}" in report_content(site_result, "cohort.csv", DIGEST, {}).summary["Data source"]
+    short = report_content(site_result, "cohort.csv", DIGEST[:16], {}).summary["Data source"]
+    assert f"first 16 hex characters of its SHA-256: {DIGEST[:16]}" in short
+
+
+def test_identity_keys_rendered_in_order_at_the_top(page):
+    text = _text(page)
+    positions = [text.index(f"{k}: {v}") if f"{k}: {v}" in text else text.index(v) for k, v in IDENTITY.items()]
+    assert positions == sorted(positions)
+    assert positions[-1] < text.index("In short")
+
+
+def test_headline_carries_performance_and_every_warning_before_the_details(page):
+    text = _text(page)
+    details = text.index("Summary (TRIPOD+AI items)")
+    assert text.index("AUROC pooling all arms") < details
+    assert text.index(WARNING) < details and text.index(NO_FEATURE) < details
+    assert text.index("an ordinary note") > details  # ordinary notes stay at the bottom
+
+
+def test_table_one_threshold_calibration_and_intended_use(page, site_result):
+    text = _text(page)
+    for item in ("Participants by arm (table 1)", "Age, years, mean (SD)", "Female, % (n)", "Baseline MADRS, mean (SD)",
+                 "Events (outcome = 1), n (%)", "ketamine_iv", "esketamine_in", "placebo", "all arms",
+                 "Intended use and population", "not a clinical decision tool", "Subgroups"):
+        assert item.lower() in text.lower(), item
+    sel = site_result.evaluations["selected"]
+    for name in ("sensitivity", "specificity"):
+        assert f"{name} {sel.metrics[name]:.3f}" in text
+    assert "training event rate (mean" in text
+    assert f"slope {sel.metrics['calibration_slope']:.3f} (" in text
+    assert f"intercept (in the large) {sel.metrics['calibration_intercept']:.3f} (" in text
+
+
+def test_shap_table_shows_stability_columns_first(page):
+    header = re.search(r"<th>feature</th>(.*?)</tr>", page).group(1)
+    names = re.findall(r"<th>(.*?)</th>", header)
+    assert names[:5] == ["mean |SHAP|", "range over CV repeats", "topk frequency", "sign consistency", "consistent"]
+
+
+def test_page_is_aggregate_only(page):
+    assert "PATIENT-SECRET" not in page
