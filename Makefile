@@ -12,12 +12,12 @@ SHELL := /bin/bash
 # LightGBM's OpenMP threads spin-wait under load; passive waiting keeps CV loops fast on 2 cores.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: demo demo-real test lint bench clean browser
+.PHONY: demo demo-real test lint bench clean browser system server-demo
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,spark,server]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -50,6 +50,10 @@ demo-real: $(VENV)/.installed
 	$(CLI) train $(DEMO)/ds005917.csv --target pct_change_day2 --config train_small \
 	  --experiment ds005917 | tee $(DEMO)/ds005917-pct-train.txt
 
+# A team tracking server on PostgreSQL (a throwaway cluster), two members training at once, compared with `runs`.
+server-demo: $(VENV)/.installed system
+	CLI=$(abspath $(CLI)) bash scripts/server_demo.sh
+
 # The report test renders HTML in a real headless browser: Debian's chromium (installed when missing, as root).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -61,7 +65,16 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: $(VENV)/.installed browser lint
+# Spark needs Java; the team-server tests need PostgreSQL. Installed when missing (as root), as chromium is.
+system:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; \
+	  else echo "java missing: run 'sudo apt-get install default-jre-headless' (Spark tests are skipped outside CI)"; fi; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "PostgreSQL missing: run 'sudo apt-get install postgresql' (server tests are skipped outside CI)"; fi; }
+
+test: $(VENV)/.installed browser system lint
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed

@@ -85,6 +85,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.cv:  # argparse has checked the choice
         config = dataclasses.replace(config, cv=dataclasses.replace(config.cv, design=args.cv))
+    if args.backend:  # argparse has checked the choice
+        config = dataclasses.replace(config, backend=args.backend)
+    if config.backend == "spark":  # no pyspark, joblibspark or Java: exit 2 before a run is opened
+        from pipelines.training.backend import spark_session
+
+        spark_session()
     if args.permutations is not None:
         if not 0 <= args.permutations <= 9999:
             raise UsageError(f"--permutations must be 0-9999, got {args.permutations}")
@@ -143,6 +149,20 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return run_ui(uri, args.host, args.port)
 
 
+def _cmd_server(args: argparse.Namespace) -> int:
+    from pipelines.flows.ui import check_database_uri, redact, run_team_server, team_server_command
+
+    database = args.database or os.environ.get("MLFLOW_BACKEND_STORE_URI", "")
+    if not database:
+        raise UsageError("server needs the PostgreSQL database: --database URI or MLFLOW_BACKEND_STORE_URI")
+    check_database_uri(database)
+    command = " ".join(team_server_command(args.artifacts, args.host, args.port, args.workers)[1:])
+    print(f"team tracking server on http://{args.host}:{args.port} (database {redact(database)}, artifacts "
+          f"{args.artifacts}); members set MLFLOW_TRACKING_URI=http://{args.host}:{args.port}\n"
+          f"runs: MLFLOW_BACKEND_STORE_URI=... MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false python {command}", flush=True)
+    return run_team_server(database, args.artifacts, args.host, args.port, args.workers)
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from pipelines.flows.explain import explain_patient
 
@@ -152,11 +172,18 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from pipelines.flows.score import run_score
-
     if args.chunk_rows < 1 or args.explain < 0:
         raise UsageError("--chunk-rows must be >= 1 and --explain >= 0")
-    s = run_score(args.cohort, args.out, args.model, args.explain, args.chunk_rows, args.mapping)
+    if args.engine == "spark":
+        from pipelines.flows.score_spark import run_score_spark  # imports pyspark only when Spark is asked for
+
+        s = run_score_spark(args.cohort, args.out, args.model, args.explain, args.mapping, args.spark_master)
+    else:
+        from pipelines.flows.score import run_score
+
+        if args.spark_master is not None:
+            raise UsageError("--spark-master applies to --engine spark only")
+        s = run_score(args.cohort, args.out, args.model, args.explain, args.chunk_rows, args.mapping)
     print(f"read {s.read}, scored {s.scored}, rejected {s.rejected} (model {s.model} version {s.version or '-'})")
     print(f"scores: {s.out}\nrejected rows: {s.rejected_path}")
     return EXIT_STRICT if args.strict and s.rejected else EXIT_OK
@@ -239,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
                    f"({', '.join(shipped_configs())}; default train)")
     t.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
     t.add_argument("--cv", choices=["kfold", "site"], help="outer loop: repeated k-fold or leave-one-site-out")
+    t.add_argument("--backend", choices=["local", "spark"], help="where the outer folds and permutations run: "
+                   "local worker processes (n_jobs) or Spark tasks on $SPARK_MASTER (default local[2]; needs the "
+                   "spark extra and Java); identical results (default: the config's backend, local)")
     t.add_argument("--permutations", type=int, metavar="B", help="at most B re-runs of the whole procedure on "
                    "permuted labels (config default 19: smallest p 0.05; 99 resolves 0.01 at about 5x the cost)")
     t.add_argument("--mapping", help="YAML column mapping")
@@ -277,8 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--model", help="MLflow model URI (default: champion of the only registered model)")
     sc.add_argument("--explain", type=int, default=0, metavar="K", help="add the K features that pushed each prediction most")
     sc.add_argument("--strict", action="store_true", help="exit 3 when any row is rejected")
-    sc.add_argument("--chunk-rows", type=int, default=100_000, metavar="N", help="rows per chunk (default 100000)")
+    sc.add_argument("--chunk-rows", type=int, default=100_000, metavar="N",
+                    help="rows per chunk of the local engine (default 100000)")
     sc.add_argument("--mapping", help="YAML column mapping")
+    sc.add_argument("--engine", choices=("local", "spark"), default="local",
+                    help="local: stream the file on this machine (default); spark: validate and score as Spark tasks "
+                    "(pip install 'ketamine-response[spark]', Java 17+), same outputs")
+    sc.add_argument("--spark-master", metavar="URL", help="Spark master for --engine spark (default $SPARK_MASTER or local[2])")
     sc.set_defaults(func=_cmd_score)
 
     ing = sub.add_parser("ingest", help="convert a public dataset into a cohort file")
@@ -307,6 +342,18 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only; "
                    "0.0.0.0 exposes the store to the network)")
     u.set_defaults(func=_cmd_ui)
+
+    sv = sub.add_parser("server", help="start a team tracking server on PostgreSQL (several users, concurrent runs)",
+                        description="Serve an MLflow tracking server with a PostgreSQL backend store and artifacts "
+                        "served through it. Members point MLFLOW_TRACKING_URI at it. The database URI is read from "
+                        "--database or MLFLOW_BACKEND_STORE_URI and passed to MLflow through the environment, so "
+                        "its password never shows in the process list or the output.")
+    sv.add_argument("--database", help="postgresql://USER:PASSWORD@HOST:PORT/DB (default: $MLFLOW_BACKEND_STORE_URI)")
+    sv.add_argument("--artifacts", required=True, help="where artifacts are stored (a folder, or s3://...)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s; 0.0.0.0 for the network)")
+    sv.add_argument("--port", type=int, default=5000, help="TCP port 1-65535 (default %(default)s)")
+    sv.add_argument("--workers", type=int, default=2, help="server worker processes (default %(default)s)")
+    sv.set_defaults(func=_cmd_server)
     return parser
 
 

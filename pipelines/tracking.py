@@ -46,6 +46,40 @@ def store_uri(root: str | Path | None = None) -> str:
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
+def redact(uri: str) -> str:
+    """*uri* with any password replaced by ``***``: for messages and output, never for connecting."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+
+
+@contextlib.contextmanager
+def _store_lock(local: Path | None) -> Iterator[None]:
+    """Serialise opening a local SQLite store across processes. Two processes creating a fresh store at
+    once race on MLflow's schema migration and can leave it half-migrated; an exclusive lock on a file
+    beside it (fcntl, held only while the store is opened and the experiment found or created) lets
+    the first one migrate and the others find it ready. Servers (PostgreSQL) need no lock."""
+    if local is None:
+        yield
+        return
+    import fcntl
+
+    try:
+        handle = open(local.with_name(local.name + ".lock"), "a+b")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        raise TrackingError(f"tracking store {local} cannot be opened ({exc.strerror or exc}). Check that its "
+                            "folder is writable, or set MLFLOW_TRACKING_URI.") from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def open_store(create: bool = False) -> str:
     """Point MLflow at the store and return its URI. Without *create*, a local store that does not exist
     is a TrackingError that creates nothing (scoring, listing and reports need a trained model)."""
@@ -80,9 +114,14 @@ def open_experiment(name: str, create: bool = True) -> str:
     With *create* (training) a missing store or experiment is created, the experiment tagged as model
     training; without it (listing) a missing one is a TrackingError listing the known experiments.
     """
+    uri = open_store(create)
+    with _store_lock(_local_path(uri)):
+        return _get_or_create(name, uri, create)
+
+
+def _get_or_create(name: str, uri: str, create: bool) -> str:
     import mlflow
 
-    uri = open_store(create)
     try:
         found = mlflow.get_experiment_by_name(name)
         if found is not None:
@@ -92,15 +131,16 @@ def open_experiment(name: str, create: bool = True) -> str:
             return found.experiment_id
         if not create:
             known = ", ".join(sorted(e.name for e in mlflow.search_experiments())) or "none"
-            raise TrackingError(f"no experiment '{name}' in {uri} (experiments: {known}). Check the name.")
+            raise TrackingError(f"no experiment '{name}' in {redact(uri)} (experiments: {known}). Check the name.")
         local = _local_path(uri)
         location = (local.parent / "artifacts").as_uri() if local is not None else None
         return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
     except TrackingError:
         raise
     except Exception as exc:  # MLflow raises many types for an unusable store
-        raise TrackingError(f"tracking store {uri} cannot be opened ({type(exc).__name__}: {exc}). Check "
-                            "MLFLOW_TRACKING_URI, or that mlruns/ is writable.") from None
+        raise TrackingError(f"tracking store {redact(uri)} cannot be opened ({type(exc).__name__}: "
+                            f"{str(exc).replace(uri, redact(uri))}). Check MLFLOW_TRACKING_URI, or that mlruns/ "
+                            "is writable.") from None
 
 
 def package_versions() -> dict[str, str]:

@@ -47,3 +47,24 @@ def store(tmp_path_factory) -> Path:
     tracking.open_experiment("warm-up")
     yield root
     mp.undo()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] SparkSession for every Spark test (about 12 s to start). Skipped where pyspark or
+    Java is missing, except in CI, where `make test` installs both and a skip would hide a failure."""
+    import shutil
+
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("pyspark is not installed (make test installs the spark extra)")
+    if shutil.which("java") is None and not os.environ.get("CI"):
+        pytest.skip("Java is not installed (make test installs it)")
+    from pipelines.spark import session
+
+    spark = session("local[2]")
+    yield spark
+    spark.stop()

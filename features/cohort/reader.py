@@ -12,7 +12,7 @@ import io
 import os
 import secrets
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -200,23 +200,31 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
 
 
-def write_table(table: pd.DataFrame, path: str | Path) -> None:
-    """Write a table as CSV or Parquet by the extension of *path*, byte-identically for the same table."""
+def write_aside(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Call *write* on a hidden temporary name beside *path*, then rename it onto *path*: a failure
+    (a folder in the way, a read-only or full disk) removes the partial file and is a CohortFileError
+    (exit 2) naming *path*; nothing finished-looking is left."""
     path = Path(path)
-    kind = file_kind(path)
-    partial = partial_path(path)  # written aside: a failure leaves no finished-looking file
+    partial = partial_path(path)
     try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "it is a folder")
         path.parent.mkdir(parents=True, exist_ok=True)
-        if kind == "csv":
-            table.to_csv(partial, index=False, lineterminator="\n")
-        else:
-            table.to_parquet(partial, index=False)
+        write(partial)
         os.replace(partial, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
-        raise CohortFileError(f"{path}: cannot be written ({exc.strerror or exc}). Check that the folder is "
-                              "writable and has free space.") from None
+        raise CohortFileError(f"{path}: cannot be written ({exc.strerror or exc}). Check that the path names a "
+                              "file in a writable folder with free space.") from None
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV or Parquet by the extension of *path*, byte-identically for the same table."""
+    if file_kind(Path(path)) == "csv":
+        write_aside(path, lambda tmp: table.to_csv(tmp, index=False, lineterminator="\n"))
+    else:
+        write_aside(path, lambda tmp: table.to_parquet(tmp, index=False))
 
 
 def _csv_header(path: Path) -> tuple[list[str], str]:
@@ -251,6 +259,8 @@ def iter_cohort_chunks(path: str | Path, chunk_rows: int, columns: list[str] | N
     chunks = _csv_chunks(path, chunk_rows, columns) if kind == "csv" else _parquet_chunks(path, chunk_rows, columns)
     empty = True
     for chunk in chunks:
+        if len(chunk) == 0:  # a header-only CSV still gives pandas one empty chunk
+            continue
         empty = False
         yield chunk
     if empty:

@@ -5,7 +5,9 @@ Runs locally; nothing is logged (per-course explanations are patient-level).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from features.cohort.validation import load_cohort
 from features.errors import CohortFileError
@@ -14,7 +16,7 @@ from features.errors import CohortFileError
 def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: str | Path | None = None,
                     mapping_path: str | Path | None = None, top: int = 5) -> list[str]:
     """Write a waterfall PNG per course of *patient* and return lines describing the top contributions."""
-    from features.cohort.reader import refuse_overwriting
+    from features.cohort.reader import refuse_overwriting, write_aside
     from pipelines import registry, tracking
     from pipelines.reporting.shap_plots import waterfall
 
@@ -38,9 +40,15 @@ def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: 
         path = out if len(rows) == 1 else out.with_name(f"{out.stem}-{course['treatment']}{out.suffix}")
         title = (f"{patient}, {course['treatment']}: predicted {model.target} = {probabilities[i]:+.1f}%"
                  if model.task == "regression" else f"{patient}, {course['treatment']}: P({model.target}) = {probabilities[i]:.2f}")
-        waterfall(values, float(explanation.base[i]), features.loc[row], title).savefig(path, dpi=100, bbox_inches="tight")
+        write_aside(path, partial(_save, waterfall(values, float(explanation.base[i]), features.loc[row], title),
+                                  path.suffix.lstrip(".").lower() or "png"))
         lines.append(f"{title}  (waterfall: {path})")
         for name, v in values.reindex(values.abs().sort_values(ascending=False).index).head(top).items():
             shown = features.loc[row].get(name, float("nan"))
             lines.append(f"  {name:32s} value {shown:>9.3g}  SHAP {v:+.3f} {unit}")
     return lines
+
+
+def _save(figure: Any, kind: str, path: Path) -> None:
+    # the format is named: the temporary name's extension (.partial) says nothing to matplotlib
+    figure.savefig(path, format=kind, dpi=100, bbox_inches="tight")

@@ -72,9 +72,9 @@ def build_training_data(cohort: ValidatedCohort, target: str, config: TrainConfi
 
 def fit_all(data: Data, config: TrainConfig, progress: Progress) -> tuple[list[FoldResult], PermutationResult, Any, str]:
     """Nested CV, permutation tests and the final refit of the selected candidate on all courses."""
-    from joblib import Parallel
+    from pipelines.training.backend import parallel as open_parallel
 
-    with Parallel(n_jobs=config.n_jobs) as parallel:
+    with open_parallel(config) as parallel:
         progress.stage(f"nested cross-validation: {config.cv.design}, {len(config.families)} families",
                        n_outer(data, config))
         folds = run_nested(data, config, parallel, progress=progress)
@@ -95,7 +95,7 @@ def _scores_text(scores: dict[str, float]) -> str:
 def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, config: TrainConfig, task: str,
                      periods: np.ndarray | None, progress: Progress) -> tuple[BenefitResult | None, dict[str, BenefitModel]]:
     """Benefit of each active arm over placebo (out of fold and final) and the biomarker roles table."""
-    from joblib import Parallel
+    from pipelines.training.backend import parallel as open_parallel
 
     b = config.benefit
     if not b.enabled or task != "classification":
@@ -107,7 +107,7 @@ def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, c
         return (BenefitResult([], pd.DataFrame(), notes) if notes else None), {}
     progress.stage(f"benefit model: {', '.join(b.learners)} compared in the inner loop, for "
                    f"{', '.join(c.arm for c in found)}")
-    with Parallel(n_jobs=config.n_jobs) as parallel:
+    with open_parallel(config) as parallel:
         arms = [run_benefit(data, folds, c, b.learners, config.cv.inner_folds, config.seed, b.propensity, parallel)  # type: ignore[arg-type]
                 for c in found]
     summaries = [summarise(a.comparison.arm, a.final.learner, a.selections, a.oof, a.oof_learners, data.y[a.comparison.rows],

@@ -1,19 +1,28 @@
-"""The ``ui`` flow: the MLflow UI on the project's store, run as a child the command owns.
+"""The ``ui`` and ``server`` flows: an MLflow server run as a child the command owns.
 
-The server runs in its own process group, so stopping ``ketamine-response ui`` (Ctrl-C, SIGTERM)
-stops the server and every worker it started: the port is free again when the command returns.
+``ui`` serves the project's own store to this machine. ``server`` is the team's tracking server:
+PostgreSQL as the backend store (concurrent writers, many users) and artifacts served through the
+server, so members need only its URL. The database URI (it may hold a password) reaches MLflow
+through the environment (``MLFLOW_BACKEND_STORE_URI``), never the command line, so it is not shown in
+the process list, and it is printed with its password masked.
+
+The server runs in its own process group, so stopping the command (Ctrl-C, SIGTERM) stops the server
+and every worker it started: the port is free again when the command returns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from types import FrameType
 
 from features.errors import UsageError
+from pipelines.tracking import redact
 
 STOP_WAIT_S = 5.0
 
@@ -36,33 +45,66 @@ def server_command(uri: str, host: str, port: int) -> list[str]:
             "--port", str(port), "--workers", "1"]
 
 
-def run_ui(uri: str, host: str, port: int) -> int:
-    """Serve until the server exits or this process is told to stop; returns the exit code."""
-    check_port(host, port)
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    server = subprocess.Popen(server_command(uri, host, port), env=env, start_new_session=True)
-    stopped: list[int] = []
+def team_server_command(artifacts: str, host: str, port: int, workers: int) -> list[str]:
+    """The team server's command line; the database URI goes in ``MLFLOW_BACKEND_STORE_URI``."""
+    return [sys.executable, "-m", "mlflow", "server", "--artifacts-destination", artifacts, "--serve-artifacts",
+            "--host", host, "--port", str(port), "--workers", str(workers)]
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        stopped.append(signum)
-        _stop_group(server)
+
+def check_database_uri(uri: str) -> None:
+    """A usage error unless *uri* is a PostgreSQL SQLAlchemy URI (SQLite is the single-user default)."""
+    if not uri.startswith(("postgresql://", "postgresql+psycopg://")):
+        raise UsageError(f"the team server's database must be PostgreSQL (postgresql://USER:PASSWORD@HOST:PORT/DB), "
+                         f"got {redact(uri)!r}; for one user the default SQLite store needs no server.")
+
+
+def run_team_server(database: str, artifacts: str, host: str, port: int, workers: int) -> int:
+    """Serve the team store until stopped; returns the exit code."""
+    check_database_uri(database)
+    check_port(host, port)
+    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": database, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return serve(team_server_command(artifacts, host, port, workers), env)
+
+
+def run_ui(uri: str, host: str, port: int) -> int:
+    """Serve the project's store until the server exits or this process is told to stop; returns the exit code."""
+    check_port(host, port)
+    return serve(server_command(uri, host, port), {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+
+
+def serve(command: list[str], env: dict[str, str]) -> int:
+    """Run *command* in its own process group until it exits or this process gets SIGTERM/SIGINT.
+
+    The signal handler only forwards SIGTERM to the group (waiting inside a handler could deadlock
+    with the interrupted wait); the loop below gives the server STOP_WAIT_S to close its connections,
+    then kills what is left, so the port is free when this returns.
+    """
+    server = subprocess.Popen(command, env=env, start_new_session=True)
+    stopped: list[float] = []
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        stopped.append(time.monotonic())
+        _signal_group(server, signal.SIGTERM)
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        code = server.wait()
+        while True:
+            try:
+                code = server.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if stopped and time.monotonic() - stopped[0] > STOP_WAIT_S:
+                    _signal_group(server, signal.SIGKILL)
     finally:
-        _stop_group(server)
+        if server.poll() is None:
+            _signal_group(server, signal.SIGKILL)
+            server.wait()
+        _signal_group(server, signal.SIGKILL)  # workers the server left behind
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0 if stopped else code
 
 
-def _stop_group(server: subprocess.Popen) -> None:
-    try:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=STOP_WAIT_S)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
+def _signal_group(server: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(server.pid, signum)

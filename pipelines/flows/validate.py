@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.cohort.reader import refuse_overwriting, spreadsheet_safe
+from features.cohort.reader import refuse_overwriting, spreadsheet_safe, write_aside
 from features.cohort.schema import TREATMENTS, outcome_timepoints
 from features.cohort.validation import ValidatedCohort, format_problem, load_cohort
 
@@ -81,8 +81,8 @@ def render_summary(summary: CohortSummary, cohort: ValidatedCohort, max_problems
 
 def write_problems(problems: pd.DataFrame, path: str | Path) -> None:
     """Write problems as CSV with columns ``row, patient_id, column, value, problem``."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    spreadsheet_safe(problems).to_csv(path, index=False)
+    safe = spreadsheet_safe(problems)
+    write_aside(path, lambda tmp: safe.to_csv(tmp, index=False))
 
 
 def run_validate(cohort_path: str | Path, mapping_path: str | Path | None = None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,9 +29,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _cli(*args: str, **kw) -> subprocess.Popen:
+def _cli(*args: str, quiet: bool = False) -> subprocess.Popen:
+    # a server logs every request: it writes to /dev/null, since an unread pipe would fill and block it
+    sink = subprocess.DEVNULL if quiet else subprocess.PIPE
     return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], env={**os.environ}, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+                            stdout=sink, stderr=sink)
 
 
 def _api(port: int, path: str, body: dict | None = None) -> dict:
@@ -53,13 +56,13 @@ def _wait(check, seconds: float, what: str):
 @pytest.fixture(scope="module")
 def ui(strong_run):
     port = _free_port()
-    server = _cli("ui", "--port", str(port))
+    server = _cli("ui", "--port", str(port), quiet=True)
 
     def up():
         try:
             return _api(port, "experiments/search", {"max_results": 100})
         except OSError:
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert server.poll() is None, "the UI server exited"
             return None
 
     _wait(up, 90, "the UI server")
@@ -126,15 +129,15 @@ def test_running_then_failed_run_and_a_null_cohort_gets_no_alias(ui, tmp_path):
     out, err = done.communicate(timeout=600)
     assert done.returncode == 0, err
     assert "no alias" in out
-    version = out.split("version ")[1].split()[0]
+    version = re.search(r"registered: \S+ version (\d+)", out).group(1)
     tags = _api(port, f"model-versions/get?name=ketamine-response-{TARGET}&version={version}")["model_version"]
     assert not tags.get("aliases")
 
 
 def test_ui_stops_with_sigterm_and_refuses_a_busy_port(strong_run):
     port = _free_port()
-    server = _cli("ui", "--port", str(port))
-    _wait(lambda: _port_open(port) or (server.poll() is not None and pytest.fail(server.stderr.read())), 90, "the UI")
+    server = _cli("ui", "--port", str(port), quiet=True)
+    _wait(lambda: _port_open(port) or (server.poll() is not None and pytest.fail("the UI exited")), 90, "the UI")
     second = subprocess.run([sys.executable, "-m", "pipelines.cli", "ui", "--port", str(port)], capture_output=True,
                             text=True, timeout=60)
     assert second.returncode == 2 and f"port {port}" in second.stderr
