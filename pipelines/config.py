@@ -83,6 +83,10 @@ class TrainConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     benefit: BenefitConfig = field(default_factory=BenefitConfig)
     n_jobs: int = 2
+    # where the outer folds (with their inner search) and permutations run: local (joblib processes on
+    # this machine, n_jobs of them) or spark (Spark tasks through joblibspark, as many at once as the
+    # cluster's default parallelism); the same results either way
+    backend: str = "local"
 
     def flat(self) -> dict[str, str]:
         """Dotted key → value, for MLflow params."""
@@ -154,6 +158,7 @@ def _problems(c: TrainConfig) -> list[str]:
          "evaluation.remission_threshold must be within 0-60"),
         (isinstance(c.n_jobs, int) and not isinstance(c.n_jobs, bool) and (c.n_jobs == -1 or 1 <= c.n_jobs <= 64),
          "n_jobs must be 1-64 parallel workers, or -1 for every core"),
+        (c.backend in ("local", "spark"), f"backend must be local or spark, got {c.backend!r}"),
         (isinstance(c.early_course, bool), "early_course must be true or false"),
         (isinstance(c.benefit.enabled, bool), "benefit.enabled must be true or false"),
         (isinstance(c.benefit.learners, tuple) and len(c.benefit.learners) > 0

@@ -1,0 +1,292 @@
+"""The ``score --engine spark`` flow: the local engine's scoring, with validation and the model run as Spark tasks.
+
+Same inputs, outputs, row numbers, reject file and exit codes as :mod:`pipelines.flows.score`:
+
+1. On the driver, before Spark starts: the output paths, the file's header and first row (the local reader's
+   file-level checks), the mapping, the required columns, and the model: its registry version is resolved
+   and its files are copied and checked against the SHA-256 recorded when it was logged, as
+   :func:`pipelines.registry.load_model` does, before anything is unpickled.
+2. A first Spark pass reads the key columns and finds duplicated keys across the whole file
+   (``groupBy(patient_id, treatment)``, more than one row: every one of them is rejected).
+3. The main pass validates each Arrow batch with the project's validator and adds the model's per-arm
+   columns, warnings and reasons (:mod:`pipelines.flows.score_spark_tasks`); the probability is the logged
+   model's pyfunc run by ``mlflow.pyfunc.spark_udf(env_manager="local")`` on the verified copy, over the
+   validated cells of the valid rows.
+4. Spark writes the scored and the rejected rows as Parquet parts into a hidden folder beside the output;
+   the driver merges them in row order, one part at a time, into the single output file and
+   ``<stem>.rejected.csv``, written aside and renamed as the local engine does. The folder is removed
+   whatever happens, and a failed run leaves no output. Input and output folders must be readable by the
+   executors (local[N], or storage shared with the cluster).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.cohort.mapping import ColumnMapping, apply_mapping, load_mapping
+from features.cohort.reader import _csv_header, cohort_columns, file_kind, iter_cohort_chunks
+from features.cohort.schema import KEY
+from features.cohort.validation import _duplicate_keys, validate_table
+from features.errors import CohortFileError, UsageError
+from pipelines.flows.score import (
+    ScoreSummary,
+    _is_blind,
+    _require_keys,
+    _score_chunk_header,
+    _Sink,
+    check_paths,
+    rejected_path_for,
+)
+from pipelines.flows.score_spark_tasks import csv_lines, key_task, parquet_rows, score_task
+
+log = logging.getLogger(__name__)
+_PREDICTED = ("probability", "predicted_responder", "predicted_pct_change", "model_name", "model_version")
+_COHORT_ERROR = re.compile(r"CohortFileError: ([^\n]*)")
+_BATCH_ROWS = "spark.sql.execution.arrow.maxRecordsPerBatch"
+
+
+def run_score_spark(cohort_path: str | Path, out: str | Path, model_uri: str | None, explain: int = 0,
+                    mapping_path: str | Path | None = None, master: str | None = None) -> ScoreSummary:
+    """Score *cohort_path* with the logged model *model_uri* on Spark (*master*: default ``$SPARK_MASTER`` or
+    local[2]); the same files and counts as :func:`pipelines.flows.score.run_score`."""
+    from pipelines import registry, tracking
+
+    cohort_path, out = Path(cohort_path), Path(out)
+    check_paths(cohort_path, out, mapping_path)
+    header = _check_readable(cohort_path)
+    mapping = load_mapping(mapping_path)
+    tracking.open_store()
+    uri, name, version = registry.resolve_model(model_uri)
+    pyfunc = registry.load_model(uri)  # checked against the recorded SHA-256 before unpickling
+    model = pyfunc.unwrap_python_model()
+    blind = _is_blind(cohort_path, mapping, model, explain)
+    _require_keys(cohort_path, mapping, blind)
+    if getattr(model, "extra_features", ()):
+        raise UsageError(f"model {uri} uses extra features declared by a column mapping ({', '.join(model.extra_features)}); "
+                         "its MLflow pyfunc, which the Spark engine runs, validates without that mapping and would "
+                         "score them as missing. Score with --engine local.")
+    valid = _validated_schema(cohort_path, header, mapping, blind)
+    spark = _session(master)
+    with tempfile.TemporaryDirectory(prefix="ketamine-model-") as local:
+        udf = None if blind else _pyfunc_udf(spark, _verified_copy(uri, local))  # spark_udf copies the folder
+    signature = pyfunc.metadata.get_input_schema()  # the columns the pyfunc takes (it warns about others)
+    inputs = signature.input_names() if signature is not None else list(valid)
+    job = dict(path=cohort_path, header=header, mapping=mapping, blind=blind, explain=explain, valid=valid,
+               inputs=[c for c in inputs if c in valid])
+    return _score(spark, job, model, udf, name, version, out)
+
+
+def _check_readable(path: Path) -> list[str]:
+    """The header, after the local reader's file-level checks on it and the first row (missing, a folder,
+    empty, compressed, UTF-16, no data rows...): the same messages, before Spark or the model start."""
+    parquet = path.is_file() and file_kind(path) == "parquet"
+    columns = cohort_columns(path) if parquet else []
+    chunks = iter_cohort_chunks(path, 1, columns[:1] if parquet else None)
+    try:
+        next(chunks)
+    finally:
+        chunks.close()
+    return columns if parquet else _csv_header(path)[0]
+
+
+def _validated_schema(path: Path, header: list[str], mapping: ColumnMapping, blind: bool) -> dict[str, str]:
+    """The validated table's columns and Spark types; an absent required column is the local engine's exit 2."""
+    empty = apply_mapping(pd.DataFrame(columns=header, dtype=object), mapping, str(path))
+    if blind:
+        empty = empty.assign(treatment=pd.Series(dtype=object))
+    table = validate_table(empty, str(path), mapping, check_duplicates=False).table
+    return {str(c): "double" if pd.api.types.is_float_dtype(t) else "string" for c, t in table.dtypes.items()}
+
+
+def _verified_copy(uri: str, folder: str) -> str:
+    """The model's files downloaded into *folder* and checked against the recorded SHA-256 (as load_model does)."""
+    import mlflow.artifacts
+
+    from pipelines.integrity import verify
+    from pipelines.registry import _recorded_digest
+
+    expected, files = _recorded_digest(uri)
+    local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder)
+    verify(local, uri, expected, files)
+    return local
+
+
+def _session(master: str | None) -> Any:
+    from pipelines.spark import session
+
+    # local workers must run this interpreter, which has the project (pyspark's default is `python3` on PATH);
+    # on a cluster, PYSPARK_PYTHON names the executors' environment
+    chosen = os.environ.get("PYSPARK_PYTHON")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    with _pandas3_note():
+        spark = session(master)
+    context = spark.sparkContext
+    if chosen is None and context.master.startswith("local") and context.pythonExec != sys.executable:
+        context.pythonExec = sys.executable  # a session started earlier in this process; read for every job
+    return spark
+
+
+@contextlib.contextmanager
+def _pandas3_note() -> Iterator[None]:
+    with warnings.catch_warnings():
+        # pyspark 4.3 warns that it does not yet fully support pandas 3 whenever it builds a pandas UDF, and when a
+        # session starts after pandas was imported (fatal under -W error). The conversions used here (text,
+        # floats, longs, bytes) are checked cell for cell against the local engine by test_score_spark.py.
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+        yield
+
+
+class _DropLocalEnvNote(logging.Filter):
+    """spark_udf logs, for every env_manager="local", that the training environment is not recreated: the
+    executors run this interpreter on purpose. Its warnings about requirement mismatches still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return 'with `env_manager="local"`' not in record.getMessage()
+
+
+def _pyfunc_udf(spark: Any, folder: str) -> Any:
+    import mlflow.pyfunc
+
+    note = _DropLocalEnvNote()
+    logger = logging.getLogger("mlflow.pyfunc")
+    logger.addFilter(note)
+    try:
+        with _pandas3_note():
+            return mlflow.pyfunc.spark_udf(spark, folder, result_type="double", env_manager="local")
+    finally:
+        logger.removeFilter(note)
+
+
+def _duplicates(spark: Any, source: Any, task: Callable) -> pd.DataFrame:
+    """Duplicate-key problems across the file, the local engine's messages (both rows of a key rejected)."""
+    from pyspark.sql import functions as F
+
+    keys = source.mapInPandas(task, "row long, patient_id string, treatment string")
+    groups = (keys.where(F.col("patient_id").isNotNull() & F.col("treatment").isNotNull())
+              .groupBy("patient_id", "treatment").agg(F.collect_list("row").alias("rows"))
+              .where(F.size("rows") > 1).collect())
+    pairs = sorted((row, g["patient_id"], g["treatment"]) for g in groups for row in g["rows"])
+    index = pd.Index([p[0] for p in pairs], name="row", dtype="int64")
+    return _duplicate_keys({k: pd.Series([p[i + 1] for p in pairs], index=index, dtype="str") for i, k in enumerate(KEY)})
+
+
+def _score(spark: Any, job: dict[str, Any], model: Any, udf: Any, name: str, version: str, out: Path) -> ScoreSummary:
+    from pyspark import StorageLevel, cloudpickle
+    from pyspark.sql import functions as F
+
+    path, header, blind, valid = job["path"], job["header"], job["blind"], job["valid"]
+    columns = _score_chunk_header(model, job["explain"], blind).columns.tolist()
+    extras = [c for c in columns if c not in (*_PREDICTED, *KEY)]
+    parquet = file_kind(path) == "parquet"
+    source = parquet_rows(spark, str(path), header) if parquet else csv_lines(spark, str(path))
+    csv = None if parquet else {"delimiter": _csv_header(path)[1]}
+    inverse = {v: k for k, v in job["mapping"].columns.items()}
+    key_columns = [inverse.get(k, k) for k in KEY]
+    tmp = out.with_name(f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.spark")
+    scored_sink, rejected_sink = _Sink(out), _Sink(rejected_path_for(out))
+    stage, shared, batch_rows = None, [], None
+    try:
+        tmp.mkdir()  # a missing or read-only output folder fails here, before Spark writes (or creates) anything
+        # Arrow batches of the local engine's chunk size (Spark's default, 10,000, makes the model's per-call
+        # overhead dominate); set for this job only
+        batch_rows = spark.conf.get(_BATCH_ROWS)
+        spark.conf.set(_BATCH_ROWS, "100000")
+        with _pandas3_note():
+            if blind:
+                dups = pd.DataFrame(columns=["row", "column", "value", "problem"])
+            else:
+                key_source = parquet_rows(spark, str(path), key_columns) if parquet else source
+                dups = _duplicates(spark, key_source, partial(key_task, csv=csv, header=key_columns if parquet else header,
+                                                              key_columns=key_columns, source=str(path)))
+            shared = [spark.sparkContext.broadcast(cloudpickle.dumps(model)), spark.sparkContext.broadcast(dups)]
+            kinds = [f.dataType.simpleString() for f in source.schema.fields if f.name.startswith("c")] if parquet else ["string"] * len(header)
+            schema = ", ".join(["row long", "problems string", *(f"c{i} {t}" for i, t in enumerate(kinds)),
+                                *(f"v{j} {t}" for j, t in enumerate(valid.values())),
+                                *(f"e{k} {'string' if c == 'warnings' or c.endswith('_feature') else 'double'}"
+                                  for k, c in enumerate(extras))])
+            task = partial(score_task, csv=csv, header=header, source=str(path), mapping=job["mapping"], blind=blind,
+                           explain=job["explain"], model=(secrets.token_hex(8), shared[0]), duplicates=shared[1],
+                           valid_columns=list(valid), extra_columns=extras)
+            stage = source.mapInPandas(task, schema).persist(StorageLevel.DISK_ONLY)  # read twice below: scored, rejected rows
+            v = {c: F.col(f"v{j}") for j, c in enumerate(valid)}
+            picked = {**{c: F.col(f"e{k}") for k, c in enumerate(extras)}, "patient_id": v["patient_id"],
+                      "treatment": v["treatment"], "model_name": F.lit(name), "model_version": F.lit(version)}
+            scored = stage.where(F.col("problems").isNull())
+            if not blind:
+                scored = scored.withColumn("_p", udf(F.struct(*[v[c].alias(c) for c in job["inputs"]])))
+                p = F.col("_p")
+                picked |= {"predicted_pct_change": p, "probability": p,
+                           "predicted_responder": F.when(F.isnan(p) | p.isNull(), None).otherwise((p >= model.threshold).cast("long"))}
+            scored.select("row", *[picked[c].alias(c) for c in columns]).write.parquet(str(tmp / "scored"))
+            stage.where(F.col("problems").isNotNull()).select(
+                "row", *[F.col(f"c{i}") for i in range(len(header))], "problems").write.parquet(str(tmp / "rejected"))
+        n_scored = _merge(tmp / "scored", scored_sink, lambda f: f.drop(columns="row").astype(
+            {c: t for c, t in (("predicted_responder", "Int64"), ("warnings", object)) if c in f}))
+        n_rejected = _merge(tmp / "rejected", rejected_sink, lambda f: f.set_axis(["row", *header, "problems"], axis=1))
+        if not scored_sink.started:
+            scored_sink.write(_score_chunk_header(model, job["explain"], blind))
+        if not rejected_sink.started:
+            rejected_sink.write(pd.DataFrame(columns=["row", *header, "problems"]))
+        scored_sink.close()
+        rejected_sink.close()
+    except BaseException as exc:
+        scored_sink.discard()
+        rejected_sink.discard()
+        if isinstance(exc, OSError):  # a full disk, a missing or read-only folder: the user can fix it
+            raise CohortFileError(f"{out}: cannot be written ({exc.strerror or exc}). Check that the folder exists, "
+                                  "is writable and has free space; nothing was left behind.") from None
+        found = _COHORT_ERROR.search(str(exc)) if not isinstance(exc, CohortFileError) else None
+        if found:  # a file-level problem met inside a Spark task: the message the local engine gives
+            raise CohortFileError(found[1]) from None
+        raise
+    finally:
+        if batch_rows is not None:
+            spark.conf.set(_BATCH_ROWS, batch_rows)
+        if stage is not None:
+            stage.unpersist()
+        for value in shared:
+            value.unpersist()
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("scored %s on Spark: read %d, scored %d, rejected %d", path, n_scored + n_rejected, n_scored, n_rejected)
+    return ScoreSummary(n_scored + n_rejected, n_scored, n_rejected, out, rejected_path_for(out), name, version)
+
+
+def _merge(folder: Path, sink: _Sink, shape: Callable[[pd.DataFrame], pd.DataFrame]) -> int:
+    """Append Spark's Parquet parts to *sink* in row order, 100,000 rows in memory at a time.
+
+    A part is one task's rows, in the order the task read them: a contiguous run of the file. Parts go in
+    the order of their first row; rows that do not increase throughout stop the run (a bug, not data)."""
+    import numpy as np
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    parts = []
+    for part in folder.glob("part-*.parquet"):
+        rows = pq.read_table(part, columns=["row"])["row"]
+        if len(rows):
+            parts.append((pc.min(rows).as_py(), part))
+    count, last = 0, 0
+    for _, part in sorted(parts):
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=100_000):
+            frame = batch.to_pandas()
+            rows = frame["row"].to_numpy()
+            if rows[0] <= last or (np.diff(rows) <= 0).any():
+                raise RuntimeError(f"Spark's parts under {folder} are not in row order")
+            last = rows[-1]
+            sink.write(shape(frame))
+            count += len(frame)
+    return count
