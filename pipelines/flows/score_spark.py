@@ -12,11 +12,12 @@ Same inputs, outputs, row numbers, reject file and exit codes as :mod:`pipelines
    columns, warnings and reasons (:mod:`pipelines.flows.score_spark_tasks`); the probability is the logged
    model's pyfunc run by ``mlflow.pyfunc.spark_udf(env_manager="local")`` on the verified copy, over the
    validated cells of the valid rows.
-4. Spark writes the scored and the rejected rows as Parquet parts into a hidden folder beside the output;
-   the driver merges them in row order, one part at a time, into the single output file and
-   ``<stem>.rejected.csv``, written aside and renamed as the local engine does. The folder is removed
-   whatever happens, and a failed run leaves no output. Input and output folders must be readable by the
-   executors (local[N], or storage shared with the cluster).
+4. The validated batches are kept on disk (persisted) and read twice: Spark writes the scored rows (after
+   spark_udf) and the rejected rows as Parquet parts into a hidden folder beside the output, rather than
+   collecting them to the driver; the driver merges the parts in row order, 100,000 rows in memory at a
+   time, into the single output file and ``<stem>.rejected.csv``, written aside and renamed as the local
+   engine does. The folder is removed whatever happens, and a failed run leaves no output. Input and
+   output folders must be reachable by the executors (local[N], or storage shared with the cluster).
 """
 
 from __future__ import annotations
