@@ -17,6 +17,7 @@ from pipelines.evaluation.metrics import auroc, bootstrap_ci
 from pipelines.flows.report import run_report
 from pipelines.flows.train import build_training_data, fit_all, run_train
 from pipelines.tracking import REQUIRED_METRICS
+from pipelines.training.progress import Progress
 from tests.pipelines.conftest import TARGET, ds005917_run_inputs, make_cohort
 
 
@@ -90,7 +91,7 @@ def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, fast_con
     assert int(client.get_model_version_by_alias(name, "champion").version) == second.version
     # an adequately sized version: the first with no champion becomes champion, later ones challenger
     source = client.get_model_version(name, str(second.version)).source
-    assert [registry.register(source, "alias-test") for _ in range(2)] == [1, 2]
+    assert [registry.register(source, "alias-test") for _ in range(2)] == [(1, "champion"), (2, "challenger")]
     assert client.get_model_version("alias-test", "1").aliases == ["champion"]
     assert client.get_model_version("alias-test", "2").aliases == ["challenger"]
     with pytest.raises(TrackingError, match="cannot promote"):
@@ -135,8 +136,8 @@ def test_same_inputs_same_metrics(fast_config):
     validated = validate_table(cohort, "c")
     config = dataclasses.replace(fast_config, evaluation=dataclasses.replace(fast_config.evaluation, permutations=3))
     data, _, _ = build_training_data(validated, TARGET, config, drop_invalid=False)
-    first = fit_all(data, config, lambda m: None)
-    second = fit_all(data, config, lambda m: None)
+    first = fit_all(data, config, Progress())
+    second = fit_all(data, config, Progress())
     assert first[1] == second[1] and first[3] == second[3]
     p1 = first[2].predict_proba(data.X)[:, 1]
     np.testing.assert_array_equal(p1, second[2].predict_proba(data.X)[:, 1])
@@ -212,7 +213,7 @@ def test_within_active_arm_metrics_lead_and_are_logged_on_every_run(strong_run):
               "auroc_arm_only", "auroc_gain_over_arm", "auroc_gain_over_arm_ci_low", "auroc_gain_over_arm_ci_high"}
     for run in [parent, *children]:
         # a predictor constant within the arm (prevalence, arm only) has no calibration slope there
-        expected = wanted - ({"calibration_slope_active"} if run.info.run_name in ("prevalence", "arm_only") else set())
+        expected = wanted - ({"calibration_slope_active"} if run.info.run_name.rsplit("/", 1)[-1] in ("prevalence", "arm_only") else set())
         assert expected <= set(run.data.metrics), run.info.run_name
     # esketamine courses have no 24 h visit: one active arm, so no per-arm split
     assert set(result.data.treatments) == {"ketamine_iv", "placebo"} and "auroc_ketamine_iv" not in parent.data.metrics
