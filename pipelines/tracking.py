@@ -206,6 +206,9 @@ def training_run(experiment_id: str, run_name: str, params: dict[str, str], tags
             mlflow.set_tag("mlflow.note.content", f"**Training {status.lower()}**: {type(exc).__name__}: "
                                                   f"{str(exc)[:1000]}")
             mlflow.end_run(status)
+        if isinstance(exc, OSError):  # a full or read-only store is the user's machine, not a bug (exit 2)
+            raise TrackingError(f"tracking store {redact(store_uri())}: cannot be written ({exc.strerror or exc}). "
+                                "Free space or fix permissions under mlruns/, or set MLFLOW_TRACKING_URI.") from None
         raise
     mlflow.end_run("FINISHED")
 

@@ -33,6 +33,7 @@ from pipelines.evaluation.explanation import explain_training
 from pipelines.evaluation.roles import biomarker_roles
 from pipelines.evaluation.sample_size import assess
 from pipelines.flows.features import usable_rows
+from pipelines.reporting.descriptions import ALPHA
 from pipelines.result import BenefitResult, TrainingResult
 from pipelines.training.benefit import comparisons, run_benefit
 from pipelines.training.cv import check_cv_feasible
@@ -249,7 +250,7 @@ def fit_and_evaluate(cohort: ValidatedCohort, data: Data, built: FeatureTable, n
     evaluations = evaluate_all(data, folds, config, cohort.table, task)
     progress.stage("explaining: out-of-fold and final-model SHAP")
     p_selected = permutation.p["selected"]
-    signal = not p_selected > 0.05  # NaN (no permutations) does not veto
+    signal = not p_selected > ALPHA  # NaN (no permutations) does not veto
     if not signal:
         why = ("is a constant predictor in every outer fold (p = 1 without permuting)" if permutation.b["selected"] == 0
                else f"did not beat permuted labels (permutation p = {p_selected:.3f})")

@@ -88,3 +88,16 @@ def test_verify_names_added_and_removed_files(tmp_path):
 def test_only_registry_uris_are_loaded(uri):
     with pytest.raises(TrackingError, match="not a model URI"):
         registry.load_model(uri)
+
+
+def test_a_store_that_cannot_be_written_mid_training_is_exit_2_and_the_run_failed(store):
+    import errno
+
+    import mlflow
+
+    experiment = tracking.open_experiment("disk-full")
+    with (pytest.raises(TrackingError, match="No space left on device") as raised,
+          tracking.training_run(experiment, "full", {}, {"target": "t"}) as run_id):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert raised.value.exit_code == 2
+    assert mlflow.get_run(run_id).info.status == "FAILED"
