@@ -29,13 +29,13 @@ def main(repeats: int, courses: int) -> None:
     from joblib import Parallel
     from scipy.stats import binomtest
 
-    from features.cohort.validation import validate_table
-    from features.synthetic.cohort import build_cohort
-    from pipelines.config import load_config
-    from pipelines.evaluation.evaluate import add_cv_uncertainty, evaluate
-    from pipelines.evaluation.metrics import auroc
-    from pipelines.flows.train import build_training_data
-    from pipelines.training.nested import fit_calibrated, pooled, pooled_threshold, run_nested, search, select
+    from ketamine_response.features.cohort.validation import validate_table
+    from ketamine_response.features.synthetic.cohort import build_cohort
+    from ketamine_response.pipelines.config import load_config
+    from ketamine_response.pipelines.evaluation.evaluate import add_cv_uncertainty, evaluate
+    from ketamine_response.pipelines.evaluation.metrics import auroc
+    from ketamine_response.pipelines.flows.train import build_training_data
+    from ketamine_response.pipelines.training.nested import fit_calibrated, pooled, pooled_threshold, run_nested, search, select
 
     base = load_config()
     config = dataclasses.replace(base, evaluation=dataclasses.replace(base.evaluation, permutations=0, bootstrap=200))

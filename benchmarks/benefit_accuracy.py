@@ -36,9 +36,9 @@ TARGET = "response_24h"
 
 
 def _train(scenario: str, n: int, seed: int, config, tmp: Path):
-    from features.cohort.reader import write_table
-    from features.synthetic.cohort import build_cohort
-    from pipelines.flows.train import run_train
+    from ketamine_response.features.cohort.reader import write_table
+    from ketamine_response.features.synthetic.cohort import build_cohort
+    from ketamine_response.pipelines.flows.train import run_train
 
     cohort, _ = build_cohort(n, seed, scenario)
     path = tmp / f"{scenario}-{seed}.csv"
@@ -50,11 +50,11 @@ def _fresh(result, scenario: str) -> tuple[float, float]:
     """(AUROC within the drug arm, Spearman with the true benefit) of the final models on 10,000 new courses."""
     from scipy.stats import spearmanr
 
-    from features.build import build_feature_table
-    from features.cohort.targets import parse_target
-    from features.cohort.validation import validate_table
-    from features.synthetic.cohort import build_cohort
-    from pipelines.evaluation.metrics import auroc
+    from ketamine_response.features.build import build_feature_table
+    from ketamine_response.features.cohort.targets import parse_target
+    from ketamine_response.features.cohort.validation import validate_table
+    from ketamine_response.features.synthetic.cohort import build_cohort
+    from ketamine_response.pipelines.evaluation.metrics import auroc
 
     cohort, oracle = build_cohort(10_000, 424242, scenario)
     table = validate_table(cohort, "fresh").table
@@ -74,7 +74,7 @@ def _roles(result) -> tuple[int, list[str]]:
 
 
 def main(seeds: int, speed: bool) -> None:
-    from pipelines.config import load_config
+    from ketamine_response.pipelines.config import load_config
 
     base = load_config()
     config = dataclasses.replace(base, evaluation=dataclasses.replace(base.evaluation, permutations=0))

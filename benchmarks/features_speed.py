@@ -11,10 +11,10 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from features.build import build_feature_table
-from features.cohort.targets import parse_target
-from features.cohort.validation import validate_table
-from features.synthetic.cohort import build_cohort
+from ketamine_response.features.build import build_feature_table
+from ketamine_response.features.cohort.targets import parse_target
+from ketamine_response.features.cohort.validation import validate_table
+from ketamine_response.features.synthetic.cohort import build_cohort
 
 
 def main(sizes: list[int]) -> None:

@@ -20,10 +20,10 @@ warnings.filterwarnings("ignore", message=".*Any type hint is inferred", categor
 
 
 def main(sizes: list[int], seeds: int) -> None:
-    from features.cohort.reader import write_table
-    from features.synthetic.cohort import build_cohort
-    from pipelines.config import load_config
-    from pipelines.flows.train import run_train
+    from ketamine_response.features.cohort.reader import write_table
+    from ketamine_response.features.synthetic.cohort import build_cohort
+    from ketamine_response.pipelines.config import load_config
+    from ketamine_response.pipelines.flows.train import run_train
 
     config = load_config()
     print(f"{'courses':>8} {'seed':>4} {'selected':>18} {'AUROC (95% CI)':>22} {'perm p':>7} {'B':>3} {'consistent features':>20}")

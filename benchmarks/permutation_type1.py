@@ -33,7 +33,7 @@ REDUCED = {"cv": {"design": "kfold", "outer_folds": 3, "outer_repeats": 1, "inne
 
 
 def _config():
-    from pipelines.config import CVConfig, SearchConfig, load_config
+    from ketamine_response.pipelines.config import CVConfig, SearchConfig, load_config
 
     base = load_config()
     return dataclasses.replace(
@@ -43,9 +43,9 @@ def _config():
 
 def old_scheme_p(data, folds, config, b: int = 99) -> float:
     """The previous test, reproduced: fixed candidates, first repeat, uncalibrated, NaN dropped from the count."""
-    from pipelines.evaluation.metrics import auroc
-    from pipelines.training.cv import permute_labels
-    from pipelines.training.nested import family_pipeline
+    from ketamine_response.pipelines.evaluation.metrics import auroc
+    from ketamine_response.pipelines.training.cv import permute_labels
+    from ketamine_response.pipelines.training.nested import family_pipeline
 
     def statistic(y):
         p = np.full(len(y), np.nan)
@@ -68,11 +68,11 @@ def main(cohorts: int, start: int, old: int, csv: str | None) -> None:
     from joblib import Parallel
     from scipy.stats import binomtest
 
-    from features.cohort.validation import validate_table
-    from features.synthetic.cohort import build_cohort
-    from pipelines.flows.train import build_training_data
-    from pipelines.training.nested import run_nested
-    from pipelines.training.permutation import permutation_test
+    from ketamine_response.features.cohort.validation import validate_table
+    from ketamine_response.features.synthetic.cohort import build_cohort
+    from ketamine_response.pipelines.flows.train import build_training_data
+    from ketamine_response.pipelines.training.nested import run_nested
+    from ketamine_response.pipelines.training.permutation import permutation_test
 
     config = _config()
     new_p, old_p, ran = [], [], []

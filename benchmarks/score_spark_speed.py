@@ -32,8 +32,8 @@ def _register(tmp: Path) -> str:
     import mlflow
 
     from benchmarks.score_speed import _model
-    from pipelines import registry, tracking
-    from pipelines.flows.train import synthetic_input_example
+    from ketamine_response.pipelines import registry, tracking
+    from ketamine_response.pipelines.flows.train import synthetic_input_example
 
     _model(tmp / "model.pkl")
     model = pickle.loads((tmp / "model.pkl").read_bytes())
@@ -47,7 +47,7 @@ def _cohort(n: int, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from features.synthetic.cohort import build_cohort
+    from ketamine_response.features.synthetic.cohort import build_cohort
 
     cohort, _ = build_cohort(min(n, TILE), 9)
     cohort = cohort.drop(columns=[c for c in cohort.columns if c.startswith("madrs_") and c != "madrs_baseline"])
@@ -78,8 +78,8 @@ def _tree_cpu() -> float:
 
 
 def _engine(engine: str, uri: str, cohorts: list[Path], out: Path) -> None:
-    from pipelines.flows.score import run_score
-    from pipelines.flows.score_spark import _session, run_score_spark
+    from ketamine_response.pipelines.flows.score import run_score
+    from ketamine_response.pipelines.flows.score_spark import _session, run_score_spark
 
     if engine == "spark":
         start = time.perf_counter()

@@ -22,13 +22,13 @@ PARAMS = {"model__num_leaves": 8, "model__n_estimators": 100, "model__learning_r
 
 
 def _model(path: Path) -> None:
-    from features.cohort.validation import validate_table
-    from features.synthetic.cohort import build_cohort
-    from models.explain import background_centres
-    from models.wrapper import CohortModel
-    from pipelines.config import load_config
-    from pipelines.flows.train import build_training_data
-    from pipelines.training.nested import fit_calibrated
+    from ketamine_response.features.cohort.validation import validate_table
+    from ketamine_response.features.synthetic.cohort import build_cohort
+    from ketamine_response.models.explain import background_centres
+    from ketamine_response.models.wrapper import CohortModel
+    from ketamine_response.pipelines.config import load_config
+    from ketamine_response.pipelines.flows.train import build_training_data
+    from ketamine_response.pipelines.training.nested import fit_calibrated
 
     config = load_config()
     cohort, _ = build_cohort(5_000, 3)
@@ -42,7 +42,7 @@ def _model(path: Path) -> None:
 
 
 def _score(model_path: Path, cohort: Path, out: Path, explain: int) -> None:
-    from pipelines.flows.score import score_file
+    from ketamine_response.pipelines.flows.score import score_file
 
     model = pickle.loads(model_path.read_bytes())
     start = time.perf_counter()
@@ -56,7 +56,7 @@ def _score(model_path: Path, cohort: Path, out: Path, explain: int) -> None:
 def _reference(model_path: Path, cohort: Path) -> None:
     import pandas as pd
 
-    from features.cohort.validation import validate_table
+    from ketamine_response.features.cohort.validation import validate_table
 
     model = pickle.loads(model_path.read_bytes())
     features = model.feature_table(validate_table(pd.read_parquet(cohort), "bench").table)
@@ -71,8 +71,8 @@ def _reference(model_path: Path, cohort: Path) -> None:
 
 
 def _prepare(n: int, tmp: Path) -> None:
-    from features.cohort.reader import write_table
-    from features.synthetic.cohort import build_cohort
+    from ketamine_response.features.cohort.reader import write_table
+    from ketamine_response.features.synthetic.cohort import build_cohort
 
     _model(tmp / "model.pkl")
     cohort, _ = build_cohort(n, 9)

@@ -22,14 +22,14 @@ def _timed(func, *args):
 
 
 def main() -> None:
-    from features.cohort.validation import validate_table
-    from features.synthetic.cohort import build_cohort
-    from models.explain import explain
-    from models.families import get_family
-    from pipelines.config import load_config
-    from pipelines.flows.train import build_training_data
-    from pipelines.training.cv import outer_splits
-    from pipelines.training.nested import fit_calibrated, search
+    from ketamine_response.features.cohort.validation import validate_table
+    from ketamine_response.features.synthetic.cohort import build_cohort
+    from ketamine_response.models.explain import explain
+    from ketamine_response.models.families import get_family
+    from ketamine_response.pipelines.config import load_config
+    from ketamine_response.pipelines.flows.train import build_training_data
+    from ketamine_response.pipelines.training.cv import outer_splits
+    from ketamine_response.pipelines.training.nested import fit_calibrated, search
 
     config = load_config()
     cohort, _ = build_cohort(10_000, 1)

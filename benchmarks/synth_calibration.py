@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from features.synthetic.cohort import build_cohort
+from ketamine_response.features.synthetic.cohort import build_cohort
 
 N, SEED = 100_000, 2026
 

@@ -13,8 +13,8 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from features.cohort.reader import write_table
-from features.synthetic.cohort import build_cohort
+from ketamine_response.features.cohort.reader import write_table
+from ketamine_response.features.synthetic.cohort import build_cohort
 
 
 def main(sizes: list[int]) -> None:

@@ -32,7 +32,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("PYSPARK_SUBMIT_ARGS", "--conf spark.ui.showConsoleProgress=false pyspark-shell")
 warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
 
-from pipelines.training.progress import Progress  # noqa: E402
+from ketamine_response.pipelines.training.progress import Progress  # noqa: E402
 
 
 class Stamps(Progress):
@@ -50,8 +50,8 @@ def _warm() -> int:
     import lightgbm  # noqa: F401
     import shap  # noqa: F401
 
-    import models.benefit  # noqa: F401
-    import pipelines.training.nested  # noqa: F401
+    import ketamine_response.models.benefit
+    import ketamine_response.pipelines.training.nested  # noqa: F401
 
     return os.getpid()
 
@@ -59,7 +59,7 @@ def _warm() -> int:
 def warm(config: Any) -> None:
     from joblib import delayed
 
-    from pipelines.training.backend import parallel
+    from ketamine_response.pipelines.training.backend import parallel
 
     with parallel(config) as runner:
         runner(delayed(_warm)() for _ in range(8))
@@ -74,7 +74,7 @@ def dispatch_overhead(config: Any, data: Any, tasks: int = 20) -> float:
     cohort), at the backend's parallelism: the price of the backend itself, without the fitting."""
     from joblib import delayed
 
-    from pipelines.training.backend import parallel
+    from ketamine_response.pipelines.training.backend import parallel
 
     with parallel(config) as runner:
         start = time.perf_counter()
@@ -97,11 +97,11 @@ def main() -> None:
     parser.add_argument("--overhead", action="store_true", help="only time empty tasks carrying each cohort")
     args = parser.parse_args()
 
-    from features.cohort.reader import write_table
-    from features.synthetic.cohort import build_cohort
-    from pipelines.config import load_config
-    from pipelines.flows.train import run_train
-    from pipelines.training.backend import spark_session
+    from ketamine_response.features.cohort.reader import write_table
+    from ketamine_response.features.synthetic.cohort import build_cohort
+    from ketamine_response.pipelines.config import load_config
+    from ketamine_response.pipelines.flows.train import run_train
+    from ketamine_response.pipelines.training.backend import spark_session
 
     config = load_config(args.config)
     if args.permutations is not None:
@@ -116,8 +116,8 @@ def main() -> None:
     for backend in backends:
         warm(dataclasses.replace(config, backend=backend))
     if args.overhead:
-        from features.cohort.validation import validate_table
-        from pipelines.flows.train import build_training_data
+        from ketamine_response.features.cohort.validation import validate_table
+        from ketamine_response.pipelines.flows.train import build_training_data
 
         print(f"{'courses':>8} " + " ".join(f"{b + ' s/task':>14}" for b in backends), flush=True)
         for n in args.sizes:

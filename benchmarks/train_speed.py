@@ -16,17 +16,17 @@ import time
 import warnings
 from pathlib import Path
 
-from pipelines.training.progress import Progress
+from ketamine_response.pipelines.training.progress import Progress
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
 
 
 def main(sizes: list[int]) -> None:
-    from features.cohort.reader import write_table
-    from features.synthetic.cohort import build_cohort
-    from pipelines.config import load_config
-    from pipelines.flows.train import run_train
+    from ketamine_response.features.cohort.reader import write_table
+    from ketamine_response.features.synthetic.cohort import build_cohort
+    from ketamine_response.pipelines.config import load_config
+    from ketamine_response.pipelines.flows.train import run_train
 
     config = load_config()
     print(f"{'courses':>8} {'with outcome':>12} {'seconds':>8} {'permutation share':>17} {'benefit share':>13} "

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.cohort.schema import outcome_timepoints
-from features.cohort.targets import REMISSION_THRESHOLD, Target, make_target
-from features.registry import STATIC_FEATURES, Feature, early_course_features, identity
+from ketamine_response.features.cohort.schema import outcome_timepoints
+from ketamine_response.features.cohort.targets import REMISSION_THRESHOLD, Target, make_target
+from ketamine_response.features.registry import STATIC_FEATURES, Feature, early_course_features, identity
 
 DESIGN_COLUMNS = ("patient_id", "treatment", "site", "period")
 DICTIONARY_COLUMNS = ["feature", "derivation", "domain", "inputs", "unit", "rationale"]

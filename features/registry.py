@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.cohort.schema import ARM_COLUMNS, spec_for, timepoint_minutes
-from features.derivations import clinical as cl
-from features.derivations import inflammatory as inf
-from features.derivations import kynurenine as ky
-from features.derivations import neurotrophic as nt
-from features.derivations.early_course import madrs_pct_change
-from features.derivations.pharmacological import treatment_arm_indicators
+from ketamine_response.features.cohort.schema import ARM_COLUMNS, spec_for, timepoint_minutes
+from ketamine_response.features.derivations import clinical as cl
+from ketamine_response.features.derivations import inflammatory as inf
+from ketamine_response.features.derivations import kynurenine as ky
+from ketamine_response.features.derivations import neurotrophic as nt
+from ketamine_response.features.derivations.early_course import madrs_pct_change
+from ketamine_response.features.derivations.pharmacological import treatment_arm_indicators
 
 Derivation = Callable[[pd.DataFrame], pd.DataFrame]
 

@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from features.cohort.schema import ARM_COLUMNS
+from ketamine_response.features.cohort.schema import ARM_COLUMNS
 
 
 class _NanTransformer(TransformerMixin, BaseEstimator):

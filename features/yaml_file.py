@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from features.errors import CohortFileError, KetamineResponseError
+from ketamine_response.features.errors import CohortFileError, KetamineResponseError
 
 MAX_BYTES = 1_000_000  # our YAML files are a few kB; a bigger one is not one of them
 

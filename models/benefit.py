@@ -31,8 +31,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from features.cohort.schema import ARM_COLUMNS
-from models.families import linear_pipeline
+from ketamine_response.features.cohort.schema import ARM_COLUMNS
+from ketamine_response.models.families import linear_pipeline
 
 Propensity = Literal["allocation", "estimated"]
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logit
 
-from models.families import ExplainerKind, get_family
+from ketamine_response.models.families import ExplainerKind, get_family
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from sklearn.model_selection import ParameterSampler
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from features.cohort.schema import ARM_COLUMNS
-from features.derivations.inflammatory import COMPOSITE, COMPOSITE_MARKERS
-from features.transformers import ActiveArmInteractions, SelectColumns, Winsorizer, ZScoreComposite
+from ketamine_response.features.cohort.schema import ARM_COLUMNS
+from ketamine_response.features.derivations.inflammatory import COMPOSITE, COMPOSITE_MARKERS
+from ketamine_response.features.transformers import ActiveArmInteractions, SelectColumns, Winsorizer, ZScoreComposite
 
 # How models.explain computes exact SHAP values for the family's final step.
 ExplainerKind = Literal["constant", "linear", "tree"]
@@ -43,7 +43,7 @@ class Family:
     space : mapping of pipeline parameter -> values searched in the inner loop (empty: nothing to tune)
     columns : which tier-1 features the family sees, given the features and their domains
     build : an unfitted pipeline on the given columns, seeded; its last step is named ``model``
-    explainer : how its exact SHAP values are computed (see :mod:`models.explain`)
+    explainer : how its exact SHAP values are computed (see :mod:`ketamine_response.models.explain`)
     task : "classification" (probabilities of a binary target) or "regression" (a continuous one)
     calibrate : whether the inner loop calibrates its probabilities (not for constants or regressors)
     threads_param : the pipeline parameter that sets prediction threads, if any

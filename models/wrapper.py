@@ -1,7 +1,7 @@
 """The logged model: takes a raw cohort table, returns calibrated response probabilities.
 
 Feature building is part of the model, so a registered model scores cohort files directly.
-This module and :mod:`pipelines.tracking` are the only ones that import MLflow.
+This module and :mod:`ketamine_response.pipelines.tracking` are the only ones that import MLflow.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from models.families import get_family, predict
+from ketamine_response.models.families import get_family, predict
 
 if TYPE_CHECKING:
-    from models.explain import Explanation
+    from ketamine_response.models.explain import Explanation
 
 
 class ScoringModel(Protocol):
@@ -86,13 +86,13 @@ class CohortModel(PythonModel):
 
     def explain_table(self, cohort: pd.DataFrame) -> Explanation:
         """SHAP values (log-odds) of validated courses, in the feature dictionary's space."""
-        from models.explain import explain
+        from ketamine_response.models.explain import explain
 
         return explain(self.estimator, self.family, self.centres, self.feature_table(cohort))
 
     def feature_table(self, cohort: pd.DataFrame) -> pd.DataFrame:
         """The model's features for a validated cohort table; absent inputs give NaN (imputed in the pipeline)."""
-        from features.build import registry_for
+        from ketamine_response.features.build import registry_for
 
         wanted = set(self.derivations)
         parts = []
@@ -112,7 +112,7 @@ class CohortModel(PythonModel):
 
     def use_threads(self, n: int) -> None:
         """Predict with *n* threads where the family can (training fixes 1 for parallel CV folds)."""
-        from models.explain import members
+        from ketamine_response.models.explain import members
 
         param = get_family(self.family).threads_param
         if param is not None:
@@ -122,7 +122,7 @@ class CohortModel(PythonModel):
     def arm_table(self, cohort: pd.DataFrame) -> pd.DataFrame:
         """``probability_<arm>`` for every arm seen in training (the response model with that arm set) and
         ``predicted_benefit_<drug>`` for every drug with a benefit model; empty without a placebo arm."""
-        from models.benefit import with_arm
+        from ketamine_response.models.benefit import with_arm
 
         if not self.arm_columns():
             return pd.DataFrame(index=cohort.index)
@@ -163,7 +163,7 @@ class CohortModel(PythonModel):
         ValueError
             If any row has problems (validate or score the file to see and quarantine them).
         """
-        from features.cohort.validation import format_problem, validate_table
+        from ketamine_response.features.cohort.validation import format_problem, validate_table
 
         cohort = validate_table(pd.DataFrame(model_input), "model input")
         if len(cohort.problems):

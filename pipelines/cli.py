@@ -1,6 +1,6 @@
 """The ``ketamine-response`` command line: parse, call a flow, print, map errors to exit codes.
 
-Exit codes (documented in the README; each error class in :mod:`features.errors` carries its own):
+Exit codes (documented in the README; each error class in :mod:`ketamine_response.features.errors` carries its own):
 
 * 0: success (``validate``: no problems)
 * 1: row-level problems in the cohort (listed, nothing crashed)
@@ -21,14 +21,14 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from features.errors import EXIT_INTERNAL, EXIT_OK, EXIT_ROWS, EXIT_STRICT, KetamineResponseError, Terminated, UsageError
-from pipelines.tracking import DEFAULT_EXPERIMENT
+from ketamine_response.features.errors import EXIT_INTERNAL, EXIT_OK, EXIT_ROWS, EXIT_STRICT, KetamineResponseError, Terminated, UsageError
+from ketamine_response.pipelines.tracking import DEFAULT_EXPERIMENT
 
 log = logging.getLogger("ketamine_response")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from pipelines.flows.validate import render_summary, run_validate
+    from ketamine_response.pipelines.flows.validate import render_summary, run_validate
 
     cohort, summary = run_validate(args.cohort, args.mapping, args.problems)
     print(render_summary(summary, cohort))
@@ -38,7 +38,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from pipelines.flows.synth import describe_scenarios, write_synthetic
+    from ketamine_response.pipelines.flows.synth import describe_scenarios, write_synthetic
 
     if args.describe:
         print(describe_scenarios())
@@ -55,7 +55,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_features(args: argparse.Namespace) -> int:
-    from pipelines.flows.features import full_dictionary, run_features
+    from ketamine_response.pipelines.flows.features import full_dictionary, run_features
 
     if args.list:
         for row in full_dictionary().itertuples():
@@ -76,10 +76,10 @@ def _cmd_features(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from pipelines.config import load_config
-    from pipelines.flows.train import run_train
-    from pipelines.reporting.terminal import render_benefit, render_table
-    from pipelines.tracking import registered_name
+    from ketamine_response.pipelines.config import load_config
+    from ketamine_response.pipelines.flows.train import run_train
+    from ketamine_response.pipelines.reporting.terminal import render_benefit, render_table
+    from ketamine_response.pipelines.tracking import registered_name
 
     _target_or_usage(args.target)
     config = load_config(args.config)
@@ -88,7 +88,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.backend:  # argparse has checked the choice
         config = dataclasses.replace(config, backend=args.backend)
     if config.backend == "spark":  # no pyspark, joblibspark or Java: exit 2 before a run is opened
-        from pipelines.training.backend import spark_session
+        from ketamine_response.pipelines.training.backend import spark_session
 
         spark_session()
     if args.permutations is not None:
@@ -96,8 +96,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise UsageError(f"--permutations must be 0-9999, got {args.permutations}")
         config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation,
                                                                             permutations=args.permutations))
-    from pipelines.reporting.descriptions import selection_reason
-    from pipelines.reporting.terminal import TerminalProgress
+    from ketamine_response.pipelines.reporting.descriptions import selection_reason
+    from ketamine_response.pipelines.reporting.terminal import TerminalProgress
 
     result = run_train(args.cohort, args.target, config, args.experiment, args.mapping, args.drop_invalid,
                        progress=TerminalProgress())
@@ -114,8 +114,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from pipelines import tracking
-    from pipelines.reporting.terminal import render_runs
+    from ketamine_response.pipelines import tracking
+    from ketamine_response.pipelines.reporting.terminal import render_runs
 
     tracking.open_experiment(args.experiment, create=False)
     runs = tracking.list_runs(args.experiment)
@@ -129,7 +129,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from pipelines import registry, tracking
+    from ketamine_response.pipelines import registry, tracking
 
     tracking.open_store()
     previous = registry.promote(args.name, args.version)
@@ -140,8 +140,8 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    from pipelines import tracking
-    from pipelines.flows.ui import check_port, run_ui
+    from ketamine_response.pipelines import tracking
+    from ketamine_response.pipelines.flows.ui import check_port, run_ui
 
     check_port(args.host, args.port)
     uri = tracking.store_uri()
@@ -150,7 +150,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def _cmd_server(args: argparse.Namespace) -> int:
-    from pipelines.flows.ui import check_database_uri, redact, run_team_server, team_server_command
+    from ketamine_response.pipelines.flows.ui import check_database_uri, redact, run_team_server, team_server_command
 
     database = args.database or os.environ.get("MLFLOW_BACKEND_STORE_URI", "")
     if not database:
@@ -164,7 +164,7 @@ def _cmd_server(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from pipelines.flows.explain import explain_patient
+    from ketamine_response.pipelines.flows.explain import explain_patient
 
     for line in explain_patient(args.model, args.cohort, args.patient, args.out, args.mapping):
         print(line)
@@ -175,11 +175,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if args.chunk_rows < 1 or args.explain < 0:
         raise UsageError("--chunk-rows must be >= 1 and --explain >= 0")
     if args.engine == "spark":
-        from pipelines.flows.score_spark import run_score_spark  # imports pyspark only when Spark is asked for
+        from ketamine_response.pipelines.flows.score_spark import run_score_spark  # imports pyspark only when Spark is asked for
 
         s = run_score_spark(args.cohort, args.out, args.model, args.explain, args.mapping, args.spark_master)
     else:
-        from pipelines.flows.score import run_score
+        from ketamine_response.pipelines.flows.score import run_score
 
         if args.spark_master is not None:
             raise UsageError("--spark-master applies to --engine spark only")
@@ -190,7 +190,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest_bids(args: argparse.Namespace) -> int:
-    from pipelines.flows.ingest import run_ingest_bids
+    from ketamine_response.pipelines.flows.ingest import run_ingest_bids
 
     cohort = run_ingest_bids(args.dir, args.out, args.mapping, args.include_controls)
     arms = cohort["treatment"].value_counts().to_dict()
@@ -199,7 +199,7 @@ def _cmd_ingest_bids(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from pipelines.flows.report import run_report
+    from ketamine_response.pipelines.flows.report import run_report
 
     index = run_report(args.run_id, args.out)
     print(f"report written to {index} (open it in a browser; it needs no server)")
@@ -207,7 +207,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _target_or_usage(target: str) -> None:
-    from features.cohort.targets import parse_target
+    from ketamine_response.features.cohort.targets import parse_target
 
     try:
         parse_target(target)
@@ -217,8 +217,8 @@ def _target_or_usage(target: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    from features.synthetic.scenarios import SCENARIOS  # light: no numpy or pandas
-    from pipelines.config import shipped_configs
+    from ketamine_response.features.synthetic.scenarios import SCENARIOS  # light: no numpy or pandas
+    from ketamine_response.pipelines.config import shipped_configs
 
     parser = argparse.ArgumentParser(
         prog="ketamine-response",

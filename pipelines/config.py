@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from features.cohort.schema import REMISSION_THRESHOLD
-from features.errors import ConfigError
+from ketamine_response.features.cohort.schema import REMISSION_THRESHOLD
+from ketamine_response.features.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "train.yaml"
 
 
 def _registered_families(task: str = "classification") -> tuple[str, ...]:
-    from models.families import family_names  # imported on use: it loads scikit-learn
+    from ketamine_response.models.families import family_names  # imported on use: it loads scikit-learn
 
     return family_names(task)  # type: ignore[arg-type]
 
@@ -55,7 +55,7 @@ class EvaluationConfig:
 
 
 def _registered_learners() -> tuple[str, ...]:
-    from models.benefit import LEARNERS
+    from ketamine_response.models.benefit import LEARNERS
 
     return tuple(LEARNERS)
 
@@ -203,7 +203,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
     ConfigError
         If the file is missing or not YAML, has unknown keys, or impossible values.
     """
-    from features.yaml_file import read_yaml
+    from ketamine_response.features.yaml_file import read_yaml
 
     path = resolve_config(path)
     raw = read_yaml(path, "config file", ConfigError) or {}

@@ -12,7 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from features.errors import TrackingError
+from ketamine_response.features.errors import TrackingError
 
 CHUNK = 1 << 20
 # MLflow writes this into a copy of a registered model as it downloads it (the registry name and

@@ -1,8 +1,8 @@
 """The MLflow model registry side of tracking: logging the model, fingerprinting its files, registering
 versions with their descriptions and aliases, and loading a model only after checking it.
 
-With :mod:`pipelines.tracking` (runs, experiments, artifacts) the only place besides the logged model
-(:mod:`models.wrapper`) that touches MLflow.
+With :mod:`ketamine_response.pipelines.tracking` (runs, experiments, artifacts) the only place besides the logged model
+(:mod:`ketamine_response.models.wrapper`) that touches MLflow.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import io
 import pickle
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from features.errors import TrackingError
-from pipelines.tracking import package_versions, store_uri
+from ketamine_response.features.errors import TrackingError
+from ketamine_response.pipelines.tracking import package_versions, store_uri
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +31,7 @@ def _signature(example: pd.DataFrame):
     from mlflow.types import ColSpec, Schema, TensorSpec
     from mlflow.types.schema import AnyType
 
-    from features.cohort.schema import REQUIRED
+    from ketamine_response.features.cohort.schema import REQUIRED
 
     cols: list[ColSpec | TensorSpec] = [ColSpec(AnyType(), str(c), required=c in REQUIRED) for c in example.columns]
     return ModelSignature(inputs=Schema(cols), outputs=Schema([ColSpec("double")]))
@@ -41,14 +42,29 @@ def log_model(model: Any, input_example: pd.DataFrame):
     SHA-256 of its files. Returns (model info, the digest tags to give its registry version)."""
     import mlflow
 
-    import features
-    import models
-
     requirements = [f"{k}=={v}" for k, v in package_versions().items()]
-    code = [str(Path(features.__file__).parent), str(Path(models.__file__).parent)]
-    info = mlflow.pyfunc.log_model(name="model", python_model=model, signature=_signature(input_example),
-                                   input_example=input_example, pip_requirements=requirements, code_paths=code)
+    with tempfile.TemporaryDirectory(prefix="ketamine-code-") as staging:
+        info = mlflow.pyfunc.log_model(name="model", python_model=model, signature=_signature(input_example),
+                                       input_example=input_example, pip_requirements=requirements,
+                                       code_paths=[model_code(Path(staging))])
     return info, record_digest(info.model_id)
+
+
+def model_code(staging: Path) -> str:
+    """The code a logged model needs, as ``ketamine_response/{features,models}`` under *staging*: MLflow puts
+    the folder's parent on ``sys.path``, so the model unpickles under the same module names it was saved with."""
+    import shutil
+
+    import ketamine_response
+    from ketamine_response import features, models
+
+    package = staging / "ketamine_response"
+    package.mkdir()
+    shutil.copy2(str(ketamine_response.__file__), package / "__init__.py")
+    for module in (features, models):
+        shutil.copytree(Path(str(module.__file__)).parent, package / module.__name__.rsplit(".", 1)[-1],
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    return str(package)
 
 
 def record_digest(model_id: str) -> dict[str, str]:
@@ -59,7 +75,7 @@ def record_digest(model_id: str) -> dict[str, str]:
     import mlflow
     import mlflow.artifacts
 
-    from pipelines.integrity import manifest
+    from ketamine_response.pipelines.integrity import manifest
 
     with tempfile.TemporaryDirectory(prefix="ketamine-model-") as local:
         folder = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model_id}", dst_path=local)
@@ -143,7 +159,7 @@ def load_model(uri: str):
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
-    from pipelines.integrity import verify
+    from ketamine_response.pipelines.integrity import verify
 
     if not uri.startswith("models:/") or uri == "models:/":
         raise TrackingError(f"model {uri}: not a model URI this tool loads. Use {MODEL_URI_FORMS} from the "

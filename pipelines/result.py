@@ -6,16 +6,16 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from features.build import FeatureTable
-from models.wrapper import CohortModel
-from pipelines.config import TrainConfig
-from pipelines.evaluation.benefit import BenefitSummary
-from pipelines.evaluation.evaluate import Evaluation
-from pipelines.evaluation.explanation import ShapSummary
-from pipelines.evaluation.sample_size import SampleSize
-from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult
-from pipelines.training.permutation import PermutationResult
+from ketamine_response.features.build import FeatureTable
+from ketamine_response.models.wrapper import CohortModel
+from ketamine_response.pipelines.config import TrainConfig
+from ketamine_response.pipelines.evaluation.benefit import BenefitSummary
+from ketamine_response.pipelines.evaluation.evaluate import Evaluation
+from ketamine_response.pipelines.evaluation.explanation import ShapSummary
+from ketamine_response.pipelines.evaluation.sample_size import SampleSize
+from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.training.nested import FoldResult
+from ketamine_response.pipelines.training.permutation import PermutationResult
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import os
 import shutil
 from typing import Any
 
-from features.errors import UsageError
+from ketamine_response.features.errors import UsageError
 
 DEFAULT_MASTER = "local[2]"
 

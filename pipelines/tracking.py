@@ -1,6 +1,6 @@
 """Where MLflow is touched: store, runs, artifacts, model logging, registry, listing, UI.
 
-The only other module that imports MLflow is :mod:`models.wrapper`, the logged model itself.
+The only other module that imports MLflow is :mod:`ketamine_response.models.wrapper`, the logged model itself.
 Nothing patient-level is passed here: only aggregate metrics, the config, column names,
 feature metadata and a synthetic input example.
 """
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from features.errors import TrackingError
+from ketamine_response.features.errors import TrackingError
 
 if TYPE_CHECKING:  # pandas is not imported at run time, so the CLI can import this module quickly
     import pandas as pd

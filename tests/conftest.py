@@ -42,7 +42,7 @@ def store(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("store")
     mp = pytest.MonkeyPatch()
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    from pipelines import tracking
+    from ketamine_response.pipelines import tracking
 
     tracking.open_experiment("warm-up")
     yield root
@@ -63,7 +63,7 @@ def spark():
         pytest.skip("pyspark is not installed (make test installs the spark extra)")
     if shutil.which("java") is None and not os.environ.get("CI"):
         pytest.skip("Java is not installed (make test installs it)")
-    from pipelines.spark import session
+    from ketamine_response.pipelines.spark import session
 
     spark = session("local[2]")
     yield spark

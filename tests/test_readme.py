@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from features.cohort.schema import COLUMNS
+from ketamine_response.features.cohort.schema import COLUMNS
 
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 

@@ -57,11 +57,22 @@ def _run(venv: Path, env: dict[str, str], cwd: Path, *args: object) -> subproces
 
 def test_installed_package_is_not_the_checkout(installed, tmp_path):
     venv, env = installed
-    code = ("import pipelines, features.sources; from pipelines.config import load_config, resolve_config; "
+    code = ("from ketamine_response import pipelines; import ketamine_response.features.sources; "
+            "from ketamine_response.pipelines.config import load_config, resolve_config; "
             "load_config(); print(pipelines.__file__); print(resolve_config('train_small'))")
     out = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, env=env,
                          cwd=tmp_path, check=True).stdout.splitlines()
     assert all(str(venv) in line and str(REPO) not in line for line in out)
+
+
+def test_the_wheel_claims_only_its_own_name(installed):
+    venv, _ = installed
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    ours = {p.name for p in site.iterdir() if not p.name.endswith((".dist-info", ".pth"))}
+    assert ours == {"ketamine_response"}
+    package = site / "ketamine_response"
+    assert {p.name for p in package.iterdir() if p.is_dir()} >= {"features", "models", "pipelines"}
+    assert not any(p.is_symlink() for p in package.rglob("*"))  # real files, not links back to a checkout
 
 
 def test_synth_train_score_from_the_wheel(installed, tmp_path):

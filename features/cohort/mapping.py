@@ -21,8 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from features.cohort.schema import spec_for
-from features.errors import CohortFileError
+from ketamine_response.features.cohort.schema import spec_for
+from ketamine_response.features.errors import CohortFileError
 
 # canonical column -> {source unit: factor to multiply by}
 UNIT_FACTORS: dict[str, dict[str, float]] = {
@@ -61,7 +61,7 @@ def load_mapping(path: str | Path | None) -> ColumnMapping:
     """
     if path is None:
         return ColumnMapping()
-    from features.yaml_file import read_yaml
+    from ketamine_response.features.yaml_file import read_yaml
 
     path = Path(path)
     raw = read_yaml(path, "mapping file") or {}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.errors import CohortFileError
+from ketamine_response.features.errors import CohortFileError
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -293,7 +293,7 @@ def refuse_overwriting(outputs: dict[str, str | Path | None], inputs: list[str |
     UsageError
         Naming the option, the path and what it would destroy.
     """
-    from features.errors import UsageError
+    from ketamine_response.features.errors import UsageError
 
     def same(a: Path, b: Path) -> bool:
         try:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.cohort.schema import REMISSION_THRESHOLD, TIMEPOINT_PATTERN, outcome_timepoints, timepoint_minutes
-from features.errors import CohortFileError
+from ketamine_response.features.cohort.schema import REMISSION_THRESHOLD, TIMEPOINT_PATTERN, outcome_timepoints, timepoint_minutes
+from ketamine_response.features.errors import CohortFileError
 
 _TARGET = re.compile(rf"^(?P<kind>response|remission|pct_change)_{TIMEPOINT_PATTERN}$")
 KINDS = ("response", "remission", "pct_change")

@@ -14,10 +14,10 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from features.cohort.mapping import ColumnMapping, apply_mapping, load_mapping
-from features.cohort.reader import read_cohort_file
-from features.cohort.schema import KEY, REQUIRED, SPECS, ColumnSpec, spec_for
-from features.errors import CohortFileError
+from ketamine_response.features.cohort.mapping import ColumnMapping, apply_mapping, load_mapping
+from ketamine_response.features.cohort.reader import read_cohort_file
+from ketamine_response.features.cohort.schema import KEY, REQUIRED, SPECS, ColumnSpec, spec_for
+from ketamine_response.features.errors import CohortFileError
 
 PROBLEM_COLUMNS = ["row", "patient_id", "column", "value", "problem"]
 MAX_TEXT_CHARS = 1000  # ids, sites, arms and categories (documented in the README)

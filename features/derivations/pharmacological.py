@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.cohort.schema import ACTIVE_ARMS, ARM_COLUMNS
+from ketamine_response.features.cohort.schema import ACTIVE_ARMS, ARM_COLUMNS
 
 
 def treatment_arm_indicators(df: pd.DataFrame) -> pd.DataFrame:

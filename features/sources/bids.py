@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.cohort.reader import read_text_table
-from features.cohort.schema import TIMEPOINT_PATTERN, TREATMENTS, spec_for
-from features.errors import CohortFileError
-from features.yaml_file import read_yaml
+from ketamine_response.features.cohort.reader import read_text_table
+from ketamine_response.features.cohort.schema import TIMEPOINT_PATTERN, TREATMENTS, spec_for
+from ketamine_response.features.errors import CohortFileError
+from ketamine_response.features.yaml_file import read_yaml
 
 _TYPES = {"site": str, "participant_columns": dict, "group_column": str, "groups": dict, "arms": dict,
           "period_columns": list, "score_column": str, "baseline_session": str, "sessions": dict}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.cohort.schema import SPECS
-from features.synthetic.covariates import draw_patients, mask_missing, truncated_madrs
-from features.synthetic.outcomes import planted_effect, rate_arm, simulate_outcomes, simulate_safety
-from features.synthetic.scenarios import get_scenario
+from ketamine_response.features.cohort.schema import SPECS
+from ketamine_response.features.synthetic.covariates import draw_patients, mask_missing, truncated_madrs
+from ketamine_response.features.synthetic.outcomes import planted_effect, rate_arm, simulate_outcomes, simulate_safety
+from ketamine_response.features.synthetic.scenarios import get_scenario
 
 CROSSOVER_SHARE = 0.15  # share of IV-site patients in a ketamine/placebo crossover
 _INTEGER_COLUMNS = ("age", "period", "n_failed_treatments", "episode_duration_months", "shaps_baseline",

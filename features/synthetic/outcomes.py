@@ -22,9 +22,9 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import ndtr
 
-from features.cohort.schema import REMISSION_THRESHOLD
-from features.synthetic.covariates import draw_patients, standardised_drivers
-from features.synthetic.scenarios import ESK_TIMEPOINTS, IV_TIMEPOINTS, TIMEPOINTS, Scenario, get_scenario
+from ketamine_response.features.cohort.schema import REMISSION_THRESHOLD
+from ketamine_response.features.synthetic.covariates import draw_patients, standardised_drivers
+from ketamine_response.features.synthetic.scenarios import ESK_TIMEPOINTS, IV_TIMEPOINTS, TIMEPOINTS, Scenario, get_scenario
 
 # dropout: share of courses missing each outcome, monotone over time
 _DROPOUT = {"40min": 0.01, "4h": 0.02, "24h": 0.03, "day2": 0.04, "day3": 0.05, "day7": 0.08, "day28": 0.12}

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from pipelines.evaluation.metrics import patient_resamples
+from ketamine_response.pipelines.evaluation.metrics import patient_resamples
 
 
 def _concordance(predicted: np.ndarray, observed: np.ndarray) -> float:

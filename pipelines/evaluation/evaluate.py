@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.cohort.schema import ACTIVE_ARMS
-from pipelines.evaluation.metrics import (
+from ketamine_response.features.cohort.schema import ACTIVE_ARMS
+from ketamine_response.pipelines.evaluation.metrics import (
     HEADLINE,
     Threshold,
     auroc,
@@ -24,8 +24,8 @@ from pipelines.evaluation.metrics import (
     point_metrics,
     subgroup_table,
 )
-from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult, pooled
+from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.training.nested import FoldResult, pooled
 
 
 @dataclass(frozen=True)

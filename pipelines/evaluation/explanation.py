@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.explain import Explanation, explain
-from pipelines.evaluation.importance import IMPORTANCE_COLUMNS, by_domain, by_source_column, global_importance
-from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult
+from ketamine_response.models.explain import Explanation, explain
+from ketamine_response.pipelines.evaluation.importance import IMPORTANCE_COLUMNS, by_domain, by_source_column, global_importance
+from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.training.nested import FoldResult
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.derivations.inflammatory import COMPOSITE, COMPOSITE_MARKERS
+from ketamine_response.features.derivations.inflammatory import COMPOSITE, COMPOSITE_MARKERS
 
 IMPORTANCE_COLUMNS = ["feature", "source_columns", "domain", "mean_abs_shap", "repeat_low", "repeat_high", "rank",
                       "topk_frequency", "sign_consistency", "direction", "consistent", "mean_abs_shap_main",

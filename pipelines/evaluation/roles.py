@@ -30,8 +30,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from features.cohort.schema import ARM_COLUMNS
-from pipelines.training.data import Data
+from ketamine_response.features.cohort.schema import ARM_COLUMNS
+from ketamine_response.pipelines.training.data import Data
 
 ROLE_COLUMNS = ("feature", "source_columns", "domain", "role", "n_courses", "prognostic_estimate",
                 "prognostic_ci_low", "prognostic_ci_high", "prognostic_q", "interaction_estimate",
@@ -53,8 +53,8 @@ def others_index(data: Data, rows: np.ndarray, drop: list[str], seed: int, folds
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
 
-    from models.benefit import arm_column, with_arm
-    from models.families import linear_pipeline
+    from ketamine_response.models.benefit import arm_column, with_arm
+    from ketamine_response.models.families import linear_pipeline
 
     columns = tuple(c for c in data.X.columns if c not in drop)
     X, y = data.X.iloc[rows], data.y[rows]

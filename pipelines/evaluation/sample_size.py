@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.families import get_family
-from pipelines.training.data import Data
+from ketamine_response.models.families import get_family
+from ketamine_response.pipelines.training.data import Data
 
 SHRINKAGE = 0.9
 OPTIMISM = 0.05
@@ -166,7 +166,7 @@ def assess(data: Data, families: tuple[str, ...], oof: np.ndarray, anticipated: 
 
 def _assess_continuous(y: np.ndarray, oof: np.ndarray, parameters: int, anticipated: str | float,
                        min_per_parameter: float, patients: int) -> SampleSize:
-    from pipelines.evaluation.metrics import r2
+    from ketamine_response.pipelines.evaluation.metrics import r2
 
     own = r2(y, oof)
     if anticipated != "auto":

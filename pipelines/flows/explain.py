@@ -9,16 +9,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from features.cohort.validation import load_cohort
-from features.errors import CohortFileError
+from ketamine_response.features.cohort.validation import load_cohort
+from ketamine_response.features.errors import CohortFileError
 
 
 def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: str | Path | None = None,
                     mapping_path: str | Path | None = None, top: int = 5) -> list[str]:
     """Write a waterfall PNG per course of *patient* and return lines describing the top contributions."""
-    from features.cohort.reader import refuse_overwriting, write_aside
-    from pipelines import registry, tracking
-    from pipelines.reporting.shap_plots import waterfall
+    from ketamine_response.features.cohort.reader import refuse_overwriting, write_aside
+    from ketamine_response.pipelines import registry, tracking
+    from ketamine_response.pipelines.reporting.shap_plots import waterfall
 
     refuse_overwriting({"--out": out}, [cohort_path, mapping_path])
     tracking.open_store()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.cohort.reader import file_kind, refuse_overwriting, write_table
-from features.errors import CohortFileError
-from features.sources.bids import BidsMapping, ingest_bids, load_bids_mapping, shipped_mapping, template_mapping
+from ketamine_response.features.cohort.reader import file_kind, refuse_overwriting, write_table
+from ketamine_response.features.errors import CohortFileError
+from ketamine_response.features.sources.bids import BidsMapping, ingest_bids, load_bids_mapping, shipped_mapping, template_mapping
 
 LOCAL_MAPPING = "bids_mapping.yaml"  # a mapping kept beside a dataset's own files
 

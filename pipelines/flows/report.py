@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines import tracking
+from ketamine_response.pipelines import tracking
 
 REPORT_FOLDERS = ("report", "shap")
 OPTIONAL_FOLDERS = ("benefit",)  # runs with a placebo arm

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.cohort.mapping import apply_mapping, load_mapping
-from features.cohort.reader import (
+from ketamine_response.features.cohort.mapping import apply_mapping, load_mapping
+from ketamine_response.features.cohort.reader import (
     cohort_columns,
     file_kind,
     iter_cohort_chunks,
@@ -31,9 +31,9 @@ from features.cohort.reader import (
     refuse_overwriting,
     spreadsheet_safe,
 )
-from features.cohort.validation import key_problems, validate_table
-from features.errors import CohortFileError, UsageError
-from models.wrapper import ScoringModel
+from ketamine_response.features.cohort.validation import key_problems, validate_table
+from ketamine_response.features.errors import CohortFileError, UsageError
+from ketamine_response.models.wrapper import ScoringModel
 
 log = logging.getLogger(__name__)
 BLIND_ARM = "placebo"  # placeholder treatment of a blind file (never written out)
@@ -53,7 +53,7 @@ class ScoreSummary:
 def run_score(cohort_path: str | Path, out: str | Path, model_uri: str | None, explain: int = 0,
               chunk_rows: int = 100_000, mapping_path: str | Path | None = None) -> ScoreSummary:
     """Score *cohort_path* with the logged model *model_uri* (None: the only registered model's champion)."""
-    from pipelines import registry, tracking
+    from ketamine_response.pipelines import registry, tracking
 
     check_paths(Path(cohort_path), Path(out), mapping_path)  # before the model loads
     tracking.open_store()

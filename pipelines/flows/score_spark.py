@@ -1,15 +1,15 @@
 """The ``score --engine spark`` flow: the local engine's scoring, with validation and the model run as Spark tasks.
 
-Same inputs, outputs, row numbers, reject file and exit codes as :mod:`pipelines.flows.score`:
+Same inputs, outputs, row numbers, reject file and exit codes as :mod:`ketamine_response.pipelines.flows.score`:
 
 1. On the driver, before Spark starts: the output paths, the file's header and first row (the local reader's
    file-level checks), the mapping, the required columns, and the model: its registry version is resolved
    and its files are copied and checked against the SHA-256 recorded when it was logged, as
-   :func:`pipelines.registry.load_model` does, before anything is unpickled.
+   :func:`ketamine_response.pipelines.registry.load_model` does, before anything is unpickled.
 2. A first Spark pass reads the key columns and finds duplicated keys across the whole file
    (``groupBy(patient_id, treatment)``, more than one row: every one of them is rejected).
 3. The main pass validates each Arrow batch with the project's validator and adds the model's per-arm
-   columns, warnings and reasons (:mod:`pipelines.flows.score_spark_tasks`); the probability is the logged
+   columns, warnings and reasons (:mod:`ketamine_response.pipelines.flows.score_spark_tasks`); the probability is the logged
    model's pyfunc run by ``mlflow.pyfunc.spark_udf(env_manager="local")`` on the verified copy, over the
    validated cells of the valid rows.
 4. The validated batches are kept on disk (persisted) and read twice: Spark writes the scored rows (after
@@ -38,12 +38,12 @@ from typing import Any
 
 import pandas as pd
 
-from features.cohort.mapping import ColumnMapping, apply_mapping, load_mapping
-from features.cohort.reader import _csv_header, cohort_columns, file_kind, iter_cohort_chunks
-from features.cohort.schema import KEY
-from features.cohort.validation import _duplicate_keys, validate_table
-from features.errors import CohortFileError, UsageError
-from pipelines.flows.score import (
+from ketamine_response.features.cohort.mapping import ColumnMapping, apply_mapping, load_mapping
+from ketamine_response.features.cohort.reader import _csv_header, cohort_columns, file_kind, iter_cohort_chunks
+from ketamine_response.features.cohort.schema import KEY
+from ketamine_response.features.cohort.validation import _duplicate_keys, validate_table
+from ketamine_response.features.errors import CohortFileError, UsageError
+from ketamine_response.pipelines.flows.score import (
     ScoreSummary,
     _is_blind,
     _require_keys,
@@ -52,7 +52,7 @@ from pipelines.flows.score import (
     check_paths,
     rejected_path_for,
 )
-from pipelines.flows.score_spark_tasks import csv_lines, key_task, parquet_rows, score_task
+from ketamine_response.pipelines.flows.score_spark_tasks import csv_lines, key_task, parquet_rows, score_task
 
 log = logging.getLogger(__name__)
 _PREDICTED = ("probability", "predicted_responder", "predicted_pct_change", "model_name", "model_version")
@@ -63,8 +63,8 @@ _BATCH_ROWS = "spark.sql.execution.arrow.maxRecordsPerBatch"
 def run_score_spark(cohort_path: str | Path, out: str | Path, model_uri: str | None, explain: int = 0,
                     mapping_path: str | Path | None = None, master: str | None = None) -> ScoreSummary:
     """Score *cohort_path* with the logged model *model_uri* on Spark (*master*: default ``$SPARK_MASTER`` or
-    local[2]); the same files and counts as :func:`pipelines.flows.score.run_score`."""
-    from pipelines import registry, tracking
+    local[2]); the same files and counts as :func:`ketamine_response.pipelines.flows.score.run_score`."""
+    from ketamine_response.pipelines import registry, tracking
 
     cohort_path, out = Path(cohort_path), Path(out)
     check_paths(cohort_path, out, mapping_path)
@@ -117,8 +117,8 @@ def _verified_copy(uri: str, folder: str) -> str:
     """The model's files downloaded into *folder* and checked against the recorded SHA-256 (as load_model does)."""
     import mlflow.artifacts
 
-    from pipelines.integrity import verify
-    from pipelines.registry import _recorded_digest
+    from ketamine_response.pipelines.integrity import verify
+    from ketamine_response.pipelines.registry import _recorded_digest
 
     expected, files = _recorded_digest(uri)
     local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder)
@@ -127,7 +127,7 @@ def _verified_copy(uri: str, folder: str) -> str:
 
 
 def _session(master: str | None) -> Any:
-    from pipelines.spark import session
+    from ketamine_response.pipelines.spark import session
 
     # local workers must run this interpreter, which has the project (pyspark's default is `python3` on PATH);
     # on a cluster, PYSPARK_PYTHON names the executors' environment

@@ -8,9 +8,9 @@ is then parsed by pandas with the local reader's options, so a cell reads exactl
 
 Each task applies the local engine's own functions to its batch: the project's validator
 (:func:`~features.cohort.validation.validate_table`), the duplicate-key problems found across the
-whole file beforehand, the rejected-row text of :mod:`pipelines.flows.score`, and the model's per-arm
+whole file beforehand, the rejected-row text of :mod:`ketamine_response.pipelines.flows.score`, and the model's per-arm
 columns, warnings and SHAP reasons. A file-level problem met in a task is raised as
-:class:`~features.errors.CohortFileError`; the driver finds it in Spark's error and re-raises it (exit 2).
+:class:`~ketamine_response.features.errors.CohortFileError`; the driver finds it in Spark's error and re-raises it (exit 2).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.cohort.mapping import ColumnMapping, apply_mapping
-from features.cohort.schema import KEY
-from features.cohort.validation import key_problems, validate_table
-from features.errors import CohortFileError
-from pipelines.flows.score import BLIND_ARM, _explain_columns, _rejected_rows
+from ketamine_response.features.cohort.mapping import ColumnMapping, apply_mapping
+from ketamine_response.features.cohort.schema import KEY
+from ketamine_response.features.cohort.validation import key_problems, validate_table
+from ketamine_response.features.errors import CohortFileError
+from ketamine_response.pipelines.flows.score import BLIND_ARM, _explain_columns, _rejected_rows
 
 _MODELS: dict[str, Any] = {}  # the driver's key of a model -> the model, unpickled once per Python worker (reused)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from features.cohort.reader import file_kind, refuse_overwriting, write_table
-from features.synthetic.cohort import build_cohort
-from features.synthetic.scenarios import LITERATURE_RATES, NULL_FEATURES, SCENARIOS
+from ketamine_response.features.cohort.reader import file_kind, refuse_overwriting, write_table
+from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.features.synthetic.scenarios import LITERATURE_RATES, NULL_FEATURES, SCENARIOS
 
 
 def write_synthetic(n: int, seed: int, scenario: str, out: str | Path,

@@ -17,30 +17,40 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from features.build import FeatureTable, build_feature_table
-from features.cohort.schema import COLUMNS
-from features.cohort.targets import parse_target
-from features.cohort.validation import ValidatedCohort, load_cohort
-from features.synthetic.cohort import build_cohort
-from models.benefit import BenefitModel, benefit_shap
-from models.explain import background_centres
-from models.wrapper import CohortModel
-from pipelines import tracking
-from pipelines.config import TrainConfig
-from pipelines.evaluation.benefit import summarise
-from pipelines.evaluation.evaluate import Evaluation, add_active_arm_metrics, add_cv_uncertainty, add_gain_over_arm, evaluate
-from pipelines.evaluation.explanation import explain_training
-from pipelines.evaluation.roles import biomarker_roles
-from pipelines.evaluation.sample_size import assess
-from pipelines.flows.features import usable_rows
-from pipelines.reporting.descriptions import ALPHA
-from pipelines.result import BenefitResult, TrainingResult
-from pipelines.training.benefit import comparisons, run_benefit
-from pipelines.training.cv import check_cv_feasible
-from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult, fit_calibrated, fold_threshold, n_outer, pooled, pooled_threshold, run_nested, search, select
-from pipelines.training.permutation import PermutationResult, permutation_test
-from pipelines.training.progress import Progress, Relay
+from ketamine_response.features.build import FeatureTable, build_feature_table
+from ketamine_response.features.cohort.schema import COLUMNS
+from ketamine_response.features.cohort.targets import parse_target
+from ketamine_response.features.cohort.validation import ValidatedCohort, load_cohort
+from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.models.benefit import BenefitModel, benefit_shap
+from ketamine_response.models.explain import background_centres
+from ketamine_response.models.wrapper import CohortModel
+from ketamine_response.pipelines import tracking
+from ketamine_response.pipelines.config import TrainConfig
+from ketamine_response.pipelines.evaluation.benefit import summarise
+from ketamine_response.pipelines.evaluation.evaluate import Evaluation, add_active_arm_metrics, add_cv_uncertainty, add_gain_over_arm, evaluate
+from ketamine_response.pipelines.evaluation.explanation import explain_training
+from ketamine_response.pipelines.evaluation.roles import biomarker_roles
+from ketamine_response.pipelines.evaluation.sample_size import assess
+from ketamine_response.pipelines.flows.features import usable_rows
+from ketamine_response.pipelines.reporting.descriptions import ALPHA
+from ketamine_response.pipelines.result import BenefitResult, TrainingResult
+from ketamine_response.pipelines.training.benefit import comparisons, run_benefit
+from ketamine_response.pipelines.training.cv import check_cv_feasible
+from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.training.nested import (
+    FoldResult,
+    fit_calibrated,
+    fold_threshold,
+    n_outer,
+    pooled,
+    pooled_threshold,
+    run_nested,
+    search,
+    select,
+)
+from ketamine_response.pipelines.training.permutation import PermutationResult, permutation_test
+from ketamine_response.pipelines.training.progress import Progress, Relay
 
 log = logging.getLogger(__name__)
 BENEFIT_NOTE = ("benefit model: out-of-fold benefit per course (learner chosen inside each outer fold by the "
@@ -73,7 +83,7 @@ def build_training_data(cohort: ValidatedCohort, target: str, config: TrainConfi
 
 def fit_all(data: Data, config: TrainConfig, progress: Progress) -> tuple[list[FoldResult], PermutationResult, Any, str]:
     """Nested CV, permutation tests and the final refit of the selected candidate on all courses."""
-    from pipelines.training.backend import parallel as open_parallel
+    from ketamine_response.pipelines.training.backend import parallel as open_parallel
 
     with open_parallel(config) as parallel:
         progress.stage(f"nested cross-validation: {config.cv.design}, {len(config.families)} families",
@@ -96,7 +106,7 @@ def _scores_text(scores: dict[str, float]) -> str:
 def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, config: TrainConfig, task: str,
                      periods: np.ndarray | None, progress: Progress) -> tuple[BenefitResult | None, dict[str, BenefitModel]]:
     """Benefit of each active arm over placebo (out of fold and final) and the biomarker roles table."""
-    from pipelines.training.backend import parallel as open_parallel
+    from ketamine_response.pipelines.training.backend import parallel as open_parallel
 
     b = config.benefit
     if not b.enabled or task != "classification":
@@ -207,9 +217,9 @@ def log_result(result: TrainingResult, experiment: tuple[str, str], run_name: st
                tags: dict[str, str]) -> None:
     """Into the active run: the model (registered, described, aliased only when earned), the parent's
     content and report, and one child run per family."""
-    from pipelines import registry
-    from pipelines.reporting import descriptions as d
-    from pipelines.reporting.content import benefit_content, run_content, shap_content
+    from ketamine_response.pipelines import registry
+    from ketamine_response.pipelines.reporting import descriptions as d
+    from ketamine_response.pipelines.reporting.content import benefit_content, run_content, shap_content
 
     experiment_id, experiment_name = experiment
     config = result.config

@@ -21,8 +21,8 @@ import sys
 import time
 from types import FrameType
 
-from features.errors import UsageError
-from pipelines.tracking import redact
+from ketamine_response.features.errors import UsageError
+from ketamine_response.pipelines.tracking import redact
 
 STOP_WAIT_S = 5.0
 

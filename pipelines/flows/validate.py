@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.cohort.reader import refuse_overwriting, spreadsheet_safe, write_aside
-from features.cohort.schema import TREATMENTS, outcome_timepoints
-from features.cohort.validation import ValidatedCohort, format_problem, load_cohort
+from ketamine_response.features.cohort.reader import refuse_overwriting, spreadsheet_safe, write_aside
+from ketamine_response.features.cohort.schema import TREATMENTS, outcome_timepoints
+from ketamine_response.features.cohort.validation import ValidatedCohort, format_problem, load_cohort
 
 log = logging.getLogger(__name__)
 

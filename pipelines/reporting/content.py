@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.evaluation.benefit import BenefitSummary
-from pipelines.evaluation.evaluate import Evaluation
-from pipelines.reporting import summary, tables
-from pipelines.reporting.html import ReportContent, render_report
-from pipelines.reporting.plots import benefit_calibration_figure, performance_figures
-from pipelines.reporting.shap_plots import shap_figures
-from pipelines.result import BenefitResult, TrainingResult
-from pipelines.training.nested import pooled
+from ketamine_response.pipelines.evaluation.benefit import BenefitSummary
+from ketamine_response.pipelines.evaluation.evaluate import Evaluation
+from ketamine_response.pipelines.reporting import summary, tables
+from ketamine_response.pipelines.reporting.html import ReportContent, render_report
+from ketamine_response.pipelines.reporting.plots import benefit_calibration_figure, performance_figures
+from ketamine_response.pipelines.reporting.shap_plots import shap_figures
+from ketamine_response.pipelines.result import BenefitResult, TrainingResult
+from ketamine_response.pipelines.training.nested import pooled
 
 RunContent = dict[str, Any]  # metrics, tables, figures, texts: the arguments of tracking's run logging
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pipelines.reporting.content import headline_sentence
-from pipelines.result import TrainingResult
+from ketamine_response.pipelines.reporting.content import headline_sentence
+from ketamine_response.pipelines.result import TrainingResult
 
 ALPHA = 0.05  # the permutation p a version must reach to be given an alias
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.evaluation.evaluate import Evaluation
+from ketamine_response.pipelines.evaluation.evaluate import Evaluation
 
 
 def _figure(title: str):

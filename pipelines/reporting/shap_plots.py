@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.evaluation.explanation import ShapSummary
-from pipelines.reporting.plots import _figure
-from pipelines.training.data import Data
+from ketamine_response.pipelines.evaluation.explanation import ShapSummary
+from ketamine_response.pipelines.reporting.plots import _figure
+from ketamine_response.pipelines.training.data import Data
 
 
 def _pyplot():

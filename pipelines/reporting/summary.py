@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.evaluation.evaluate import Evaluation
-from pipelines.reporting.tables import with_ci
-from pipelines.result import TrainingResult
+from ketamine_response.pipelines.evaluation.evaluate import Evaluation
+from ketamine_response.pipelines.reporting.tables import with_ci
+from ketamine_response.pipelines.result import TrainingResult
 
 NO_FEATURE = "no feature is reported as consistently important"
 CONSISTENCY_RULE = "top 5 in at least 80% of outer folds with one direction in at least 80%"

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from features.cohort.schema import ACTIVE_ARMS
+from ketamine_response.features.cohort.schema import ACTIVE_ARMS
 
 NAMES = {"permutation_b": "permutations (B)", "brier": "Brier"}
 ABBREVIATIONS = {"auroc": "AUROC", "auprc": "AUPRC", "r2": "R2", "rmse": "RMSE", "mae": "MAE", "pct": "%",

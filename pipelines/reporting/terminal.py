@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipelines.training.progress import Progress
+from ketamine_response.pipelines.training.progress import Progress
 
 if TYPE_CHECKING:
-    from pipelines.result import BenefitResult
+    from ketamine_response.pipelines.result import BenefitResult
 
 
 class TerminalProgress(Progress):
@@ -102,7 +102,7 @@ def _footer(table: pd.DataFrame) -> str:
 
 def render_benefit(benefit: BenefitResult) -> str:
     """Benefit over placebo per drug, then the features called predictive or prognostic."""
-    from pipelines.reporting.content import benefit_sentence
+    from ketamine_response.pipelines.reporting.content import benefit_sentence
 
     lines = [f"benefit over placebo: {benefit_sentence(s)}" for s in benefit.summaries]
     roles = benefit.roles

@@ -10,7 +10,7 @@ the config alone, so where it runs changes no number.
 * ``spark``: joblib's Spark backend from the maintained ``joblibspark`` library; each task is one
   Spark job of one task, and as many run at once as the cluster's default parallelism (``local[N]``:
   N; a cluster: its executors' cores). The config's ``n_jobs`` does not apply there: it sizes this
-  machine's pool, not the cluster's. The session is :func:`pipelines.spark.session` (``$SPARK_MASTER``,
+  machine's pool, not the cluster's. The session is :func:`ketamine_response.pipelines.spark.session` (``$SPARK_MASTER``,
   default local[2]); missing pyspark, joblibspark or Java is a usage error (exit 2).
 
 On a cluster the executors must import this project and its dependencies: run them on a Python
@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from features.errors import UsageError
-from pipelines.config import TrainConfig
+from ketamine_response.features.errors import UsageError
+from ketamine_response.pipelines.config import TrainConfig
 
 BACKENDS = ("local", "spark")
 
@@ -60,7 +60,7 @@ def spark_session() -> Any:
     except ImportError:
         raise UsageError("the spark backend needs pyspark and joblibspark: pip install 'ketamine-response[spark]' "
                          "(it needs Java 17+ on the machine).") from None
-    from pipelines.spark import session
+    from ketamine_response.pipelines.spark import session
 
     # local workers must be this interpreter, which has the project and its dependencies (pyspark's default is
     # whatever `python3` is on PATH); on a cluster, set PYSPARK_PYTHON to the executors' environment

@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.cohort.schema import ACTIVE_ARMS
-from models.benefit import LEARNERS, BenefitModel, Propensity, SafeLogistic, covariates, get_learner, numeric_pipeline
-from pipelines.training.cv import inner_splits
-from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult
+from ketamine_response.features.cohort.schema import ACTIVE_ARMS
+from ketamine_response.models.benefit import LEARNERS, BenefitModel, Propensity, SafeLogistic, covariates, get_learner, numeric_pipeline
+from ketamine_response.pipelines.training.cv import inner_splits
+from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.training.nested import FoldResult
 
 log = logging.getLogger(__name__)
 MIN_COURSES = 10  # per arm of a comparison: fewer and no benefit model is fitted
@@ -134,7 +134,7 @@ def inner_losses(data: Data, c: Comparison, names: tuple[str, ...], folds: int, 
                  kind: Propensity) -> tuple[np.ndarray, np.ndarray]:
     """Per course of *c*, each candidate's transformed-outcome loss on its inner test fold; and each
     candidate's mean outcome log-loss (NaN for a learner that models no outcome)."""
-    from pipelines.evaluation.metrics import log_loss
+    from ketamine_response.pipelines.evaluation.metrics import log_loss
 
     pool = candidates(names)
     sub = data.take(c.rows)

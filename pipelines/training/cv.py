@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
 
-from features.errors import TrainingDataError
+from ketamine_response.features.errors import TrainingDataError
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 
-from models.explain import explain
-from models.families import FAMILY_NAMES, get_family, predict
-from pipelines.config import TrainConfig
-from pipelines.evaluation.metrics import auroc, brier, log_loss
-from pipelines.training.cv import Split, inner_splits, outer_splits
-from pipelines.training.data import Data
-from pipelines.training.progress import Progress
+from ketamine_response.models.explain import explain
+from ketamine_response.models.families import FAMILY_NAMES, get_family, predict
+from ketamine_response.pipelines.config import TrainConfig
+from ketamine_response.pipelines.evaluation.metrics import auroc, brier, log_loss
+from ketamine_response.pipelines.training.cv import Split, inner_splits, outer_splits
+from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.training.progress import Progress
 
 log = logging.getLogger(__name__)
 Folds = list[tuple[np.ndarray, np.ndarray]]  # (train, test) positions of inner folds

@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from models.families import get_family
-from pipelines.config import TrainConfig
-from pipelines.evaluation.metrics import HEADLINE
-from pipelines.training.cv import permute_labels
-from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult, n_outer, pooled, run_nested
-from pipelines.training.progress import Progress
+from ketamine_response.models.families import get_family
+from ketamine_response.pipelines.config import TrainConfig
+from ketamine_response.pipelines.evaluation.metrics import HEADLINE
+from ketamine_response.pipelines.training.cv import permute_labels
+from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.training.nested import FoldResult, n_outer, pooled, run_nested
+from ketamine_response.pipelines.training.progress import Progress
 
 log = logging.getLogger(__name__)
 SELECTED = "selected"

@@ -1,7 +1,7 @@
 """Where a long training is, for whoever watches it.
 
 The training code reports stages and finished fits here; it never prints. The command line draws a
-progress bar (:mod:`pipelines.reporting.terminal`), and the train flow mirrors stages into the
+progress bar (:mod:`ketamine_response.pipelines.reporting.terminal`), and the train flow mirrors stages into the
 MLflow run, so the UI shows what a RUNNING run is doing.
 """
 

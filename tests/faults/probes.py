@@ -26,7 +26,7 @@ FIT_MARKER = "nested cross-validation"  # train's progress line when fitting sta
 # -- running the CLI and checking what it did ------------------------------------------------------
 
 def command(*args: object) -> list[str]:
-    return [sys.executable, "-m", "pipelines.cli", *map(str, args)]
+    return [sys.executable, "-m", "ketamine_response.pipelines.cli", *map(str, args)]
 
 
 def cli_env() -> dict[str, str]:
@@ -35,7 +35,7 @@ def cli_env() -> dict[str, str]:
 
 
 def cli(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m pipelines.cli ARGS`` from the repository root and capture its output."""
+    """Run ``python -m ketamine_response.pipelines.cli ARGS`` from the repository root and capture its output."""
     return subprocess.run(command(*args), cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=timeout)
 
 

@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import build_feature_table, registry_for, select_features
-from features.cohort.schema import SPECS, timepoint_minutes
-from features.cohort.targets import parse_target
-from features.cohort.validation import validate_table
-from features.registry import STATIC_FEATURES, early_course_features
-from features.synthetic.cohort import build_cohort
+from ketamine_response.features.build import build_feature_table, registry_for, select_features
+from ketamine_response.features.cohort.schema import SPECS, timepoint_minutes
+from ketamine_response.features.cohort.targets import parse_target
+from ketamine_response.features.cohort.validation import validate_table
+from ketamine_response.features.registry import STATIC_FEATURES, early_course_features
+from ketamine_response.features.synthetic.cohort import build_cohort
 
 ALL_TIMEPOINTS = ["40min", "80min", "4h", "24h", "day2", "day3", "day7", "day10", "day14", "day28"]
 TARGETS = [f"{kind}_{tp}" for kind in ("response", "remission") for tp in ALL_TIMEPOINTS]
@@ -107,13 +107,13 @@ def test_absent_inputs_are_skipped_with_one_note(cohort):
 
 def test_bmi_falls_back_to_weight_and_height():
     df = pd.DataFrame({"bmi": [np.nan, 22.0, np.nan], "weight_kg": [81.0, 50.0, np.nan], "height_cm": [180.0, 160.0, 170.0]})
-    from features.derivations.clinical import bmi_kg_m2, obese
+    from ketamine_response.features.derivations.clinical import bmi_kg_m2, obese
     assert bmi_kg_m2(df)["bmi_kg_m2"].tolist()[:2] == pytest.approx([25.0, 22.0])
     assert np.isnan(obese(df)["obese"].iloc[2])
 
 
 def test_maudsley_staging_score_follows_fekadu_2009():
-    from features.derivations.clinical import maudsley_staging_score
+    from ketamine_response.features.derivations.clinical import maudsley_staging_score
     df = pd.DataFrame({"n_failed_treatments": [2, 5, 12], "episode_duration_months": [6, 18, 30],
                        "madrs_baseline": [15, 25, 40], "lithium": [0, 1, np.nan], "prior_ect": [0, 1, 1]})
     # duration 1/2/3 + severity 2/3/4 + failures 1/3/5 + augmentation + ECT
@@ -124,8 +124,8 @@ def test_maudsley_staging_score_follows_fekadu_2009():
 
 
 def test_genotype_and_ratio_coding():
-    from features.derivations.kynurenine import kyn_trp_ratio
-    from features.derivations.neurotrophic import bdnf_met_alleles, bdnf_met_carrier
+    from ketamine_response.features.derivations.kynurenine import kyn_trp_ratio
+    from ketamine_response.features.derivations.neurotrophic import bdnf_met_alleles, bdnf_met_carrier
     g = pd.DataFrame({"bdnf_rs6265": ["GG", "GA", "AA", np.nan]})
     assert bdnf_met_alleles(g)["bdnf_met_alleles"].tolist()[:3] == [0.0, 1.0, 2.0]
     assert bdnf_met_carrier(g)["bdnf_met_carrier"].tolist()[:3] == [0.0, 1.0, 1.0]

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from features.transformers import ActiveArmInteractions, SelectColumns, Winsorizer, ZScoreComposite
+from ketamine_response.features.transformers import ActiveArmInteractions, SelectColumns, Winsorizer, ZScoreComposite
 
 NUMERIC = [Winsorizer(), ZScoreComposite()]
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from features.cohort.validation import validate_table
-from features.synthetic.cohort import build_cohort
-from models.benefit import LEARNERS, benefit_shap, get_learner, with_arm
-from pipelines.config import load_config
-from pipelines.flows.train import build_training_data
-from pipelines.training.benefit import comparisons
+from ketamine_response.features.cohort.validation import validate_table
+from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.models.benefit import LEARNERS, benefit_shap, get_learner, with_arm
+from ketamine_response.pipelines.config import load_config
+from ketamine_response.pipelines.flows.train import build_training_data
+from ketamine_response.pipelines.training.benefit import comparisons
 
 
 def E(treated: np.ndarray) -> np.ndarray:

@@ -6,8 +6,8 @@ import pandas as pd
 from lightgbm import LGBMClassifier
 from sklearn.pipeline import Pipeline
 
-from features.transformers import SelectColumns
-from models.explain import explain, source_feature
+from ketamine_response.features.transformers import SelectColumns
+from ketamine_response.models.explain import explain, source_feature
 
 
 def test_lightgbm_categorical_features_are_explained():

@@ -9,15 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.cohort.validation import validate_table
-from features.derivations.inflammatory import COMPOSITE
-from features.synthetic.cohort import build_cohort
-from models.explain import EXPLAINERS, background_centres, explain
-from models.families import FAMILIES, FAMILY_NAMES, get_family, predict
-from models.wrapper import CohortModel
-from pipelines.config import TrainConfig, load_config
-from pipelines.flows.train import build_training_data, make_model, synthetic_input_example
-from pipelines.training.nested import fit_calibrated
+from ketamine_response.features.cohort.validation import validate_table
+from ketamine_response.features.derivations.inflammatory import COMPOSITE
+from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.models.explain import EXPLAINERS, background_centres, explain
+from ketamine_response.models.families import FAMILIES, FAMILY_NAMES, get_family, predict
+from ketamine_response.models.wrapper import CohortModel
+from ketamine_response.pipelines.config import TrainConfig, load_config
+from ketamine_response.pipelines.flows.train import build_training_data, make_model, synthetic_input_example
+from ketamine_response.pipelines.training.nested import fit_calibrated
 from tests.pipelines.conftest import FAST_CONFIG, TARGET
 
 FAMILY_IDS = list(FAMILY_NAMES)
@@ -113,7 +113,7 @@ def test_is_deterministic_for_a_seed(family, design):
 def test_round_trips_through_the_logged_model(family, design, store):
     import mlflow
 
-    from pipelines import registry, tracking
+    from ketamine_response.pipelines import registry, tracking
 
     validated, _, built, _, target = design
     estimator, train, _ = _fit(family, design)

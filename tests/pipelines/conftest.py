@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.cohort.reader import write_table
-from features.synthetic.cohort import build_cohort
+from ketamine_response.features.cohort.reader import write_table
+from ketamine_response.features.synthetic.cohort import build_cohort
 
 FAST_CONFIG = Path(__file__).parent / "fast_train.yaml"
 TARGET = "response_24h"
@@ -16,7 +16,7 @@ TARGET = "response_24h"
 
 @pytest.fixture(scope="session")
 def fast_config():
-    from pipelines.config import load_config
+    from ketamine_response.pipelines.config import load_config
 
     return load_config(FAST_CONFIG)
 
@@ -38,8 +38,8 @@ def strong_run(store, fast_config, tmp_path_factory):
     Like almost every real cohort it is below the Riley minimum for ~100 parameters, so its version
     gets no alias; it is promoted here by hand, as a user would, so scoring tests find a champion.
     """
-    from pipelines import registry, tracking
-    from pipelines.flows.train import run_train
+    from ketamine_response.pipelines import registry, tracking
+    from ketamine_response.pipelines.flows.train import run_train
 
     tmp = tmp_path_factory.mktemp("strong")
     path, cohort, oracle = make_cohort(tmp, 1500, 21, "strong")
@@ -54,8 +54,8 @@ def ds005917_run_inputs(tmp: Path, permutations: int) -> tuple[Path, object]:
     """The shipped ds005917 cohort ingested into *tmp*, and the small-cohort config made cheaper."""
     import dataclasses
 
-    from pipelines.config import load_config
-    from pipelines.flows.ingest import run_ingest_bids
+    from ketamine_response.pipelines.config import load_config
+    from ketamine_response.pipelines.flows.ingest import run_ingest_bids
 
     cohort = tmp / "ds005917.csv"
     run_ingest_bids(Path(__file__).parents[2] / "data" / "public" / "openneuro-ds005917", cohort)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-CLI = [sys.executable, "-m", "pipelines.cli"]
+CLI = [sys.executable, "-m", "ketamine_response.pipelines.cli"]
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
 
 
@@ -17,7 +17,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 def test_help_does_not_import_heavy_libraries():
-    code = ("import sys; from pipelines.cli import build_parser; build_parser(); "
+    code = ("import sys; from ketamine_response.pipelines.cli import build_parser; build_parser(); "
             "print(sorted(m for m in ('pandas', 'sklearn', 'mlflow', 'shap', 'lightgbm') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

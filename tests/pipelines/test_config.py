@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from pipelines.config import DEFAULT_CONFIG, ConfigError, load_config
+from ketamine_response.pipelines.config import DEFAULT_CONFIG, ConfigError, load_config
 
 
 def test_default_config_loads_and_flattens():

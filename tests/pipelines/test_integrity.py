@@ -13,10 +13,10 @@ from urllib.parse import urlparse
 
 import pytest
 
-from features.errors import TrackingError
-from pipelines import registry, tracking
-from pipelines.flows.train import synthetic_input_example
-from pipelines.integrity import file_digests, folder_digest, verify
+from ketamine_response.features.errors import TrackingError
+from ketamine_response.pipelines import registry, tracking
+from ketamine_response.pipelines.flows.train import synthetic_input_example
+from ketamine_response.pipelines.integrity import file_digests, folder_digest, verify
 from tests.pipelines.conftest import TARGET
 
 
@@ -57,7 +57,7 @@ def test_score_exits_2_on_a_tampered_model(tampered, strong_run, tmp_path):
     _, cohort, _ = strong_run
     path = tmp_path / "c.csv"
     cohort.head(20).to_csv(path, index=False)
-    run = subprocess.run([sys.executable, "-m", "pipelines.cli", "score", str(path), "--out", str(tmp_path / "s.csv"),
+    run = subprocess.run([sys.executable, "-m", "ketamine_response.pipelines.cli", "score", str(path), "--out", str(tmp_path / "s.csv"),
                           "--model", uri], capture_output=True, text=True, env={**os.environ}, timeout=300)
     assert run.returncode == 2, run.stderr
     assert "python_model.pkl" in run.stderr and uri in run.stderr and "Traceback" not in run.stderr

@@ -33,7 +33,7 @@ def _free_port() -> int:
 
 
 def _cli(env: dict, *args: str, cwd: Path | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *map(str, args)], env=env, cwd=cwd, text=True,
+    return subprocess.Popen([sys.executable, "-m", "ketamine_response.pipelines.cli", *map(str, args)], env=env, cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -81,7 +81,7 @@ def _has_user(name: str) -> bool:
 def _two_trains(env: dict, tmp: Path) -> list[str]:
     """Two `train` runs started together from two working folders; returns their stdout."""
     cohort = tmp / "c.csv"
-    subprocess.run([sys.executable, "-m", "pipelines.cli", "synth", "--n", "200", "--seed", "5", "--scenario",
+    subprocess.run([sys.executable, "-m", "ketamine_response.pipelines.cli", "synth", "--n", "200", "--seed", "5", "--scenario",
                     "strong", "--out", str(cohort)], check=True, capture_output=True, env=env)
     procs = []
     for i in (1, 2):
@@ -124,7 +124,7 @@ def test_team_server_on_postgresql_with_two_members(postgres, tmp_path):
     port = _free_port()
     log = tmp_path / "server.log"
     with open(log, "w") as sink:  # a file, not a pipe: the server logs every request and would fill a pipe
-        server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "server", "--artifacts",
+        server = subprocess.Popen([sys.executable, "-m", "ketamine_response.pipelines.cli", "server", "--artifacts",
                                    str(tmp_path / "artifacts"), "--port", str(port), "--workers", "2"],
                                   env={**os.environ, "MLFLOW_BACKEND_STORE_URI": postgres}, stdout=sink, stderr=sink)
     try:

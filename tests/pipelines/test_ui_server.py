@@ -32,7 +32,7 @@ def _free_port() -> int:
 def _cli(*args: str, quiet: bool = False) -> subprocess.Popen:
     # a server logs every request: it writes to /dev/null, since an unread pipe would fill and block it
     sink = subprocess.DEVNULL if quiet else subprocess.PIPE
-    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], env={**os.environ}, text=True,
+    return subprocess.Popen([sys.executable, "-m", "ketamine_response.pipelines.cli", *args], env={**os.environ}, text=True,
                             stdout=sink, stderr=sink)
 
 
@@ -138,7 +138,7 @@ def test_ui_stops_with_sigterm_and_refuses_a_busy_port(strong_run):
     port = _free_port()
     server = _cli("ui", "--port", str(port), quiet=True)
     _wait(lambda: _port_open(port) or (server.poll() is not None and pytest.fail("the UI exited")), 90, "the UI")
-    second = subprocess.run([sys.executable, "-m", "pipelines.cli", "ui", "--port", str(port)], capture_output=True,
+    second = subprocess.run([sys.executable, "-m", "ketamine_response.pipelines.cli", "ui", "--port", str(port)], capture_output=True,
                             text=True, timeout=60)
     assert second.returncode == 2 and f"port {port}" in second.stderr
     server.send_signal(signal.SIGTERM)

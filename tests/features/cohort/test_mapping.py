@@ -1,8 +1,8 @@
 import pytest
 
-from features.cohort.mapping import load_mapping
-from features.cohort.validation import load_cohort
-from features.errors import CohortFileError
+from ketamine_response.features.cohort.mapping import load_mapping
+from ketamine_response.features.cohort.validation import load_cohort
+from ketamine_response.features.errors import CohortFileError
 
 COHORT = "ID,Centre,Arm,MADRS0,CRP,Weight,hair_cortisol,notes\nP1,A,placebo,30,0.5,220,3.1,x\nP2,A,ketamine_iv,31,0.2,150,abc,y\n"
 MAPPING = """

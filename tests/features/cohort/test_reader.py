@@ -3,8 +3,8 @@ import os
 import pandas as pd
 import pytest
 
-from features.cohort.reader import read_cohort_file
-from features.errors import CohortFileError
+from ketamine_response.features.cohort.reader import read_cohort_file
+from ketamine_response.features.errors import CohortFileError
 
 HEADER = "patient_id,site,treatment,madrs_baseline\n"
 
@@ -80,8 +80,8 @@ def test_parquet_round_trip_and_garbage(tmp_path):
 
 
 def test_utf16_is_named_not_called_binary(tmp_path):
-    from features.cohort.reader import read_cohort_file
-    from features.errors import CohortFileError
+    from ketamine_response.features.cohort.reader import read_cohort_file
+    from ketamine_response.features.errors import CohortFileError
 
     path = tmp_path / "u16.csv"
     path.write_bytes("patient_id,treatment\nA,placebo\n".encode("utf-16"))
@@ -90,7 +90,7 @@ def test_utf16_is_named_not_called_binary(tmp_path):
 
 
 def test_spreadsheet_safe_defuses_formulas_and_keeps_numbers():
-    from features.cohort.reader import spreadsheet_safe
+    from ketamine_response.features.cohort.reader import spreadsheet_safe
 
     frame = pd.DataFrame({"patient_id": ["=HYPERLINK(\"x\")", "+cmd|' /C calc'!A0", "@SUM(A1)", "P1", None],
                           "value": ["-4", "1e3", "-x", "ok", "\tTAB"], "probability": [0.1, -0.2, 0.3, 0.4, 0.5]})

@@ -1,6 +1,6 @@
 import pytest
 
-from features.cohort.schema import COLUMNS, REQUIRED, outcome_spec, outcome_timepoints, spec_for, timepoint_minutes
+from ketamine_response.features.cohort.schema import COLUMNS, REQUIRED, outcome_spec, outcome_timepoints, spec_for, timepoint_minutes
 
 
 @pytest.mark.parametrize("label, minutes", [("40min", 40), ("4h", 240), ("24h", 1440), ("day7", 10080),

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.cohort.targets import make_target, parse_target
-from features.errors import CohortFileError
+from ketamine_response.features.cohort.targets import make_target, parse_target
+from ketamine_response.features.errors import CohortFileError
 
 TABLE = pd.DataFrame({"madrs_baseline": [30.0, 30.0, 0.0, 40.0], "madrs_24h": [12.0, 20.0, 5.0, np.nan]})
 

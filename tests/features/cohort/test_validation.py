@@ -3,8 +3,8 @@ import re
 import pandas as pd
 import pytest
 
-from features.cohort.validation import PROBLEM_COLUMNS, format_problem, load_cohort, validate_table
-from features.errors import CohortFileError
+from ketamine_response.features.cohort.validation import PROBLEM_COLUMNS, format_problem, load_cohort, validate_table
+from ketamine_response.features.errors import CohortFileError
 
 
 def problems_of(raw: pd.DataFrame) -> list[tuple[int, str, str]]:

@@ -6,10 +6,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.cohort.reader import write_table
-from features.cohort.schema import SPECS
-from features.cohort.validation import load_cohort, validate_table
-from features.synthetic.cohort import build_cohort
+from ketamine_response.features.cohort.reader import write_table
+from ketamine_response.features.cohort.schema import SPECS
+from ketamine_response.features.cohort.validation import load_cohort, validate_table
+from ketamine_response.features.synthetic.cohort import build_cohort
 
 SCENARIOS = st.sampled_from(["literature", "strong", "null", "high_placebo"])
 CORRUPTIBLE = sorted(n for n, s in SPECS.items() if s.role != "key" and s.kind in ("number", "binary", "category"))

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.cohort.validation import validate_table
-from features.errors import CohortFileError
-from features.sources.bids import dataset_doi, ingest_bids, load_bids_mapping, shipped_mapping
+from ketamine_response.features.cohort.validation import validate_table
+from ketamine_response.features.errors import CohortFileError
+from ketamine_response.features.sources.bids import dataset_doi, ingest_bids, load_bids_mapping, shipped_mapping
 
 DS = Path(__file__).parents[3] / "data" / "public" / "openneuro-ds005917"
 SHIPPED_TEXT = (Path(__file__).parents[3] / "features" / "sources" / "ds005917.yaml").read_text()

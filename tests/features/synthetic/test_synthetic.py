@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features.cohort.validation import load_cohort
-from features.synthetic.cohort import build_cohort, n_sites_for
-from features.synthetic.scenarios import LITERATURE_RATES, SCENARIOS, get_scenario
-from pipelines.flows.synth import describe_scenarios, write_synthetic
+from ketamine_response.features.cohort.validation import load_cohort
+from ketamine_response.features.synthetic.cohort import build_cohort, n_sites_for
+from ketamine_response.features.synthetic.scenarios import LITERATURE_RATES, SCENARIOS, get_scenario
+from ketamine_response.pipelines.flows.synth import describe_scenarios, write_synthetic
 
 N = 60_000
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pandas as pd
 
-from pipelines.evaluation.evaluate import add_active_arm_metrics, add_cv_uncertainty, add_gain_over_arm, evaluate
-from pipelines.training.cv import Split
-from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult
+from ketamine_response.pipelines.evaluation.evaluate import add_active_arm_metrics, add_cv_uncertainty, add_gain_over_arm, evaluate
+from ketamine_response.pipelines.training.cv import Split
+from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.training.nested import FoldResult
 
 
 def _design(n=600, seed=0):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.evaluation.benefit import (
+from ketamine_response.pipelines.evaluation.benefit import (
     c_for_benefit,
     c_for_benefit_ci,
     calibration_for_benefit,

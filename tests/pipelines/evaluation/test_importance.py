@@ -3,7 +3,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from pipelines.evaluation.importance import IMPORTANCE_COLUMNS, by_domain, by_source_column, global_importance
+from ketamine_response.pipelines.evaluation.importance import IMPORTANCE_COLUMNS, by_domain, by_source_column, global_importance
 
 DICTIONARY = pd.DataFrame({
     "feature": ["bmi_kg_m2", "age", "log_crp", "log_il6"],

@@ -3,7 +3,7 @@ import pytest
 from scipy.special import expit
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from pipelines.evaluation.metrics import bootstrap_ci, calibration_slope_intercept, decision_curve, point_metrics
+from ketamine_response.pipelines.evaluation.metrics import bootstrap_ci, calibration_slope_intercept, decision_curve, point_metrics
 
 
 @pytest.fixture

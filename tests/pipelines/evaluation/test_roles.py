@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.cohort.validation import validate_table
-from features.synthetic.cohort import build_cohort
-from features.synthetic.scenarios import NULL_FEATURES
-from pipelines.config import load_config
-from pipelines.evaluation.roles import ROLE_COLUMNS, biomarker_roles
-from pipelines.flows.train import build_training_data
-from pipelines.training.benefit import comparisons
+from ketamine_response.features.cohort.validation import validate_table
+from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.features.synthetic.scenarios import NULL_FEATURES
+from ketamine_response.pipelines.config import load_config
+from ketamine_response.pipelines.evaluation.roles import ROLE_COLUMNS, biomarker_roles
+from ketamine_response.pipelines.flows.train import build_training_data
+from ketamine_response.pipelines.training.benefit import comparisons
 
 PREDICTIVE = {"family_history_aud", "bmi_kg_m2", "benzodiazepine", "bdnf_met_carrier"}
 PROGNOSTIC = {"n_failed_treatments", "madrs_baseline"}

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from features.cohort.validation import validate_table
-from features.synthetic.cohort import build_cohort
-from models.families import get_family
-from pipelines.config import load_config
-from pipelines.evaluation.sample_size import assess, count_parameters, max_r2_cs, r2_cox_snell, riley_minimum
-from pipelines.flows.train import build_training_data
+from ketamine_response.features.cohort.validation import validate_table
+from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.models.families import get_family
+from ketamine_response.pipelines.config import load_config
+from ketamine_response.pipelines.evaluation.sample_size import assess, count_parameters, max_r2_cs, r2_cox_snell, riley_minimum
+from ketamine_response.pipelines.flows.train import build_training_data
 from tests.pipelines.conftest import FAST_CONFIG
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from pipelines.evaluation.roles import ROLE_COLUMNS
-from pipelines.flows.report import run_report
+from ketamine_response.pipelines.evaluation.roles import ROLE_COLUMNS
+from ketamine_response.pipelines.flows.report import run_report
 
 
 def test_benefit_figures_and_roles_are_logged(strong_run):
@@ -41,7 +41,7 @@ def test_report_leads_with_the_two_questions_then_roles(strong_run, tmp_path):
 
 
 def test_scoring_adds_every_arm_and_the_benefit(strong_run, tmp_path):
-    from pipelines.flows.score import score_file
+    from ketamine_response.pipelines.flows.score import score_file
 
     result, cohort, oracle = strong_run
     seen = cohort["site"].isin(result.model.sites)  # 24 h: the IV sites only (esketamine has no 24 h visit)
@@ -70,7 +70,7 @@ def test_ds005917_reports_within_patient_benefit(store, tmp_path):
     """The real crossover: within-ketamine figures, observed within-patient benefit, roles and the warning."""
     import mlflow
 
-    from pipelines.flows.train import run_train
+    from ketamine_response.pipelines.flows.train import run_train
     from tests.pipelines.conftest import ds005917_run_inputs
 
     cohort, config = ds005917_run_inputs(tmp_path, permutations=2)
@@ -92,8 +92,8 @@ def test_scoring_without_treatment_gives_every_arm_only(strong_run, tmp_path):
     """A clinician scores before choosing: no treatment column, so no 'probability' of a given arm."""
     import pytest
 
-    from features.errors import UsageError
-    from pipelines.flows.score import score_file
+    from ketamine_response.features.errors import UsageError
+    from ketamine_response.pipelines.flows.score import score_file
 
     result, cohort, _ = strong_run
     table = cohort[cohort["site"].isin(result.model.sites)].head(50)
@@ -116,8 +116,8 @@ def test_scoring_without_treatment_gives_every_arm_only(strong_run, tmp_path):
 def test_no_treatment_column_for_a_model_without_arms_is_a_usage_error(strong_run, tmp_path):
     import pytest
 
-    from features.errors import UsageError
-    from pipelines.flows.score import score_file
+    from ketamine_response.features.errors import UsageError
+    from ketamine_response.pipelines.flows.score import score_file
 
     result, cohort, _ = strong_run
     path = tmp_path / "blind.parquet"
@@ -135,8 +135,8 @@ def test_no_treatment_column_for_a_model_without_arms_is_a_usage_error(strong_ru
 def test_a_file_without_patient_id_is_refused_clearly(strong_run, tmp_path):
     import pytest
 
-    from features.errors import CohortFileError
-    from pipelines.flows.score import score_file
+    from ketamine_response.features.errors import CohortFileError
+    from ketamine_response.pipelines.flows.score import score_file
 
     result, cohort, _ = strong_run
     for suffix in (".csv", ".parquet"):
@@ -150,7 +150,7 @@ def test_a_file_without_patient_id_is_refused_clearly(strong_run, tmp_path):
 def test_failed_report_leaves_no_folder(store, tmp_path):
     import pytest
 
-    from features.errors import TrackingError
+    from ketamine_response.features.errors import TrackingError
 
     out = tmp_path / "report-out"
     with pytest.raises(TrackingError, match="cannot be copied"):
@@ -161,8 +161,8 @@ def test_failed_report_leaves_no_folder(store, tmp_path):
 def test_unwritable_output_is_a_clear_error_and_leaves_nothing(strong_run, tmp_path):
     import pytest
 
-    from features.errors import CohortFileError
-    from pipelines.flows.score import score_file
+    from ketamine_response.features.errors import CohortFileError
+    from ketamine_response.pipelines.flows.score import score_file
 
     result, cohort, _ = strong_run
     path = tmp_path / "c.csv"

@@ -10,20 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from features.cohort.reader import refuse_overwriting
-from features.errors import UsageError
+from ketamine_response.features.cohort.reader import refuse_overwriting
+from ketamine_response.features.errors import UsageError
 
 
 @pytest.fixture
 def cohort(tmp_path) -> Path:
     path = tmp_path / "c.csv"
-    subprocess.run([sys.executable, "-m", "pipelines.cli", "synth", "--n", "30", "--out", str(path)], check=True,
+    subprocess.run([sys.executable, "-m", "ketamine_response.pipelines.cli", "synth", "--n", "30", "--out", str(path)], check=True,
                    capture_output=True)
     return path
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "ketamine_response.pipelines.cli", *args], capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("args", [

@@ -18,7 +18,7 @@ MODEL = f"models:/ketamine-response-{TARGET}@champion"
 
 @pytest.fixture(scope="module")
 def model(strong_run):
-    from pipelines import registry
+    from ketamine_response.pipelines import registry
 
     return registry.load_model(MODEL)
 
@@ -40,7 +40,7 @@ def messy(strong_run, tmp_path) -> tuple[Path, pd.DataFrame]:
 
 
 def test_every_row_is_scored_or_rejected(messy, model, tmp_path):
-    from pipelines.flows.score import score_file
+    from ketamine_response.pipelines.flows.score import score_file
 
     path, table = messy
     out = tmp_path / "scores.csv"
@@ -66,7 +66,7 @@ def test_every_row_is_scored_or_rejected(messy, model, tmp_path):
 
 
 def test_scores_equal_pyfunc_predict(messy, model, tmp_path):
-    from pipelines.flows.score import score_file
+    from ketamine_response.pipelines.flows.score import score_file
 
     path, table = messy
     out = tmp_path / "scores.parquet"
@@ -78,8 +78,8 @@ def test_scores_equal_pyfunc_predict(messy, model, tmp_path):
 
 
 def test_interrupted_run_leaves_no_output(strong_run, model, tmp_path):
-    from features.errors import CohortFileError
-    from pipelines.flows.score import score_file
+    from ketamine_response.features.errors import CohortFileError
+    from ketamine_response.pipelines.flows.score import score_file
 
     _, cohort, _ = strong_run
     path = tmp_path / "broken.csv"
@@ -94,7 +94,7 @@ def test_interrupted_run_leaves_no_output(strong_run, model, tmp_path):
 def test_cli_counts_strict_and_default_model(messy, tmp_path):
     path, _ = messy
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    cli = [sys.executable, "-m", "pipelines.cli", "score", str(path), "--out"]
+    cli = [sys.executable, "-m", "ketamine_response.pipelines.cli", "score", str(path), "--out"]
     run = subprocess.run([*cli, str(tmp_path / "s.csv")], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "read 40, scored 34, rejected 6" in run.stdout
@@ -149,8 +149,8 @@ def test_mlflow_serving_answers_the_same(strong_run, model, store):
 def test_latest_is_recorded_as_its_version_number(strong_run):
     from mlflow import MlflowClient
 
-    from pipelines.registry import resolve_model
-    from pipelines.tracking import registered_name
+    from ketamine_response.pipelines.registry import resolve_model
+    from ketamine_response.pipelines.tracking import registered_name
 
     name = registered_name(TARGET)
     newest = max(int(v.version) for v in MlflowClient().search_model_versions(f"name = '{name}'"))

@@ -45,8 +45,8 @@ def _same_outputs(local, spark, out_local: Path, out_spark: Path) -> None:
 
 @pytest.mark.parametrize(("source", "out", "explain"), [("csv", "csv", 2), ("parquet", "parquet", 0)])
 def test_spark_engine_writes_what_the_local_engine_writes(spark, messy, tmp_path, source, out, explain):
-    from pipelines.flows.score import run_score
-    from pipelines.flows.score_spark import run_score_spark
+    from ketamine_response.pipelines.flows.score import run_score
+    from ketamine_response.pipelines.flows.score_spark import run_score_spark
 
     path = tmp_path / f"messy.{source}"
     if source == "csv":
@@ -64,8 +64,8 @@ def test_spark_engine_writes_what_the_local_engine_writes(spark, messy, tmp_path
 def test_spark_engine_blind_file_and_unit_mapping(spark, messy, tmp_path):
     """No treatment column (every arm scored); a mapping that renames and converts units, on Parquet (the
     model's pyfunc gets validated, converted cells, so it sees what the local engine's model sees)."""
-    from pipelines.flows.score import run_score
-    from pipelines.flows.score_spark import run_score_spark
+    from ketamine_response.pipelines.flows.score import run_score
+    from ketamine_response.pipelines.flows.score_spark import run_score_spark
 
     blind = tmp_path / "blind.csv"
     messy.drop(columns="treatment").to_csv(blind, index=False)
@@ -82,8 +82,8 @@ def test_spark_engine_blind_file_and_unit_mapping(spark, messy, tmp_path):
 
 
 def test_a_file_error_inside_a_spark_task_is_exit_2_and_leaves_nothing(spark, strong_run, tmp_path):
-    from features.errors import CohortFileError
-    from pipelines.flows.score_spark import run_score_spark
+    from ketamine_response.features.errors import CohortFileError
+    from ketamine_response.pipelines.flows.score_spark import run_score_spark
 
     _, cohort, _ = strong_run
     path = tmp_path / "broken.csv"
@@ -96,9 +96,9 @@ def test_a_file_error_inside_a_spark_task_is_exit_2_and_leaves_nothing(spark, st
 
 
 def test_the_copy_given_to_spark_udf_is_checked(strong_run, tmp_path, monkeypatch):
-    from features.errors import TrackingError
-    from pipelines import registry
-    from pipelines.flows.score_spark import _verified_copy
+    from ketamine_response.features.errors import TrackingError
+    from ketamine_response.pipelines import registry
+    from ketamine_response.pipelines.flows.score_spark import _verified_copy
 
     assert (Path(_verified_copy(MODEL, str(tmp_path / "ok"))) / "python_model.pkl").is_file()
     monkeypatch.setattr(registry, "_recorded_digest", lambda uri: ("0" * 64, "{}"))
@@ -107,7 +107,7 @@ def test_the_copy_given_to_spark_udf_is_checked(strong_run, tmp_path, monkeypatc
 
 
 def test_cli_engine_usage_errors_exit_2_without_spark(tmp_path):
-    cli = [sys.executable, "-m", "pipelines.cli", "score"]
+    cli = [sys.executable, "-m", "ketamine_response.pipelines.cli", "score"]
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     missing = subprocess.run([*cli, str(tmp_path / "nope.parquet"), "--out", str(tmp_path / "s.csv"), "--engine", "spark"],
                              capture_output=True, text=True, env=env, timeout=120)
@@ -119,10 +119,10 @@ def test_cli_engine_usage_errors_exit_2_without_spark(tmp_path):
 
 
 def test_help_does_not_import_spark():
-    code = ("import sys\nfrom pipelines.cli import main\n"
+    code = ("import sys\nfrom ketamine_response.pipelines.cli import main\n"
             "for argv in (['--help'], ['score', '--help']):\n"
             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-            "print(sorted(m for m in ('pyspark', 'mlflow', 'pipelines.flows.score_spark') if m in sys.modules))")
+            "print(sorted(m for m in ('pyspark', 'mlflow', 'ketamine_response.pipelines.flows.score_spark') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "--engine {local,spark}" in run.stdout and run.stdout.strip().endswith("[]")

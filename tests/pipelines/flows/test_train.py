@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import build_feature_table
-from features.cohort.targets import parse_target
-from features.cohort.validation import validate_table
-from features.errors import TrackingError
-from features.synthetic.cohort import build_cohort
-from pipelines.evaluation.metrics import auroc, bootstrap_ci
-from pipelines.flows.report import run_report
-from pipelines.flows.train import build_training_data, fit_all, run_train
-from pipelines.tracking import REQUIRED_METRICS
-from pipelines.training.progress import Progress
+from ketamine_response.features.build import build_feature_table
+from ketamine_response.features.cohort.targets import parse_target
+from ketamine_response.features.cohort.validation import validate_table
+from ketamine_response.features.errors import TrackingError
+from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.pipelines.evaluation.metrics import auroc, bootstrap_ci
+from ketamine_response.pipelines.flows.report import run_report
+from ketamine_response.pipelines.flows.train import build_training_data, fit_all, run_train
+from ketamine_response.pipelines.tracking import REQUIRED_METRICS
+from ketamine_response.pipelines.training.progress import Progress
 from tests.pipelines.conftest import TARGET, ds005917_run_inputs, make_cohort
 
 
@@ -62,7 +62,7 @@ def test_no_patient_identifier_reaches_the_store(strong_run, store):
 
 
 def test_registered_champion_scores_a_raw_cohort(strong_run, tmp_path):
-    from pipelines import registry
+    from ketamine_response.pipelines import registry
 
     result, cohort, _ = strong_run
     model = registry.load_model(f"models:/ketamine-response-{TARGET}@champion")
@@ -79,7 +79,7 @@ def test_registered_champion_scores_a_raw_cohort(strong_run, tmp_path):
 def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, fast_config, tmp_path):
     from mlflow import MlflowClient
 
-    from pipelines import registry, tracking
+    from ketamine_response.pipelines import registry, tracking
 
     path, _, _ = make_cohort(tmp_path, 300, 5, "strong")
     second = run_train(path, TARGET, fast_config, experiment="tests")
@@ -185,7 +185,7 @@ def test_continuous_outcome_on_ds005917(store, tmp_path):
     """pct_change_day2 trains on the real crossover cohort; its metrics are named for what they measure."""
     import mlflow
 
-    from pipelines.flows.score import score_file
+    from ketamine_response.pipelines.flows.score import score_file
 
     cohort, config = ds005917_run_inputs(tmp_path, permutations=4)
     result = run_train(cohort, "pct_change_day2", config, experiment="tests-continuous")

@@ -9,17 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import FeatureTable
-from pipelines.config import load_config
-from pipelines.evaluation.evaluate import Evaluation, add_active_arm_metrics, add_cv_uncertainty, evaluate
-from pipelines.evaluation.explanation import ShapSummary
-from pipelines.evaluation.importance import IMPORTANCE_COLUMNS
-from pipelines.evaluation.sample_size import SampleSize
-from pipelines.result import TrainingResult
-from pipelines.training.cv import Split
-from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult, pooled, pooled_threshold
-from pipelines.training.permutation import PermutationResult
+from ketamine_response.features.build import FeatureTable
+from ketamine_response.pipelines.config import load_config
+from ketamine_response.pipelines.evaluation.evaluate import Evaluation, add_active_arm_metrics, add_cv_uncertainty, evaluate
+from ketamine_response.pipelines.evaluation.explanation import ShapSummary
+from ketamine_response.pipelines.evaluation.importance import IMPORTANCE_COLUMNS
+from ketamine_response.pipelines.evaluation.sample_size import SampleSize
+from ketamine_response.pipelines.result import TrainingResult
+from ketamine_response.pipelines.training.cv import Split
+from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.training.nested import FoldResult, pooled, pooled_threshold
+from ketamine_response.pipelines.training.permutation import PermutationResult
 
 CONFIG = Path(__file__).parents[1] / "fast_train.yaml"
 SITES = ("s1", "s2", "s3", "s4")

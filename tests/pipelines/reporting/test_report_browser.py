@@ -25,7 +25,7 @@ if CHROMIUM is None and not os.environ.get("CI"):
 
 @pytest.fixture(scope="module")
 def report(strong_run, tmp_path_factory) -> Path:
-    from pipelines.flows.report import run_report
+    from ketamine_response.pipelines.flows.report import run_report
 
     result, _, _ = strong_run
     return run_report(result.run_id, tmp_path_factory.mktemp("report"))
@@ -34,10 +34,10 @@ def report(strong_run, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def small_report(site_result) -> str:
     """The hand-built site-CV result (two long warnings) with its real performance figures."""
-    from pipelines.reporting.content import report_content
-    from pipelines.reporting.html import render_report
-    from pipelines.reporting.plots import performance_figures
-    from pipelines.training.nested import pooled
+    from ketamine_response.pipelines.reporting.content import report_content
+    from ketamine_response.pipelines.reporting.html import render_report
+    from ketamine_response.pipelines.reporting.plots import performance_figures
+    from ketamine_response.pipelines.training.nested import pooled
 
     sel = site_result.evaluations["selected"]
     figures = performance_figures(site_result.data.y, pooled(site_result.data, site_result.folds), sel, "elastic_net")
@@ -99,8 +99,8 @@ def test_report_screenshot_is_readable(report, tmp_path):
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_report_fits_the_screen_with_headline_and_warnings_first(report, strong_run, tmp_path, width):
-    from pipelines.reporting.content import headline_sentence
-    from pipelines.reporting.summary import report_warnings
+    from ketamine_response.pipelines.reporting.content import headline_sentence
+    from ketamine_response.pipelines.reporting.summary import report_warnings
 
     result = strong_run[0]
     page = report.read_text(encoding="utf-8")
@@ -112,8 +112,8 @@ def test_report_fits_the_screen_with_headline_and_warnings_first(report, strong_
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_two_long_warnings_stay_on_the_first_screen(small_report, site_result, tmp_path, width):
-    from pipelines.reporting.content import headline_sentence
-    from pipelines.reporting.summary import report_warnings
+    from ketamine_response.pipelines.reporting.content import headline_sentence
+    from ketamine_response.pipelines.reporting.summary import report_warnings
 
     layout = measure(small_report, tmp_path, width)
     _assert_fits(layout, width)

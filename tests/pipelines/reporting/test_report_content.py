@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from pipelines.reporting.content import report_content
-from pipelines.reporting.html import render_report
+from ketamine_response.pipelines.reporting.content import report_content
+from ketamine_response.pipelines.reporting.html import render_report
 from tests.pipelines.reporting.conftest import DIGEST, IDENTITY, NO_FEATURE, WARNING
 
 

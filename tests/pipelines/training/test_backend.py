@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.cohort.validation import validate_table
-from features.errors import ConfigError, UsageError
-from features.synthetic.cohort import build_cohort
-from pipelines.config import load_config
+from ketamine_response.features.cohort.validation import validate_table
+from ketamine_response.features.errors import ConfigError, UsageError
+from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.pipelines.config import load_config
 from tests.pipelines.conftest import FAST_CONFIG, TARGET
 
 
@@ -27,7 +27,7 @@ def test_backend_key_defaults_to_local_and_is_checked(tmp_path):
 
 
 def test_cli_backend_overrides_the_config_and_missing_spark_exits_2(monkeypatch, capsys):
-    from pipelines import cli
+    from ketamine_response.pipelines import cli
 
     parser = cli.build_parser()
     assert parser.parse_args(["train", "c.csv", "--target", TARGET, "--backend", "spark"]).backend == "spark"
@@ -41,7 +41,7 @@ def test_cli_backend_overrides_the_config_and_missing_spark_exits_2(monkeypatch,
                               "--backend", "spark"])
     assert cli._run(args.func, args) == 2
     assert "pip install 'ketamine-response[spark]'" in capsys.readouterr().err
-    from pipelines.training.backend import spark_session
+    from ketamine_response.pipelines.training.backend import spark_session
 
     with pytest.raises(UsageError):
         spark_session()
@@ -51,10 +51,10 @@ def test_spark_backend_gives_the_local_results(spark):
     """Outer folds (inner selection, predictions, SHAP), every permutation, and the benefit model's outer
     folds, on local[2]: the work that runs as Spark tasks. (The benefit figures and roles derived from
     them run in the driver either way.)"""
-    from pipelines.flows.train import build_training_data, fit_all
-    from pipelines.training.backend import parallel
-    from pipelines.training.benefit import comparisons, run_benefit
-    from pipelines.training.progress import Progress
+    from ketamine_response.pipelines.flows.train import build_training_data, fit_all
+    from ketamine_response.pipelines.training.backend import parallel
+    from ketamine_response.pipelines.training.benefit import comparisons, run_benefit
+    from ketamine_response.pipelines.training.progress import Progress
 
     config = load_config(FAST_CONFIG)
     config = dataclasses.replace(config, n_jobs=2, evaluation=dataclasses.replace(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 from joblib import Parallel
 
-from features.cohort.validation import validate_table
-from features.synthetic.cohort import build_cohort
-from pipelines.config import load_config
-from pipelines.flows.train import build_training_data
-from pipelines.training.benefit import comparisons, design_strata, one_se_choice, propensity, pseudo_outcomes, run_benefit
-from pipelines.training.cv import outer_splits
-from pipelines.training.data import Data
-from pipelines.training.nested import FoldResult
+from ketamine_response.features.cohort.validation import validate_table
+from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.pipelines.config import load_config
+from ketamine_response.pipelines.flows.train import build_training_data
+from ketamine_response.pipelines.training.benefit import comparisons, design_strata, one_se_choice, propensity, pseudo_outcomes, run_benefit
+from ketamine_response.pipelines.training.cv import outer_splits
+from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.training.nested import FoldResult
 
 
 def _data(n: int, seed: int, scenario: str, target: str = "response_24h") -> Data:
@@ -67,7 +67,7 @@ def test_propensity_is_the_allocation_ratio_of_each_design_stratum():
     patients = np.array(["p1", "p1", "p2", "p3", "p4", "p5", "q1", "q1", "q2", "q3"])
     strata = design_strata(sites, patients)
     assert len(set(strata)) == 4 and strata[0] == strata[1] and strata[2] == strata[3]
-    from pipelines.training.benefit import Comparison
+    from ketamine_response.pipelines.training.benefit import Comparison
 
     treated = np.array([1, 0, 1, 1, 1, 0, 0, 1, 1, 0], dtype=float)
     c = Comparison("ketamine_iv", np.arange(10), treated, strata)

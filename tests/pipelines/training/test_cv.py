@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipelines.training.cv import TrainingDataError, check_cv_feasible, outer_splits, permute_labels
+from ketamine_response.pipelines.training.cv import TrainingDataError, check_cv_feasible, outer_splits, permute_labels
 
 
 def _design(n_patients=60, seed=0):

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from joblib import Parallel
 
-from features.cohort.validation import validate_table
-from features.synthetic.cohort import build_cohort
-from pipelines.config import load_config
-from pipelines.flows.train import build_training_data
-from pipelines.training.nested import run_nested
-from pipelines.training.permutation import permutation_test, statistics
+from ketamine_response.features.cohort.validation import validate_table
+from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.pipelines.config import load_config
+from ketamine_response.pipelines.flows.train import build_training_data
+from ketamine_response.pipelines.training.nested import run_nested
+from ketamine_response.pipelines.training.permutation import permutation_test, statistics
 from tests.pipelines.conftest import FAST_CONFIG, TARGET
 
 
