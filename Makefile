@@ -60,10 +60,11 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install chromium' (the browser test is skipped outside CI)"; fi; }
 
-# Lint and type checks first: seconds, and they fail the run on any error.
+# Lint, type and import-contract checks first: seconds, and they fail the run on any error.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Spark needs Java; the team-server tests need PostgreSQL. Installed when missing (as root), as chromium is.
 system:

@@ -35,7 +35,8 @@ def main(repeats: int, courses: int) -> None:
     from ketamine_response.pipelines.evaluation.evaluate import add_cv_uncertainty, evaluate
     from ketamine_response.pipelines.evaluation.metrics import auroc
     from ketamine_response.pipelines.flows.train import build_training_data
-    from ketamine_response.pipelines.training.nested import fit_calibrated, pooled, pooled_threshold, run_nested, search, select
+    from ketamine_response.pipelines.folds import pooled, pooled_threshold
+    from ketamine_response.pipelines.training.nested import fit_calibrated, run_nested, search, select
 
     base = load_config()
     config = dataclasses.replace(base, evaluation=dataclasses.replace(base.evaluation, permutations=0, bootstrap=200))

@@ -51,9 +51,9 @@ def _fresh(result, scenario: str) -> tuple[float, float]:
     from scipy.stats import spearmanr
 
     from ketamine_response.features.build import build_feature_table
-    from ketamine_response.features.cohort.targets import parse_target
     from ketamine_response.features.cohort.validation import validate_table
     from ketamine_response.features.synthetic.cohort import build_cohort
+    from ketamine_response.features.tasks import parse_target
     from ketamine_response.pipelines.evaluation.metrics import auroc
 
     cohort, oracle = build_cohort(10_000, 424242, scenario)

@@ -12,9 +12,9 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from ketamine_response.features.build import build_feature_table
-from ketamine_response.features.cohort.targets import parse_target
 from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.features.tasks import parse_target
 
 
 def main(sizes: list[int]) -> None:

@@ -32,13 +32,13 @@ def _register(tmp: Path) -> str:
     import mlflow
 
     from benchmarks.score_speed import _model
+    from ketamine_response.features.synthetic.cohort import input_example
     from ketamine_response.pipelines import registry, tracking
-    from ketamine_response.pipelines.flows.train import synthetic_input_example
 
     _model(tmp / "model.pkl")
     model = pickle.loads((tmp / "model.pkl").read_bytes())
     with mlflow.start_run(experiment_id=tracking.open_experiment("bench")):
-        info, digest = registry.log_model(model, synthetic_input_example(model))
+        info, digest = registry.log_model(model, input_example(model.training_columns))
     registry.register(info.model_uri, "bench-score", tags=digest)
     return "models:/bench-score@champion"
 
@@ -79,11 +79,12 @@ def _tree_cpu() -> float:
 
 def _engine(engine: str, uri: str, cohorts: list[Path], out: Path) -> None:
     from ketamine_response.pipelines.flows.score import run_score
-    from ketamine_response.pipelines.flows.score_spark import _session, run_score_spark
+    from ketamine_response.pipelines.flows.score_spark import run_score_spark
+    from ketamine_response.pipelines.spark import session
 
     if engine == "spark":
         start = time.perf_counter()
-        spark = _session(None)
+        spark = session(None)
         print(f"spark session start ({spark.sparkContext.master}): {time.perf_counter() - start:.1f} s", flush=True)
     # the first size again at the end: the first run of a process also pays for imports, the model's first load
     # and (Spark) starting the Python workers

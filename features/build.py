@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ketamine_response.features.cohort.schema import outcome_timepoints
-from ketamine_response.features.cohort.targets import REMISSION_THRESHOLD, Target, make_target
+from ketamine_response.features.cohort.schema import REMISSION_THRESHOLD, outcome_timepoints
+from ketamine_response.features.cohort.targets import Target
 from ketamine_response.features.registry import STATIC_FEATURES, Feature, early_course_features, identity
+from ketamine_response.features.tasks import build_target
 
 DESIGN_COLUMNS = ("patient_id", "treatment", "site", "period")
 DICTIONARY_COLUMNS = ["feature", "derivation", "domain", "inputs", "unit", "rationale"]
@@ -84,7 +85,7 @@ def build_feature_table(table: pd.DataFrame, target: Target, extra_features: tup
     chosen, notes = select_features(list(table.columns), target, extra_features)
     design = [c for c in DESIGN_COLUMNS if c in table.columns]
     parts = [table[design]] + [f.func(table) for f in chosen]
-    parts.append(make_target(table, target, source, remission_threshold).to_frame())
+    parts.append(build_target(table, target, source, remission_threshold).to_frame())
     frame = pd.concat(parts, axis=1)
     names = tuple(out for f in chosen for out in f.outputs)
     return FeatureTable(frame, names, feature_dictionary(chosen), tuple(notes), target.name)

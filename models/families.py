@@ -22,12 +22,11 @@ from sklearn.preprocessing import StandardScaler
 
 from ketamine_response.features.cohort.schema import ARM_COLUMNS
 from ketamine_response.features.derivations.inflammatory import COMPOSITE, COMPOSITE_MARKERS
+from ketamine_response.features.tasks import TaskKind
 from ketamine_response.features.transformers import ActiveArmInteractions, SelectColumns, Winsorizer, ZScoreComposite
 
 # How models.explain computes exact SHAP values for the family's final step.
 ExplainerKind = Literal["constant", "linear", "tree"]
-# classification families predict P(response); regression families a continuous outcome (pct_change)
-Task = Literal["classification", "regression"]
 ColumnPolicy = Callable[[tuple[str, ...], Mapping[str, str]], tuple[str, ...]]
 Builder = Callable[[tuple[str, ...], int], Pipeline]
 CLINICAL_DOMAINS = ("clinical", "pharmacological")
@@ -44,7 +43,7 @@ class Family:
     columns : which tier-1 features the family sees, given the features and their domains
     build : an unfitted pipeline on the given columns, seeded; its last step is named ``model``
     explainer : how its exact SHAP values are computed (see :mod:`ketamine_response.models.explain`)
-    task : "classification" (probabilities of a binary target) or "regression" (a continuous one)
+    task : the kind of target it predicts (:mod:`ketamine_response.features.tasks`): a probability, or a value
     calibrate : whether the inner loop calibrates its probabilities (not for constants or regressors)
     threads_param : the pipeline parameter that sets prediction threads, if any
     """
@@ -55,7 +54,7 @@ class Family:
     columns: ColumnPolicy
     build: Builder
     explainer: ExplainerKind
-    task: Task = "classification"
+    task: TaskKind = TaskKind.BINARY
     calibrate: bool = True
     threads_param: str | None = None
 
@@ -164,18 +163,20 @@ _ENTRIES = (
            "tree", threads_param="model__n_jobs"),
     # continuous targets (pct_change_<tp>)
     Family("mean", "predicts the training mean for everyone (the floor)", {}, first_column, _mean, "constant",
-           task="regression", calibrate=False),
+           task=TaskKind.CONTINUOUS, calibrate=False),
     Family("ridge", "ridge regression on all features", {"model__alpha": [1.0, 10.0, 100.0, 1000.0]}, all_columns,
-           _ridge_regression, "linear", task="regression", calibrate=False),
+           _ridge_regression, "linear", task=TaskKind.CONTINUOUS, calibrate=False),
     Family("lightgbm_regression", "gradient-boosted regression trees with the same small-data settings",
-           _LGBM_SPACE, all_columns, _lightgbm_regression, "tree", task="regression", calibrate=False,
+           _LGBM_SPACE, all_columns, _lightgbm_regression, "tree", task=TaskKind.CONTINUOUS, calibrate=False,
            threads_param="model__n_jobs"),
 )
 FAMILIES: dict[str, Family] = {f.name: f for f in _ENTRIES}
+# The row, child run and pooled predictions of the whole procedure: the family each outer fold's inner loop chose.
+SELECTED = "selected"
 FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
 
 
-def family_names(task: Task) -> tuple[str, ...]:
+def family_names(task: TaskKind) -> tuple[str, ...]:
     """The registered families of one task, in registry order."""
     return tuple(f.name for f in _ENTRIES if f.task == task)
 

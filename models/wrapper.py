@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from ketamine_response.features.tasks import TASKS, Task
 from ketamine_response.models.families import get_family, predict
 
 if TYPE_CHECKING:
@@ -23,7 +24,9 @@ class ScoringModel(Protocol):
 
     target: str
     threshold: float
-    task: str
+
+    @property
+    def task(self) -> Task: ...
 
     def feature_table(self, cohort: pd.DataFrame) -> pd.DataFrame: ...
 
@@ -106,9 +109,9 @@ class CohortModel(PythonModel):
         return pd.concat(parts, axis=1)[list(self.features)]
 
     @property
-    def task(self) -> str:
-        """"classification" (probabilities of response or remission) or "regression" (percentage change)."""
-        return get_family(self.family).task
+    def task(self) -> Task:
+        """The target's task: what the prediction is, and which columns ``score`` writes."""
+        return TASKS[get_family(self.family).task]
 
     def use_threads(self, n: int) -> None:
         """Predict with *n* threads where the family can (training fixes 1 for parallel CV folds)."""
@@ -135,25 +138,31 @@ class CohortModel(PythonModel):
     def arm_columns(self) -> list[str]:
         """The per-arm columns :meth:`arm_table` writes (none for a model trained without a placebo arm)."""
         benefit = getattr(self, "benefit", {})  # models logged before benefit existed have none
-        if not benefit or self.task != "classification":
+        if not benefit or not self.task.probabilities:
             return []
         return [f"probability_{arm}" for arm in self.arms] + [f"predicted_benefit_{arm}" for arm in benefit]
+
+    def not_seen(self, cohort: pd.DataFrame, column: str) -> pd.Series:
+        """Per course, whether its *column* (``treatment`` or ``site``) holds a value training never saw."""
+        seen = getattr(self, {"treatment": "arms", "site": "sites"}[column], ())  # older models lack them
+        if not seen or column not in cohort:
+            return pd.Series(False, index=cohort.index)
+        values = cohort[column].astype("string")
+        return (values.notna() & ~values.isin(list(seen))).astype(bool)
 
     def unseen(self, cohort: pd.DataFrame) -> pd.Series:
         """Per course, what the model never saw in training (an arm or a site), or ""."""
         notes = pd.Series("", index=cohort.index, dtype=object)
-        for column, seen in (("treatment", getattr(self, "arms", ())), ("site", getattr(self, "sites", ()))):
-            if seen and column in cohort:
-                values = cohort[column].astype("string")
-                new = values.notna() & ~values.isin(list(seen))
-                notes[new] = notes[new] + f"{column} not seen in training; "
+        for column in ("treatment", "site"):
+            new = self.not_seen(cohort, column)
+            notes[new] = notes[new] + f"{column} not seen in training; "
         return notes.str.rstrip("; ")
 
     def predict_table(self, cohort: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities for an already validated cohort table; NaN for a course of an arm the
         model never saw in training (it has no estimate of that arm's effect)."""
         p = predict(self.estimator, self.feature_table(cohort))
-        return np.where(self.unseen(cohort).str.contains("treatment").to_numpy(), np.nan, p)
+        return np.where(self.not_seen(cohort, "treatment").to_numpy(), np.nan, p)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> np.ndarray:
         """Validate a raw cohort table and return one calibrated probability per row.

@@ -1,14 +1,9 @@
 """The ``ketamine-response`` command line: parse, call a flow, print, map errors to exit codes.
 
-Exit codes (documented in the README; each error class in :mod:`ketamine_response.features.errors` carries its own):
-
-* 0: success (``validate``: no problems)
-* 1: row-level problems in the cohort (listed, nothing crashed)
-* 2: file-level problems or bad usage (a one-paragraph message says how to fix it)
-* 3: ``score --strict`` rejected at least one row
-* 70: an internal error (a bug: please report it with the message)
-
-Heavy libraries are imported inside the command functions so ``--help`` stays fast.
+The parser (every option, help text and default) is :mod:`ketamine_response.pipelines.arguments`. Exit
+codes are in the README and the parser's epilog; each error class in :mod:`ketamine_response.features.errors`
+carries its own, and :func:`_run` is the one place they become the process's. Heavy libraries are imported
+inside the command functions so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -22,9 +17,7 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from ketamine_response.features.errors import EXIT_INTERNAL, EXIT_OK, EXIT_ROWS, EXIT_STRICT, KetamineResponseError, Terminated, UsageError
-from ketamine_response.pipelines.tracking import DEFAULT_EXPERIMENT
-
-log = logging.getLogger("ketamine_response")
+from ketamine_response.pipelines import arguments
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -74,28 +67,18 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from ketamine_response.pipelines.config import load_config
+    from ketamine_response.pipelines.config import load_config, with_overrides
     from ketamine_response.pipelines.flows.train import run_train
     from ketamine_response.pipelines.reporting.terminal import render_benefit, render_table
     from ketamine_response.pipelines.tracking import registered_name
 
     _target_or_usage(args.target)
     config = load_config(args.config)
-    if args.cv:  # argparse has checked the choice
-        config = dataclasses.replace(config, cv=dataclasses.replace(config.cv, design=args.cv))
-    if args.backend:  # argparse has checked the choice
-        config = dataclasses.replace(config, backend=args.backend)
+    config = with_overrides(config, args.cv, args.backend, args.permutations)
     if config.backend == "spark":  # no pyspark, joblibspark or Java: exit 2 before a run is opened
         from ketamine_response.pipelines.training.backend import spark_session
 
         spark_session()
-    if args.permutations is not None:
-        if not 0 <= args.permutations <= 9999:
-            raise UsageError(f"--permutations must be 0-9999, got {args.permutations}")
-        config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation,
-                                                                            permutations=args.permutations))
     from ketamine_response.pipelines.reporting.descriptions import selection_reason
     from ketamine_response.pipelines.reporting.terminal import TerminalProgress
 
@@ -189,10 +172,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return EXIT_STRICT if args.strict and s.rejected else EXIT_OK
 
 
-def _cmd_ingest_bids(args: argparse.Namespace) -> int:
-    from ketamine_response.pipelines.flows.ingest import run_ingest_bids
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from ketamine_response.pipelines.flows.ingest import run_ingest
 
-    cohort = run_ingest_bids(args.dir, args.out, args.mapping, args.include_controls)
+    cohort = run_ingest(args.source, args.dir, args.out, args.mapping, vars(args))  # the source picks its options
     arms = cohort["treatment"].value_counts().to_dict()
     print(f"wrote {len(cohort)} courses of {cohort['patient_id'].nunique()} patients ({arms}) to {args.out}")
     return EXIT_OK
@@ -207,7 +190,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _target_or_usage(target: str) -> None:
-    from ketamine_response.features.cohort.targets import parse_target
+    from ketamine_response.features.tasks import parse_target
 
     try:
         parse_target(target)
@@ -216,145 +199,11 @@ def _target_or_usage(target: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
-    from ketamine_response.features.synthetic.scenarios import SCENARIOS  # light: no numpy or pandas
-    from ketamine_response.pipelines.config import shipped_configs
-
-    parser = argparse.ArgumentParser(
-        prog="ketamine-response",
-        description="Predict who with treatment-resistant depression responds to ketamine or esketamine, "
-        "with validation you can trust.",
-        epilog="Exit codes: 0 ok, 1 row problems in the cohort, 2 file or usage problem, "
-        "3 rows rejected by score --strict, 70 internal error.",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    v = sub.add_parser("validate", help="check a cohort file and summarise it",
-                       description="Check a cohort file (CSV or Parquet) and list every problem by row and column.")
-    v.add_argument("cohort", help="cohort file (.csv or .parquet)")
-    v.add_argument("--mapping", help="YAML file mapping your column names and units to the canonical ones")
-    v.add_argument("--problems", metavar="FILE", help="write every problem to this CSV")
-    v.set_defaults(func=_cmd_validate)
-
-    s = sub.add_parser("synth", help="write a synthetic TRD cohort with known ground truth",
-                       description="Write a synthetic cohort calibrated to published ketamine/esketamine trials.")
-    s.add_argument("--n", type=int, default=300, help="number of treatment courses (default 300; crossover patients have two)")
-    s.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
-    s.add_argument("--scenario", default="literature", choices=list(SCENARIOS),
-                   help="planted truth: %(choices)s (default %(default)s)")
-    s.add_argument("--out", metavar="FILE", help="cohort file to write (.csv or .parquet)")
-    s.add_argument("--oracle", metavar="FILE", help="also write each course's true response probabilities")
-    s.add_argument("--describe", action="store_true", help="print the planted effects of every scenario")
-    s.set_defaults(func=_cmd_synth)
-
-    f = sub.add_parser("features", help="build the candidate-biomarker table for a target",
-                       description="Derive the per-course feature table (no fitting, no leakage) for one target.")
-    f.add_argument("cohort", nargs="?", help="cohort file (.csv or .parquet)")
-    f.add_argument("--target", help="response_<tp>, remission_<tp> (0/1) or pct_change_<tp> (continuous), e.g. response_24h")
-    f.add_argument("--out", metavar="FILE", help="feature table to write (.csv or .parquet)")
-    f.add_argument("--mapping", help="YAML column mapping")
-    f.add_argument("--drop-invalid", action="store_true", help="leave out rows with problems instead of stopping")
-    f.add_argument("--list", action="store_true", help="print the feature dictionary and exit")
-    f.set_defaults(func=_cmd_features)
-
-    t = sub.add_parser("train", help="nested-CV training of response classifiers, tracked in MLflow",
-                       description="Fit and honestly validate response classifiers for one target; log to MLflow.")
-    t.add_argument("cohort", help="cohort file (.csv or .parquet)")
-    t.add_argument("--target", required=True, help="response_<tp>, remission_<tp> (0/1) or pct_change_<tp> (continuous), e.g. response_24h")
-    t.add_argument("--config", help="training config: a YAML file, or a shipped one by name "
-                   f"({', '.join(shipped_configs())}; default train)")
-    t.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
-    t.add_argument("--cv", choices=["kfold", "site"], help="outer loop: repeated k-fold or leave-one-site-out")
-    t.add_argument("--backend", choices=["local", "spark"], help="where the outer folds and permutations run: "
-                   "local worker processes (n_jobs) or Spark tasks on $SPARK_MASTER (default local[2]; needs the "
-                   "spark extra and Java); identical results (default: the config's backend, local)")
-    t.add_argument("--permutations", type=int, metavar="B", help="at most B re-runs of the whole procedure on "
-                   "permuted labels (config default 19: smallest p 0.05; 99 resolves 0.01 at about 5x the cost)")
-    t.add_argument("--mapping", help="YAML column mapping")
-    t.add_argument("--drop-invalid", action="store_true", help="leave out rows with problems instead of stopping")
-    t.set_defaults(func=_cmd_train)
-
-    r = sub.add_parser("runs", help="compare training runs in the MLflow store",
-                       description="List an experiment's training runs, newest first: target, CV design, selected "
-                       "family, AUROC with its 95%% CI, permutation p and courses. Compare them in the UI with 'ui'.")
-    r.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name (default %(default)s)")
-    r.add_argument("--wide", action="store_true", help="every column, full run ids (wider than 100 characters)")
-    r.add_argument("--csv", action="store_true", help="every column as CSV, for a spreadsheet or a script")
-    r.set_defaults(func=_cmd_runs)
-
-    p = sub.add_parser("promote", help="move the champion alias of a registered model to a version",
-                       description="Make VERSION the champion of NAME (what 'score' uses by default) and say which "
-                       "version it replaced. Versions without an alias (no evidence against permuted labels, or "
-                       "below the minimum sample size) can be promoted only this way.")
-    p.add_argument("name", help="registered model, e.g. ketamine-response-response_24h")
-    p.add_argument("version", type=int, help="version number (see the MLflow UI's Models tab, or train's output)")
-    p.set_defaults(func=_cmd_promote)
-
-    e = sub.add_parser("explain", help="SHAP waterfall of one patient's courses under a logged model")
-    e.add_argument("cohort", help="cohort file (.csv or .parquet)")
-    e.add_argument("--model", required=True, help="MLflow model URI, e.g. models:/ketamine-response-response_24h@champion")
-    e.add_argument("--patient", required=True, help="patient_id to explain (all of their courses)")
-    e.add_argument("--out", default=None, help="waterfall PNG to write (default explain-<patient>.png)")
-    e.add_argument("--mapping", help="YAML column mapping")
-    e.set_defaults(func=_cmd_explain)
-
-    sc = sub.add_parser("score", help="score a cohort file with a registered model; invalid rows are quarantined",
-                        description="Stream a cohort file through a logged model. Every row is either scored "
-                        "(--out) or rejected with its problems (<out stem>.rejected.csv).")
-    sc.add_argument("cohort", help="cohort file (.csv or .parquet); outcome columns are not needed")
-    sc.add_argument("--out", required=True, help="scores to write (.csv or .parquet)")
-    sc.add_argument("--model", help="MLflow model URI (default: champion of the only registered model)")
-    sc.add_argument("--explain", type=int, default=0, metavar="K", help="add the K features that pushed each prediction most")
-    sc.add_argument("--strict", action="store_true", help="exit 3 when any row is rejected")
-    sc.add_argument("--chunk-rows", type=int, default=100_000, metavar="N",
-                    help="rows per chunk of the local engine (default 100000)")
-    sc.add_argument("--mapping", help="YAML column mapping")
-    sc.add_argument("--engine", choices=("local", "spark"), default="local",
-                    help="local: stream the file on this machine (default); spark: validate and score as Spark tasks "
-                    "(pip install 'ketamine-response[spark]', Java 17+), same outputs")
-    sc.add_argument("--spark-master", metavar="URL", help="Spark master for --engine spark (default $SPARK_MASTER or local[2])")
-    sc.set_defaults(func=_cmd_score)
-
-    ing = sub.add_parser("ingest", help="convert a public dataset into a cohort file")
-    ingest_sub = ing.add_subparsers(dest="source", required=True, metavar="SOURCE")
-    bids = ingest_sub.add_parser("bids", help="a BIDS dataset's participants.tsv and phenotype/*.tsv",
-                                 description="One row per treatment course from a BIDS dataset's tables.")
-    bids.add_argument("dir", help="BIDS dataset folder")
-    bids.add_argument("--out", required=True, help="cohort file to write (.csv or .parquet)")
-    bids.add_argument("--mapping", help="session/column mapping YAML (default: DIR/bids_mapping.yaml, else the "
-                      "shipped mapping of a known dataset such as OpenNeuro ds005917)")
-    bids.add_argument("--include-controls", action="store_true", help="keep healthy controls (not patients)")
-    bids.set_defaults(func=_cmd_ingest_bids)
-
-    rp = sub.add_parser("report", help="write a training run's HTML report (and SHAP tables) to a folder",
-                        description="Copy a training run's self-contained HTML report (DIR/report/index.html, opens "
-                        "without a server), its SHAP tables and benefit tables out of the tracking store.")
-    rp.add_argument("run_id", help="MLflow run id printed by train")
-    rp.add_argument("--out", required=True, help="folder to write report/index.html and shap/ into")
-    rp.set_defaults(func=_cmd_report)
-
-    u = sub.add_parser("ui", help="start the MLflow UI on the project's store (127.0.0.1)",
-                       description="Serve the MLflow UI on the project's tracking store until Ctrl-C or SIGTERM "
-                       "(which stop the server too). It binds 127.0.0.1, so only this machine can reach it, "
-                       "unless --host says otherwise.")
-    u.add_argument("--port", type=int, default=5000, help="TCP port 1-65535 (default %(default)s)")
-    u.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only; "
-                   "0.0.0.0 exposes the store to the network)")
-    u.set_defaults(func=_cmd_ui)
-
-    sv = sub.add_parser("server", help="start a team tracking server on PostgreSQL (several users, concurrent runs)",
-                        description="Serve an MLflow tracking server with a PostgreSQL backend store and artifacts "
-                        "served through it. Members point MLFLOW_TRACKING_URI at it. The database URI is read from "
-                        "--database or MLFLOW_BACKEND_STORE_URI and passed to MLflow through the environment, so "
-                        "its password never shows in the process list or the output.")
-    sv.add_argument("--database", help="postgresql://USER:PASSWORD@HOST:PORT/DB (default: $MLFLOW_BACKEND_STORE_URI)")
-    sv.add_argument("--artifacts", required=True, help="where artifacts are stored (a folder, or s3://...)")
-    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s; 0.0.0.0 for the network)")
-    sv.add_argument("--port", type=int, default=5000, help="TCP port 1-65535 (default %(default)s)")
-    sv.add_argument("--workers", type=int, default=2, help="server worker processes (default %(default)s)")
-    sv.set_defaults(func=_cmd_server)
-    return parser
+    """The parser of :mod:`.arguments`, each command's ``func`` its function here."""
+    return arguments.build_parser({
+        "validate": _cmd_validate, "synth": _cmd_synth, "features": _cmd_features, "train": _cmd_train,
+        "runs": _cmd_runs, "promote": _cmd_promote, "explain": _cmd_explain, "score": _cmd_score,
+        "ingest": _cmd_ingest, "report": _cmd_report, "ui": _cmd_ui, "server": _cmd_server})
 
 
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

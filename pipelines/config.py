@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from ketamine_response.features.cohort.schema import REMISSION_THRESHOLD
-from ketamine_response.features.errors import ConfigError
+from ketamine_response.features.errors import ConfigError, UsageError
+from ketamine_response.features.tasks import TASKS, Task, TaskKind
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "train.yaml"
 
 
-def _registered_families(task: str = "classification") -> tuple[str, ...]:
+def _registered_families(task: TaskKind = TaskKind.BINARY) -> tuple[str, ...]:
     from ketamine_response.models.families import family_names  # imported on use: it loads scikit-learn
 
-    return family_names(task)  # type: ignore[arg-type]
+    return family_names(task)
 
 
 @dataclass(frozen=True)
@@ -71,22 +72,55 @@ class BenefitConfig:
 
 
 @dataclass(frozen=True)
+class PolicyConfig:
+    """What the evidence must show before the tool claims something: decided here, rendered by reporting."""
+
+    alpha: float = 0.05               # the permutation p the selected procedure must reach (alias and SHAP veto)
+    alias_needs_min_sample: bool = True  # no alias below Riley et al.'s minimum sample size
+    shap_veto: bool = True            # no feature called consistently important unless the procedure beat permuted labels
+    min_events_per_arm: int = 5       # a subgroup row (arm, sex, site) with fewer events or non-events shows counts only
+    min_courses_per_group: int = 10   # a subgroup row with fewer courses shows counts only
+
+    def beats_permutations(self, p: float) -> bool:
+        """Whether a permutation p is evidence of signal; NaN (no permutations run) is no evidence."""
+        return p <= self.alpha
+
+    def shap_shown(self, p: float) -> bool:
+        """Whether features may be called consistently important; NaN (no permutations) does not veto."""
+        return not self.shap_veto or not p > self.alpha
+
+    def alias(self, p: float, courses: int, below_minimum: bool, minimum: int) -> tuple[bool, str]:
+        """(whether a new version earns the alias, the reason when it does not)."""
+        if self.alias_needs_min_sample and below_minimum:
+            return False, f"below the minimum sample size ({courses} courses, Riley et al. minimum {minimum})"
+        if not self.beats_permutations(p):
+            return False, ("the permutation test was not run (0 permutations)" if p != p else
+                           f"the procedure did not beat permuted labels (permutation p = {p:.3f} > {self.alpha})")
+        return True, ""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     seed: int = 20261129
     cv: CVConfig = field(default_factory=CVConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     families: tuple[str, ...] = field(default_factory=lambda: _registered_families())
     # used instead of families for a continuous target (pct_change_<tp>)
-    regression_families: tuple[str, ...] = field(default_factory=lambda: _registered_families("regression"))
+    regression_families: tuple[str, ...] = field(default_factory=lambda: _registered_families(TaskKind.CONTINUOUS))
     early_course: bool = False
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     benefit: BenefitConfig = field(default_factory=BenefitConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     n_jobs: int = 2
     # where the outer folds (with their inner search) and permutations run: local (joblib processes on
     # this machine, n_jobs of them) or spark (Spark tasks through joblibspark, as many at once as the
     # cluster's default parallelism); the same results either way
     backend: str = "local"
+
+    def families_for(self, task: Task) -> tuple[str, ...]:
+        """The model families trained for a target of *task* (each task names its config key)."""
+        return tuple(getattr(self, task.families_key))
 
     def flat(self) -> dict[str, str]:
         """Dotted key → value, for MLflow params."""
@@ -122,12 +156,23 @@ def _build(cls: type, raw: Any, where: str, path: str) -> Any:
     return cls(**values)
 
 
-def _family_list_ok(value: object, task: str) -> tuple[bool, str]:
-    known = _registered_families(task)
+def _family_list_ok(c: TrainConfig, task: Task) -> tuple[bool, str]:
+    known, value = _registered_families(task.kind), getattr(c, task.families_key)
     ok = (isinstance(value, tuple) and len(value) > 0 and all(isinstance(f, str) for f in value)
           and set(value) <= set(known) and len(set(value)) == len(value))
-    key = "families" if task == "classification" else "regression_families"
-    return ok, f"{key} must be a non-empty list of distinct names from {', '.join(known)}"
+    return ok, f"{task.families_key} must be a non-empty list of distinct names from {', '.join(known)}"
+
+
+def _policy_problems(p: PolicyConfig) -> list[tuple[bool, str]]:
+    return [
+        (isinstance(p.alpha, float) and 0 < p.alpha < 1, "policy.alpha must be between 0 and 1"),
+        (isinstance(p.alias_needs_min_sample, bool), "policy.alias_needs_min_sample must be true or false"),
+        (isinstance(p.shap_veto, bool), "policy.shap_veto must be true or false"),
+        (isinstance(p.min_events_per_arm, int) and not isinstance(p.min_events_per_arm, bool) and p.min_events_per_arm >= 1,
+         "policy.min_events_per_arm must be a whole number >= 1"),
+        (isinstance(p.min_courses_per_group, int) and not isinstance(p.min_courses_per_group, bool)
+         and p.min_courses_per_group >= 1, "policy.min_courses_per_group must be a whole number >= 1"),
+    ]
 
 
 def _problems(c: TrainConfig) -> list[str]:
@@ -142,8 +187,7 @@ def _problems(c: TrainConfig) -> list[str]:
         (isinstance(c.search.budget, int) and c.search.budget >= 1, "search.budget must be >= 1"),
         (c.search.selection_metric in ("log_loss", "brier", "auroc"),
          "search.selection_metric must be log_loss, brier or auroc"),
-        _family_list_ok(c.families, "classification"),
-        _family_list_ok(c.regression_families, "regression"),
+        *(_family_list_ok(c, task) for task in TASKS.values()),
         (c.calibration.method in ("sigmoid", "isotonic"), "calibration.method must be sigmoid or isotonic"),
         (isinstance(e.bootstrap, int) and e.bootstrap >= 50, "evaluation.bootstrap must be >= 50"),
         (isinstance(e.permutations, int) and 0 <= e.permutations <= 9999, "evaluation.permutations must be 0-9999"),
@@ -167,6 +211,7 @@ def _problems(c: TrainConfig) -> list[str]:
          f"got {list(c.benefit.learners) if isinstance(c.benefit.learners, tuple) else c.benefit.learners!r}"),
         (c.benefit.propensity in ("allocation", "estimated"), "benefit.propensity must be allocation or estimated"),
         (isinstance(c.benefit.fdr, float) and 0 < c.benefit.fdr < 1, "benefit.fdr must be between 0 and 1"),
+        *_policy_problems(c.policy),
     ]
     return [message for ok, message in checks if not ok]
 
@@ -227,4 +272,25 @@ def _fit_to_machine(config: TrainConfig, path: str) -> TrainConfig:
             logging.getLogger(__name__).warning("%s: n_jobs %d is more than this machine's %d cores; using %d",
                                                 path, config.n_jobs, cores, cores)
         return dataclasses.replace(config, n_jobs=cores)
+    return config
+
+
+def with_overrides(config: TrainConfig, cv: str | None = None, backend: str | None = None,
+                   permutations: int | None = None) -> TrainConfig:
+    """*config* with ``train``'s --cv, --backend and --permutations applied (None keeps the config's value).
+
+    Raises
+    ------
+    UsageError
+        For a number of permutations outside 0-9999 (argparse has checked the other two's choices).
+    """
+    if cv:
+        config = dataclasses.replace(config, cv=dataclasses.replace(config.cv, design=cv))
+    if backend:
+        config = dataclasses.replace(config, backend=backend)
+    if permutations is not None:
+        if not 0 <= permutations <= 9999:
+            raise UsageError(f"--permutations must be 0-9999, got {permutations}")
+        config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation,
+                                                                            permutations=permutations))
     return config

@@ -25,12 +25,17 @@ def file_digests(folder: str | Path) -> dict[str, str]:
     root = Path(folder)
     out: dict[str, str] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name not in DOWNLOAD_METADATA):
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while block := handle.read(CHUNK):
-                digest.update(block)
-        out[path.relative_to(root).as_posix()] = digest.hexdigest()
+        out[path.relative_to(root).as_posix()] = file_digest(path)
     return out
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of one file, read in blocks (a cohort file's digest identifies the data without storing it)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def folder_digest(files: dict[str, str]) -> str:

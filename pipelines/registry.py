@@ -2,13 +2,15 @@
 versions with their descriptions and aliases, and loading a model only after checking it.
 
 With :mod:`ketamine_response.pipelines.tracking` (runs, experiments, artifacts) the only place besides the logged model
-(:mod:`ketamine_response.models.wrapper`) that touches MLflow.
+(:mod:`ketamine_response.models.wrapper`) that touches MLflow; the Spark scorer gets the model's Spark UDF
+from :func:`spark_udf` here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import pickle
 import tempfile
 from pathlib import Path
@@ -150,13 +152,16 @@ def _recorded_digest(uri: str) -> tuple[str | None, str | None]:
     return tags.get(DIGEST_TAG), tags.get(FILES_TAG)
 
 
-def load_model(uri: str):
-    """Load a logged model as pyfunc after checking its files against the SHA-256 recorded when it was
-    logged (unpickling runs code). A missing, unrecorded, altered or unreadable model is a TrackingError."""
-    import tempfile
+def _unloadable(uri: str, exc: Exception) -> TrackingError:
+    return TrackingError(f"model {uri} cannot be loaded ({getattr(exc, 'message', exc)}). List registered "
+                         "models in the MLflow UI or with 'ketamine-response runs'.")
 
+
+def verified_copy(uri: str, folder: str) -> str:
+    """The logged model's files downloaded into *folder* and checked against the SHA-256 recorded when it was
+    logged: the one check every path that runs a model's pickled code passes first (:func:`load_model`,
+    :func:`spark_udf`). A missing, unrecorded or altered model is a TrackingError."""
     import mlflow.artifacts
-    import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
     from ketamine_response.pipelines.integrity import verify
@@ -164,15 +169,27 @@ def load_model(uri: str):
     if not uri.startswith("models:/") or uri == "models:/":
         raise TrackingError(f"model {uri}: not a model URI this tool loads. Use {MODEL_URI_FORMS} from the "
                             "tracking store (see 'ketamine-response runs' or the MLflow UI).")
+    try:
+        expected, files = _recorded_digest(uri)
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder)
+        verify(local, uri, expected, files)
+    except (MlflowException, OSError) as exc:
+        raise _unloadable(uri, exc) from None
+    return local
+
+
+def load_model(uri: str):
+    """Load a logged model as pyfunc after checking its files against the SHA-256 recorded when it was
+    logged (unpickling runs code). A missing, unrecorded, altered or unreadable model is a TrackingError."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
     with tempfile.TemporaryDirectory(prefix="ketamine-model-") as local:
+        folder = verified_copy(uri, local)
         try:
-            expected, files = _recorded_digest(uri)
-            folder = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=local)
-            verify(folder, uri, expected, files)
             model = mlflow.pyfunc.load_model(folder)
         except (MlflowException, OSError) as exc:
-            raise TrackingError(f"model {uri} cannot be loaded ({getattr(exc, 'message', exc)}). List registered "
-                                "models in the MLflow UI or with 'ketamine-response runs'.") from None
+            raise _unloadable(uri, exc) from None
         except (ImportError, AttributeError, pickle.UnpicklingError) as exc:  # pickled by an incompatible version
             raise TrackingError(f"model {uri} was saved by another version of ketamine-response and cannot be "
                                 f"read by this one ({type(exc).__name__}: {exc}). Retrain it with this version.") from None
@@ -180,6 +197,30 @@ def load_model(uri: str):
         raise TrackingError(f"model {uri} was saved by an older version of ketamine-response (before model "
                             "families were recorded). Retrain it with this version.")
     return model
+
+
+class _DropLocalEnvNote(logging.Filter):
+    """spark_udf logs, for every env_manager="local", that the training environment is not recreated: the
+    executors run this interpreter on purpose. Its warnings about requirement mismatches still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return 'with `env_manager="local"`' not in record.getMessage()
+
+
+def spark_udf(spark: Any, uri: str) -> Any:
+    """The logged model's pyfunc as a Spark UDF giving one double per row, built from a :func:`verified_copy`
+    (spark_udf copies the folder, so it may go when this returns). The executors run this interpreter
+    (``env_manager="local"``): the project and its dependencies must be installed where they run."""
+    import mlflow.pyfunc
+
+    note = _DropLocalEnvNote()
+    logger = logging.getLogger("mlflow.pyfunc")
+    logger.addFilter(note)
+    try:
+        with tempfile.TemporaryDirectory(prefix="ketamine-model-") as local:
+            return mlflow.pyfunc.spark_udf(spark, verified_copy(uri, local), result_type="double", env_manager="local")
+    finally:
+        logger.removeFilter(note)
 
 
 def resolve_model(uri: str | None) -> tuple[str, str, str]:

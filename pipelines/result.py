@@ -7,35 +7,15 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ketamine_response.features.build import FeatureTable
+from ketamine_response.models.families import SELECTED
 from ketamine_response.models.wrapper import CohortModel
 from ketamine_response.pipelines.config import TrainConfig
-from ketamine_response.pipelines.evaluation.benefit import BenefitSummary
+from ketamine_response.pipelines.evaluation.benefit import BenefitResult
 from ketamine_response.pipelines.evaluation.evaluate import Evaluation
 from ketamine_response.pipelines.evaluation.explanation import ShapSummary
 from ketamine_response.pipelines.evaluation.sample_size import SampleSize
-from ketamine_response.pipelines.training.data import Data
-from ketamine_response.pipelines.training.nested import FoldResult
+from ketamine_response.pipelines.folds import Data, FoldResult
 from ketamine_response.pipelines.training.permutation import PermutationResult
-
-
-@dataclass(frozen=True)
-class BenefitResult:
-    """The benefit model's figures per comparison (active arm vs placebo) and the biomarker roles table."""
-
-    summaries: list[BenefitSummary]
-    roles: pd.DataFrame
-    notes: list[str]
-
-    @property
-    def primary(self) -> BenefitSummary:
-        """The comparison with the most courses: its figures are logged without an arm suffix."""
-        return max(self.summaries, key=lambda s: s.n_drug + s.n_placebo)
-
-    def metrics(self) -> dict[str, float]:
-        out = self.primary.metrics()
-        for summary in self.summaries:
-            out |= summary.metrics(f"_{summary.arm}")
-        return out
 
 
 @dataclass
@@ -59,6 +39,8 @@ class TrainingResult:
     shap: ShapSummary
     notes: list[str] = field(default_factory=list)
     benefit: BenefitResult | None = None
+    # the notes a reader must see first (also in ``notes``), flagged where they are made, never read back from text
+    warnings: list[str] = field(default_factory=list)
     run_id: str = ""
     artifact_uri: str = ""
     version: int = 0
@@ -69,5 +51,5 @@ class TrainingResult:
         """The comparison table: one row per family, then the selected procedure."""
         perm = self.permutation
         rows = [self.evaluations[f].row(f, perm.p[f], perm.b[f]) for f in self.config.families]
-        rows.append(self.evaluations["selected"].row(f"selected ({self.selected})", perm.p["selected"], perm.b["selected"]))
+        rows.append(self.evaluations[SELECTED].row(f"selected ({self.selected})", perm.p[SELECTED], perm.b[SELECTED]))
         return pd.DataFrame(rows)

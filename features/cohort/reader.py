@@ -1,49 +1,23 @@
-"""Read a cohort file (CSV or Parquet) into a raw table, or say clearly why not; write tables back.
+"""Read a cohort file into a raw table, or say clearly why not; write tables and outputs back.
 
-CSV cells are kept as text so the validator sees exactly what the user wrote
-(an unparseable number is reported, not silently turned into NaN).
+What differs between formats (CSV, Parquet) is in :mod:`ketamine_response.features.cohort.formats`;
+this module applies the checks every format shares (a missing file, a folder, no columns, no rows) and
+writes outputs aside, so an interrupted write never leaves a finished-looking file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 import secrets
-import warnings
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import pandas as pd
 
+from ketamine_response.features.cohort.formats import format_of
+from ketamine_response.features.cohort.text import read_text
 from ketamine_response.features.errors import CohortFileError
-
-CSV_SUFFIXES = (".csv",)
-PARQUET_SUFFIXES = (".parquet", ".pq")
-_DELIMITERS = (",", ";", "\t")
-MAX_COLUMNS = 20_000  # a cohort has tens of columns; far more is a transposed or corrupted export
-
-
-def _check_width(path: Path, columns: list[str]) -> None:
-    if len(columns) > MAX_COLUMNS:
-        raise CohortFileError(f"{path}: the file has {len(columns):,} columns; at most {MAX_COLUMNS:,} are read. "
-                              "A cohort has one column per variable and one row per course: check that the "
-                              "table is not transposed.")
-
-
-def file_kind(path: Path) -> str:
-    """``"csv"`` or ``"parquet"`` from the file's extension, else a CohortFileError."""
-    suffix = path.suffix.lower()
-    if suffix in CSV_SUFFIXES:
-        return "csv"
-    if suffix in PARQUET_SUFFIXES:
-        return "parquet"
-    raise CohortFileError(
-        f"{path}: unsupported file type '{suffix or '(no extension)'}'. "
-        "Cohort files must be CSV (.csv, UTF-8) or Parquet (.parquet); "
-        "export the sheet as 'CSV UTF-8' and pass that file."
-    )
 
 
 def read_cohort_file(path: str | Path) -> pd.DataFrame:
@@ -52,7 +26,8 @@ def read_cohort_file(path: str | Path) -> pd.DataFrame:
     Parameters
     ----------
     path : str or Path
-        A ``.csv`` or ``.parquet`` file.
+        A file of one of the formats of :data:`~ketamine_response.features.cohort.formats.FORMATS`
+        (``.csv``, ``.parquet``).
 
     Returns
     -------
@@ -65,11 +40,9 @@ def read_cohort_file(path: str | Path) -> pd.DataFrame:
         If the file is missing, unreadable, empty, of another type, or malformed.
     """
     path = Path(path)
-    kind = file_kind(path)
-    if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
-        raise CohortFileError(f"{path}: the file {what}. Check the path and try again.")
-    table = _read_csv(path) if kind == "csv" else _read_parquet(path)
+    entry = format_of(path)
+    _require_file(path, "is a directory")
+    table = entry.read(path)
     if len(table.columns) == 0:
         raise CohortFileError(f"{path}: the file has no columns. Write a header row first.")
     if len(table) == 0:
@@ -79,49 +52,10 @@ def read_cohort_file(path: str | Path) -> pd.DataFrame:
     return table
 
 
-def _refuse_binary(path: Path, head: bytes) -> None:
-    """Text in another encoding (UTF-16 from some spreadsheet exports), a compressed file or binary
-    data: say which."""
-    if head.startswith(b"\x1f\x8b"):
-        raise CohortFileError(f"{path}: the file is gzip-compressed. Decompress it first (gunzip).")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (b"\x00" in head[:200] and head[1::2].count(0) > len(head) // 4):
-        raise CohortFileError(f"{path}: the file is UTF-16 text, not UTF-8. Re-save it as 'CSV UTF-8'.")
-    if b"\x00" in head:
-        raise CohortFileError(f"{path}: the file is binary, not CSV text. Save it as 'CSV UTF-8' or as Parquet.")
-
-
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
-    if not data.strip():
-        raise CohortFileError(f"{path}: the file is empty. Write a header row and one row per course.")
-    _refuse_binary(path, data)
-    try:
-        # utf-8-sig drops a byte-order mark that spreadsheet exports add.
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CohortFileError(
-            f"{path}: the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
-            "Re-save it as 'CSV UTF-8'."
-        ) from None
-
-
-def _header(path: Path, text: str, delimiter: str | None = None) -> tuple[list[str], str]:
-    first = text.splitlines()[0]
-    # The delimiter that splits the header most wins: semicolon CSV from European locales reads too.
-    delimiter = delimiter or max(_DELIMITERS, key=first.count)
-    header = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
-    _check_width(path, header)
-    blanks = [i + 1 for i, h in enumerate(header) if not h]
-    if blanks:
-        raise CohortFileError(
-            f"{path}: header column {blanks[0]} has no name. Name every column or delete the empty one."
-        )
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise CohortFileError(
-            f"{path}: column '{dupes[0]}' appears more than once in the header. Keep one and rename the other."
-        )
-    return header, delimiter
+def _require_file(path: Path, if_folder: str) -> None:
+    if not path.is_file():
+        what = if_folder if path.is_dir() else "does not exist"
+        raise CohortFileError(f"{path}: the file {what}. Check the path and try again.")
 
 
 def read_text_table(path: str | Path, delimiter: str | None = None) -> pd.DataFrame:
@@ -129,50 +63,11 @@ def read_text_table(path: str | Path, delimiter: str | None = None) -> pd.DataFr
     same checks as cohort files: encoding, compression, binary data, ragged rows, blank or repeated
     headers, a header with no rows. *delimiter* None detects it from the header."""
     path = Path(path)
-    if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
-        raise CohortFileError(f"{path}: the file {what}. Check the path and try again.")
-    table = _read_csv(path, delimiter)
+    _require_file(path, "is a directory")
+    table = read_text(path, delimiter)
     if len(table) == 0:
         raise CohortFileError(f"{path}: the file has a header but no data rows.")
     return table
-
-
-def _read_csv(path: Path, delimiter: str | None = None) -> pd.DataFrame:
-    text = _decode(path)
-    header, delimiter = _header(path, text, delimiter)
-    try:
-        with warnings.catch_warnings():
-            # pandas only warns when a row has more cells than the header and drops the extra: refuse it
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            table = pd.read_csv(
-                io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
-                skip_blank_lines=False, index_col=False, engine="c",
-            )
-    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, csv.Error) as exc:
-        raise CohortFileError(
-            f"{path}: the file is not well-formed CSV ({exc}). Quote cells that contain "
-            f"'{delimiter}' and give every row the same number of cells as the header."
-        ) from None
-    table.columns = header
-    table = table.fillna("")
-    # A trailing newline is not a row; blank lines inside the file are kept so rows stay numbered.
-    while len(table) and (table.iloc[-1] == "").all():
-        table = table.iloc[:-1]
-    return table.reset_index(drop=True)
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        table = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises many types; all mean "not readable Parquet"
-        raise CohortFileError(
-            f"{path}: the file cannot be read as Parquet ({type(exc).__name__}: {exc}). "
-            "Check that it is a Parquet file, or save the data as CSV."
-        ) from None
-    table.columns = [str(c).strip() for c in table.columns]
-    _check_width(path, list(table.columns))
-    return table.reset_index(drop=True)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -220,24 +115,42 @@ def write_aside(path: str | Path, write: Callable[[Path], object]) -> None:
 
 
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
-    """Write a table as CSV or Parquet by the extension of *path*, byte-identically for the same table."""
-    if file_kind(Path(path)) == "csv":
-        write_aside(path, lambda tmp: table.to_csv(tmp, index=False, lineterminator="\n"))
-    else:
-        write_aside(path, lambda tmp: table.to_parquet(tmp, index=False))
+    """Write a table in the format of *path*'s extension, byte-identically for the same table."""
+    entry = format_of(Path(path))  # an unknown extension stops before anything is written
+
+    def write(partial: Path) -> None:
+        writer = entry.open_writer(partial)
+        writer.write(table)
+        writer.close()
+
+    write_aside(path, write)
 
 
-def _csv_header(path: Path) -> tuple[list[str], str]:
-    with path.open("rb") as handle:
-        head = handle.read(1 << 16)
-    if not head.strip():
-        raise CohortFileError(f"{path}: the file is empty. Write a header row and one row per course.")
-    _refuse_binary(path, head)
-    try:
-        first = head.lstrip(b"\r\n").split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
-    except UnicodeDecodeError as exc:
-        raise CohortFileError(f"{path}: the file is not UTF-8 text (offset {exc.start}). Re-save it as 'CSV UTF-8'.") from None
-    return _header(path, first)
+class OutputSink:
+    """An output file (format by extension) appended chunk by chunk under a hidden name beside it and
+    renamed into place by :meth:`close`; :meth:`discard` removes it. Outputs people open in a spreadsheet
+    get :func:`spreadsheet_safe` cells."""
+
+    def __init__(self, path: Path):
+        self.path, self.format = path, format_of(path)
+        self.partial = partial_path(path)
+        self.writer = self.format.open_writer(self.partial)
+        self.started = False  # whether anything (a header at least) was written
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self.writer.write(spreadsheet_safe(frame) if self.format.spreadsheet else frame)
+        self.started = True
+
+    def close(self) -> None:
+        self.writer.close()
+        os.replace(self.partial, self.path)
+
+    def discard(self) -> None:
+        # already failing: remove what we can, report the first error
+        with contextlib.suppress(OSError):
+            self.writer.close()
+        with contextlib.suppress(OSError):
+            self.partial.unlink(missing_ok=True)
 
 
 def iter_cohort_chunks(path: str | Path, chunk_rows: int, columns: list[str] | None = None) -> Generator[pd.DataFrame]:
@@ -252,35 +165,16 @@ def iter_cohort_chunks(path: str | Path, chunk_rows: int, columns: list[str] | N
         For file-level problems, including ones met part-way through the file.
     """
     path = Path(path)
-    kind = file_kind(path)
-    if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise CohortFileError(f"{path}: the file {what}. Check the path and try again.")
-    chunks = _csv_chunks(path, chunk_rows, columns) if kind == "csv" else _parquet_chunks(path, chunk_rows, columns)
+    entry = format_of(path)
+    _require_file(path, "is a folder, not a file")
     empty = True
-    for chunk in chunks:
+    for chunk in entry.chunks(path, chunk_rows, columns):
         if len(chunk) == 0:  # a header-only CSV still gives pandas one empty chunk
             continue
         empty = False
         yield chunk
     if empty:
         raise CohortFileError(f"{path}: the file has a header but no data rows. Add one row per treatment course.")
-
-
-def _csv_chunks(path: Path, chunk_rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
-    header, delimiter = _csv_header(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            reader = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
-                                 skip_blank_lines=False, index_col=False, encoding="utf-8-sig",
-                                 chunksize=chunk_rows, header=0, names=header, usecols=columns)
-            with reader:  # closed also when the consumer stops early (generator close)
-                for chunk in reader:
-                    yield chunk.fillna("")
-    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError, ValueError) as exc:
-        raise CohortFileError(f"{path}: the file is not well-formed UTF-8 CSV ({exc}). Quote cells that contain "
-                              f"'{delimiter}' and give every row the same number of cells as the header.") from None
 
 
 def refuse_overwriting(outputs: dict[str, str | Path | None], inputs: list[str | Path | None]) -> None:
@@ -314,24 +208,8 @@ def refuse_overwriting(outputs: dict[str, str | Path | None], inputs: list[str |
 
 
 def cohort_columns(path: str | Path) -> list[str]:
-    """The column names of a cohort file, from its header (CSV) or schema (Parquet), without reading rows."""
+    """The column names of a cohort file, from its header (CSV) or schema (Parquet), without reading rows;
+    ``[]`` when there is no file (the reader says so)."""
     path = Path(path)
-    if file_kind(path) == "csv" or not path.is_file():
-        return _csv_header(path)[0] if path.is_file() else []
-    import pyarrow.parquet as pq
-
-    try:
-        return list(pq.read_schema(path).names)
-    except Exception as exc:  # pyarrow raises many types; all mean "not readable Parquet"
-        raise CohortFileError(f"{path}: the file cannot be read as Parquet ({type(exc).__name__}: {exc}).") from None
-
-
-def _parquet_chunks(path: Path, chunk_rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
-    import pyarrow.parquet as pq
-
-    try:
-        source = pq.ParquetFile(path, memory_map=True, pre_buffer=False)
-        for batch in source.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=False):
-            yield batch.to_pandas()
-    except Exception as exc:  # pyarrow raises many types; all mean "not readable Parquet"
-        raise CohortFileError(f"{path}: the file cannot be read as Parquet ({type(exc).__name__}: {exc}).") from None
+    entry = format_of(path)
+    return entry.header(path).columns if path.is_file() else []

@@ -132,7 +132,7 @@ def validate_table(raw: pd.DataFrame, source: str, mapping: ColumnMapping | None
         found.extend(column_problems)
     found.append(_blank_rows(raw.index, missing))
     if check_duplicates:
-        found.append(_duplicate_keys(table))
+        found.append(duplicate_keys(table))
     problems = _assemble(found, ids)
     return ValidatedCohort(source, pd.DataFrame(table), problems, tuple(unknown),
                            tuple(mapping.extra_features), mapping)
@@ -257,10 +257,13 @@ def key_problems(raw_keys: pd.DataFrame, first_row: int = 1) -> tuple[pd.DataFra
     raw_keys = raw_keys.reset_index(drop=True)
     raw_keys.index = pd.RangeIndex(first_row, first_row + len(raw_keys), name="row")
     table = {k: check_column(raw_keys[k], SPECS[k], ColumnMapping())[0] for k in KEY}
-    return pd.DataFrame(table), _duplicate_keys(table)
+    return pd.DataFrame(table), duplicate_keys(table)
 
 
-def _duplicate_keys(table: dict[str, pd.Series]) -> pd.DataFrame:
+def duplicate_keys(table: dict[str, pd.Series]) -> pd.DataFrame:
+    """The duplicate-key problems of normalised keys (``patient_id``, ``treatment`` Series indexed by row):
+    every row of a key that appears more than once, naming the others; rows with a missing key are skipped.
+    The Spark engine gives it the keys it gathered across the whole file."""
     keys = pd.DataFrame({k: table[k] for k in KEY})
     complete = keys.notna().all(axis=1)
     dup = keys.duplicated(keep=False) & complete

@@ -3,13 +3,15 @@
 The dataset-specific part (which sessions are baseline, which arm and timepoint a session
 belongs to, which columns hold the infusion order) lives in a small YAML mapping file, so the
 same code serves other BIDS datasets with other session names. Mappings of known public datasets
-ship with the package and are found from the dataset's ``dataset_description.json``.
+ship with the package (their DOIs are the ``bids`` entry's ``known_datasets`` in :mod:`.registry`) and
+are found from the dataset's ``dataset_description.json``.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +28,7 @@ _TYPES = {"site": str, "participant_columns": dict, "group_column": str, "groups
 _KEYS = set(_TYPES)
 # columns the ingest fills itself; a mapping may not write onto them
 _WRITTEN = ("patient_id", "site", "treatment", "period", "bipolar", "madrs_baseline")
-SHIPPED = Path(__file__).resolve().parent
-# Public datasets whose mapping ships with the package: DOI stem -> mapping file beside this module.
-KNOWN_DATASETS = {"10.18112/openneuro.ds005917": "ds005917.yaml"}
+LOCAL_MAPPING = "bids_mapping.yaml"  # a mapping kept beside a dataset's own files
 
 
 @dataclass(frozen=True)
@@ -93,15 +93,46 @@ def dataset_doi(root: str | Path) -> str | None:
     return doi.split(".v")[0]
 
 
-def shipped_mapping(root: str | Path) -> Path | None:
-    """The shipped mapping of a known public dataset at *root*, recognised by its DOI; None if unknown."""
-    name = KNOWN_DATASETS.get(dataset_doi(root) or "")
-    return SHIPPED / name if name else None
+def shipped_mapping(root: str | Path, known: Mapping[str, Path]) -> Path | None:
+    """The shipped mapping of a known public dataset at *root*, recognised by its DOI; None if unknown.
+
+    *known* is the source entry's DOI stem -> mapping file (``SOURCES["bids"].mappings``).
+    """
+    return known.get(dataset_doi(root) or "")
 
 
-def template_mapping() -> str:
-    """A mapping to start from for an unknown dataset (the shipped ds005917 one, with its comments)."""
-    return (SHIPPED / KNOWN_DATASETS["10.18112/openneuro.ds005917"]).read_text(encoding="utf-8")
+def mapping_for(root: Path, mapping_path: Path | None, known: Mapping[str, Path]) -> BidsMapping:
+    """The mapping given, else one beside the dataset, else the shipped one of a known dataset.
+
+    Raises
+    ------
+    CohortFileError
+        For an unknown dataset with no mapping: the message holds a template to start from.
+    """
+    if mapping_path is not None:
+        return load_bids_mapping(mapping_path)
+    for candidate in (root / LOCAL_MAPPING, shipped_mapping(root, known)):
+        if candidate is not None and candidate.is_file():
+            return load_bids_mapping(candidate)
+    doi, template = next(iter(known.items()))  # a shipped mapping, with its comments, to start from
+    raise CohortFileError(
+        f"{root}: an unknown BIDS dataset (its dataset_description.json names no dataset this tool ships a "
+        f"mapping for) and no {LOCAL_MAPPING} beside it. Write a mapping of its sessions and columns, save "
+        f"it as {root / LOCAL_MAPPING} or pass it with --mapping, starting from this template "
+        f"(that of {doi}):\n\n{template.read_text(encoding='utf-8')}")
+
+
+def inputs(root: Path) -> list[Path]:
+    """The tables the ingest reads (the source entry's ``inputs``)."""
+    return [*root.glob("*.tsv"), *(root / "phenotype").glob("*.tsv")] if root.is_dir() else []
+
+
+def ingest_dataset(root: Path, mapping_path: Path | None, known: Mapping[str, Path],
+                   options: Mapping[str, bool]) -> pd.DataFrame:
+    """The source entry's ``ingest``: a BIDS folder, its mapping found as :func:`mapping_for` says."""
+    if not (root / "participants.tsv").is_file():
+        raise CohortFileError(f"{root}: not a BIDS dataset folder (no participants.tsv)")
+    return ingest_bids(root, mapping_for(root, mapping_path, known), bool(options.get("include_controls")))
 
 
 def _tsv(path: Path, needed: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -185,3 +185,23 @@ def summarise(arm: str, learner: str, selections: list[str], benefit: np.ndarray
         c_for_benefit_ci(benefit, y, treated, patients, resamples, seed),
         {name: c_for_benefit(b, y, treated) for name, b in by_learner.items()},
         calibration_for_benefit(benefit, y, treated), crossover(benefit, y, treated, patients, periods))
+
+
+@dataclass(frozen=True)
+class BenefitResult:
+    """The benefit model's figures per comparison (active arm vs placebo) and the biomarker roles table."""
+
+    summaries: list[BenefitSummary]
+    roles: pd.DataFrame
+    notes: list[str]
+
+    @property
+    def primary(self) -> BenefitSummary:
+        """The comparison with the most courses: its figures are logged without an arm suffix."""
+        return max(self.summaries, key=lambda s: s.n_drug + s.n_placebo)
+
+    def metrics(self) -> dict[str, float]:
+        out = self.primary.metrics()
+        for summary in self.summaries:
+            out |= summary.metrics(f"_{summary.arm}")
+        return out

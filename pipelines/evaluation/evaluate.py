@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ketamine_response.features.cohort.schema import ACTIVE_ARMS
+from ketamine_response.features.tasks import TASKS, Task, TaskKind
+from ketamine_response.models.families import SELECTED
+from ketamine_response.pipelines.config import TrainConfig
 from ketamine_response.pipelines.evaluation.metrics import (
-    HEADLINE,
+    STATISTICS,
     Threshold,
     auroc,
     bootstrap_ci,
@@ -24,24 +28,28 @@ from ketamine_response.pipelines.evaluation.metrics import (
     point_metrics,
     subgroup_table,
 )
-from ketamine_response.pipelines.training.data import Data
-from ketamine_response.pipelines.training.nested import FoldResult, pooled
+from ketamine_response.pipelines.folds import Data, FoldResult, pooled, pooled_threshold
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Everything one run (parent or child) reports, for a binary or a continuous target (*task*)."""
+    """Everything one run (parent or child) reports, for a target of *task*. Never changed in place:
+    each ``add_*`` step returns a new one."""
 
     metrics: dict[str, float]
     ci: dict[str, tuple[float, float]]
     curve: pd.DataFrame
     subgroups: pd.DataFrame
-    task: str = "classification"
+    task: Task = TASKS[TaskKind.BINARY]
 
     @property
     def headline(self) -> str:
-        """The metric the run is judged by: AUROC, or R2 of the percentage change."""
-        return HEADLINE[self.task][0]
+        """The metric the run is judged by (the task's): AUROC, or R2 of the percentage change."""
+        return self.task.headline
+
+    def adding(self, metrics: dict[str, float], ci: dict[str, tuple[float, float]] | None = None) -> Evaluation:
+        """A copy with *metrics* and *ci* added (or replaced)."""
+        return replace(self, metrics=self.metrics | metrics, ci=self.ci | (ci or {}))
 
     def tracked_metrics(self, permutation_p: float, permutation_b: int) -> dict[str, float]:
         """The metric names every run carries, plus the other CIs."""
@@ -57,11 +65,8 @@ class Evaluation:
         head = {"model": name, h: m[h], f"{h}_fold_mean": m.get(f"{h}_fold_mean", m[h]),
                 f"{h}_ci_low": ci[h][0], f"{h}_ci_high": ci[h][1],
                 f"{h}_repeat_min": m.get(f"{h}_repeat_min", m[h]), f"{h}_repeat_max": m.get(f"{h}_repeat_max", m[h])}
-        keys = (("rmse_pct_change", "mae_pct_change", "calibration_slope_pct_change") if self.task == "regression" else
-                ("auprc", "brier", "calibration_slope", "calibration_intercept", "balanced_accuracy", "sensitivity",
-                 "specificity"))
         within = {}
-        if self.task == "classification":  # NaN where the cohort has no active arm or no arm-only model
+        if self.task.probabilities:  # NaN where the cohort has no active arm or no arm-only model
             nan = (float("nan"), float("nan"))
             within = {"auroc_active": m.get("auroc_active", float("nan")),
                       "auroc_active_fold_mean": m.get("auroc_active_fold_mean", float("nan")),
@@ -71,18 +76,39 @@ class Evaluation:
                       "auroc_gain_over_arm": m.get("auroc_gain_over_arm", float("nan")),
                       "auroc_gain_over_arm_ci_low": ci.get("auroc_gain_over_arm", nan)[0],
                       "auroc_gain_over_arm_ci_high": ci.get("auroc_gain_over_arm", nan)[1]}
-        return (head | within | {k: m[k] for k in keys}
+        return (head | within | {k: m[k] for k in self.task.table_metrics}
                 | {"permutation_p": permutation_p, "permutation_b": permutation_b})
 
 
+def _binary(y: np.ndarray, p: np.ndarray, patients: np.ndarray, subgroups: dict[str, np.ndarray], threshold: Threshold,
+            n_boot: int, seed: int, min_n: int, min_events: int) -> tuple[Any, ...]:
+    return (point_metrics(y, p, threshold), bootstrap_ci(y, p, patients, threshold, n_boot, seed), decision_curve(y, p),
+            subgroup_table(y, p, subgroups, min_n, min_events))
+
+
+def _continuous(y: np.ndarray, p: np.ndarray, patients: np.ndarray, subgroups: dict[str, np.ndarray], threshold: Threshold,
+                n_boot: int, seed: int, min_n: int, min_events: int) -> tuple[Any, ...]:
+    # no threshold and no decision curve for a continuous prediction
+    return (continuous_metrics(y, p), continuous_bootstrap_ci(y, p, patients, n_boot, seed), pd.DataFrame(),
+            continuous_subgroups(y, p, subgroups, min_n))
+
+
+# Each task's metric suite (its metric names are in features/tasks.py); tests/features/test_tasks.py
+# checks every task has one.
+SUITES: dict[TaskKind, Callable[..., tuple[Any, ...]]] = {TaskKind.BINARY: _binary, TaskKind.CONTINUOUS: _continuous}
+
+
 def evaluate(y: np.ndarray, p: np.ndarray, patients: np.ndarray, subgroups: dict[str, np.ndarray],
-             threshold: Threshold, n_boot: int, seed: int, task: str = "classification") -> Evaluation:
-    """Point metrics, patient-bootstrap CIs, decision curve and subgroup table of one prediction set."""
-    if task == "regression":  # no threshold and no decision curve for a continuous prediction
-        return Evaluation(continuous_metrics(y, p), continuous_bootstrap_ci(y, p, patients, n_boot, seed),
-                          pd.DataFrame(), continuous_subgroups(y, p, subgroups), task)
-    return Evaluation(point_metrics(y, p, threshold), bootstrap_ci(y, p, patients, threshold, n_boot, seed),
-                      decision_curve(y, p), subgroup_table(y, p, subgroups))
+             threshold: Threshold, n_boot: int, seed: int, task: Task = TASKS[TaskKind.BINARY],
+             min_n: int = 10, min_events: int = 5) -> Evaluation:
+    """Point metrics, patient-bootstrap CIs, decision curve and subgroup table of one prediction set; a
+    subgroup with fewer than *min_n* courses or *min_events* events (or non-events) shows counts only."""
+    metrics, ci, curve, groups = SUITES[task.kind](y, p, patients, subgroups, threshold, n_boot, seed, min_n, min_events)
+    return Evaluation(metrics, ci, curve, groups, task)
+
+
+def _share(data: Data, folds: list[FoldResult]) -> float:
+    return float(np.mean([len(f.split.test) / len(data.y) for f in folds]))
 
 
 def add_cv_uncertainty(evaluation: Evaluation, data: Data, folds: list[FoldResult], family: str | None) -> Evaluation:
@@ -94,22 +120,18 @@ def add_cv_uncertainty(evaluation: Evaluation, data: Data, folds: list[FoldResul
     AUROC is exactly 0.5.) *family* None means the selected procedure. The patient-bootstrap interval
     of the pooled predictions stays beside it as ``<headline>_bootstrap`` (it holds the models fixed).
     """
-    h, metric = HEADLINE[evaluation.task]
+    h, metric = evaluation.headline, STATISTICS[evaluation.headline]
     repeats = [metric(data.y, pooled(data, [f for f in folds if f.split.repeat == r], family))
                for r in sorted({f.split.repeat for f in folds})]
-    evaluation.metrics[f"{h}_repeat_min"], evaluation.metrics[f"{h}_repeat_max"] = min(repeats), max(repeats)
     per_fold = np.array([_fold_metric(evaluation.task, data.y, f, family) for f in folds])
-    share = float(np.mean([len(f.split.test) / len(data.y) for f in folds]))
-    evaluation.ci[f"{h}_bootstrap"] = evaluation.ci[h]
-    bounds = (0.0, 1.0) if h == "auroc" else (-np.inf, 1.0)  # AUROC, or R2 (at most 1)
-    evaluation.metrics[f"{h}_fold_mean"], *interval = corrected_cv_interval(per_fold, share, bounds)
-    evaluation.ci[h] = (interval[0], interval[1])
-    return evaluation
+    mean, low, high = corrected_cv_interval(per_fold, _share(data, folds), evaluation.task.headline_bounds)
+    return evaluation.adding({f"{h}_repeat_min": min(repeats), f"{h}_repeat_max": max(repeats), f"{h}_fold_mean": mean},
+                             {f"{h}_bootstrap": evaluation.ci[h], h: (low, high)})
 
 
-def _fold_metric(task: str, y: np.ndarray, fold: FoldResult, family: str | None) -> float:
+def _fold_metric(task: Task, y: np.ndarray, fold: FoldResult, family: str | None) -> float:
     truth, predicted = y[fold.split.test], fold.predictions[family or fold.selected]
-    if task == "regression":  # against the whole cohort's variance, so folds' R2 average to the pooled one
+    if not task.probabilities:  # R2 against the whole cohort's variance, so folds' R2 average to the pooled one
         return float(1 - np.mean((truth - predicted) ** 2) / np.var(y))
     return auroc(truth, predicted)
 
@@ -123,20 +145,18 @@ def add_active_arm_metrics(evaluation: Evaluation, data: Data, folds: list[FoldR
     ``auroc_<arm>`` for each.
     """
     active = np.isin(data.treatments, ACTIVE_ARMS)
-    if evaluation.task != "classification" or not active.any():
+    if not evaluation.task.probabilities or not active.any():
         return evaluation
-    y, p, m = data.y[active], pooled(data, folds, family)[active], evaluation.metrics
-    m["auroc_active"], m["brier_active"] = auroc(y, p), brier(y, p)
-    m["calibration_slope_active"] = calibration_slope_intercept(y, p)[0]
+    y, p = data.y[active], pooled(data, folds, family)[active]
     per_fold = np.array([_within(f, data, family, active) for f in folds])
-    share = float(np.mean([len(f.split.test) / len(data.y) for f in folds]))
-    m["auroc_active_fold_mean"], *interval = corrected_cv_interval(per_fold, share, (0.0, 1.0))
-    evaluation.ci["auroc_active"] = (interval[0], interval[1])
+    mean, low, high = corrected_cv_interval(per_fold, _share(data, folds), (0.0, 1.0))
+    m = {"auroc_active": auroc(y, p), "brier_active": brier(y, p),
+         "calibration_slope_active": calibration_slope_intercept(y, p)[0], "auroc_active_fold_mean": mean}
     arms = [a for a in ACTIVE_ARMS if (data.treatments == a).any()]
     for arm in arms if len(arms) > 1 else []:
         mask = data.treatments[active] == arm
         m[f"auroc_{arm}"] = auroc(y[mask], p[mask])
-    return evaluation
+    return evaluation.adding(m, {"auroc_active": (low, high)})
 
 
 def _within(fold: FoldResult, data: Data, family: str | None, mask: np.ndarray) -> float:
@@ -144,21 +164,35 @@ def _within(fold: FoldResult, data: Data, family: str | None, mask: np.ndarray) 
     return auroc(data.y[fold.split.test][keep], fold.predictions[family or fold.selected][keep])
 
 
-def add_gain_over_arm(evaluations: dict[str, Evaluation], data: Data, folds: list[FoldResult]) -> None:
+def add_gain_over_arm(evaluations: dict[str, Evaluation], data: Data, folds: list[FoldResult]) -> dict[str, Evaluation]:
     """``auroc_arm_only`` and ``auroc_gain_over_arm`` (with its corrected interval) on every run.
 
     The gain asks what the biomarkers add to knowing the arm; its interval comes from the per-fold
     differences, since both models saw the same folds.
     """
-    if "arm_only" not in evaluations or evaluations["arm_only"].task != "classification":
-        return
+    if "arm_only" not in evaluations or not evaluations["arm_only"].task.probabilities:
+        return evaluations
     arm_only = evaluations["arm_only"].metrics["auroc"]
-    share = float(np.mean([len(f.split.test) / len(data.y) for f in folds]))
+    out = {}
     for name, evaluation in evaluations.items():
-        family = None if name == "selected" else name
+        family = None if name == SELECTED else name
         diffs = np.array([auroc(data.y[f.split.test], f.predictions[family or f.selected])
                           - auroc(data.y[f.split.test], f.predictions["arm_only"]) for f in folds])
-        evaluation.metrics["auroc_arm_only"] = arm_only
-        evaluation.metrics["auroc_gain_over_arm"] = evaluation.metrics["auroc"] - arm_only
-        evaluation.metrics["auroc_gain_over_arm_fold_mean"], low, high = corrected_cv_interval(diffs, share, (-1.0, 1.0))
-        evaluation.ci["auroc_gain_over_arm"] = (low, high)
+        mean, low, high = corrected_cv_interval(diffs, _share(data, folds), (-1.0, 1.0))
+        out[name] = evaluation.adding({"auroc_arm_only": arm_only, "auroc_gain_over_arm": evaluation.metrics["auroc"] - arm_only,
+                                       "auroc_gain_over_arm_fold_mean": mean}, {"auroc_gain_over_arm": (low, high)})
+    return out
+
+
+def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohort_table: pd.DataFrame) -> dict[str, Evaluation]:
+    """Evaluate every family's and the selected procedure's pooled out-of-fold predictions."""
+    sex = cohort_table["sex"] if "sex" in cohort_table else pd.Series(None, index=cohort_table.index, dtype=object)
+    groups = {"sex": sex.loc[data.X.index].to_numpy(object), "arm": data.treatments, "site": data.sites}
+    t = pooled_threshold(data, folds)  # each course judged at its training folds' threshold
+    out = {}
+    for name in (*config.families, SELECTED):
+        family = None if name == SELECTED else name
+        evaluation = evaluate(data.y, pooled(data, folds, family), data.patients, groups, t, config.evaluation.bootstrap,
+                              config.seed, data.task, config.policy.min_courses_per_group, config.policy.min_events_per_arm)
+        out[name] = add_active_arm_metrics(add_cv_uncertainty(evaluation, data, folds, family), data, folds, family)
+    return add_gain_over_arm(out, data, folds)

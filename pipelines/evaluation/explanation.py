@@ -10,8 +10,7 @@ import pandas as pd
 
 from ketamine_response.models.explain import Explanation, explain
 from ketamine_response.pipelines.evaluation.importance import IMPORTANCE_COLUMNS, by_domain, by_source_column, global_importance
-from ketamine_response.pipelines.training.data import Data
-from ketamine_response.pipelines.training.nested import FoldResult
+from ketamine_response.pipelines.folds import Data, FoldResult
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,7 @@ class ShapSummary:
     sources: pd.DataFrame
     final: Explanation
     max_additivity_error: float
+    vetoed: bool = False  # no feature may be called consistently important (the procedure showed no signal)
 
 
 def explain_training(data: Data, folds: list[FoldResult], estimator: Any, family: str, dictionary: pd.DataFrame,
@@ -42,4 +42,5 @@ def explain_training(data: Data, folds: list[FoldResult], estimator: Any, family
     domains = by_domain(final.values, dictionary) if final.values.shape[1] else pd.DataFrame(columns=["domain", "mean_abs_shap"])
     sources = (by_source_column(final.values, dictionary) if final.values.shape[1]
                else pd.DataFrame(columns=["source_column", "mean_abs_shap"]))
-    return ShapSummary(importance, domains, sources, final, max([f.additivity_error for f in folds] + [final_error]))
+    return ShapSummary(importance, domains, sources, final, max([f.additivity_error for f in folds] + [final_error]),
+                       vetoed=not signal)

@@ -237,5 +237,6 @@ def continuous_subgroups(y: np.ndarray, p: np.ndarray, groups: dict[str, np.ndar
     return pd.DataFrame(rows)
 
 
-# The statistic each task is judged and permutation-tested by.
-HEADLINE = {"classification": ("auroc", auroc), "regression": ("r2_pct_change", r2)}
+# Each task's headline metric by the name its entry gives (features/tasks.py): what a run is judged and
+# permutation-tested by.
+STATISTICS = {"auroc": auroc, "r2_pct_change": r2}

@@ -7,8 +7,9 @@ One regression per candidate feature, on the courses of every placebo-controlled
 * *z*: the feature standardised over the courses that have it (complete cases, which assumes the
   feature is missing at random given the rest; the row count is in the table);
 * the two ``others`` covariates: a cross-fitted summary of every other feature (see
-  :func:`others_index`; without them a prognostic feature looked predictive once other modifiers
-  existed, and true modifiers were attenuated);
+  :func:`~ketamine_response.pipelines.training.roles.others_index`: a fitted model, so training computes
+  it and this module receives it; without them a prognostic feature looked predictive once other
+  modifiers existed, and true modifiers were attenuated);
 * a logistic link (identity for a continuous outcome) and standard errors clustered on the patient
   (crossover patients contribute two courses); "drug" pools the active arms of the comparisons.
 
@@ -26,51 +27,18 @@ the predicted benefit, and that is not effect modification.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from ketamine_response.features.cohort.schema import ARM_COLUMNS
-from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.folds import Data
 
 ROLE_COLUMNS = ("feature", "source_columns", "domain", "role", "n_courses", "prognostic_estimate",
                 "prognostic_ci_low", "prognostic_ci_high", "prognostic_q", "interaction_estimate",
                 "interaction_ci_low", "interaction_ci_high", "interaction_q", "benefit_mean_abs_shap", "benefit_rank")
 MIN_MINORITY = 10  # a 0/1 feature needs this many courses in its rarer level to be estimable
-
-
-def others_index(data: Data, rows: np.ndarray, drop: list[str], seed: int, folds: int = 5) -> np.ndarray:
-    """Cross-fitted (prognostic, modifier) log-odds index of every course from all features but *drop*.
-
-    One feature at a time, a logistic interaction is biased by the features left out: other drug-arm
-    modifiers add unexplained variance to the drug arm only, which shrinks a prognostic feature's
-    drug-arm slope and fakes an interaction (non-collapsibility). Adjusting for the others jointly,
-    feature by feature, was unstable at trial sizes (collinear proxies, ~60 terms); two summary
-    covariates are not: *prognostic* = log-odds on placebo and *modifier* = log-odds on the drug minus
-    on placebo, from a ridge S-learner with centred interactions fitted without the tested feature and
-    everything derived from its source columns, cross-fitted on patient-grouped folds.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold
-
-    from ketamine_response.models.benefit import arm_column, with_arm
-    from ketamine_response.models.families import linear_pipeline
-
-    columns = tuple(c for c in data.X.columns if c not in drop)
-    X, y = data.X.iloc[rows], data.y[rows]
-    sites = data.sites[rows]
-    drug = pd.Series(data.treatments[rows]).where(lambda t: t != "placebo").groupby(sites).transform("first").to_numpy()
-    out = np.zeros((len(rows), 2))
-    for train, test in GroupKFold(n_splits=folds).split(X, y, groups=data.patients[rows]):
-        model = linear_pipeline(columns, LogisticRegression(C=0.1, max_iter=2000)).fit(X.iloc[train], y[train])
-        placebo = model.decision_function(with_arm(X.iloc[test], None))
-        on_drug = placebo.copy()
-        for arm in pd.unique(drug[test]):
-            here = drug[test] == arm
-            if isinstance(arm, str) and arm_column(arm) in X:
-                on_drug[here] = model.decision_function(with_arm(X.iloc[test][here], arm))
-        out[test] = np.column_stack([placebo, on_drug - placebo])
-    return out
 
 
 def _design(data: Data, rows: np.ndarray, feature: str,
@@ -84,7 +52,7 @@ def _design(data: Data, rows: np.ndarray, feature: str,
     z = (x - x.mean()) / x.std()
     active = (data.treatments[sub] != "placebo").astype(float)
     design = pd.DataFrame({"const": 1.0, "z": z, "z_x_drug": z * active}, index=np.arange(len(sub)))
-    if index is not None:  # the other features' prognostic and modifier index (see others_index)
+    if index is not None:  # the other features' prognostic and modifier index (see training.roles.others_index)
         design["others_prognostic"] = index[keep, 0]
         design["others_modifier_x_drug"] = index[keep, 1] * active
     for column in ARM_COLUMNS:
@@ -130,15 +98,15 @@ def _role(prognostic_q: float, interaction_q: float, alpha: float) -> str:
 
 
 def biomarker_roles(data: Data, rows: np.ndarray, dictionary: pd.DataFrame, binary: bool, alpha: float,
-                    benefit_shap: dict[str, float], seed: int = 0) -> pd.DataFrame:
-    """The roles table (see the module docstring), one row per candidate feature (arm indicators excluded)."""
+                    benefit_shap: dict[str, float], indexes: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """The roles table (see the module docstring), one row per candidate feature (arm indicators excluded).
+
+    *indexes*: each feature's cross-fitted others index (:func:`~ketamine_response.pipelines.training.roles.others_indexes`).
+    """
     info = dictionary.set_index("feature")
-    sources = {f: set(str(info.loc[f, "inputs"]).split(";")) for f in data.X.columns if f in info.index}
     records, p_values = [], []
     for feature in [c for c in data.X.columns if c not in ARM_COLUMNS]:
-        related = [f for f, s in sources.items() if s & sources.get(feature, {feature}) and f not in ARM_COLUMNS]
-        index = others_index(data, rows, related or [feature], seed)
-        built = _design(data, rows, feature, index)
+        built = _design(data, rows, feature, indexes[feature])
         table, p = _fit(*built, binary) if built is not None else (np.full((2, 3), np.nan), np.full(2, np.nan))
         n = len(built[1]) if built is not None else int(data.X[feature].iloc[rows].notna().sum())
         records.append({"feature": feature, "source_columns": str(info.loc[feature, "inputs"]).replace(";", " "),

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ketamine_response.features.tasks import TASKS, Task, TaskKind
 from ketamine_response.models.families import get_family
-from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.folds import Data
 
 SHRINKAGE = 0.9
 OPTIMISM = 0.05
@@ -105,13 +106,13 @@ class SampleSize:
     r2_source: str
     criteria: dict[str, int]
     min_events_per_parameter: float = 10.0
-    continuous: bool = False
+    task: Task = TASKS[TaskKind.BINARY]
     patients: int = 0  # Riley's n counts individuals: a crossover patient's two courses are not two people
 
     @property
     def events_per_parameter(self) -> float:
         """Events (the smaller outcome class) per parameter; courses per parameter for a continuous outcome."""
-        informative = self.courses if self.continuous else min(self.events, self.courses - self.events)
+        informative = min(self.events, self.courses - self.events) if self.task.size_unit == "events" else self.courses
         return informative / max(self.parameters, 1)
 
     @property
@@ -127,10 +128,9 @@ class SampleSize:
                 "min_courses_riley": float(self.minimum), "anticipated_r2_cs": self.r2_cs}
 
     def note(self) -> str:
-        counted = (f"{self.courses} courses of {self.patients} patients (continuous outcome)" if self.continuous else
-                   f"{self.events} events in {self.courses} courses of {self.patients} patients")
-        r2_name = "R2" if self.continuous else "Cox-Snell R2"
-        per = "courses" if self.continuous else "events"
+        counted = (f"{self.events} events in {self.courses} courses of {self.patients} patients" if self.task.size_unit == "events"
+                   else f"{self.courses} courses of {self.patients} patients (continuous outcome)")
+        r2_name, per = self.task.r2_wording, self.task.size_unit
         text = (f"{counted}; the most flexible candidate model estimates "
                 f"{self.parameters} parameters beyond the intercept ({self.events_per_parameter:.2f} {per} per "
                 f"parameter; the config asks for {self.min_events_per_parameter:g}), chosen by a search over "
@@ -149,7 +149,7 @@ def assess(data: Data, families: tuple[str, ...], oof: np.ndarray, anticipated: 
     """Sample-size assessment; *anticipated* is an R2_CS from the config, or "auto" for the nested estimate."""
     y = data.y
     parameters = count_parameters(data, families)
-    if not np.isin(y, (0.0, 1.0)).all():
+    if not data.task.probabilities:  # Riley's rules for a continuous outcome
         return _assess_continuous(y, oof, parameters, anticipated, min_events_per_parameter, len(np.unique(data.patients)))
     prevalence = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
     if anticipated == "auto":
@@ -177,4 +177,4 @@ def _assess_continuous(y: np.ndarray, oof: np.ndarray, parameters: int, anticipa
         # an ad hoc choice: Riley's 15% fallback is stated for binary outcomes
         value, source = FALLBACK_NAGELKERKE, "a fallback of 0.15 (ad hoc): the nested estimate is not above 0"
     return SampleSize(len(y), len(y), parameters, value, source, riley_minimum_continuous(parameters, min(value, 0.99)),
-                      min_per_parameter, continuous=True, patients=patients)
+                      min_per_parameter, TASKS[TaskKind.CONTINUOUS], patients=patients)

@@ -34,12 +34,12 @@ def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: 
     features = model.feature_table(rows)
     out = Path(out) if out else Path(f"explain-{patient}.png")
     lines = []
-    unit = "percentage points" if model.task == "regression" else "log-odds"
+    unit = model.task.explain_unit
     for i, (row, course) in enumerate(rows.iterrows()):
         values = explanation.values.loc[row]
         path = out if len(rows) == 1 else out.with_name(f"{out.stem}-{course['treatment']}{out.suffix}")
-        title = (f"{patient}, {course['treatment']}: predicted {model.target} = {probabilities[i]:+.1f}%"
-                 if model.task == "regression" else f"{patient}, {course['treatment']}: P({model.target}) = {probabilities[i]:.2f}")
+        title = (f"{patient}, {course['treatment']}: P({model.target}) = {probabilities[i]:.2f}" if model.task.probabilities
+                 else f"{patient}, {course['treatment']}: predicted {model.target} = {probabilities[i]:+.1f}%")
         write_aside(path, partial(_save, waterfall(values, float(explanation.base[i]), features.loc[row], title),
                                   path.suffix.lstrip(".").lower() or "png"))
         lines.append(f"{title}  (waterfall: {path})")

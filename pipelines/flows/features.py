@@ -9,10 +9,10 @@ import pandas as pd
 
 from ketamine_response.features.build import FeatureTable, build_feature_table, feature_dictionary
 from ketamine_response.features.cohort.reader import refuse_overwriting, write_table
-from ketamine_response.features.cohort.targets import parse_target
 from ketamine_response.features.cohort.validation import ValidatedCohort, load_cohort
 from ketamine_response.features.errors import CohortRowsError
 from ketamine_response.features.registry import STATIC_FEATURES, early_course_features
+from ketamine_response.features.tasks import parse_target
 
 log = logging.getLogger(__name__)
 

@@ -12,25 +12,17 @@ yet (each row on its own: without a treatment there is no course key to check fo
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ketamine_response.features.cohort.formats import format_of
 from ketamine_response.features.cohort.mapping import apply_mapping, load_mapping
-from ketamine_response.features.cohort.reader import (
-    cohort_columns,
-    file_kind,
-    iter_cohort_chunks,
-    partial_path,
-    refuse_overwriting,
-    spreadsheet_safe,
-)
+from ketamine_response.features.cohort.reader import OutputSink, cohort_columns, iter_cohort_chunks, refuse_overwriting
 from ketamine_response.features.cohort.validation import key_problems, validate_table
 from ketamine_response.features.errors import CohortFileError, UsageError
 from ketamine_response.models.wrapper import ScoringModel
@@ -64,7 +56,7 @@ def run_score(cohort_path: str | Path, out: str | Path, model_uri: str | None, e
 
 def check_paths(cohort_path: Path, out: Path, mapping_path: str | Path | None) -> None:
     """A known output format, and no output that would replace the cohort or mapping file (exit 2)."""
-    file_kind(out)
+    format_of(out)
     refuse_overwriting({"--out": out, "the rejected-rows file": rejected_path_for(out)}, [cohort_path, mapping_path])
 
 
@@ -73,43 +65,9 @@ def rejected_path_for(out: Path) -> Path:
     return out.with_name(f"{out.stem}.rejected.csv")
 
 
-class _Sink:
-    """Append DataFrames to a CSV or Parquet file written aside, renamed into place on close."""
-
-    def __init__(self, path: Path):
-        self.path, self.kind = path, file_kind(path)
-        self.partial = partial_path(path)
-        self.writer: Any = None  # a pyarrow ParquetWriter once the first Parquet chunk arrives
-        self.started = False
-
-    def write(self, frame: pd.DataFrame) -> None:
-        if self.kind == "csv":
-            spreadsheet_safe(frame).to_csv(self.partial, mode="a" if self.started else "w", header=not self.started,
-                                           index=False, lineterminator="\n")
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self.writer is None:
-                self.writer = pq.ParquetWriter(self.partial, table.schema)
-            self.writer.write_table(table.cast(self.writer.schema))
-        self.started = True
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        os.replace(self.partial, self.path)
-
-    def discard(self) -> None:
-        with contextlib.suppress(OSError):  # already failing: remove what we can, report the first error
-            if self.writer is not None:
-                self.writer.close()
-            self.partial.unlink(missing_ok=True)
-
-
-def _explain_columns(model: ScoringModel, table: pd.DataFrame, k: int) -> pd.DataFrame:
-    """The k features that pushed each course's prediction most: name, value, SHAP (log-odds)."""
+def explain_columns(model: ScoringModel, table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The k features that pushed each course's prediction most: name, value, SHAP (log-odds), as the
+    ``reason_<i>_feature``, ``_value`` and ``_shap`` columns of the scores."""
     explanation = model.explain_table(table)
     values = explanation.values.to_numpy()
     features = model.feature_table(table).reindex(columns=explanation.values.columns).to_numpy(dtype=float)
@@ -133,15 +91,16 @@ def _score_chunk(model: ScoringModel, table: pd.DataFrame, name: str, version: s
     p = model.predict_table(table)  # blank for an arm the model never saw (named in `warnings`)
     unseen = model.unseen(table)
     responder = pd.array(np.where(np.isnan(p), pd.NA, p >= model.threshold), dtype="Int64")  # type: ignore[call-overload,var-annotated]
-    predicted = ({"predicted_pct_change": p} if model.task == "regression" else
-                 {"probability": p, "predicted_responder": responder})
+    predicted = dict(zip(model.task.score_columns, (p, responder)))  # the prediction, then the call at the threshold
     out = pd.DataFrame({"patient_id": table["patient_id"], "treatment": table["treatment"], **predicted,
                         "model_name": name, "model_version": version}, index=table.index)
     out = pd.concat([out, model.arm_table(table)], axis=1).assign(warnings=unseen)
-    return pd.concat([out, _explain_columns(model, table, explain)], axis=1) if explain else out
+    return pd.concat([out, explain_columns(model, table, explain)], axis=1) if explain else out
 
 
-def _rejected_rows(raw: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
+def rejected_rows(raw: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
+    """The rows of *raw* that have *problems*, unchanged, after their ``row`` number and before a ``problems``
+    text joining every problem of the row: the rejected-rows file of both engines."""
     text = (problems["column"] + ": " + problems["problem"]).groupby(problems["row"]).agg("; ".join)
     original = raw.loc[text.index].copy()
     original.insert(0, "row", text.index)
@@ -158,8 +117,9 @@ def _duplicates(path: Path, mapping, chunk_rows: int, blind: bool) -> pd.DataFra
     return key_problems(keys.rename(columns=dict(zip(names, ("patient_id", "treatment")))))[1]
 
 
-def _require_keys(path: Path, mapping, blind: bool) -> None:
-    """The key columns must exist before the first pass reads them (a clear exit 2, not a reader error)."""
+def require_keys(path: Path, mapping, blind: bool) -> None:
+    """The key columns must exist before the first pass reads them (a clear exit 2, not a reader error);
+    a blind file needs ``patient_id`` only."""
     inverse = {v: k for k, v in mapping.columns.items()}
     columns = cohort_columns(path)
     for key in ("patient_id",) if blind else ("patient_id", "treatment"):
@@ -169,7 +129,7 @@ def _require_keys(path: Path, mapping, blind: bool) -> None:
                                   "column to it with --mapping.")
 
 
-def _is_blind(path: Path, mapping, model: ScoringModel, explain: int) -> bool:
+def is_blind(path: Path, mapping, model: ScoringModel, explain: int) -> bool:
     """Whether the file has no treatment column and the model can score every arm instead."""
     inverse = {v: k for k, v in mapping.columns.items()}
     if inverse.get("treatment", "treatment") in cohort_columns(path):
@@ -191,10 +151,10 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
     check_paths(cohort_path, out, mapping_path)
     mapping = load_mapping(mapping_path)
     model.use_threads(os.cpu_count() or 1)
-    blind = _is_blind(cohort_path, mapping, model, explain)
-    _require_keys(cohort_path, mapping, blind)
+    blind = is_blind(cohort_path, mapping, model, explain)
+    require_keys(cohort_path, mapping, blind)
     duplicates = _duplicates(cohort_path, mapping, chunk_rows, blind)
-    scored_sink, rejected_sink = _Sink(out), _Sink(rejected_path_for(out))
+    scored_sink, rejected_sink = OutputSink(out), OutputSink(rejected_path_for(out))
     read = scored = rejected = 0
     chunks = iter_cohort_chunks(cohort_path, chunk_rows)  # a generator: nothing is read until the loop
     try:
@@ -208,14 +168,14 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
             problems = pd.concat([checked.problems, here.assign(patient_id="")], ignore_index=True)
             bad = problems["row"].unique()
             if len(bad):
-                rejected_sink.write(_rejected_rows(chunk, problems))
+                rejected_sink.write(rejected_rows(chunk, problems))
             good = checked.table.drop(index=list(bad))
             if len(good):
                 scored_sink.write(_score_chunk(model, good, model_name, model_version, explain, blind))
             read, scored, rejected = read + len(chunk), scored + len(good), rejected + len(bad)
         # both files always exist, with their header even when nothing landed in them
         if not scored_sink.started:
-            scored_sink.write(_score_chunk_header(model, explain, blind))
+            scored_sink.write(empty_scores(model, explain, blind))
         if not rejected_sink.started:
             rejected_sink.write(pd.DataFrame(columns=["row", *chunk.columns, "problems"]))
         scored_sink.close()
@@ -232,10 +192,12 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
     return ScoreSummary(read, scored, rejected, out, rejected_path_for(out), model_name, model_version)
 
 
-def _score_chunk_header(model: ScoringModel, explain: int, blind: bool = False) -> pd.DataFrame:
+def empty_scores(model: ScoringModel, explain: int, blind: bool = False) -> pd.DataFrame:
+    """The scores output with no rows: its columns in order (written when no row was valid; the Spark
+    engine selects these columns)."""
     if blind:
         return pd.DataFrame(columns=["patient_id", "model_name", "model_version", *model.arm_columns(), "warnings"])
-    predicted = ["predicted_pct_change"] if model.task == "regression" else ["probability", "predicted_responder"]
+    predicted = list(model.task.score_columns)
     columns = ["patient_id", "treatment", *predicted, "model_name", "model_version", *model.arm_columns(), "warnings"]
     columns += [f"reason_{i + 1}_{part}" for i in range(explain) for part in ("feature", "value", "shap")]
     return pd.DataFrame(columns=columns)

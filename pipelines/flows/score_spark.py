@@ -4,14 +4,14 @@ Same inputs, outputs, row numbers, reject file and exit codes as :mod:`ketamine_
 
 1. On the driver, before Spark starts: the output paths, the file's header and first row (the local reader's
    file-level checks), the mapping, the required columns, and the model: its registry version is resolved
-   and its files are copied and checked against the SHA-256 recorded when it was logged, as
-   :func:`ketamine_response.pipelines.registry.load_model` does, before anything is unpickled.
+   and its files are copied and checked against the SHA-256 recorded when it was logged
+   (:func:`ketamine_response.pipelines.registry.verified_copy`), before anything is unpickled.
 2. A first Spark pass reads the key columns and finds duplicated keys across the whole file
    (``groupBy(patient_id, treatment)``, more than one row: every one of them is rejected).
 3. The main pass validates each Arrow batch with the project's validator and adds the model's per-arm
    columns, warnings and reasons (:mod:`ketamine_response.pipelines.flows.score_spark_tasks`); the probability is the logged
-   model's pyfunc run by ``mlflow.pyfunc.spark_udf(env_manager="local")`` on the verified copy, over the
-   validated cells of the valid rows.
+   model's pyfunc run as a Spark UDF built from the verified copy
+   (:func:`ketamine_response.pipelines.registry.spark_udf`), over the validated cells of the valid rows.
 4. The validated batches are kept on disk (persisted) and read twice: Spark writes the scored rows (after
    spark_udf) and the rejected rows as Parquet parts into a hidden folder beside the output, rather than
    collecting them to the driver; the driver merges the parts in row order, 100,000 rows in memory at a
@@ -28,8 +28,6 @@ import os
 import re
 import secrets
 import shutil
-import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -38,21 +36,21 @@ from typing import Any
 
 import pandas as pd
 
+from ketamine_response.features.cohort.formats import FORMATS, Header, SparkRead, format_of
 from ketamine_response.features.cohort.mapping import ColumnMapping, apply_mapping, load_mapping
-from ketamine_response.features.cohort.reader import _csv_header, cohort_columns, file_kind, iter_cohort_chunks
+from ketamine_response.features.cohort.reader import OutputSink, iter_cohort_chunks
 from ketamine_response.features.cohort.schema import KEY
-from ketamine_response.features.cohort.validation import _duplicate_keys, validate_table
+from ketamine_response.features.cohort.validation import duplicate_keys, validate_table
 from ketamine_response.features.errors import CohortFileError, UsageError
 from ketamine_response.pipelines.flows.score import (
     ScoreSummary,
-    _is_blind,
-    _require_keys,
-    _score_chunk_header,
-    _Sink,
     check_paths,
+    empty_scores,
+    is_blind,
     rejected_path_for,
+    require_keys,
 )
-from ketamine_response.pipelines.flows.score_spark_tasks import csv_lines, key_task, parquet_rows, score_task
+from ketamine_response.pipelines.flows.score_spark_tasks import columnar_rows, key_task, score_task, text_lines
 
 log = logging.getLogger(__name__)
 _PREDICTED = ("probability", "predicted_responder", "predicted_pct_change", "model_name", "model_version")
@@ -68,40 +66,51 @@ def run_score_spark(cohort_path: str | Path, out: str | Path, model_uri: str | N
 
     cohort_path, out = Path(cohort_path), Path(out)
     check_paths(cohort_path, out, mapping_path)
-    header = _check_readable(cohort_path)
+    read = _spark_read(cohort_path)
+    header = _check_readable(cohort_path, read)
     mapping = load_mapping(mapping_path)
     tracking.open_store()
     uri, name, version = registry.resolve_model(model_uri)
     pyfunc = registry.load_model(uri)  # checked against the recorded SHA-256 before unpickling
     model = pyfunc.unwrap_python_model()
-    blind = _is_blind(cohort_path, mapping, model, explain)
-    _require_keys(cohort_path, mapping, blind)
+    blind = is_blind(cohort_path, mapping, model, explain)
+    require_keys(cohort_path, mapping, blind)
     if getattr(model, "extra_features", ()):
         raise UsageError(f"model {uri} uses extra features declared by a column mapping ({', '.join(model.extra_features)}); "
                          "its MLflow pyfunc, which the Spark engine runs, validates without that mapping and would "
                          "score them as missing. Score with --engine local.")
-    valid = _validated_schema(cohort_path, header, mapping, blind)
+    valid = _validated_schema(cohort_path, header.columns, mapping, blind)
     spark = _session(master)
-    with tempfile.TemporaryDirectory(prefix="ketamine-model-") as local:
-        udf = None if blind else _pyfunc_udf(spark, _verified_copy(uri, local))  # spark_udf copies the folder
+    with _pandas3_note():
+        udf = None if blind else registry.spark_udf(spark, uri)  # from its own verified copy of the files
     signature = pyfunc.metadata.get_input_schema()  # the columns the pyfunc takes (it warns about others)
     inputs = signature.input_names() if signature is not None else list(valid)
-    job = dict(path=cohort_path, header=header, mapping=mapping, blind=blind, explain=explain, valid=valid,
+    job = dict(path=cohort_path, read=read, header=header, mapping=mapping, blind=blind, explain=explain, valid=valid,
                inputs=[c for c in inputs if c in valid])
     return _score(spark, job, model, udf, name, version, out)
 
 
-def _check_readable(path: Path) -> list[str]:
+def _spark_read(path: Path) -> SparkRead:
+    """How Spark reads *path*'s format; a format it cannot read is a usage error naming the local engine."""
+    read = format_of(path).spark
+    if read is None:
+        readable = ", ".join(f.name for f in FORMATS if f.spark is not None)
+        raise UsageError(f"{path}: the Spark engine reads {readable} files only. Score this file with --engine local, "
+                         "or save it in one of those formats.")
+    return read
+
+
+def _check_readable(path: Path, read: SparkRead) -> Header:
     """The header, after the local reader's file-level checks on it and the first row (missing, a folder,
     empty, compressed, UTF-16, no data rows...): the same messages, before Spark or the model start."""
-    parquet = path.is_file() and file_kind(path) == "parquet"
-    columns = cohort_columns(path) if parquet else []
-    chunks = iter_cohort_chunks(path, 1, columns[:1] if parquet else None)
+    header = format_of(path).header(path) if path.is_file() else Header([])  # no file: the chunk reader says so
+    # a columnar file is proven readable by one column; a text file's first line is checked whole
+    chunks = iter_cohort_chunks(path, 1, header.columns[:1] if read.parse_lines is None else None)
     try:
         next(chunks)
     finally:
         chunks.close()
-    return columns if parquet else _csv_header(path)[0]
+    return header
 
 
 def _validated_schema(path: Path, header: list[str], mapping: ColumnMapping, blind: bool) -> dict[str, str]:
@@ -113,32 +122,11 @@ def _validated_schema(path: Path, header: list[str], mapping: ColumnMapping, bli
     return {str(c): "double" if pd.api.types.is_float_dtype(t) else "string" for c, t in table.dtypes.items()}
 
 
-def _verified_copy(uri: str, folder: str) -> str:
-    """The model's files downloaded into *folder* and checked against the recorded SHA-256 (as load_model does)."""
-    import mlflow.artifacts
-
-    from ketamine_response.pipelines.integrity import verify
-    from ketamine_response.pipelines.registry import _recorded_digest
-
-    expected, files = _recorded_digest(uri)
-    local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder)
-    verify(local, uri, expected, files)
-    return local
-
-
 def _session(master: str | None) -> Any:
     from ketamine_response.pipelines.spark import session
 
-    # local workers must run this interpreter, which has the project (pyspark's default is `python3` on PATH);
-    # on a cluster, PYSPARK_PYTHON names the executors' environment
-    chosen = os.environ.get("PYSPARK_PYTHON")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     with _pandas3_note():
-        spark = session(master)
-    context = spark.sparkContext
-    if chosen is None and context.master.startswith("local") and context.pythonExec != sys.executable:
-        context.pythonExec = sys.executable  # a session started earlier in this process; read for every job
-    return spark
+        return session(master)
 
 
 @contextlib.contextmanager
@@ -151,25 +139,11 @@ def _pandas3_note() -> Iterator[None]:
         yield
 
 
-class _DropLocalEnvNote(logging.Filter):
-    """spark_udf logs, for every env_manager="local", that the training environment is not recreated: the
-    executors run this interpreter on purpose. Its warnings about requirement mismatches still show."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return 'with `env_manager="local"`' not in record.getMessage()
-
-
-def _pyfunc_udf(spark: Any, folder: str) -> Any:
-    import mlflow.pyfunc
-
-    note = _DropLocalEnvNote()
-    logger = logging.getLogger("mlflow.pyfunc")
-    logger.addFilter(note)
-    try:
-        with _pandas3_note():
-            return mlflow.pyfunc.spark_udf(spark, folder, result_type="double", env_manager="local")
-    finally:
-        logger.removeFilter(note)
+def _rows(spark: Any, read: SparkRead, path: Path, columns: list[str]) -> Any:
+    """The file as Spark reads its format: a columnar file's *columns*, or a text file's lines (every column)."""
+    if read.parse_lines is None:
+        return columnar_rows(spark, str(path), columns, read.source)
+    return text_lines(spark, str(path), read.source)
 
 
 def _duplicates(spark: Any, source: Any, task: Callable) -> pd.DataFrame:
@@ -182,24 +156,72 @@ def _duplicates(spark: Any, source: Any, task: Callable) -> pd.DataFrame:
               .where(F.size("rows") > 1).collect())
     pairs = sorted((row, g["patient_id"], g["treatment"]) for g in groups for row in g["rows"])
     index = pd.Index([p[0] for p in pairs], name="row", dtype="int64")
-    return _duplicate_keys({k: pd.Series([p[i + 1] for p in pairs], index=index, dtype="str") for i, k in enumerate(KEY)})
+    return duplicate_keys({k: pd.Series([p[i + 1] for p in pairs], index=index, dtype="str") for i, k in enumerate(KEY)})
 
 
-def _score(spark: Any, job: dict[str, Any], model: Any, udf: Any, name: str, version: str, out: Path) -> ScoreSummary:
+def _key_problems(spark: Any, job: dict[str, Any], source: Any) -> pd.DataFrame:
+    """The duplicate-key problems of the whole file (none for a blind file: it has no course key)."""
+    if job["blind"]:
+        return pd.DataFrame(columns=["row", "column", "value", "problem"])
+    path, read, header = job["path"], job["read"], job["header"]
+    inverse = {v: k for k, v in job["mapping"].columns.items()}
+    key_columns = [inverse.get(k, k) for k in KEY]
+    if read.parse_lines is None:  # a columnar file: read only the key columns
+        source, header = _rows(spark, read, path, key_columns), Header(key_columns)
+    return _duplicates(spark, source, partial(key_task, parse=read.parse_lines, header=header, key_columns=key_columns,
+                                              source=str(path)))
+
+
+def _stage_schema(source: Any, job: dict[str, Any], extras: list[str]) -> str:
+    """The Spark schema of what :func:`score_task` returns for each row."""
+    if job["read"].parse_lines is None:  # a columnar file's cells keep the types Spark read
+        kinds = [f.dataType.simpleString() for f in source.schema.fields if f.name.startswith("c")]
+    else:
+        kinds = ["string"] * len(job["header"].columns)
+    return ", ".join(["row long", "problems string", *(f"c{i} {t}" for i, t in enumerate(kinds)),
+                      *(f"v{j} {t}" for j, t in enumerate(job["valid"].values())),
+                      *(f"e{k} {'string' if c == 'warnings' or c.endswith('_feature') else 'double'}"
+                        for k, c in enumerate(extras))])
+
+
+def _write_parts(spark: Any, job: dict[str, Any], model: Any, udf: Any, ids: tuple[str, str], columns: list[str],
+                 tmp: Path, held: list[Any]) -> None:
+    """Validate and score in Spark tasks; write the scored and the rejected rows as Parquet parts under *tmp*.
+    What Spark keeps for the job (broadcasts, the persisted stage) goes into *held* for the caller to release."""
     from pyspark import StorageLevel, cloudpickle
     from pyspark.sql import functions as F
 
-    path, header, blind, valid = job["path"], job["header"], job["blind"], job["valid"]
-    columns = _score_chunk_header(model, job["explain"], blind).columns.tolist()
+    header, valid = job["header"], job["valid"]
     extras = [c for c in columns if c not in (*_PREDICTED, *KEY)]
-    parquet = file_kind(path) == "parquet"
-    source = parquet_rows(spark, str(path), header) if parquet else csv_lines(spark, str(path))
-    csv = None if parquet else {"delimiter": _csv_header(path)[1]}
-    inverse = {v: k for k, v in job["mapping"].columns.items()}
-    key_columns = [inverse.get(k, k) for k in KEY]
+    source = _rows(spark, job["read"], job["path"], header.columns)
+    duplicates = _key_problems(spark, job, source)
+    held += [spark.sparkContext.broadcast(cloudpickle.dumps(model)), spark.sparkContext.broadcast(duplicates)]
+    task = partial(score_task, parse=job["read"].parse_lines, header=header, source=str(job["path"]), mapping=job["mapping"],
+                   blind=job["blind"], explain=job["explain"], model=(secrets.token_hex(8), held[0]), duplicates=held[1],
+                   valid_columns=list(valid), extra_columns=extras)
+    stage = source.mapInPandas(task, _stage_schema(source, job, extras)).persist(StorageLevel.DISK_ONLY)
+    held.append(stage)  # read twice below: scored, rejected rows
+    v = {c: F.col(f"v{j}") for j, c in enumerate(valid)}
+    picked = {**{c: F.col(f"e{k}") for k, c in enumerate(extras)}, "patient_id": v["patient_id"],
+              "treatment": v["treatment"], "model_name": F.lit(ids[0]), "model_version": F.lit(ids[1])}
+    scored = stage.where(F.col("problems").isNull())
+    if not job["blind"]:
+        scored = scored.withColumn("_p", udf(F.struct(*[v[c].alias(c) for c in job["inputs"]])))
+        p = F.col("_p")
+        picked |= {"predicted_pct_change": p, "probability": p,
+                   "predicted_responder": F.when(F.isnan(p) | p.isNull(), None).otherwise((p >= model.threshold).cast("long"))}
+    scored.select("row", *[picked[c].alias(c) for c in columns]).write.parquet(str(tmp / "scored"))
+    stage.where(F.col("problems").isNotNull()).select(
+        "row", *[F.col(f"c{i}") for i in range(len(header.columns))], "problems").write.parquet(str(tmp / "rejected"))
+
+
+def _score(spark: Any, job: dict[str, Any], model: Any, udf: Any, name: str, version: str, out: Path) -> ScoreSummary:
+    header = job["header"].columns
+    columns = empty_scores(model, job["explain"], job["blind"]).columns.tolist()
     tmp = out.with_name(f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.spark")
-    scored_sink, rejected_sink = _Sink(out), _Sink(rejected_path_for(out))
-    stage, shared, batch_rows = None, [], None
+    scored_sink, rejected_sink = OutputSink(out), OutputSink(rejected_path_for(out))
+    held: list[Any] = []
+    batch_rows = None
     try:
         tmp.mkdir()  # a missing or read-only output folder fails here, before Spark writes (or creates) anything
         # Arrow batches of the local engine's chunk size (Spark's default, 10,000, makes the model's per-call
@@ -207,39 +229,12 @@ def _score(spark: Any, job: dict[str, Any], model: Any, udf: Any, name: str, ver
         batch_rows = spark.conf.get(_BATCH_ROWS)
         spark.conf.set(_BATCH_ROWS, "100000")
         with _pandas3_note():
-            if blind:
-                dups = pd.DataFrame(columns=["row", "column", "value", "problem"])
-            else:
-                key_source = parquet_rows(spark, str(path), key_columns) if parquet else source
-                dups = _duplicates(spark, key_source, partial(key_task, csv=csv, header=key_columns if parquet else header,
-                                                              key_columns=key_columns, source=str(path)))
-            shared = [spark.sparkContext.broadcast(cloudpickle.dumps(model)), spark.sparkContext.broadcast(dups)]
-            kinds = [f.dataType.simpleString() for f in source.schema.fields if f.name.startswith("c")] if parquet else ["string"] * len(header)
-            schema = ", ".join(["row long", "problems string", *(f"c{i} {t}" for i, t in enumerate(kinds)),
-                                *(f"v{j} {t}" for j, t in enumerate(valid.values())),
-                                *(f"e{k} {'string' if c == 'warnings' or c.endswith('_feature') else 'double'}"
-                                  for k, c in enumerate(extras))])
-            task = partial(score_task, csv=csv, header=header, source=str(path), mapping=job["mapping"], blind=blind,
-                           explain=job["explain"], model=(secrets.token_hex(8), shared[0]), duplicates=shared[1],
-                           valid_columns=list(valid), extra_columns=extras)
-            stage = source.mapInPandas(task, schema).persist(StorageLevel.DISK_ONLY)  # read twice below: scored, rejected rows
-            v = {c: F.col(f"v{j}") for j, c in enumerate(valid)}
-            picked = {**{c: F.col(f"e{k}") for k, c in enumerate(extras)}, "patient_id": v["patient_id"],
-                      "treatment": v["treatment"], "model_name": F.lit(name), "model_version": F.lit(version)}
-            scored = stage.where(F.col("problems").isNull())
-            if not blind:
-                scored = scored.withColumn("_p", udf(F.struct(*[v[c].alias(c) for c in job["inputs"]])))
-                p = F.col("_p")
-                picked |= {"predicted_pct_change": p, "probability": p,
-                           "predicted_responder": F.when(F.isnan(p) | p.isNull(), None).otherwise((p >= model.threshold).cast("long"))}
-            scored.select("row", *[picked[c].alias(c) for c in columns]).write.parquet(str(tmp / "scored"))
-            stage.where(F.col("problems").isNotNull()).select(
-                "row", *[F.col(f"c{i}") for i in range(len(header))], "problems").write.parquet(str(tmp / "rejected"))
+            _write_parts(spark, job, model, udf, (name, version), columns, tmp, held)
         n_scored = _merge(tmp / "scored", scored_sink, lambda f: f.drop(columns="row").astype(
             {c: t for c, t in (("predicted_responder", "Int64"), ("warnings", object)) if c in f}))
         n_rejected = _merge(tmp / "rejected", rejected_sink, lambda f: f.set_axis(["row", *header, "problems"], axis=1))
         if not scored_sink.started:
-            scored_sink.write(_score_chunk_header(model, job["explain"], blind))
+            scored_sink.write(empty_scores(model, job["explain"], job["blind"]))
         if not rejected_sink.started:
             rejected_sink.write(pd.DataFrame(columns=["row", *header, "problems"]))
         scored_sink.close()
@@ -257,16 +252,14 @@ def _score(spark: Any, job: dict[str, Any], model: Any, udf: Any, name: str, ver
     finally:
         if batch_rows is not None:
             spark.conf.set(_BATCH_ROWS, batch_rows)
-        if stage is not None:
-            stage.unpersist()
-        for value in shared:
+        for value in reversed(held):  # the stage, then the broadcasts
             value.unpersist()
         shutil.rmtree(tmp, ignore_errors=True)
-    log.info("scored %s on Spark: read %d, scored %d, rejected %d", path, n_scored + n_rejected, n_scored, n_rejected)
+    log.info("scored %s on Spark: read %d, scored %d, rejected %d", job["path"], n_scored + n_rejected, n_scored, n_rejected)
     return ScoreSummary(n_scored + n_rejected, n_scored, n_rejected, out, rejected_path_for(out), name, version)
 
 
-def _merge(folder: Path, sink: _Sink, shape: Callable[[pd.DataFrame], pd.DataFrame]) -> int:
+def _merge(folder: Path, sink: OutputSink, shape: Callable[[pd.DataFrame], pd.DataFrame]) -> int:
     """Append Spark's Parquet parts to *sink* in row order, 100,000 rows in memory at a time.
 
     A part is one task's rows, in the order the task read them: a contiguous run of the file. Parts go in

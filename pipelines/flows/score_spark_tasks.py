@@ -1,10 +1,12 @@
 """What ``score --engine spark`` runs inside Spark tasks, and how it numbers the rows it reads.
 
-Rows keep the local engine's numbers (1 = first data row). Parquet rows carry Spark's
-``_metadata.row_index``. CSV is read as lines (Spark's text source keeps blank lines, which the local
-reader keeps as rows): each line's number is its partition's offset (from per-partition line counts)
-plus its place in the partition, whose lines are consecutive in the file; each Arrow batch of lines
-is then parsed by pandas with the local reader's options, so a cell reads exactly as it does locally.
+How a file is read is its format's :class:`~ketamine_response.features.cohort.formats.SparkRead`. Rows keep
+the local engine's numbers (1 = first data row). A columnar file (Parquet) is read by Spark, its rows
+carrying Spark's ``_metadata.row_index``. A text file (CSV) is read as lines (Spark's text source keeps
+blank lines, which the local reader keeps as rows): each line's number is its partition's offset (from
+per-partition line counts) plus its place in the partition, whose lines are consecutive in the file; each
+Arrow batch of lines is then parsed by the format's ``parse_lines``, with the local reader's options, so
+a cell reads exactly as it does locally.
 
 Each task applies the local engine's own functions to its batch: the project's validator
 (:func:`~features.cohort.validation.validate_table`), the duplicate-key problems found across the
@@ -15,21 +17,18 @@ columns, warnings and SHAP reasons. A file-level problem met in a task is raised
 
 from __future__ import annotations
 
-import io
 import pickle
-import re
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ketamine_response.features.cohort.formats import Header, LineParser
 from ketamine_response.features.cohort.mapping import ColumnMapping, apply_mapping
 from ketamine_response.features.cohort.schema import KEY
 from ketamine_response.features.cohort.validation import key_problems, validate_table
-from ketamine_response.features.errors import CohortFileError
-from ketamine_response.pipelines.flows.score import BLIND_ARM, _explain_columns, _rejected_rows
+from ketamine_response.pipelines.flows.score import BLIND_ARM, explain_columns, rejected_rows
 
 _MODELS: dict[str, Any] = {}  # the driver's key of a model -> the model, unpickled once per Python worker (reused)
 
@@ -39,11 +38,12 @@ def quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def csv_lines(spark: Any, path: str) -> Any:
-    """The data lines of a CSV file as (row, line bytes); line 0, the header, is left out."""
+def text_lines(spark: Any, path: str, source: str) -> Any:
+    """The data lines of a text file (Spark's line data source *source*) as (row, line bytes); line 0, the
+    header, is left out."""
     from pyspark.sql import functions as F
 
-    text = spark.read.text(path)
+    text = spark.read.format(source).load(path)
     pid = F.spark_partition_id()
     counts = dict(text.groupBy(pid.alias("p")).count().collect())
     offsets, start = [], 0
@@ -56,59 +56,35 @@ def csv_lines(spark: Any, path: str) -> Any:
     return text.select(row.alias("row"), F.col("value").cast("binary").alias("line")).where(F.col("row") > 0)
 
 
-def parquet_rows(spark: Any, path: str, columns: list[str]) -> Any:
-    """*columns* of a Parquet file as ``c0, c1, …`` with their file row number ``row``."""
+def columnar_rows(spark: Any, path: str, columns: list[str], source: str) -> Any:
+    """*columns* of a file Spark reads with its data source *source* (``parquet``) as ``c0, c1, …`` with their
+    file row number ``row``."""
     from pyspark.sql import functions as F
 
-    table = spark.read.parquet(path)
+    table = spark.read.format(source).load(path)
     return table.select((F.col("_metadata.row_index") + 1).alias("row"),
                         *[F.col(quoted(c)).alias(f"c{i}") for i, c in enumerate(columns)])
 
 
-def raw_rows(batch: pd.DataFrame, csv: dict[str, Any] | None, header: list[str], source: str) -> pd.DataFrame:
+def raw_rows(batch: pd.DataFrame, parse: LineParser | None, header: Header, source: str) -> pd.DataFrame:
     """One Arrow batch as the local reader's raw chunk, indexed by file row number."""
-    rows = pd.Index(batch["row"].to_numpy(dtype="int64"), name="row")
-    if csv is None:  # Parquet: the columns as Spark read them
-        return batch.drop(columns="row").set_axis(header, axis=1).set_axis(rows)
-    lines = []
-    for row, line in zip(rows, batch["line"]):
-        try:
-            lines.append(bytes(line).decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise CohortFileError(f"{source}: the file is not well-formed UTF-8 CSV (row {row}: byte 0x{line[exc.start]:02x} is "
-                                  "not UTF-8). Re-save it as 'CSV UTF-8'.") from None
-    delimiter = csv["delimiter"]
-    try:
-        with warnings.catch_warnings():
-            # as the local reader: pandas only warns when a row has more cells than the header
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            table = pd.read_csv(io.StringIO("\n".join(lines) + "\n"), sep=delimiter, dtype=str, keep_default_na=False,
-                                na_filter=False, skip_blank_lines=False, index_col=False, engine="c", header=None,
-                                names=header)
-    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
-        line_no = re.search(r"line (\d+)", str(exc))
-        where = f"row {rows[min(int(line_no[1]), len(rows)) - 1]}" if line_no else f"rows {rows[0]}-{rows[-1]}"
-        raise CohortFileError(f"{source}: the file is not well-formed UTF-8 CSV ({where}: {str(exc).strip()}). Quote "
-                              f"cells that contain '{delimiter}' and give every row the same number of cells as the "
-                              "header.") from None
-    if len(table) != len(lines):  # a quoted cell went on over a line break
-        raise CohortFileError(f"{source}: a quoted cell between rows {rows[0]} and {rows[-1]} contains a line break; "
-                              "the Spark engine reads CSV one line per row. Save the cohort as Parquet, or score it "
-                              "with --engine local.")
-    return table.fillna("").set_axis(rows)
+    rows = batch["row"].to_numpy(dtype="int64")
+    if parse is None:  # a columnar file: the columns as Spark read them
+        return batch.drop(columns="row").set_axis(header.columns, axis=1).set_axis(pd.Index(rows, name="row"))
+    return parse(batch["line"], rows, header, source)
 
 
-def _batches(batches: Iterator[pd.DataFrame], csv: dict[str, Any] | None, header: list[str],
+def _batches(batches: Iterator[pd.DataFrame], parse: LineParser | None, header: Header,
              source: str) -> Iterator[pd.DataFrame]:
     for batch in batches:
         if len(batch):
-            yield raw_rows(batch, csv, header, source)
+            yield raw_rows(batch, parse, header, source)
 
 
-def key_task(batches: Iterator[pd.DataFrame], csv: dict[str, Any] | None, header: list[str], key_columns: list[str],
+def key_task(batches: Iterator[pd.DataFrame], parse: LineParser | None, header: Header, key_columns: list[str],
              source: str) -> Iterator[pd.DataFrame]:
     """(row, patient_id, treatment) as the validator normalises keys; null where a key cell is missing or invalid."""
-    for raw in _batches(batches, csv, header, source):
+    for raw in _batches(batches, parse, header, source):
         keys, _ = key_problems(raw[key_columns].set_axis(list(KEY), axis=1))
         yield pd.DataFrame({"row": raw.index.to_numpy(),
                             **{k: keys[k].astype(object).where(keys[k].notna(), None).to_numpy() for k in KEY}})
@@ -122,7 +98,7 @@ def _model(key: str, broadcast: Any) -> Any:
     return _MODELS[key]
 
 
-def score_task(batches: Iterator[pd.DataFrame], csv: dict[str, Any] | None, header: list[str], source: str,
+def score_task(batches: Iterator[pd.DataFrame], parse: LineParser | None, header: Header, source: str,
                mapping: ColumnMapping, blind: bool, explain: int, model: tuple[str, Any], duplicates: Any,
                valid_columns: list[str], extra_columns: list[str]) -> Iterator[pd.DataFrame]:
     """Validate each batch as the local engine does. Every row comes out once: ``row``; ``problems`` (None when
@@ -131,7 +107,7 @@ def score_task(batches: Iterator[pd.DataFrame], csv: dict[str, Any] | None, head
     applied by the driver's spark_udf to the ``v`` columns of the valid rows."""
     scorer = _model(*model)
     dups = duplicates.value
-    for raw in _batches(batches, csv, header, source):
+    for raw in _batches(batches, parse, header, source):
         rows = raw.index.to_numpy()
         renamed = apply_mapping(raw, mapping, source)
         if blind:  # a placeholder arm for validation and features, as locally
@@ -143,7 +119,7 @@ def score_task(batches: Iterator[pd.DataFrame], csv: dict[str, Any] | None, head
         table = checked.table.set_axis(raw.index)
         good = table.drop(index=bad)
         out = pd.DataFrame({"row": rows}, index=raw.index)
-        text = _rejected_rows(raw, problems).set_index("row")["problems"] if len(bad) else pd.Series(dtype=object)
+        text = rejected_rows(raw, problems).set_index("row")["problems"] if len(bad) else pd.Series(dtype=object)
         out["problems"] = text.reindex(raw.index).astype(object).where(lambda s: s.notna(), None)
         rejected = np.isin(rows, bad)
         for i, column in enumerate(raw.columns):
@@ -158,7 +134,7 @@ def score_task(batches: Iterator[pd.DataFrame], csv: dict[str, Any] | None, head
 
 
 def _extras(model: Any, good: pd.DataFrame, blind: bool, explain: int) -> pd.DataFrame:
-    """The local engine's ``_score_chunk`` columns but the model's pyfunc prediction (the driver adds it)."""
+    """The local engine's score columns but the model's pyfunc prediction (the driver adds it)."""
     seen = good.drop(columns="treatment") if blind else good
     out = model.arm_table(good).assign(warnings=model.unseen(seen))
-    return pd.concat([out, _explain_columns(model, good, explain)], axis=1) if explain else out
+    return pd.concat([out, explain_columns(model, good, explain)], axis=1) if explain else out

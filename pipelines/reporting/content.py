@@ -11,14 +11,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ketamine_response.pipelines.evaluation.benefit import BenefitSummary
+from ketamine_response.features.tasks import parse_target
+from ketamine_response.models.families import SELECTED
+from ketamine_response.pipelines.evaluation.benefit import BenefitResult, BenefitSummary
 from ketamine_response.pipelines.evaluation.evaluate import Evaluation
+from ketamine_response.pipelines.folds import pooled
 from ketamine_response.pipelines.reporting import summary, tables
 from ketamine_response.pipelines.reporting.html import ReportContent, render_report
 from ketamine_response.pipelines.reporting.plots import benefit_calibration_figure, performance_figures
 from ketamine_response.pipelines.reporting.shap_plots import shap_figures
-from ketamine_response.pipelines.result import BenefitResult, TrainingResult
-from ketamine_response.pipelines.training.nested import pooled
+from ketamine_response.pipelines.result import TrainingResult
 
 RunContent = dict[str, Any]  # metrics, tables, figures, texts: the arguments of tracking's run logging
 
@@ -26,10 +28,10 @@ RunContent = dict[str, Any]  # metrics, tables, figures, texts: the arguments of
 def run_content(result: TrainingResult, name: str) -> RunContent:
     """Metrics, tables and figures of one family's run, or of the selected procedure (*name* "selected")."""
     ev = result.evaluations[name]
-    p = pooled(result.data, result.folds, None if name == "selected" else name)
+    p = pooled(result.data, result.folds, None if name == SELECTED else name)
     label = f"{name if name != 'selected' else result.selected} ({ev.headline} {ev.metrics[ev.headline]:.3f})"
     metrics = ev.tracked_metrics(result.permutation.p[name], result.permutation.b[name])
-    if name == "selected":
+    if name == SELECTED:
         metrics |= result.sample_size.metrics()
     return {"metrics": {k: v for k, v in metrics.items() if v == v},  # MLflow keeps NaN poorly: omit
             "tables": {"decision_curve.csv": ev.curve, "subgroups.csv": ev.subgroups},
@@ -62,7 +64,7 @@ def headline_sentence(ev: Evaluation) -> str:
     parts = [figure(n, label) for n, label in (
         ("auroc_active", "AUROC within the active arm(s), i.e. response if given the drug,"),
         ("auroc_gain_over_arm", "gain over a model that knows only the arm"),
-        (ev.headline, "AUROC pooling all arms" if ev.task == "classification" else "R2 of the percentage change"))
+        (ev.headline, ev.task.headline_wording))
         if n in ev.ci]
     return "; ".join(parts) + " (means over outer folds, corrected resampled t intervals)"
 
@@ -71,12 +73,12 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
                    identity: dict[str, str] | None = None) -> ReportContent:
     """Identity, headline and warnings, TRIPOD+AI-style summary, table 1, metrics, subgroups, SHAP and
     limitations of a run (aggregates only)."""
-    sel = result.evaluations["selected"]
+    sel = result.evaluations[SELECTED]
     benefit = result.benefit
     importance = tables.shap_display(result.shap.importance, summary.directions(result))
     return ReportContent(
         f"ketamine-response: {result.target}", summary_items(result, source, digest), tables.by_model(result.table()),
-        result.notes, summary.report_warnings(result.notes), importance, result.shap.domains, figures,
+        result.notes, result.warnings, importance, result.shap.domains, figures,
         limitations(result), questions(result),
         tables.compact(benefit.roles.drop(columns="source_columns", errors="ignore"))  # source columns: in the CSV
         if benefit is not None and benefit.summaries else None,
@@ -87,7 +89,7 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
 
 def headline(result: TrainingResult) -> list[tuple[str, str]]:
     """How well it predicts (with its CI) and which features matter, in reading order."""
-    sel, perm = result.evaluations["selected"], result.permutation
+    sel, perm = result.evaluations[SELECTED], result.permutation
     prediction = (f"{headline_sentence(sel)}; permutation p = {tables.fmt(perm.p['selected'])} "
                   f"({perm.b['selected']} permutations).")
     return [("How well it predicts", prediction), ("Which features matter", summary.feature_sentence(result)),
@@ -99,31 +101,28 @@ def participants(result: TrainingResult) -> pd.DataFrame:
     """Table 1 of the analysed courses (the feature frame carries age, sex and baseline MADRS)."""
     frame = result.features.frame.loc[result.data.X.index]
     return tables.participants_table(frame, result.data.treatments, result.data.patients, result.data.y,
-                                     result.evaluations["selected"].task == "regression")
+                                     not result.evaluations[SELECTED].task.probabilities)
 
 
 def summary_items(result: TrainingResult, source: str, digest: str) -> dict[str, str]:
     """The TRIPOD+AI items, one sentence each."""
-    c, sel, y = result.config, result.evaluations["selected"], result.data.y
-    kind, tp = result.target.rsplit("_", 1)
-    outcome = {"response": f"response at {tp}: MADRS at {tp} <= 50% of baseline",
-               "remission": f"remission at {tp}: MADRS at {tp} <= {c.evaluation.remission_threshold:g}",
-               "pct_change": f"percentage change in MADRS from baseline to {tp} (negative is improvement)"}[kind]
+    c, sel, y = result.config, result.evaluations[SELECTED], result.data.y
+    outcome = sel.task.describe(parse_target(result.target), c.evaluation.remission_threshold)
     domains = pd.Series(result.data.domains).reindex(result.data.X.columns).value_counts()
-    events = (f"mean {y.mean():.1f}% (SD {y.std():.1f})" if sel.task == "regression"
-              else f"{int(y.sum())} ({y.mean():.1%})")
+    events = (f"{int(y.sum())} ({y.mean():.1%})" if sel.task.probabilities
+              else f"mean {y.mean():.1f}% (SD {y.std():.1f})")
     return {
         "Intended use and population": summary.intended_use(result),
         "Data source": summary.digest_text(source, digest),
         "Participants": f"{len(np.unique(result.data.patients))} patients, {len(y)} courses with the outcome, "
                         f"{len(np.unique(result.data.sites))} sites (characteristics by arm in table 1)",
         "Outcome": outcome,
-        "Outcome distribution" if sel.task == "regression" else "Events": events,
+        sel.task.outcome_heading: events,
         "Predictors": f"{result.data.X.shape[1]} candidates: " + ", ".join(f"{d} {n}" for d, n in domains.items()),
         "Missing data": "median imputation with missingness indicators inside each fold (linear models); "
                         "native missing-value handling (LightGBM)",
         "Validation": summary.validation_line(result),
-        "Selected model": result.selected + (f", {c.calibration.method} calibration in-fold" if sel.task == "classification"
+        "Selected model": result.selected + (f", {c.calibration.method} calibration in-fold" if sel.task.probabilities
                                              else ""),
         "Performance": headline_sentence(sel) + f"; permutation p = {result.permutation.p['selected']:.3f} "
                        f"({result.permutation.b['selected']} permutations)",
@@ -145,7 +144,7 @@ def limitations(result: TrainingResult) -> list[str]:
 
 def questions(result: TrainingResult) -> list[tuple[str, str]]:
     """The two clinical questions and this run's answers, each with its CI and the courses it is judged on."""
-    sel = result.evaluations["selected"]
+    sel = result.evaluations[SELECTED]
     kind = result.target.rsplit("_", 1)[0]
     if kind == "pct_change":
         return [("How much will MADRS change if given the drug?", "see the R2 of the percentage change below; "

@@ -6,22 +6,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.reporting.content import headline_sentence
 from ketamine_response.pipelines.result import TrainingResult
-
-ALPHA = 0.05  # the permutation p a version must reach to be given an alias
-
-
-def alias_decision(result: TrainingResult) -> tuple[bool, str]:
-    """(whether the new version gets an alias, the reason when it does not)."""
-    p = result.permutation.p["selected"]
-    if result.sample_size.below_minimum:
-        return False, (f"below the minimum sample size ({len(result.data.y)} courses, Riley et al. minimum "
-                       f"{result.sample_size.minimum})")
-    if not p <= ALPHA:  # NaN (no permutations run) is no evidence either
-        return False, ("the permutation test was not run (0 permutations)" if p != p else
-                       f"the procedure did not beat permuted labels (permutation p = {p:.3f} > {ALPHA})")
-    return True, ""
 
 
 def selection_reason(result: TrainingResult) -> str:
@@ -37,8 +24,8 @@ def selection_reason(result: TrainingResult) -> str:
 
 def _headline_table(result: TrainingResult) -> str:
     table = result.table()
-    h = result.evaluations["selected"].headline
-    cols = [c for c in (f"{h}_active" if h == "auroc" else "", h, "brier", "permutation_p") if c and c in table]
+    h = result.evaluations[SELECTED].headline
+    cols = [c for c in (f"{h}_active", h, "brier", "permutation_p") if c in table]
     head = "| model | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols)
     rows = []
     for r in table.to_dict("records"):
@@ -50,8 +37,8 @@ def _headline_table(result: TrainingResult) -> str:
 
 def run_description(result: TrainingResult, alias_reason: str = "") -> str:
     """The parent run's markdown: warnings first, the headline with its CI, the table, the selection reason."""
-    ev, perm = result.evaluations["selected"], result.permutation
-    warnings = [f"**{n}**" for n in result.notes if n.startswith("WARNING") or "consistently important" in n]
+    ev, perm = result.evaluations[SELECTED], result.permutation
+    warnings = [f"**{n}**" for n in result.warnings]
     version = (f"Registered as version {result.version}" + (f" with no alias: {alias_reason}." if alias_reason else ".")
                if result.version else "")
     return "\n\n".join([*warnings, f"Target `{result.target}`, {result.config.cv.design} CV. Selected procedure: "
@@ -69,7 +56,7 @@ def family_description(result: TrainingResult, family: str) -> str:
 
 def version_tags(result: TrainingResult, digest: str, experiment: str, run_id: str) -> dict[str, str]:
     """Registry version tags: what a reader needs to tell two versions apart."""
-    ev = result.evaluations["selected"]
+    ev = result.evaluations[SELECTED]
     tags = {"target": result.target, "cv_design": result.config.cv.design, "data_digest": digest,
             "experiment": experiment, "run_id": run_id, "selected_family": result.selected,
             "permutation_p": f"{result.permutation.p['selected']:.3f}",
@@ -84,7 +71,7 @@ def version_tags(result: TrainingResult, digest: str, experiment: str, run_id: s
 
 def version_description(result: TrainingResult, digest: str, experiment: str, alias_reason: str) -> str:
     """The registry version's description (markdown)."""
-    ev = result.evaluations["selected"]
+    ev = result.evaluations[SELECTED]
     return (f"`{result.target}` from experiment `{experiment}`, {result.config.cv.design} CV, data SHA-256 `{digest}`. "
             f"{headline_sentence(ev)}; permutation p = {result.permutation.p['selected']:.3f}."
             + (f" No alias: {alias_reason}." if alias_reason else ""))

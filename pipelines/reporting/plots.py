@@ -10,7 +10,9 @@ import pandas as pd
 from ketamine_response.pipelines.evaluation.evaluate import Evaluation
 
 
-def _figure(title: str):
+def titled_figure(title: str):
+    """A new (Figure, Axes) of the report's size with *title*, drawn off-screen (Agg): every report figure
+    starts here, so they share one look."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,7 +29,7 @@ def roc_figure(y: np.ndarray, p: np.ndarray, label: str) -> object:
     from sklearn.metrics import roc_curve
 
     fpr, tpr, _ = roc_curve(y, p)
-    fig, ax = _figure("ROC, pooled out-of-fold")
+    fig, ax = titled_figure("ROC, pooled out-of-fold")
     ax.plot(fpr, tpr, label=label)
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1))
@@ -40,7 +42,7 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, bins: int = 10) -> object:
     frame = pd.DataFrame({"y": y, "p": p})
     frame["bin"] = pd.qcut(frame["p"].rank(method="first"), q=min(bins, len(frame)), labels=False)
     table = frame.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
-    fig, ax = _figure("Calibration, pooled out-of-fold")
+    fig, ax = titled_figure("Calibration, pooled out-of-fold")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect")
     ax.plot(table["predicted"], table["observed"], marker="o", label="deciles")
     ax.set(xlabel="predicted probability", ylabel="observed response rate", xlim=(0, 1), ylim=(0, 1))
@@ -50,7 +52,7 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, bins: int = 10) -> object:
 
 def decision_curve_figure(curve: pd.DataFrame) -> object:
     """Net benefit of the model against treating everyone and no one."""
-    fig, ax = _figure("Decision curve")
+    fig, ax = titled_figure("Decision curve")
     ax.plot(curve["threshold"], curve["model"], label="model")
     ax.plot(curve["threshold"], curve["treat_all"], label="treat all", color="grey")
     ax.plot(curve["threshold"], curve["treat_none"], label="treat none", color="black", ls=":")
@@ -62,7 +64,7 @@ def decision_curve_figure(curve: pd.DataFrame) -> object:
 
 def predicted_observed_figure(y: np.ndarray, p: np.ndarray, label: str) -> object:
     """Observed against predicted percentage change, with the identity line (continuous calibration)."""
-    fig, ax = _figure(f"Predicted vs observed: {label}")
+    fig, ax = titled_figure(f"Predicted vs observed: {label}")
     ax.scatter(p, y, s=8, alpha=0.4, color="#4C72B0")
     low, high = float(min(p.min(), y.min())), float(max(p.max(), y.max()))
     ax.plot([low, high], [low, high], ls="--", color="grey", label="perfect")
@@ -74,7 +76,7 @@ def predicted_observed_figure(y: np.ndarray, p: np.ndarray, label: str) -> objec
 
 def performance_figures(y: np.ndarray, p: np.ndarray, evaluation: Evaluation, label: str) -> dict[str, Any]:
     """ROC, reliability and decision-curve figures (predicted vs observed for a continuous target)."""
-    if evaluation.task == "regression":
+    if not evaluation.task.probabilities:
         return {"plots/predicted_vs_observed.png": predicted_observed_figure(y, p, label)}
     return {"plots/roc.png": roc_figure(y, p, label), "plots/calibration.png": calibration_figure(y, p),
             "plots/decision_curve.png": decision_curve_figure(evaluation.curve)}
@@ -82,7 +84,7 @@ def performance_figures(y: np.ndarray, p: np.ndarray, evaluation: Evaluation, la
 
 def benefit_calibration_figure(table: pd.DataFrame, arm: str) -> object:
     """Observed vs predicted benefit of the drug over placebo by quantile group, with 95% CIs."""
-    fig, ax = _figure(f"Calibration for benefit: {arm} vs placebo")
+    fig, ax = titled_figure(f"Calibration for benefit: {arm} vs placebo")
     low, high = table["observed_ci_low"].min(), table["observed_ci_high"].max()
     span = [min(low, table["predicted_benefit"].min(), 0), max(high, table["predicted_benefit"].max(), 0)]
     ax.plot(span, span, ls="--", color="grey", label="perfect")

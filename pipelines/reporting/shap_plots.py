@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ketamine_response.pipelines.evaluation.explanation import ShapSummary
-from ketamine_response.pipelines.reporting.plots import _figure
-from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.folds import Data
+from ketamine_response.pipelines.reporting.plots import titled_figure
 
 
 def _pyplot():
@@ -32,7 +32,7 @@ def _shap_explanation(values: pd.DataFrame, base: np.ndarray, data: pd.DataFrame
 def importance_bar(table: pd.DataFrame, top: int = 15) -> object:
     """Mean |SHAP| per feature with its range over outer-CV repeats (not a confidence interval)."""
     t = table.head(top).iloc[::-1]
-    fig, ax = _figure("Global importance (out-of-fold mean |SHAP|; bars: range over CV repeats)")
+    fig, ax = titled_figure("Global importance (out-of-fold mean |SHAP|; bars: range over CV repeats)")
     fig.set_size_inches(6.5, 0.32 * len(t) + 1.5)
     err = np.vstack([t["mean_abs_shap"] - t["repeat_low"], t["repeat_high"] - t["mean_abs_shap"]]).clip(min=0)
     ax.barh(t["feature"], t["mean_abs_shap"], xerr=err, color="#4C72B0", ecolor="black", capsize=2)
@@ -44,7 +44,7 @@ def importance_bar(table: pd.DataFrame, top: int = 15) -> object:
 def domain_bar(domains: pd.DataFrame) -> object:
     """Mean |SHAP| summed within each domain."""
     t = domains.iloc[::-1]
-    fig, ax = _figure("Importance by domain (final model)")
+    fig, ax = titled_figure("Importance by domain (final model)")
     ax.barh(t["domain"], t["mean_abs_shap"], color="#55A868")
     ax.set_xlabel("mean |sum of domain SHAP| (log-odds)")
     return fig

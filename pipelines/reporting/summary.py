@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.evaluation.evaluate import Evaluation
 from ketamine_response.pipelines.reporting.tables import with_ci
 from ketamine_response.pipelines.result import TrainingResult
 
-NO_FEATURE = "no feature is reported as consistently important"
 CONSISTENCY_RULE = "top 5 in at least 80% of outer folds with one direction in at least 80%"
-
-
-def report_warnings(notes: list[str]) -> list[str]:
-    """Every note a reader must see first: the WARNING notes and the no-consistent-feature note."""
-    return [n for n in notes if n.startswith("WARNING") or n.startswith(NO_FEATURE)]
 
 
 def validation_line(result: TrainingResult) -> str:
@@ -41,8 +36,8 @@ def digest_text(source: str, digest: str) -> str:
 
 def operating_point(result: TrainingResult) -> str:
     """The decision threshold and sensitivity / specificity at it, from the pooled out-of-fold predictions."""
-    ev = result.evaluations["selected"]
-    if ev.task != "classification":
+    ev = result.evaluations[SELECTED]
+    if not ev.task.probabilities:
         return "not applicable: the target is continuous (no decision threshold)"
     t = result.config.evaluation.threshold
     folds = np.array([f.threshold for f in result.folds])
@@ -92,7 +87,7 @@ def directions(result: TrainingResult) -> tuple[str, str]:
 def feature_sentence(result: TrainingResult) -> str:
     """Which features matter and how sure we are: consistent features, or why none is reported."""
     imp = result.shap.importance
-    if any(n.startswith(NO_FEATURE) for n in result.notes):
+    if result.shap.vetoed:
         return "none is reported as consistently important (see the warning above)."
     up, down = directions(result)
     chosen = imp[imp["consistent"].astype(bool)]

@@ -10,7 +10,7 @@ import pandas as pd
 from ketamine_response.pipelines.training.progress import Progress
 
 if TYPE_CHECKING:
-    from ketamine_response.pipelines.result import BenefitResult
+    from ketamine_response.pipelines.evaluation.benefit import BenefitResult
 
 
 class TerminalProgress(Progress):

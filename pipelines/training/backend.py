@@ -21,8 +21,6 @@ are already installed. On ``local[N]`` the workers run this interpreter, so noth
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,17 +60,7 @@ def spark_session() -> Any:
                          "(it needs Java 17+ on the machine).") from None
     from ketamine_response.pipelines.spark import session
 
-    # local workers must be this interpreter, which has the project and its dependencies (pyspark's default is
-    # whatever `python3` is on PATH); on a cluster, set PYSPARK_PYTHON to the executors' environment
-    chosen = os.environ.get("PYSPARK_PYTHON")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = session()
-    context = spark.sparkContext
-    if chosen is None and context.master.startswith("local") and context.pythonExec != sys.executable:
-        # a local session started earlier in this process, before PYSPARK_PYTHON was set: its workers would
-        # run `python3` from PATH, which may lack the project. pyspark reads this attribute for every job.
-        context.pythonExec = sys.executable
-    return spark
+    return session()
 
 
 def spark_parallel() -> Any:

@@ -30,9 +30,8 @@ import pandas as pd
 
 from ketamine_response.features.cohort.schema import ACTIVE_ARMS
 from ketamine_response.models.benefit import LEARNERS, BenefitModel, Propensity, SafeLogistic, covariates, get_learner, numeric_pipeline
+from ketamine_response.pipelines.folds import Data, FoldResult
 from ketamine_response.pipelines.training.cv import inner_splits
-from ketamine_response.pipelines.training.data import Data
-from ketamine_response.pipelines.training.nested import FoldResult
 
 log = logging.getLogger(__name__)
 MIN_COURSES = 10  # per arm of a comparison: fewer and no benefit model is fitted
@@ -139,7 +138,7 @@ def inner_losses(data: Data, c: Comparison, names: tuple[str, ...], folds: int, 
     pool = candidates(names)
     sub = data.take(c.rows)
     dr, outcome = np.zeros((len(pool), len(sub.y))), np.full((len(pool), folds), np.nan)
-    for j, (train, test) in enumerate(inner_splits(sub.y, sub.patients, folds, seed)):
+    for j, (train, test) in enumerate(inner_splits(sub.task.strata(sub.y), sub.patients, folds, seed)):
         psi = pseudo_outcomes(sub, c.treated, train, test, propensity(data, c, train, test, kind))
         e_train = propensity(data, c, train, train, kind)
         for i, (name, params) in enumerate(pool):

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
 
 from ketamine_response.features.errors import TrainingDataError
-
-
-@dataclass(frozen=True)
-class Split:
-    repeat: int
-    fold: int
-    train: np.ndarray
-    test: np.ndarray
+from ketamine_response.features.tasks import TASKS, Task, TaskKind
+from ketamine_response.pipelines.folds import Split
 
 
 def check_cv_feasible(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, design: str,
-                      outer_folds: int, inner_folds: int, source: str) -> None:
+                      outer_folds: int, inner_folds: int, source: str, task: Task | None = None) -> None:
     """Stop with a clear message when the cohort is too small or one-class for nested CV."""
     needed = outer_folds * inner_folds if design == "kfold" else 2 * inner_folds
-    if not is_binary(y):  # a continuous target: enough courses, and not all the same value
+    if (task or TASKS[TaskKind.BINARY]).kind is not TaskKind.BINARY:  # enough courses, and not all the same value
         if len(y) < needed or np.ptp(y) == 0:
             raise TrainingDataError(f"{source}: {len(y)} courses with the outcome, {len(np.unique(y))} distinct values; "
                                     f"nested cross-validation with {outer_folds} outer x {inner_folds} inner folds needs "
@@ -52,35 +44,26 @@ def _check_groups(patients: np.ndarray, sites: np.ndarray, design: str, outer_fo
         raise TrainingDataError(f"{source}: fewer patients than outer folds ({outer_folds}).")
 
 
-def is_binary(y: np.ndarray) -> bool:
-    return bool(np.isin(y, (0.0, 1.0)).all())
-
-
-def strata(y: np.ndarray, bins: int = 5) -> np.ndarray:
-    """What the splits stratify on: a binary outcome itself, a continuous one by its quintiles."""
-    if is_binary(y):
-        return y
-    edges = np.quantile(y, np.linspace(0, 1, bins + 1)[1:-1])
-    return np.searchsorted(edges, y, side="right")
-
-
-def outer_splits(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, design: str,
+def outer_splits(strata: np.ndarray, patients: np.ndarray, sites: np.ndarray, design: str,
                  folds: int, repeats: int, seed: int) -> list[Split]:
-    """Repeated stratified patient-grouped k-fold, or leave-one-site-out (one repeat)."""
+    """Repeated stratified patient-grouped k-fold, or leave-one-site-out (one repeat).
+
+    *strata* is what the folds balance: the task's strata of the outcome (a binary outcome is its own).
+    """
     if design == "site":
-        logo = LeaveOneGroupOut().split(np.zeros(len(y)), y, sites)
+        logo = LeaveOneGroupOut().split(np.zeros(len(strata)), strata, sites)
         return [Split(0, i, tr, te) for i, (tr, te) in enumerate(logo)]
     out = []
     for r in range(repeats):
         cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed + r)
-        out += [Split(r, i, tr, te) for i, (tr, te) in enumerate(cv.split(np.zeros(len(y)), strata(y), patients))]
+        out += [Split(r, i, tr, te) for i, (tr, te) in enumerate(cv.split(np.zeros(len(strata)), strata, patients))]
     return out
 
 
-def inner_splits(y: np.ndarray, patients: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Patient-grouped stratified folds within a training set (indices relative to it)."""
+def inner_splits(strata: np.ndarray, patients: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Patient-grouped stratified folds within a training set (indices relative to it), balancing *strata*."""
     cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(cv.split(np.zeros(len(y)), strata(y), patients))
+    return list(cv.split(np.zeros(len(strata)), strata, patients))
 
 
 def permute_labels(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, treatments: np.ndarray,

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 
@@ -23,34 +21,19 @@ from ketamine_response.models.explain import explain
 from ketamine_response.models.families import FAMILY_NAMES, get_family, predict
 from ketamine_response.pipelines.config import TrainConfig
 from ketamine_response.pipelines.evaluation.metrics import auroc, brier, log_loss
-from ketamine_response.pipelines.training.cv import Split, inner_splits, outer_splits
-from ketamine_response.pipelines.training.data import Data
+from ketamine_response.pipelines.folds import Data, FoldResult, Split
+from ketamine_response.pipelines.training.cv import inner_splits, outer_splits
 from ketamine_response.pipelines.training.progress import Progress
 
 log = logging.getLogger(__name__)
 Folds = list[tuple[np.ndarray, np.ndarray]]  # (train, test) positions of inner folds
 
 
-@dataclass
-class FoldResult:
-    split: Split
-    selected: str
-    params: dict[str, dict[str, Any]]
-    inner_scores: dict[str, float]
-    threshold: float = 0.5  # decision threshold from this fold's training labels (their event rate)
-    predictions: dict[str, np.ndarray] = field(default_factory=dict)
-    shap: pd.DataFrame | None = None  # out-of-fold SHAP of the selected family on the test courses
-    shap_modifier: pd.DataFrame | None = None  # the part of it through feature x active-arm terms
-    additivity_error: float = 0.0     # max |sum(SHAP) + base - raw output| on this fold
-
-
-def _score(y: np.ndarray, p: np.ndarray, metric: str) -> float:
-    """Higher is better for every criterion ("mse" for a continuous target)."""
-    if metric == "auroc":
-        return auroc(y, p)
-    if metric == "mse":
-        return -float(np.mean((p - y) ** 2))
-    return -(brier(y, p) if metric == "brier" else log_loss(y, p))
+# The inner loop's selection criteria by name (the config's search.selection_metric, or a task's own), each
+# turned so that higher is better.
+CRITERIA: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "log_loss": lambda y, p: -log_loss(y, p), "brier": lambda y, p: -brier(y, p), "auroc": auroc,
+    "mse": lambda y, p: -float(np.mean((p - y) ** 2))}
 
 
 
@@ -77,19 +60,19 @@ def candidate_scores(family: str, data: Data, folds: Folds,
         for i, params in enumerate(candidates):
             candidate = clone(model).set_params(**{k.removeprefix("model__"): v for k, v in params.items()})
             candidate.fit(fitted_train, data.y[train])
-            scores[i, j] = _score(data.y[test], predict(candidate, fitted_test), metric)
+            scores[i, j] = CRITERIA[metric](data.y[test], predict(candidate, fitted_test))
     return np.asarray(np.nanmean(scores, axis=1))
 
 
 def search(data: Data, config: TrainConfig, seed: int,
            folds: Folds | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     """Best hyperparameters and inner-CV score of each family on *data* (the inner loop)."""
-    folds = inner_splits(data.y, data.patients, config.cv.inner_folds, seed) if folds is None else folds
+    folds = inner_splits(data.task.strata(data.y), data.patients, config.cv.inner_folds, seed) if folds is None else folds
     best_params: dict[str, dict[str, Any]] = {}
     best_score: dict[str, float] = {}
     for family in config.families:
         candidates = get_family(family).candidates(config.search.budget, seed)
-        metric = config.search.selection_metric if get_family(family).task == "classification" else "mse"
+        metric = data.task.selection_metric or config.search.selection_metric
         scores = candidate_scores(family, data, folds, candidates, metric, seed)
         best = int(np.argmax(np.nan_to_num(scores, nan=-np.inf)))  # the first of equal scores; never an undefined one
         best_params[family], best_score[family] = candidates[best], float(scores[best])
@@ -102,7 +85,7 @@ def fit_calibrated(family: str, params: dict[str, Any], data: Data, config: Trai
     model = family_pipeline(family, data, params, seed)
     if not get_family(family).calibrate:
         return model.fit(data.X, data.y)
-    folds = inner_splits(data.y, data.patients, config.cv.inner_folds, seed) if folds is None else folds
+    folds = inner_splits(data.task.strata(data.y), data.patients, config.cv.inner_folds, seed) if folds is None else folds
     return CalibratedClassifierCV(model, method=config.calibration.method, cv=folds).fit(data.X, data.y)
 
 
@@ -121,7 +104,7 @@ def run_fold(data: Data, split: Split, config: TrainConfig, explain_selected: bo
     """One outer fold: inner search, then each family's calibrated best predicts the test fold."""
     seed = config.seed + 1000 * split.repeat + split.fold
     train, test = data.take(split.train), data.take(split.test)
-    inner = inner_splits(train.y, train.patients, config.cv.inner_folds, seed)  # drawn once: slow for many patients
+    inner = inner_splits(train.task.strata(train.y), train.patients, config.cv.inner_folds, seed)  # drawn once: slow for many patients
     params, scores = search(train, config, seed, inner)
     result = FoldResult(split, select(scores), params, scores, fold_threshold(train.y, config))
     for family in config.families:
@@ -141,7 +124,7 @@ def run_nested(data: Data, config: TrainConfig, parallel: Any, seed: int | None 
     from joblib import delayed
 
     c = config.cv
-    splits = outer_splits(data.y, data.patients, data.sites, c.design, c.outer_folds, c.outer_repeats,
+    splits = outer_splits(data.task.strata(data.y), data.patients, data.sites, c.design, c.outer_folds, c.outer_repeats,
                           config.seed if seed is None else seed)
     out = []
     for fold in parallel(delayed(run_fold)(data, s, config, explain) for s in splits):
@@ -155,22 +138,3 @@ def n_outer(data: Data, config: TrainConfig) -> int:
     """How many outer folds one run of the procedure fits (for progress totals)."""
     c = config.cv
     return len(np.unique(data.sites)) if c.design == "site" else c.outer_folds * c.outer_repeats
-
-
-def _over_repeats(n: int, folds: list[FoldResult], value: Callable[[FoldResult], Any]) -> np.ndarray:
-    """Per course, the mean over repeats of *value* of the outer folds that held it out."""
-    total, count = np.zeros(n), np.zeros(n)
-    for f in folds:
-        total[f.split.test] += value(f)
-        count[f.split.test] += 1
-    return total / np.maximum(count, 1)
-
-
-def pooled(data: Data, folds: list[FoldResult], family: str | None = None) -> np.ndarray:
-    """Each course's mean out-of-fold probability over repeats; *family* None means the selected one."""
-    return _over_repeats(len(data.y), folds, lambda f: f.predictions[family or f.selected])
-
-
-def pooled_threshold(data: Data, folds: list[FoldResult]) -> np.ndarray:
-    """Each course's decision threshold: the mean over repeats of its outer folds' training thresholds."""
-    return _over_repeats(len(data.y), folds, lambda f: f.threshold)

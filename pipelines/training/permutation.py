@@ -16,21 +16,20 @@ a stopped statistic has p >= 5 / B > 0.05. An undefined observed statistic gets 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from ketamine_response.models.families import get_family
+from ketamine_response.models.families import SELECTED, get_family
 from ketamine_response.pipelines.config import TrainConfig
-from ketamine_response.pipelines.evaluation.metrics import HEADLINE
+from ketamine_response.pipelines.evaluation.metrics import STATISTICS
+from ketamine_response.pipelines.folds import Data, FoldResult, pooled
 from ketamine_response.pipelines.training.cv import permute_labels
-from ketamine_response.pipelines.training.data import Data
-from ketamine_response.pipelines.training.nested import FoldResult, n_outer, pooled, run_nested
+from ketamine_response.pipelines.training.nested import n_outer, run_nested
 from ketamine_response.pipelines.training.progress import Progress
 
 log = logging.getLogger(__name__)
-SELECTED = "selected"
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,9 @@ class PermutationResult:
 
 
 def statistics(data: Data, y: np.ndarray, folds: list[FoldResult], families: tuple[str, ...]) -> dict[str, float]:
-    """The headline metric (pooled out-of-fold AUROC, or R2 for a continuous target) of each family and
-    of the selected procedure."""
-    metric = HEADLINE[get_family(families[0]).task][1]
+    """The task's headline metric (pooled out-of-fold AUROC, or R2 for a continuous target) of each family
+    and of the selected procedure."""
+    metric = STATISTICS[data.task.headline]
     return {name: metric(y, pooled(data, folds, None if name == SELECTED else name)) for name in (*families, SELECTED)}
 
 
@@ -89,7 +88,7 @@ def permutation_test(data: Data, folds: list[FoldResult], config: TrainConfig, p
     for i in range(e.permutations if pending else 0):
         log.info("permutation %d/%d (%d statistics still open)", i + 1, e.permutations, len(pending))
         y = permute_labels(data.y, data.patients, data.sites, data.treatments, np.random.default_rng([config.seed, i]))
-        permuted = Data(data.X, y, data.patients, data.sites, data.treatments, data.domains)
+        permuted = replace(data, y=y)
         runs = run_nested(permuted, config, parallel, seed=config.seed + 7919 * (i + 1), explain=False, progress=progress)
         values = statistics(permuted, y, runs, config.families)
         for name in list(pending):

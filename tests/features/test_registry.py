@@ -6,10 +6,10 @@ import pytest
 
 from ketamine_response.features.build import build_feature_table, registry_for, select_features
 from ketamine_response.features.cohort.schema import SPECS, timepoint_minutes
-from ketamine_response.features.cohort.targets import parse_target
 from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.registry import STATIC_FEATURES, early_course_features
 from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.features.tasks import parse_target
 
 ALL_TIMEPOINTS = ["40min", "80min", "4h", "24h", "day2", "day3", "day7", "day10", "day14", "day28"]
 TARGETS = [f"{kind}_{tp}" for kind in ("response", "remission") for tp in ALL_TIMEPOINTS]

@@ -11,13 +11,15 @@ import pytest
 
 from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.derivations.inflammatory import COMPOSITE
-from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.features.synthetic.cohort import build_cohort, input_example
+from ketamine_response.features.tasks import TASKS, TaskKind
 from ketamine_response.models.explain import EXPLAINERS, background_centres, explain
 from ketamine_response.models.families import FAMILIES, FAMILY_NAMES, get_family, predict
 from ketamine_response.models.wrapper import CohortModel
 from ketamine_response.pipelines.config import TrainConfig, load_config
-from ketamine_response.pipelines.flows.train import build_training_data, make_model, synthetic_input_example
+from ketamine_response.pipelines.flows.train import build_training_data
 from ketamine_response.pipelines.training.nested import fit_calibrated
+from ketamine_response.pipelines.training.procedure import make_model
 from tests.pipelines.conftest import FAST_CONFIG, TARGET
 
 FAMILY_IDS = list(FAMILY_NAMES)
@@ -30,7 +32,7 @@ def designs():
     validated = validate_table(cohort, "contract")
     config = load_config(FAST_CONFIG)
     out = {}
-    for task, target in (("classification", TARGET), ("regression", "pct_change_24h")):
+    for task, target in ((TaskKind.BINARY, TARGET), (TaskKind.CONTINUOUS, "pct_change_24h")):
         data, built, _ = build_training_data(validated, target, config, False)
         out[task] = (validated, data, built, config, target)
     return out
@@ -51,7 +53,7 @@ def _fit(family: str, design, seed: int = 5):
 def test_registry_is_the_one_list_of_families():
     config = TrainConfig()
     assert config.families + config.regression_families == FAMILY_NAMES
-    assert {get_family(f).task for f in config.regression_families} == {"regression"}
+    assert {get_family(f).task for f in config.regression_families} == {TaskKind.CONTINUOUS}
     assert all(FAMILIES[name].name == name for name in FAMILY_NAMES)
     with pytest.raises(ValueError, match="unknown model family 'xgboost'; known: prevalence"):
         get_family("xgboost")
@@ -72,7 +74,7 @@ def test_entry_is_complete(family):
 @pytest.mark.parametrize("family", FAMILY_IDS)
 def test_fits_and_predicts_probabilities(family, design):
     model, _, test = _fit(family, design)
-    if get_family(family).task == "regression":
+    if not TASKS[get_family(family).task].probabilities:
         assert predict(model, test.X).shape == (len(test.y),) and np.isfinite(predict(model, test.X)).all()
         return
     p = model.predict_proba(test.X)
@@ -87,7 +89,7 @@ def test_explains_with_additive_shap(family, design):
     np.testing.assert_allclose(e.values.sum(axis=1).to_numpy() + e.base, e.raw, atol=1e-9)
     assert list(e.values.index) == list(test.X.index)
     assert set(e.values.columns) <= set(train.X.columns) | {COMPOSITE}  # in the feature dictionary's space
-    if get_family(family).task == "regression":  # the raw output is the prediction itself
+    if not TASKS[get_family(family).task].probabilities:  # the raw output is the prediction itself
         np.testing.assert_allclose(e.raw, predict(model, test.X))
     elif get_family(family).explainer != "constant":
         # the raw output is the members' mean log-odds; calibration maps it (near) monotonically
@@ -120,7 +122,7 @@ def test_round_trips_through_the_logged_model(family, design, store):
     wrapped: CohortModel = make_model(estimator, family, train, built, validated, target, 0.3)
     # the experiment's own artifact folder sits beside the test store (the Default one is cwd-relative)
     with mlflow.start_run(experiment_id=tracking.open_experiment("family-contract")):
-        info, _ = registry.log_model(wrapped, synthetic_input_example(wrapped))
+        info, _ = registry.log_model(wrapped, input_example(wrapped.training_columns))
     loaded = registry.load_model(info.model_uri)
     rows = validated.table.iloc[300:]
     np.testing.assert_allclose(np.asarray(loaded.predict(rows.astype("str").replace({"<NA>": ""}))),

@@ -55,10 +55,10 @@ def ds005917_run_inputs(tmp: Path, permutations: int) -> tuple[Path, object]:
     import dataclasses
 
     from ketamine_response.pipelines.config import load_config
-    from ketamine_response.pipelines.flows.ingest import run_ingest_bids
+    from ketamine_response.pipelines.flows.ingest import run_ingest
 
     cohort = tmp / "ds005917.csv"
-    run_ingest_bids(Path(__file__).parents[2] / "data" / "public" / "openneuro-ds005917", cohort)
+    run_ingest("bids", Path(__file__).parents[2] / "data" / "public" / "openneuro-ds005917", cohort)
     small = load_config("train_small")
     evaluation = dataclasses.replace(small.evaluation, permutations=permutations, bootstrap=50)
     return cohort, dataclasses.replace(small, evaluation=evaluation)

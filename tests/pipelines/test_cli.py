@@ -90,6 +90,9 @@ def test_usage_and_path_errors_exit_2(tmp_path):
     assert result.returncode == 2 and "invalid choice: 'weak'" in result.stderr
     assert run("synth", "--n", 1, "--out", tmp_path / "c.csv").returncode == 2
     assert run("frobnicate").returncode == 2
+    # checked before the cohort is read or a store opened
+    result = run("train", tmp_path / "none.csv", "--target", "response_24h", "--permutations", 10000)
+    assert result.returncode == 2 and "--permutations must be 0-9999, got 10000" in result.stderr
 
 
 def test_synth_describe_prints_the_table():
@@ -189,7 +192,8 @@ def test_train_bad_inputs_exit_2_and_register_nothing(tmp_path):
     assert unopened.returncode == 2 and "cannot be opened" in unopened.stderr
     for result in (absent, flat, refused, unopened):
         assert "Traceback" not in result.stderr
-    assert "no runs in experiment" in run_in(env, "runs").stdout  # nothing half-written was logged
+    # the store and experiment open only once the input has validated: these failures created nothing
+    assert not (tmp_path / "store" / "mlflow.db").exists()
 
 
 def test_output_cut_short_by_the_reader_is_not_an_error():

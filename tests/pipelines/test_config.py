@@ -31,6 +31,10 @@ def test_default_config_loads_and_flattens():
     ("benefit: {propensity: guess}", r"benefit\.propensity must be allocation or estimated"),
     ("benefit: {enabled: 'yes'}", r"benefit\.enabled must be true or false"),
     ("benefit: {alpha: 0.1}", r"unknown key 'benefit\.alpha'"),
+    ("policy: {alpha: 1.5}", r"policy\.alpha must be between 0 and 1"),
+    ("policy: {shap_veto: 'no'}", r"policy\.shap_veto must be true or false"),
+    ("policy: {min_events_per_arm: 0}", r"policy\.min_events_per_arm must be a whole number >= 1"),
+    ("policy: {veto: true}", r"unknown key 'policy\.veto'"),
 ])
 def test_bad_configs_are_refused(tmp_path, text, message):
     path = tmp_path / "c.yaml"
@@ -59,3 +63,17 @@ def test_n_jobs_zero_is_refused(tmp_path):
     path.write_text("n_jobs: 0")
     with pytest.raises(ConfigError, match="n_jobs must be 1-64 parallel workers, or -1"):
         load_config(path)
+
+
+def test_policy_decides_the_alias_and_the_shap_veto(tmp_path):
+    policy = load_config().policy
+    assert policy.alias(0.01, 900, False, 500) == (True, "")
+    earned, why = policy.alias(0.2, 900, False, 500)
+    assert not earned and "permutation p = 0.200 > 0.05" in why
+    assert policy.alias(float("nan"), 900, False, 500) == (False, "the permutation test was not run (0 permutations)")
+    assert "below the minimum sample size (300 courses" in policy.alias(0.01, 300, True, 500)[1]
+    assert policy.shap_shown(0.01) and policy.shap_shown(float("nan")) and not policy.shap_shown(0.2)
+    path = tmp_path / "lenient.yaml"  # the rules are the config's, not the code's
+    path.write_text("policy: {alpha: 0.25, alias_needs_min_sample: false, shap_veto: false}")
+    lenient = load_config(path).policy
+    assert lenient.alias(0.2, 300, True, 500) == (True, "") and lenient.shap_shown(0.9)

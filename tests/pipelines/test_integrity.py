@@ -14,8 +14,8 @@ from urllib.parse import urlparse
 import pytest
 
 from ketamine_response.features.errors import TrackingError
+from ketamine_response.features.synthetic.cohort import input_example
 from ketamine_response.pipelines import registry, tracking
-from ketamine_response.pipelines.flows.train import synthetic_input_example
 from ketamine_response.pipelines.integrity import file_digests, folder_digest, verify
 from tests.pipelines.conftest import TARGET
 
@@ -37,7 +37,7 @@ def tampered(strong_run, tmp_path_factory) -> tuple[str, Path]:
 
     model = registry.load_model(f"models:/ketamine-response-{TARGET}@champion").unwrap_python_model()
     with mlflow.start_run(experiment_id=tracking.open_experiment("integrity")):
-        info, digest = registry.log_model(model, synthetic_input_example(model))
+        info, digest = registry.log_model(model, input_example(model.training_columns))
     registry.register(info.model_uri, "integrity-test", alias=False, tags=digest)
     folder = Path(urlparse(mlflow.get_logged_model(info.model_id).artifact_location).path)
     marker = tmp_path_factory.mktemp("payload") / "ran"

@@ -9,14 +9,16 @@ import pytest
 from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.errors import CohortFileError
 from ketamine_response.features.sources.bids import dataset_doi, ingest_bids, load_bids_mapping, shipped_mapping
+from ketamine_response.features.sources.registry import SOURCES
 
 DS = Path(__file__).parents[3] / "data" / "public" / "openneuro-ds005917"
 SHIPPED_TEXT = (Path(__file__).parents[3] / "features" / "sources" / "ds005917.yaml").read_text()
+KNOWN = SOURCES["bids"].mappings
 
 
 @pytest.fixture(scope="module")
 def cohort() -> pd.DataFrame:
-    return ingest_bids(DS, load_bids_mapping(shipped_mapping(DS)))
+    return ingest_bids(DS, load_bids_mapping(shipped_mapping(DS, KNOWN)))
 
 
 def test_shipped_dataset_rows_arms_and_validity(cohort):
@@ -44,7 +46,7 @@ def test_published_figures_reproduce(cohort):
 
 
 def test_controls_are_excluded_unless_asked(cohort):
-    mapping = load_bids_mapping(shipped_mapping(DS))
+    mapping = load_bids_mapping(shipped_mapping(DS, KNOWN))
     with_controls = ingest_bids(DS, mapping, include_controls=True)
     assert len(with_controls) >= len(cohort)
     assert with_controls["bipolar"].isna().sum() == len(with_controls) - len(cohort)
@@ -114,7 +116,7 @@ def test_scalar_where_a_mapping_is_expected(tmp_path):
 
 def test_dataset_is_recognised_by_its_doi():
     assert dataset_doi(DS) == "10.18112/openneuro.ds005917"
-    assert shipped_mapping(DS) is not None and shipped_mapping(DS).is_file()
+    assert shipped_mapping(DS, KNOWN) is not None and shipped_mapping(DS, KNOWN).is_file()
 
 
 def test_repeated_participant_rows_are_refused(tmp_path):

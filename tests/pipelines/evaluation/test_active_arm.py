@@ -4,9 +4,7 @@ import numpy as np
 import pandas as pd
 
 from ketamine_response.pipelines.evaluation.evaluate import add_active_arm_metrics, add_cv_uncertainty, add_gain_over_arm, evaluate
-from ketamine_response.pipelines.training.cv import Split
-from ketamine_response.pipelines.training.data import Data
-from ketamine_response.pipelines.training.nested import FoldResult
+from ketamine_response.pipelines.folds import Data, FoldResult, Split
 
 
 def _design(n=600, seed=0):
@@ -36,7 +34,7 @@ def test_active_arm_metrics_use_only_drug_courses_and_split_two_arms():
             p[f.split.test] = f.predictions[family or f.selected]
         ev = add_cv_uncertainty(evaluate(data.y, p, data.patients, {}, 0.4, 100, 0), data, folds, family)
         evaluations[name] = add_active_arm_metrics(ev, data, folds, family)
-    add_gain_over_arm(evaluations, data, folds)
+    evaluations = add_gain_over_arm(evaluations, data, folds)
     model, arm_only = evaluations["model"].metrics, evaluations["arm_only"].metrics
     assert model["auroc_active"] > 0.7 and arm_only["auroc_active"] == 0.5  # the arm alone ranks nobody within it
     assert {"auroc_ketamine_iv", "auroc_esketamine_in"} <= set(model)

@@ -13,6 +13,7 @@ from ketamine_response.pipelines.config import load_config
 from ketamine_response.pipelines.evaluation.roles import ROLE_COLUMNS, biomarker_roles
 from ketamine_response.pipelines.flows.train import build_training_data
 from ketamine_response.pipelines.training.benefit import comparisons
+from ketamine_response.pipelines.training.roles import others_indexes
 
 PREDICTIVE = {"family_history_aud", "bmi_kg_m2", "benzodiazepine", "bdnf_met_carrier"}
 PROGNOSTIC = {"n_failed_treatments", "madrs_baseline"}
@@ -25,7 +26,8 @@ def _roles(scenario: str, seed: int, n: int = 800):
     cohort, _ = build_cohort(n, seed, scenario)
     data, built, _ = build_training_data(validate_table(cohort, scenario), "response_24h", load_config(), False)
     rows = np.unique(np.concatenate([c.rows for c in comparisons(data)[0]]))
-    return biomarker_roles(data, rows, built.dictionary, True, 0.05, {"bmi_kg_m2": 0.2, "age": 0.1})
+    indexes = others_indexes(data, rows, built.dictionary)
+    return biomarker_roles(data, rows, built.dictionary, True, 0.05, {"bmi_kg_m2": 0.2, "age": 0.1}, indexes)
 
 
 def test_nulls_match_the_scenario_table():

@@ -96,14 +96,14 @@ def test_a_file_error_inside_a_spark_task_is_exit_2_and_leaves_nothing(spark, st
 
 
 def test_the_copy_given_to_spark_udf_is_checked(strong_run, tmp_path, monkeypatch):
+    """registry.spark_udf builds the UDF from registry.verified_copy, the check load_model runs too."""
     from ketamine_response.features.errors import TrackingError
     from ketamine_response.pipelines import registry
-    from ketamine_response.pipelines.flows.score_spark import _verified_copy
 
-    assert (Path(_verified_copy(MODEL, str(tmp_path / "ok"))) / "python_model.pkl").is_file()
+    assert (Path(registry.verified_copy(MODEL, str(tmp_path / "ok"))) / "python_model.pkl").is_file()
     monkeypatch.setattr(registry, "_recorded_digest", lambda uri: ("0" * 64, "{}"))
     with pytest.raises(TrackingError, match="do not match the SHA-256"):
-        _verified_copy(MODEL, str(tmp_path / "bad"))
+        registry.verified_copy(MODEL, str(tmp_path / "bad"))
 
 
 def test_cli_engine_usage_errors_exit_2_without_spark(tmp_path):

@@ -9,14 +9,15 @@ import pandas as pd
 import pytest
 
 from ketamine_response.features.build import build_feature_table
-from ketamine_response.features.cohort.targets import parse_target
 from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.errors import TrackingError
 from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.features.tasks import parse_target
 from ketamine_response.pipelines.evaluation.metrics import auroc, bootstrap_ci
 from ketamine_response.pipelines.flows.report import run_report
-from ketamine_response.pipelines.flows.train import build_training_data, fit_all, run_train
+from ketamine_response.pipelines.flows.train import build_training_data, run_train
 from ketamine_response.pipelines.tracking import REQUIRED_METRICS
+from ketamine_response.pipelines.training.procedure import fit_all
 from ketamine_response.pipelines.training.progress import Progress
 from tests.pipelines.conftest import TARGET, ds005917_run_inputs, make_cohort
 

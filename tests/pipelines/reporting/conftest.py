@@ -15,10 +15,8 @@ from ketamine_response.pipelines.evaluation.evaluate import Evaluation, add_acti
 from ketamine_response.pipelines.evaluation.explanation import ShapSummary
 from ketamine_response.pipelines.evaluation.importance import IMPORTANCE_COLUMNS
 from ketamine_response.pipelines.evaluation.sample_size import SampleSize
+from ketamine_response.pipelines.folds import Data, FoldResult, Split, pooled, pooled_threshold
 from ketamine_response.pipelines.result import TrainingResult
-from ketamine_response.pipelines.training.cv import Split
-from ketamine_response.pipelines.training.data import Data
-from ketamine_response.pipelines.training.nested import FoldResult, pooled, pooled_threshold
 from ketamine_response.pipelines.training.permutation import PermutationResult
 
 CONFIG = Path(__file__).parents[1] / "fast_train.yaml"
@@ -85,7 +83,8 @@ def site_result() -> TrainingResult:
     permutation = PermutationResult({k: 0.7 for k in keys}, {k: 0.2 for k in keys}, {k: 19 for k in keys})
     size = SampleSize(240, int(data.y.sum()), 40, 0.1, "auto", {"shrinkage": 2000}, patients=240)
     shap = ShapSummary(_importance(), pd.DataFrame(columns=["domain", "mean_abs_shap"]),
-                       pd.DataFrame(columns=["source_column", "mean_abs_shap"]), None, 0.0)  # type: ignore[arg-type]
+                       pd.DataFrame(columns=["source_column", "mean_abs_shap"]), None, 0.0, vetoed=True)  # type: ignore[arg-type]
     features = FeatureTable(frame, tuple(frame.columns), pd.DataFrame(), (), "response_24h")
     return TrainingResult("response_24h", config, data, features, folds, "elastic_net", evaluations, permutation,
-                          size, None, shap, [WARNING, NO_FEATURE, "an ordinary note"])  # type: ignore[arg-type]
+                          size, None, shap, [WARNING, NO_FEATURE, "an ordinary note"],  # type: ignore[arg-type]
+                          warnings=[WARNING, NO_FEATURE])

@@ -34,10 +34,10 @@ def report(strong_run, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def small_report(site_result) -> str:
     """The hand-built site-CV result (two long warnings) with its real performance figures."""
+    from ketamine_response.pipelines.folds import pooled
     from ketamine_response.pipelines.reporting.content import report_content
     from ketamine_response.pipelines.reporting.html import render_report
     from ketamine_response.pipelines.reporting.plots import performance_figures
-    from ketamine_response.pipelines.training.nested import pooled
 
     sel = site_result.evaluations["selected"]
     figures = performance_figures(site_result.data.y, pooled(site_result.data, site_result.folds), sel, "elastic_net")
@@ -100,24 +100,22 @@ def test_report_screenshot_is_readable(report, tmp_path):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_report_fits_the_screen_with_headline_and_warnings_first(report, strong_run, tmp_path, width):
     from ketamine_response.pipelines.reporting.content import headline_sentence
-    from ketamine_response.pipelines.reporting.summary import report_warnings
 
     result = strong_run[0]
     page = report.read_text(encoding="utf-8")
     layout = measure(page, tmp_path, width)
     _assert_fits(layout, width)
-    _assert_first_screen(layout, headline_sentence(result.evaluations["selected"]), report_warnings(result.notes))
+    _assert_first_screen(layout, headline_sentence(result.evaluations["selected"]), result.warnings)
     _keep(screenshot(page, tmp_path, width, 2400), width)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_two_long_warnings_stay_on_the_first_screen(small_report, site_result, tmp_path, width):
     from ketamine_response.pipelines.reporting.content import headline_sentence
-    from ketamine_response.pipelines.reporting.summary import report_warnings
 
     layout = measure(small_report, tmp_path, width)
     _assert_fits(layout, width)
-    warnings = report_warnings(site_result.notes)
+    warnings = site_result.warnings
     assert len(warnings) == 2
     _assert_first_screen(layout, headline_sentence(site_result.evaluations["selected"]), warnings)
 

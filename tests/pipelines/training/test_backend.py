@@ -51,9 +51,10 @@ def test_spark_backend_gives_the_local_results(spark):
     """Outer folds (inner selection, predictions, SHAP), every permutation, and the benefit model's outer
     folds, on local[2]: the work that runs as Spark tasks. (The benefit figures and roles derived from
     them run in the driver either way.)"""
-    from ketamine_response.pipelines.flows.train import build_training_data, fit_all
+    from ketamine_response.pipelines.flows.train import build_training_data
     from ketamine_response.pipelines.training.backend import parallel
     from ketamine_response.pipelines.training.benefit import comparisons, run_benefit
+    from ketamine_response.pipelines.training.procedure import fit_all
     from ketamine_response.pipelines.training.progress import Progress
 
     config = load_config(FAST_CONFIG)

@@ -9,10 +9,9 @@ from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.synthetic.cohort import build_cohort
 from ketamine_response.pipelines.config import load_config
 from ketamine_response.pipelines.flows.train import build_training_data
+from ketamine_response.pipelines.folds import Data, FoldResult
 from ketamine_response.pipelines.training.benefit import comparisons, design_strata, one_se_choice, propensity, pseudo_outcomes, run_benefit
 from ketamine_response.pipelines.training.cv import outer_splits
-from ketamine_response.pipelines.training.data import Data
-from ketamine_response.pipelines.training.nested import FoldResult
 
 
 def _data(n: int, seed: int, scenario: str, target: str = "response_24h") -> Data:

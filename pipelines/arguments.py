@@ -1,0 +1,199 @@
+"""The ``ketamine-response`` argument parser: every command, its options, help texts and defaults.
+
+Options that several commands take are declared once, as parent parsers (argparse ``parents=``). A
+command lists its parents in the order ``--help`` shows them, so its own options that come before a
+shared one sit in a parent of their own. The ``ingest`` subcommands come from the source registry.
+Only light modules are imported here, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from types import SimpleNamespace
+
+TARGET_HELP = "response_<tp>, remission_<tp> (0/1) or pct_change_<tp> (continuous), e.g. response_24h"
+COHORT_HELP = "cohort file (.csv or .parquet)"
+COHORT_OUT_HELP = "cohort file to write (.csv or .parquet)"
+EXIT_CODES = ("Exit codes: 0 ok, 1 row problems in the cohort, 2 file or usage problem, "
+              "3 rows rejected by score --strict, 70 internal error.")
+
+Sub = argparse._SubParsersAction  # what add_subparsers returns; argparse has no public name for it
+
+
+def _bare() -> argparse.ArgumentParser:
+    """A parent parser: options only (the command adds its own -h)."""
+    return argparse.ArgumentParser(add_help=False)
+
+
+def _shared() -> SimpleNamespace:
+    """The options that several commands take, each declared once."""
+    shared = SimpleNamespace(cohort=_bare(), mapping=_bare(), drop_invalid=_bare(), port=_bare())
+    shared.cohort.add_argument("cohort", help=COHORT_HELP)
+    shared.mapping.add_argument("--mapping", help="YAML column mapping")
+    shared.drop_invalid.add_argument("--drop-invalid", action="store_true",
+                                     help="leave out rows with problems instead of stopping")
+    shared.port.add_argument("--port", type=int, default=5000, help="TCP port 1-65535 (default %(default)s)")
+    return shared
+
+
+def build_parser(handlers: Mapping[str, Callable[[argparse.Namespace], int]]) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand; ``args.func`` is the command's handler, by its name."""
+    parser = argparse.ArgumentParser(
+        prog="ketamine-response",
+        description="Predict who with treatment-resistant depression responds to ketamine or esketamine, "
+        "with validation you can trust.",
+        epilog=EXIT_CODES,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    shared = _shared()
+    _cohort_commands(sub, shared)
+    _train(sub, shared)
+    _model_commands(sub, shared)
+    _score(sub, shared)
+    _ingest(sub)
+    _report(sub)
+    _servers(sub, shared)
+    for name, command in sub.choices.items():
+        command.set_defaults(func=handlers[name])
+    return parser
+
+
+def _cohort_commands(sub: Sub, shared: SimpleNamespace) -> None:
+    """validate, synth, features: cohort files in, cohort or feature files out."""
+    from ketamine_response.features.synthetic.scenarios import SCENARIOS  # light: no numpy or pandas
+
+    v = sub.add_parser("validate", parents=[shared.cohort], help="check a cohort file and summarise it",
+                       description="Check a cohort file (CSV or Parquet) and list every problem by row and column.")
+    v.add_argument("--mapping", help="YAML file mapping your column names and units to the canonical ones")
+    v.add_argument("--problems", metavar="FILE", help="write every problem to this CSV")
+
+    s = sub.add_parser("synth", help="write a synthetic TRD cohort with known ground truth",
+                       description="Write a synthetic cohort calibrated to published ketamine/esketamine trials.")
+    s.add_argument("--n", type=int, default=300, help="number of treatment courses (default 300; crossover patients have two)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    s.add_argument("--scenario", default="literature", choices=list(SCENARIOS),
+                   help="planted truth: %(choices)s (default %(default)s)")
+    s.add_argument("--out", metavar="FILE", help=COHORT_OUT_HELP)
+    s.add_argument("--oracle", metavar="FILE", help="also write each course's true response probabilities")
+    s.add_argument("--describe", action="store_true", help="print the planted effects of every scenario")
+
+    own = _bare()
+    own.add_argument("cohort", nargs="?", help=COHORT_HELP)
+    own.add_argument("--target", help=TARGET_HELP)
+    own.add_argument("--out", metavar="FILE", help="feature table to write (.csv or .parquet)")
+    f = sub.add_parser("features", parents=[own, shared.mapping, shared.drop_invalid],
+                       help="build the candidate-biomarker table for a target",
+                       description="Derive the per-course feature table (no fitting, no leakage) for one target.")
+    f.add_argument("--list", action="store_true", help="print the feature dictionary and exit")
+
+
+def _train(sub: Sub, shared: SimpleNamespace) -> None:
+    from ketamine_response.pipelines.config import shipped_configs
+    from ketamine_response.pipelines.tracking import DEFAULT_EXPERIMENT
+
+    own = _bare()
+    own.add_argument("--target", required=True, help=TARGET_HELP)
+    own.add_argument("--config", help="training config: a YAML file, or a shipped one by name "
+                     f"({', '.join(shipped_configs())}; default train)")
+    own.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
+    own.add_argument("--cv", choices=["kfold", "site"], help="outer loop: repeated k-fold or leave-one-site-out")
+    own.add_argument("--backend", choices=["local", "spark"], help="where the outer folds and permutations run: "
+                     "local worker processes (n_jobs) or Spark tasks on $SPARK_MASTER (default local[2]; needs the "
+                     "spark extra and Java); identical results (default: the config's backend, local)")
+    own.add_argument("--permutations", type=int, metavar="B", help="at most B re-runs of the whole procedure on "
+                     "permuted labels (config default 19: smallest p 0.05; 99 resolves 0.01 at about 5x the cost)")
+    sub.add_parser("train", parents=[shared.cohort, own, shared.mapping, shared.drop_invalid],
+                   help="nested-CV training of response classifiers, tracked in MLflow",
+                   description="Fit and honestly validate response classifiers for one target; log to MLflow.")
+
+
+def _model_commands(sub: Sub, shared: SimpleNamespace) -> None:
+    """runs, promote, explain: what training left in the tracking store and registry."""
+    from ketamine_response.pipelines.tracking import DEFAULT_EXPERIMENT
+
+    r = sub.add_parser("runs", help="compare training runs in the MLflow store",
+                       description="List an experiment's training runs, newest first: target, CV design, selected "
+                       "family, AUROC with its 95%% CI, permutation p and courses. Compare them in the UI with 'ui'.")
+    r.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name (default %(default)s)")
+    r.add_argument("--wide", action="store_true", help="every column, full run ids (wider than 100 characters)")
+    r.add_argument("--csv", action="store_true", help="every column as CSV, for a spreadsheet or a script")
+
+    p = sub.add_parser("promote", help="move the champion alias of a registered model to a version",
+                       description="Make VERSION the champion of NAME (what 'score' uses by default) and say which "
+                       "version it replaced. Versions without an alias (no evidence against permuted labels, or "
+                       "below the minimum sample size) can be promoted only this way.")
+    p.add_argument("name", help="registered model, e.g. ketamine-response-response_24h")
+    p.add_argument("version", type=int, help="version number (see the MLflow UI's Models tab, or train's output)")
+
+    own = _bare()
+    own.add_argument("--model", required=True, help="MLflow model URI, e.g. models:/ketamine-response-response_24h@champion")
+    own.add_argument("--patient", required=True, help="patient_id to explain (all of their courses)")
+    own.add_argument("--out", default=None, help="waterfall PNG to write (default explain-<patient>.png)")
+    sub.add_parser("explain", parents=[shared.cohort, own, shared.mapping],
+                   help="SHAP waterfall of one patient's courses under a logged model")
+
+
+def _report(sub: Sub) -> None:
+    rp = sub.add_parser("report", help="write a training run's HTML report (and SHAP tables) to a folder",
+                        description="Copy a training run's self-contained HTML report (DIR/report/index.html, opens "
+                        "without a server), its SHAP tables and benefit tables out of the tracking store.")
+    rp.add_argument("run_id", help="MLflow run id printed by train")
+    rp.add_argument("--out", required=True, help="folder to write report/index.html and shap/ into")
+
+
+def _score(sub: Sub, shared: SimpleNamespace) -> None:
+    own = _bare()
+    own.add_argument("cohort", help="cohort file (.csv or .parquet); outcome columns are not needed")
+    own.add_argument("--out", required=True, help="scores to write (.csv or .parquet)")
+    own.add_argument("--model", help="MLflow model URI (default: champion of the only registered model)")
+    own.add_argument("--explain", type=int, default=0, metavar="K", help="add the K features that pushed each prediction most")
+    own.add_argument("--strict", action="store_true", help="exit 3 when any row is rejected")
+    own.add_argument("--chunk-rows", type=int, default=100_000, metavar="N",
+                     help="rows per chunk of the local engine (default 100000)")
+    sc = sub.add_parser("score", parents=[own, shared.mapping],
+                        help="score a cohort file with a registered model; invalid rows are quarantined",
+                        description="Stream a cohort file through a logged model. Every row is either scored "
+                        "(--out) or rejected with its problems (<out stem>.rejected.csv).")
+    sc.add_argument("--engine", choices=("local", "spark"), default="local",
+                    help="local: stream the file on this machine (default); spark: validate and score as Spark tasks "
+                    "(pip install 'ketamine-response[spark]', Java 17+), same outputs")
+    sc.add_argument("--spark-master", metavar="URL", help="Spark master for --engine spark (default $SPARK_MASTER or local[2])")
+
+
+def _ingest(sub: Sub) -> None:
+    """``ingest SOURCE``: one subcommand per entry of the source registry."""
+    from ketamine_response.features.sources.registry import SOURCES  # light: sources load their modules on use
+
+    ingest = sub.add_parser("ingest", help="convert a public dataset into a cohort file")
+    sources = ingest.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    for source in SOURCES.values():
+        s = sources.add_parser(source.name, help=source.help, description=source.description)
+        s.add_argument("dir", help=source.path_help)
+        s.add_argument("--out", required=True, help=COHORT_OUT_HELP)
+        s.add_argument("--mapping", help=source.mapping_help)
+        for dest, text in source.options.items():
+            s.add_argument(f"--{dest.replace('_', '-')}", action="store_true", help=text)
+
+
+def _servers(sub: Sub, shared: SimpleNamespace) -> None:
+    """ui (this machine's store) and server (a team's, on PostgreSQL)."""
+    u = sub.add_parser("ui", parents=[shared.port], help="start the MLflow UI on the project's store (127.0.0.1)",
+                       description="Serve the MLflow UI on the project's tracking store until Ctrl-C or SIGTERM "
+                       "(which stop the server too). It binds 127.0.0.1, so only this machine can reach it, "
+                       "unless --host says otherwise.")
+    u.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only; "
+                   "0.0.0.0 exposes the store to the network)")
+
+    own = _bare()
+    own.add_argument("--database", help="postgresql://USER:PASSWORD@HOST:PORT/DB (default: $MLFLOW_BACKEND_STORE_URI)")
+    own.add_argument("--artifacts", required=True, help="where artifacts are stored (a folder, or s3://...)")
+    own.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s; 0.0.0.0 for the network)")
+    sv = sub.add_parser("server", parents=[own, shared.port],
+                        help="start a team tracking server on PostgreSQL (several users, concurrent runs)",
+                        description="Serve an MLflow tracking server with a PostgreSQL backend store and artifacts "
+                        "served through it. Members point MLFLOW_TRACKING_URI at it. The database URI is read from "
+                        "--database or MLFLOW_BACKEND_STORE_URI and passed to MLflow through the environment, so "
+                        "its password never shows in the process list or the output.")
+    sv.add_argument("--workers", type=int, default=2, help="server worker processes (default %(default)s)")

@@ -1,0 +1,96 @@
+"""The training procedure on a design: nested CV with the permutation test and the final refit, the
+benefit models with their roles table, and the logged model that wraps them. The train flow calls these
+in order; each can be run and tested alone."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ketamine_response.features.build import FeatureTable
+from ketamine_response.features.cohort.validation import ValidatedCohort
+from ketamine_response.models.benefit import BenefitModel, benefit_shap
+from ketamine_response.models.explain import background_centres
+from ketamine_response.models.wrapper import CohortModel
+from ketamine_response.pipelines.config import TrainConfig
+from ketamine_response.pipelines.evaluation.benefit import BenefitResult, summarise
+from ketamine_response.pipelines.evaluation.roles import biomarker_roles
+from ketamine_response.pipelines.folds import Data, FoldResult
+from ketamine_response.pipelines.training.benefit import comparisons, run_benefit
+from ketamine_response.pipelines.training.nested import fit_calibrated, n_outer, run_nested, search, select
+from ketamine_response.pipelines.training.permutation import PermutationResult, permutation_test
+from ketamine_response.pipelines.training.progress import Progress
+from ketamine_response.pipelines.training.roles import others_indexes
+
+log = logging.getLogger(__name__)
+BENEFIT_NOTE = ("benefit model: out-of-fold benefit per course (learner chosen inside each outer fold by the "
+                "transformed-outcome loss, one-SE rule); propensity = {propensity}; c-for-benefit CI resamples "
+                "patients over the out-of-fold predictions (refit variance not included); biomarker roles from one "
+                "cluster-robust regression per feature, adjusted for the other features' cross-fitted prognostic and "
+                "modifier indices, FDR-adjusted")
+
+
+def fit_all(data: Data, config: TrainConfig, progress: Progress) -> tuple[list[FoldResult], PermutationResult, Any, str]:
+    """Nested CV, permutation tests and the final refit of the selected candidate on all courses."""
+    from ketamine_response.pipelines.training.backend import parallel as open_parallel
+
+    with open_parallel(config) as parallel:
+        progress.stage(f"nested cross-validation: {config.cv.design}, {len(config.families)} families",
+                       n_outer(data, config))
+        folds = run_nested(data, config, parallel, progress=progress)
+        for f in folds:  # shown with -v: which family each outer fold's inner loop chose
+            log.info("outer fold repeat %d fold %d: selected %s (inner %s %s)", f.split.repeat + 1, f.split.fold + 1,
+                     f.selected, config.search.selection_metric, _scores_text(f.inner_scores))
+        permutation = permutation_test(data, folds, config, parallel, progress)
+    progress.stage("refitting the selected model on all courses")
+    params, scores = search(data, config, config.seed)
+    selected = select(scores)
+    return folds, permutation, fit_calibrated(selected, params[selected], data, config, config.seed), selected
+
+
+def _scores_text(scores: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in sorted(scores.items(), key=lambda kv: -kv[1]))
+
+
+def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, config: TrainConfig,
+                     periods: np.ndarray | None, progress: Progress) -> tuple[BenefitResult | None, dict[str, BenefitModel]]:
+    """Benefit of each active arm over placebo (out of fold and final) and the biomarker roles table."""
+    from ketamine_response.pipelines.training.backend import parallel as open_parallel
+
+    b = config.benefit
+    if not b.enabled or not data.task.probabilities:  # benefit is a difference in probabilities
+        return None, {}
+    # baseline features only: an early-course measure (dissociation, early MADRS change) is caused by the drug
+    data = replace(data, X=data.X[[c for c in data.X.columns if data.domains.get(c) != "early_course"]])
+    found, notes = comparisons(data)
+    if not found:
+        return (BenefitResult([], pd.DataFrame(), notes) if notes else None), {}
+    progress.stage(f"benefit model: {', '.join(b.learners)} compared in the inner loop, for "
+                   f"{', '.join(c.arm for c in found)}")
+    with open_parallel(config) as parallel:
+        arms = [run_benefit(data, folds, c, b.learners, config.cv.inner_folds, config.seed, b.propensity, parallel)  # type: ignore[arg-type]
+                for c in found]
+    summaries = [summarise(a.comparison.arm, a.final.learner, a.selections, a.oof, a.oof_learners, data.y[a.comparison.rows],
+                           a.comparison.treated, data.patients[a.comparison.rows], config.evaluation.bootstrap, config.seed,
+                           None if periods is None else periods[a.comparison.rows]) for a in arms]
+    sizes = [len(a.comparison.rows) for a in arms]  # mean |SHAP| over comparisons, weighted by their courses
+    shap = sum(benefit_shap(a.final, data.X.iloc[a.comparison.rows], config.seed) * n for a, n in zip(arms, sizes, strict=True))
+    rows = np.unique(np.concatenate([c.rows for c in found]))
+    importance = {str(k): float(v) / sum(sizes) for k, v in shap.items()}  # type: ignore[union-attr]
+    indexes = others_indexes(data, rows, built.dictionary, config.seed)
+    roles = biomarker_roles(data, rows, built.dictionary, True, b.fdr, importance, indexes)
+    return BenefitResult(summaries, roles, notes), {a.comparison.arm: a.final for a in arms}
+
+
+def make_model(estimator: Any, family: str, data: Data, built: FeatureTable, cohort: ValidatedCohort, target: str,
+               threshold: float, benefit: dict[str, BenefitModel] | None = None) -> CohortModel:
+    """Wrap the refit estimator (and the benefit models, if any) so it takes a raw cohort table."""
+    derivations = tuple(dict.fromkeys(
+        name for name in built.dictionary.set_index("feature").loc[list(data.X.columns), "derivation"]))
+    return CohortModel(estimator, family, tuple(data.X.columns), derivations, tuple(cohort.table.columns), target,
+                       threshold, tuple(cohort.extra_features), background_centres(estimator, family, data.X),
+                       benefit or {}, tuple(sorted(set(data.treatments))), tuple(sorted(set(data.sites))))
