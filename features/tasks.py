@@ -65,6 +65,22 @@ def _describe_change(target: Target, remission_threshold: float) -> str:
     return f"percentage change in MADRS from baseline to {target.timepoint} (negative is improvement)"
 
 
+def _estimates_binary(target: Target) -> str:
+    return f"the probability of {target.kind} at {target.timepoint}"
+
+
+def _estimates_change(target: Target) -> str:
+    return f"the percentage change in MADRS at {target.timepoint}"
+
+
+def _directions_binary(target: Target) -> tuple[str, str]:
+    return f"{target.kind} more likely", f"{target.kind} less likely"
+
+
+def _directions_change(target: Target) -> tuple[str, str]:
+    return "larger predicted % change", "smaller predicted % change"
+
+
 def _strata_binary(y: np.ndarray) -> np.ndarray:
     return y
 
@@ -100,6 +116,8 @@ class Task:
     label : what the outcome array holds
     build : the target per course from the timepoint's and baseline MADRS (NaN where missing)
     describe : the outcome definition of a target, in words (reports, given the remission threshold)
+    estimates : what a prediction of the target is, in words (the report's intended use)
+    directions : what a positive and a negative SHAP value do to the prediction, in words
     labels_ok : whether an outcome array is a valid label set for this task
     strata : what the cross-validation splits stratify on
     probabilities : predictions are calibrated probabilities: in-fold calibration, an operating
@@ -123,6 +141,8 @@ class Task:
     label: str
     build: Builder
     describe: Callable[[Target, float], str]
+    estimates: Callable[[Target], str]
+    directions: Callable[[Target], tuple[str, str]]
     labels_ok: Callable[[np.ndarray], bool]
     strata: Callable[[np.ndarray], np.ndarray]
     probabilities: bool
@@ -141,7 +161,8 @@ class Task:
 
 _ENTRIES = (
     Task(TaskKind.BINARY, "response or remission at a timepoint: the probability of the event",
-         ("response", "remission"), "0/1 event per course", _binary, _describe_binary, _labels_binary, _strata_binary,
+         ("response", "remission"), "0/1 event per course", _binary, _describe_binary, _estimates_binary, _directions_binary,
+         _labels_binary, _strata_binary,
          probabilities=True, selection_metric=None, headline="auroc", headline_wording="AUROC pooling all arms",
          headline_bounds=(0.0, 1.0),
          table_metrics=("auprc", "brier", "calibration_slope", "calibration_intercept", "balanced_accuracy",
@@ -149,7 +170,8 @@ _ENTRIES = (
          families_key="families", size_unit="events", r2_wording="Cox-Snell R2",
          score_columns=("probability", "predicted_responder"), outcome_heading="Events", explain_unit="log-odds"),
     Task(TaskKind.CONTINUOUS, "percentage change in MADRS from baseline to a timepoint (negative is improvement)",
-         ("pct_change",), "percentage change per course", _pct_change, _describe_change, _labels_finite, _strata_quintiles,
+         ("pct_change",), "percentage change per course", _pct_change, _describe_change, _estimates_change,
+         _directions_change, _labels_finite, _strata_quintiles,
          probabilities=False, selection_metric="mse", headline="r2_pct_change",
          headline_wording="R2 of the percentage change", headline_bounds=(float("-inf"), 1.0),
          table_metrics=("rmse_pct_change", "mae_pct_change", "calibration_slope_pct_change"),

@@ -42,6 +42,7 @@ from ketamine_response.features.cohort.reader import OutputSink, iter_cohort_chu
 from ketamine_response.features.cohort.schema import KEY
 from ketamine_response.features.cohort.validation import duplicate_keys, validate_table
 from ketamine_response.features.errors import CohortFileError, UsageError
+from ketamine_response.features.tasks import TASKS
 from ketamine_response.pipelines.flows.score import (
     ScoreSummary,
     check_paths,
@@ -53,7 +54,8 @@ from ketamine_response.pipelines.flows.score import (
 from ketamine_response.pipelines.flows.score_spark_tasks import columnar_rows, key_task, score_task, text_lines
 
 log = logging.getLogger(__name__)
-_PREDICTED = ("probability", "predicted_responder", "predicted_pct_change", "model_name", "model_version")
+# every column a model writes that is not the cohort's own: each task's predictions, and the model's name
+_PREDICTED = (*dict.fromkeys(c for task in TASKS.values() for c in task.score_columns), "model_name", "model_version")
 _COHORT_ERROR = re.compile(r"CohortFileError: ([^\n]*)")
 _BATCH_ROWS = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
@@ -208,8 +210,8 @@ def _write_parts(spark: Any, job: dict[str, Any], model: Any, udf: Any, ids: tup
     if not job["blind"]:
         scored = scored.withColumn("_p", udf(F.struct(*[v[c].alias(c) for c in job["inputs"]])))
         p = F.col("_p")
-        picked |= {"predicted_pct_change": p, "probability": p,
-                   "predicted_responder": F.when(F.isnan(p) | p.isNull(), None).otherwise((p >= model.threshold).cast("long"))}
+        called = F.when(F.isnan(p) | p.isNull(), None).otherwise((p >= model.threshold).cast("long"))
+        picked |= dict(zip(model.task.score_columns, (p, called)))  # the prediction, then the call at the threshold
     scored.select("row", *[picked[c].alias(c) for c in columns]).write.parquet(str(tmp / "scored"))
     stage.where(F.col("problems").isNotNull()).select(
         "row", *[F.col(f"c{i}") for i in range(len(header.columns))], "problems").write.parquet(str(tmp / "rejected"))

@@ -145,10 +145,10 @@ def limitations(result: TrainingResult) -> list[str]:
 def questions(result: TrainingResult) -> list[tuple[str, str]]:
     """The two clinical questions and this run's answers, each with its CI and the courses it is judged on."""
     sel = result.evaluations[SELECTED]
-    kind = result.target.rsplit("_", 1)[0]
-    if kind == "pct_change":
-        return [("How much will MADRS change if given the drug?", "see the R2 of the percentage change below; "
-                 "within-drug figures and the benefit model are for binary targets (response, remission)")]
+    if not sel.task.probabilities:
+        return [(f"What will {sel.task.estimates(parse_target(result.target))} be if given the drug?",
+                 f"see the {sel.task.headline_wording} below; within-drug figures and the benefit model are for "
+                 "binary targets (response, remission)")]
     if "auroc_active" in sel.ci:
         low, high = sel.ci["auroc_active"]
         first = (f"AUROC {sel.metrics.get('auroc_active_fold_mean', sel.metrics['auroc_active']):.3f} "
@@ -161,7 +161,7 @@ def questions(result: TrainingResult) -> list[tuple[str, str]]:
                                       "no placebo course has this outcome, or benefit is disabled in the config")
     else:
         second = "; ".join(benefit_sentence(s) for s in benefit.summaries)
-    return [(f"How likely is {kind} if given the drug?", first),
+    return [(f"How likely is {parse_target(result.target).kind} if given the drug?", first),
             ("How much more likely than on placebo (who benefits)?", second)]
 
 

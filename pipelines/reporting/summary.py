@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ketamine_response.features.tasks import parse_target, task_of
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.evaluation.evaluate import Evaluation
 from ketamine_response.pipelines.reporting.tables import with_ci
@@ -68,9 +69,7 @@ def arms_text(result: TrainingResult) -> str:
 
 def intended_use(result: TrainingResult) -> str:
     """TRIPOD+AI intended use and population."""
-    kind, tp = result.target.rsplit("_", 1)
-    what = (f"the percentage change in MADRS at {tp}" if kind == "pct_change"
-            else f"the probability of {kind} at {tp}")
+    what = task_of(result.target).estimates(parse_target(result.target))
     return (f"Research use: estimates {what} after a course of ketamine or esketamine in adults with "
             "treatment-resistant depression. Not a clinical decision tool: internally validated only, not "
             f"prospectively evaluated. Arms in these data: {arms_text(result)}.")
@@ -78,10 +77,7 @@ def intended_use(result: TrainingResult) -> str:
 
 def directions(result: TrainingResult) -> tuple[str, str]:
     """What a higher feature value does to the prediction, for SHAP direction + and -."""
-    kind = result.target.rsplit("_", 1)[0]
-    if kind == "pct_change":
-        return "larger predicted % change", "smaller predicted % change"
-    return f"{kind} more likely", f"{kind} less likely"
+    return task_of(result.target).directions(parse_target(result.target))
 
 
 def feature_sentence(result: TrainingResult) -> str:

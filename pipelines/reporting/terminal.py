@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ketamine_response.pipelines.reporting.tables import label
 from ketamine_response.pipelines.training.progress import Progress
 
 if TYPE_CHECKING:
+    from ketamine_response.features.tasks import Task
     from ketamine_response.pipelines.evaluation.benefit import BenefitResult
 
 
@@ -61,15 +63,15 @@ def render_runs(runs: pd.DataFrame, wide: bool = False) -> str:
     return out.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}")
 
 
-def render_table(table: pd.DataFrame) -> str:
+def render_table(table: pd.DataFrame, task: Task) -> str:
     """The short result table printed after training.
 
-    For a binary target the within-active-arm AUROC leads (response *if given the drug*), then
-    the gain over a model that knows only the arm, then the AUROC pooling all arms. For each, the
-    interval is the corrected one over outer folds.
+    For a probability (binary target) the within-active-arm AUROC leads (response *if given the drug*),
+    then the gain over a model that knows only the arm, then the AUROC pooling all arms. For each, the
+    interval is the corrected one over outer folds. Any other task shows its headline and its table metrics.
     """
-    if "auroc" not in table.columns:
-        return _render_continuous(table)
+    if not task.probabilities:
+        return _render_task(table, task)
     lines = [f"{'model':28s} {'AUROC active arm(s) (95% CI)':>29s} {'gain over arm (95% CI)':>27s} "
              f"{'AUROC all arms (95% CI)':>27s} {'Brier':>6s} {'slope':>6s} {'perm p':>7s} {'B':>3s}"]
     for r in table.to_dict("records"):
@@ -85,11 +87,14 @@ def _ci(row: dict, name: str) -> str:
     return f"{value:.3f} ({row[name + '_ci_low']:.3f} to {row[name + '_ci_high']:.3f})"
 
 
-def _render_continuous(table: pd.DataFrame) -> str:
-    lines = [f"{'model':28s} {'R2 % change (95% CI)':>27s} {'RMSE %':>7s} {'slope':>6s} {'perm p':>7s} {'B':>3s}"]
+def _render_task(table: pd.DataFrame, task: Task) -> str:
+    """The headline with its interval, then the task's table metrics (continuous targets and any new task)."""
+    names = [label(m).replace("calibration slope", "slope") for m in task.table_metrics]  # as the binary table says
+    lines = [f"{'model':28s} {label(task.headline) + ' (95% CI)':>27s} " + " ".join(f"{n:>{max(len(n), 7)}s}" for n in names)
+             + f" {'perm p':>7s} {'B':>3s}"]
     for r in table.to_dict("records"):
-        lines.append(f"{r['model']:28s} {_ci(r, 'r2_pct_change'):>27s} {r['rmse_pct_change']:7.1f} "
-                     f"{r['calibration_slope_pct_change']:6.2f} {r['permutation_p']:7.3f} {r['permutation_b']:3d}")
+        cells = " ".join(f"{r[m]:>{max(len(n), 7)}.2f}" for m, n in zip(task.table_metrics, names))
+        lines.append(f"{r['model']:28s} {_ci(r, task.headline):>27s} {cells} {r['permutation_p']:7.3f} {r['permutation_b']:3d}")
     return "\n".join([*lines, _footer(table)])
 
 

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ketamine_response.features.cohort.schema import ACTIVE_ARMS
 from ketamine_response.models.benefit import LEARNERS, BenefitModel, Propensity, SafeLogistic, covariates, get_learner, numeric_pipeline
+from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.folds import Data, FoldResult
 from ketamine_response.pipelines.training.cv import inner_splits
 
@@ -214,14 +215,14 @@ def run_benefit(data: Data, folds: list[FoldResult], c: Comparison, names: tuple
     runs = parallel(delayed(_outer_fold)(data, c, f, names, inner, seed + 1000 * f.split.repeat + f.split.fold, kind)
                     for f in folds)
     n = len(c.rows)
-    total = {name: np.zeros(n) for name in (*names, "selected")}
+    total = {name: np.zeros(n) for name in (*names, SELECTED)}
     count = np.zeros(n)
     for test, selected, effects in runs:
         for name, values in effects.items():
             total[name][test] += values
-        total["selected"][test] += effects[selected]
+        total[SELECTED][test] += effects[selected]
         count[test] += 1
     mean = {name: np.where(count > 0, t / np.maximum(count, 1), np.nan) for name, t in total.items()}
     final, fitted, losses = fit_selected(data, c, names, inner, seed, kind)
     log.info("benefit %s: outer selections %s, final %s", c.arm, [r[1] for r in runs], final)
-    return ArmBenefit(c, mean.pop("selected"), mean, [r[1] for r in runs], fitted[final], losses)
+    return ArmBenefit(c, mean.pop(SELECTED), mean, [r[1] for r in runs], fitted[final], losses)

@@ -12,29 +12,31 @@ import pytest
 from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.derivations.inflammatory import COMPOSITE
 from ketamine_response.features.synthetic.cohort import build_cohort, input_example
-from ketamine_response.features.tasks import TASKS, TaskKind
+from ketamine_response.features.tasks import TASKS
 from ketamine_response.models.explain import EXPLAINERS, background_centres, explain
-from ketamine_response.models.families import FAMILIES, FAMILY_NAMES, get_family, predict
+from ketamine_response.models.families import FAMILIES, FAMILY_NAMES, SELECTED, get_family, predict
 from ketamine_response.models.wrapper import CohortModel
 from ketamine_response.pipelines.config import TrainConfig, load_config
 from ketamine_response.pipelines.flows.train import build_training_data
 from ketamine_response.pipelines.training.nested import fit_calibrated
 from ketamine_response.pipelines.training.procedure import make_model
-from tests.pipelines.conftest import FAST_CONFIG, TARGET
+from tests.pipelines.conftest import FAST_CONFIG
 
 FAMILY_IDS = list(FAMILY_NAMES)
 
 
 @pytest.fixture(scope="module")
 def designs():
-    """One design per task: response (binary) and percentage change (continuous), same courses."""
+    """One design per task, on the same courses: its first target kind at 24 h (response_24h, pct_change_24h),
+    so a new task's families are checked with no change here."""
     cohort, _ = build_cohort(400, 11, "strong")
     validated = validate_table(cohort, "contract")
     config = load_config(FAST_CONFIG)
     out = {}
-    for task, target in ((TaskKind.BINARY, TARGET), (TaskKind.CONTINUOUS, "pct_change_24h")):
+    for kind, task in TASKS.items():
+        target = f"{task.target_kinds[0]}_24h"
         data, built, _ = build_training_data(validated, target, config, False)
-        out[task] = (validated, data, built, config, target)
+        out[kind] = (validated, data, built, config, target)
     return out
 
 
@@ -51,10 +53,11 @@ def _fit(family: str, design, seed: int = 5):
 
 
 def test_registry_is_the_one_list_of_families():
-    config = TrainConfig()
-    assert config.families + config.regression_families == FAMILY_NAMES
-    assert {get_family(f).task for f in config.regression_families} == {TaskKind.CONTINUOUS}
+    config = TrainConfig()  # by default each task's config key lists its own families, together the registry
+    assert sorted(f for task in TASKS.values() for f in config.families_for(task)) == sorted(FAMILY_NAMES)
+    assert all(get_family(f).task is task.kind for task in TASKS.values() for f in config.families_for(task))
     assert all(FAMILIES[name].name == name for name in FAMILY_NAMES)
+    assert SELECTED not in FAMILY_NAMES  # the name of the whole procedure's row and child run
     with pytest.raises(ValueError, match="unknown model family 'xgboost'; known: prevalence"):
         get_family("xgboost")
 
