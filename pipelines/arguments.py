@@ -12,11 +12,14 @@ import argparse
 from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 
-TARGET_HELP = "response_<tp>, remission_<tp> (0/1) or pct_change_<tp> (continuous), e.g. response_24h"
+from ketamine_response.features.tasks import TASKS
+
+# every target form, by task (the registry is light: no numpy or pandas at import)
+TARGET_HELP = "; ".join(", ".join(f"{k}_<tp>" for k in t.target_kinds) + f" ({t.kind})" for t in TASKS.values()) + ", e.g. response_24h"
 COHORT_HELP = "cohort file (.csv or .parquet)"
 COHORT_OUT_HELP = "cohort file to write (.csv or .parquet)"
 EXIT_CODES = ("Exit codes: 0 ok, 1 row problems in the cohort, 2 file or usage problem, "
-              "3 rows rejected by score --strict, 70 internal error.")
+              "3 rows rejected by score --strict, 70 internal error, 130 interrupted, 143 stopped by SIGTERM.")
 
 Sub = argparse._SubParsersAction  # what add_subparsers returns; argparse has no public name for it
 

@@ -176,7 +176,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from ketamine_response.pipelines.flows.ingest import run_ingest
 
     cohort = run_ingest(args.source, args.dir, args.out, args.mapping, vars(args))  # the source picks its options
-    arms = cohort["treatment"].value_counts().to_dict()
+    arms = ", ".join(f"{arm} {n}" for arm, n in cohort["treatment"].value_counts().items())
     print(f"wrote {len(cohort)} courses of {cohort['patient_id'].nunique()} patients ({arms}) to {args.out}")
     return EXIT_OK
 

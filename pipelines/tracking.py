@@ -194,11 +194,11 @@ def training_run(experiment_id: str, run_name: str, params: dict[str, str], tags
     """
     import mlflow
 
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+    # created with its tags and a first progress, so the UI never shows a RUNNING run without them
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={**tags, "progress": "starting"},
                            description=f"Training `{tags.get('target', run_name)}`: running (see the tag `progress`).")
     try:
         mlflow.log_params(params)
-        mlflow.set_tags(tags)
         yield run.info.run_id
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"

@@ -190,7 +190,9 @@ def test_a_measured_biomarker(project, request):
 
 POINTS_TASK = '''    Task(TaskKind.POINTS_CHANGE, "change in MADRS points from baseline to a timepoint (a throwaway task)",
          ("points_change",), "change in points per course", lambda score, baseline, kind, threshold: score - baseline,
-         lambda target, threshold: f"change in MADRS points from baseline to {target.timepoint}", _labels_finite,
+         lambda target, threshold: f"change in MADRS points from baseline to {target.timepoint}",
+         lambda target: f"the change in MADRS points at {target.timepoint}",
+         lambda target: ("larger predicted change", "smaller predicted change"), _labels_finite,
          _strata_quintiles, probabilities=False, selection_metric="mse", headline="r2_points_change",
          headline_wording="R2 of the change in points", headline_bounds=(float("-inf"), 1.0),
          table_metrics=("rmse_points_change", "mae_points_change"), families_key="points_change_families",
@@ -230,6 +232,23 @@ def test_a_task(project, request):
                    "-k", "test_tasks or test_config or points_mean or registry_is_the_one_list",
                    passed=("test_check_task[points_change]", "test_registry_is_the_one_list_of_families",
                            "test_default_config_loads_and_flattens", *(f"{t}[points_mean]" for t in contract)))
+    # and the whole path takes it, with nothing else changed: synth -> train (terminal table, report, registry) -> score
+    out = project.run("-c", END_TO_END)
+    assert "R2 points change (95% CI)" in out and "points_mean" in out, out[-3000:]
+    header = (project.root / "s.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert "predicted_points_change" in header and "probability" not in header
+
+
+END_TO_END = """import os
+os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///" + os.path.abspath("store.db")
+open("small.yaml", "w").write("cv: {outer_folds: 3, outer_repeats: 1, inner_folds: 2}\\nsearch: {budget: 1}\\n"
+                              "evaluation: {bootstrap: 50, permutations: 0}\\nn_jobs: 1\\n")
+from ketamine_response.pipelines.cli import main
+for argv in (["synth", "--n", "150", "--seed", "3", "--out", "c.csv"],
+             ["train", "c.csv", "--target", "points_change_24h", "--config", "small.yaml"],
+             ["runs"], ["score", "c.csv", "--out", "s.csv", "--model", "models:/ketamine-response-points_change_24h/1"]):
+    assert main(argv) == 0, argv
+"""
 
 
 def test_a_benefit_learner(project, request):

@@ -15,7 +15,7 @@ def selection_reason(result: TrainingResult) -> str:
     """Why the 'selected' row is not simply the family with the best row in the table."""
     counts = Counter(f.selected for f in result.folds)
     chosen = ", ".join(f"{name} {n}" for name, n in counts.most_common())
-    metric = result.config.search.selection_metric
+    metric = result.data.task.selection_metric or result.config.search.selection_metric  # the task's own loss, if any
     return (f"'selected' is the whole procedure: inside each of the {len(result.folds)} outer folds the inner CV "
             f"chose a family by {metric} (chosen: {chosen}); its row is judged on those choices. A family whose "
             f"own row scores higher could not have been known to be best without the test folds. The final model "

@@ -25,7 +25,7 @@ def validation_line(result: TrainingResult) -> str:
         repeats = f"{c.cv.outer_repeats} repeat{'s' if c.cv.outer_repeats > 1 else ''}"
         design = f"stratified k-fold ({c.cv.outer_folds} folds x {repeats} = {outer} outer folds)"
     return (f"nested CV: outer {design}, inner {c.cv.inner_folds} folds, patient-grouped; family chosen in the "
-            f"inner loop by {c.search.selection_metric}")
+            f"inner loop by {result.data.task.selection_metric or c.search.selection_metric}")
 
 
 def digest_text(source: str, digest: str) -> str:

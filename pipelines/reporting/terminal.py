@@ -72,13 +72,19 @@ def render_table(table: pd.DataFrame, task: Task) -> str:
     """
     if not task.probabilities:
         return _render_task(table, task)
-    lines = [f"{'model':28s} {'AUROC active arm(s) (95% CI)':>29s} {'gain over arm (95% CI)':>27s} "
+    w = _model_width(table)
+    lines = [f"{'model':{w}s} {'AUROC active arm(s) (95% CI)':>29s} {'gain over arm (95% CI)':>27s} "
              f"{'AUROC all arms (95% CI)':>27s} {'Brier':>6s} {'slope':>6s} {'perm p':>7s} {'B':>3s}"]
     for r in table.to_dict("records"):
-        lines.append(f"{r['model']:28s} {_ci(r, 'auroc_active'):>29s} {_ci(r, 'auroc_gain_over_arm'):>27s} "
+        lines.append(f"{r['model']:{w}s} {_ci(r, 'auroc_active'):>29s} {_ci(r, 'auroc_gain_over_arm'):>27s} "
                      f"{_ci(r, 'auroc'):>27s} {r['brier']:6.3f} {r['calibration_slope']:6.2f} "
                      f"{r['permutation_p']:7.3f} {r['permutation_b']:3d}")
     return "\n".join([*lines, _footer(table)])
+
+
+def _model_width(table: pd.DataFrame) -> int:
+    """The model column's width: 28, or the longest name (``selected (lightgbm_regression)``) so columns align."""
+    return max([28, *(len(str(m)) for m in table["model"])])
 
 
 def _ci(row: dict, name: str) -> str:
@@ -90,11 +96,12 @@ def _ci(row: dict, name: str) -> str:
 def _render_task(table: pd.DataFrame, task: Task) -> str:
     """The headline with its interval, then the task's table metrics (continuous targets and any new task)."""
     names = [label(m).replace("calibration slope", "slope") for m in task.table_metrics]  # as the binary table says
-    lines = [f"{'model':28s} {label(task.headline) + ' (95% CI)':>27s} " + " ".join(f"{n:>{max(len(n), 7)}s}" for n in names)
+    w = _model_width(table)
+    lines = [f"{'model':{w}s} {label(task.headline) + ' (95% CI)':>27s} " + " ".join(f"{n:>{max(len(n), 7)}s}" for n in names)
              + f" {'perm p':>7s} {'B':>3s}"]
     for r in table.to_dict("records"):
         cells = " ".join(f"{r[m]:>{max(len(n), 7)}.2f}" for m, n in zip(task.table_metrics, names))
-        lines.append(f"{r['model']:28s} {_ci(r, task.headline):>27s} {cells} {r['permutation_p']:7.3f} {r['permutation_b']:3d}")
+        lines.append(f"{r['model']:{w}s} {_ci(r, task.headline):>27s} {cells} {r['permutation_p']:7.3f} {r['permutation_b']:3d}")
     return "\n".join([*lines, _footer(table)])
 
 

@@ -114,11 +114,16 @@ def test_running_then_failed_run_and_a_null_cohort_gets_no_alias(ui, tmp_path):
         except OSError:  # includes the HTTP 404 before the experiment exists
             return None
 
-    run = _wait(running, 120, "a RUNNING run while train fits")[0]
-    assert train.poll() is None  # still fitting
-    assert _tags(run)["progress"]
-    train.send_signal(signal.SIGTERM)
-    _, err = train.communicate(timeout=60)
+    try:
+        run = _wait(running, 120, "a RUNNING run while train fits")[0]
+        assert train.poll() is None  # still fitting
+        assert _tags(run)["progress"]  # from the moment the run exists
+        train.send_signal(signal.SIGTERM)
+        _, err = train.communicate(timeout=60)
+    finally:  # a failed check must not leave the training running into the next test
+        if train.poll() is None:
+            train.kill()
+            train.communicate()
     assert train.returncode == 143 and "Traceback" not in err
     failed = _api(port, f"runs/get?run_id={run['info']['run_id']}")["run"]
     assert failed["info"]["status"] == "FAILED"
