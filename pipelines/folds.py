@@ -24,7 +24,7 @@ class Data:
     Attributes
     ----------
     X : tier-1 feature table, one row per course
-    y : 0/1 outcome per course (float)
+    y : the outcome per course (float), a label of the task (0/1 for a binary target)
     patients, sites, treatments : per-course grouping arrays (patient ids never reach the store)
     domains : feature -> domain, for the families' column policies
     task : the target's task (:mod:`ketamine_response.features.tasks`): split strata, losses, metrics

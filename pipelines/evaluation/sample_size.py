@@ -112,7 +112,7 @@ class SampleSize:
     @property
     def events_per_parameter(self) -> float:
         """Events (the smaller outcome class) per parameter; courses per parameter for a continuous outcome."""
-        informative = min(self.events, self.courses - self.events) if self.task.size_unit == "events" else self.courses
+        informative = min(self.events, self.courses - self.events) if self.task.probabilities else self.courses
         return informative / max(self.parameters, 1)
 
     @property
@@ -128,7 +128,7 @@ class SampleSize:
                 "min_courses_riley": float(self.minimum), "anticipated_r2_cs": self.r2_cs}
 
     def note(self) -> str:
-        counted = (f"{self.events} events in {self.courses} courses of {self.patients} patients" if self.task.size_unit == "events"
+        counted = (f"{self.events} events in {self.courses} courses of {self.patients} patients" if self.task.probabilities
                    else f"{self.courses} courses of {self.patients} patients (continuous outcome)")
         r2_name, per = self.task.r2_wording, self.task.size_unit
         text = (f"{counted}; the most flexible candidate model estimates "
@@ -150,7 +150,8 @@ def assess(data: Data, families: tuple[str, ...], oof: np.ndarray, anticipated: 
     y = data.y
     parameters = count_parameters(data, families)
     if not data.task.probabilities:  # Riley's rules for a continuous outcome
-        return _assess_continuous(y, oof, parameters, anticipated, min_events_per_parameter, len(np.unique(data.patients)))
+        return _assess_continuous(y, oof, parameters, anticipated, min_events_per_parameter, len(np.unique(data.patients)),
+                                  data.task)
     prevalence = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
     if anticipated == "auto":
         own = r2_cox_snell(y, oof)
@@ -165,7 +166,7 @@ def assess(data: Data, families: tuple[str, ...], oof: np.ndarray, anticipated: 
 
 
 def _assess_continuous(y: np.ndarray, oof: np.ndarray, parameters: int, anticipated: str | float,
-                       min_per_parameter: float, patients: int) -> SampleSize:
+                       min_per_parameter: float, patients: int, task: Task) -> SampleSize:
     from ketamine_response.pipelines.evaluation.metrics import r2
 
     own = r2(y, oof)
@@ -177,4 +178,4 @@ def _assess_continuous(y: np.ndarray, oof: np.ndarray, parameters: int, anticipa
         # an ad hoc choice: Riley's 15% fallback is stated for binary outcomes
         value, source = FALLBACK_NAGELKERKE, "a fallback of 0.15 (ad hoc): the nested estimate is not above 0"
     return SampleSize(len(y), len(y), parameters, value, source, riley_minimum_continuous(parameters, min(value, 0.99)),
-                      min_per_parameter, TASKS[TaskKind.CONTINUOUS], patients=patients)
+                      min_per_parameter, task, patients=patients)

@@ -84,7 +84,8 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
         if benefit is not None and benefit.summaries else None,
         {k: tables.compact(v) for k, v in benefit_tables(benefit).items()} if benefit is not None else {},
         identity=dict(identity) if identity is not None else summary.default_identity(result, source),
-        headline=headline(result), participants=participants(result), subgroups=tables.compact(sel.subgroups))
+        headline=headline(result), participants=participants(result), subgroups=tables.compact(sel.subgroups),
+        small_subgroup=(result.config.policy.min_courses_per_group, result.config.policy.min_events_per_arm))
 
 
 def headline(result: TrainingResult) -> list[tuple[str, str]]:

@@ -88,6 +88,7 @@ class ReportContent:
     headline: list[tuple[str, str]] = field(default_factory=list)  # (question, the run's answer)
     participants: pd.DataFrame | None = None  # table 1, by arm
     subgroups: pd.DataFrame | None = None
+    small_subgroup: tuple[int, int] = (10, 5)  # the config's policy: fewer courses, or events per class, show counts only
 
 
 def png_base64(fig) -> str:
@@ -179,8 +180,8 @@ def _overview(c: ReportContent) -> str:
 
 def _performance(c: ReportContent, section: Callable[[list[str]], str]) -> str:
     subgroups = "" if c.subgroups is None else (
-        "<h2>Subgroups (pooled out-of-fold)</h2><p>Subgroups with fewer than 10 courses, or fewer than 5 in "
-        "either outcome class, show counts only. Small subgroups have wide uncertainty: read them as a check "
+        f"<h2>Subgroups (pooled out-of-fold)</h2><p>Subgroups with fewer than {c.small_subgroup[0]} courses, or fewer "
+        f"than {c.small_subgroup[1]} in either outcome class, show counts only. Small subgroups have wide uncertainty: read them as a check "
         "for gross miscalibration, not as evidence of a difference.</p>" + _table(c.subgroups))
     return f"""<h2>Performance (pooled out-of-fold)</h2>
 <p>95% CIs: the <em>fold mean</em> intervals are corrected resampled t intervals over outer folds

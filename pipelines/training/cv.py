@@ -12,10 +12,13 @@ from ketamine_response.pipelines.folds import Split
 
 
 def check_cv_feasible(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, design: str,
-                      outer_folds: int, inner_folds: int, source: str, task: Task | None = None) -> None:
+                      outer_folds: int, inner_folds: int, source: str, task: Task = TASKS[TaskKind.BINARY]) -> None:
     """Stop with a clear message when the cohort is too small or one-class for nested CV."""
     needed = outer_folds * inner_folds if design == "kfold" else 2 * inner_folds
-    if (task or TASKS[TaskKind.BINARY]).kind is not TaskKind.BINARY:  # enough courses, and not all the same value
+    if not task.labels_ok(y):
+        raise TrainingDataError(f"{source}: the outcome is not a {task.label} for every course; check the target's "
+                                "outcome columns.")
+    if task.kind is not TaskKind.BINARY:  # enough courses, and not all the same value
         if len(y) < needed or np.ptp(y) == 0:
             raise TrainingDataError(f"{source}: {len(y)} courses with the outcome, {len(np.unique(y))} distinct values; "
                                     f"nested cross-validation with {outer_folds} outer x {inner_folds} inner folds needs "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 
@@ -70,3 +71,11 @@ def test_shap_table_shows_stability_columns_first(page):
 
 def test_page_is_aggregate_only(page):
     assert "PATIENT-SECRET" not in page
+
+
+def test_the_small_subgroup_rule_is_the_configs(site_result, page):
+    assert "fewer than 10 courses, or fewer than 5 in either outcome class" in _text(page)
+    policy = dataclasses.replace(site_result.config.policy, min_courses_per_group=20, min_events_per_arm=8)
+    stricter = dataclasses.replace(site_result, config=dataclasses.replace(site_result.config, policy=policy))
+    text = _text(render_report(report_content(stricter, "cohort.csv", DIGEST, {}, IDENTITY)))
+    assert "fewer than 20 courses, or fewer than 8 in either outcome class" in text

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from ketamine_response.features.tasks import TASKS, TaskKind
 from ketamine_response.pipelines.training.cv import TrainingDataError, check_cv_feasible, outer_splits, permute_labels
 
 
@@ -46,3 +47,14 @@ def test_infeasible_designs_are_refused():
         check_cv_feasible(few, patients, sites, "kfold", 5, 3, "c.csv")
     with pytest.raises(TrainingDataError, match="needs at least 2 sites"):
         check_cv_feasible(y, patients, np.array(["one"] * len(y)), "site", 5, 3, "c.csv")
+
+
+def test_an_outcome_that_is_not_the_tasks_label_is_refused():
+    y, patients, sites, _ = _design()
+    continuous = np.linspace(-80, 20, len(y))
+    with pytest.raises(TrainingDataError, match="not a 0/1 event per course"):
+        check_cv_feasible(continuous, patients, sites, "kfold", 5, 3, "c.csv")  # the binary task by default
+    change = TASKS[TaskKind.CONTINUOUS]
+    check_cv_feasible(continuous, patients, sites, "kfold", 5, 3, "c.csv", change)
+    with pytest.raises(TrainingDataError, match="not a percentage change per course"):
+        check_cv_feasible(np.where(np.arange(len(y)) == 0, np.inf, continuous), patients, sites, "kfold", 5, 3, "c.csv", change)
