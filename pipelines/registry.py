@@ -111,8 +111,26 @@ def register(model_uri: str, name: str, alias: bool = True, tags: dict[str, str]
         role = "challenger"
     except MlflowException:
         role = "champion"
-    client.set_registered_model_alias(name, role, str(version))
+    if not _set_alias(client, name, role, str(version)):  # another training took champion since we looked
+        role = "challenger"
+        _set_alias(client, name, role, str(version), retry=True)
     return version, role
+
+
+def _set_alias(client: Any, name: str, alias: str, version: str, retry: bool = False) -> bool:
+    """Point *alias* at *version*; False when another process created the alias between our read and this
+    write (the store refuses a second row for it). With *retry*, write again: the alias now exists, so the
+    store moves it, as ``promote`` means to."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.set_registered_model_alias(name, alias, version)
+        return True
+    except MlflowException:
+        if not retry:
+            return False
+    client.set_registered_model_alias(name, alias, version)
+    return True
 
 
 def promote(name: str, version: int) -> str | None:
@@ -129,7 +147,7 @@ def promote(name: str, version: int) -> str | None:
         previous: str | None = client.get_model_version_by_alias(name, "champion").version
     except MlflowException:
         previous = None
-    client.set_registered_model_alias(name, "champion", str(version))
+    _set_alias(client, name, "champion", str(version), retry=True)  # two promotes at once: the last one wins
     return previous
 
 
