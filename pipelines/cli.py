@@ -86,7 +86,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                        progress=TerminalProgress())
     for note in result.notes:
         print(f"note: {note}")
-    print(render_table(result.table(), result.data.task))
+    print(render_table(result.table(), result.data.task, result.permutation.statistic))
     print(selection_reason(result))
     if result.benefit is not None and result.benefit.summaries:
         print(render_benefit(result.benefit))

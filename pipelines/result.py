@@ -50,6 +50,6 @@ class TrainingResult:
     def table(self) -> pd.DataFrame:
         """The comparison table: one row per family, then the selected procedure."""
         perm = self.permutation
-        rows = [self.evaluations[f].row(f, perm.p[f], perm.b[f]) for f in self.config.families]
-        rows.append(self.evaluations[SELECTED].row(f"selected ({self.selected})", perm.p[SELECTED], perm.b[SELECTED]))
+        rows = [self.evaluations[f].row(f, perm.metrics(f)) for f in self.config.families]
+        rows.append(self.evaluations[SELECTED].row(f"selected ({self.selected})", perm.metrics(SELECTED)))
         return pd.DataFrame(rows)

@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # pandas is not imported at run time, so the CLI can import t
 log = logging.getLogger(__name__)
 
 DEFAULT_EXPERIMENT = "ketamine-response"
-REQUIRED_METRICS = ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "brier", "calibration_slope",
-                    "calibration_intercept", "balanced_accuracy", "permutation_p", "permutation_b", "n_courses", "n_events")
+REQUIRED_METRICS = ("auroc_active", "auroc_active_p", "auroc_active_permutations",
+                    "auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "brier", "calibration_slope",
+                    "calibration_intercept", "balanced_accuracy", "n_courses", "n_events")
 PIP_PACKAGES = ("scikit-learn", "lightgbm", "pandas", "numpy", "pyarrow", "mlflow", "scipy", "pyyaml", "econml")
 
 

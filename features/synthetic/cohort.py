@@ -82,7 +82,8 @@ def build_cohort(n: int, seed: int, scenario: str = "literature") -> tuple[pd.Da
     courses = _courses(rng, cov, cross)
     # per course, after a second period's re-baselining: the truth is a function of what each row records
     courses["eta"] = planted_effect(spec, courses)
-    courses["prognostic"] = planted_effect(spec, courses, prognostic=True)
+    courses["prognostic"] = planted_effect(spec, courses, "prognostic")
+    courses["placebo_only"] = planted_effect(spec, courses, "placebo_only")
     madrs, oracle = simulate_outcomes(rng, spec, courses)
     ids = np.char.add("P", np.char.zfill(courses["patient_index"].astype(str), len(str(site.size))))
     table = {"patient_id": ids, "site": np.char.add("site_", np.char.zfill((courses["site"] + 1).astype(str), 2)),

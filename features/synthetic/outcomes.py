@@ -5,9 +5,12 @@ Response at each timepoint follows a probit model per course::
     z = a_placebo[tp] + g(x) + a_drug[tp] * (1 - h * prior_ect) * active + eta(x) * active + site + noise
 
 with ``eta`` the scenario's planted predictive effects (drug arms only) and ``g`` its prognostic
-effects (every arm) on standardised predictors, and
+effects (every arm) on standardised predictors, plus its placebo-only effects on placebo courses, and
 ``noise`` ~ N(0, 1) shared across a course's timepoints with correlation rho.
-So the true probability is ``Phi(z - noise)`` and the oracle is exact. The
+So the true probability is ``Phi(z - noise)`` and the oracle is exact. On a risk scale
+(``EffectScale.RISK_DIFFERENCE`` / ``RISK_RATIO``) the drug response is a function of the placebo
+probability instead, and ``z - noise`` is replaced by ``ndtri(p)``: the same latent noise then gives
+P(responder) = p exactly. The
 intercepts are solved once per scenario on a fixed reference population so the
 marginal rates equal the published ones. A responder's MADRS is
 ``floor(B * 0.5 * U**k)`` (k solved to hit the remission rate), a non-responder's
@@ -18,13 +21,22 @@ columns exactly as the pipeline derives them.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 from ketamine_response.features.cohort.schema import REMISSION_THRESHOLD
 from ketamine_response.features.synthetic.covariates import draw_patients, standardised_drivers
-from ketamine_response.features.synthetic.scenarios import ESK_TIMEPOINTS, IV_TIMEPOINTS, TIMEPOINTS, Scenario, get_scenario
+from ketamine_response.features.synthetic.scenarios import (
+    ESK_TIMEPOINTS,
+    IV_TIMEPOINTS,
+    TIMEPOINTS,
+    EffectScale,
+    Scenario,
+    drug_probability,
+    get_scenario,
+)
 
 # dropout: share of courses missing each outcome, monotone over time
 _DROPOUT = {"40min": 0.01, "4h": 0.02, "24h": 0.03, "day2": 0.04, "day3": 0.05, "day7": 0.08, "day28": 0.12}
@@ -48,20 +60,25 @@ def _bisect(f, lo: float, hi: float, target: float, iters: int = 60) -> float:
 def calibration(name: str) -> dict[tuple[str, str], tuple[float, float]]:
     """Solved constants per (arm, timepoint): (probit intercept, remission exponent k).
 
-    For a drug arm the intercept is the drug term ``a_drug``; for placebo, ``a_placebo``.
+    For a drug arm the intercept is the drug term ``a_drug`` (NaN on a risk scale, where the drug
+    response follows from placebo's); for placebo, ``a_placebo``.
     """
     scenario = get_scenario(name)
     rng = np.random.default_rng(20261129)
     ref = draw_patients(rng, 20_000, n_sites=1)
     eta = planted_effect(scenario, ref)
-    prog = planted_effect(scenario, ref, prognostic=True)
+    prog = planted_effect(scenario, ref, "prognostic")
+    placebo_only = planted_effect(scenario, ref, "placebo_only")
+    ceiling = scenario.placebo_ceiling
     scale = 1.0 - (1.0 - scenario.prior_ect_drug_scale) * ref["prior_ect"]
     site = rng.normal(0.0, scenario.site_sd, size=eta.size) + prog
     out: dict[tuple[str, str], tuple[float, float]] = {}
     # placebo arms first: a drug arm is solved on top of its placebo intercept
     for (arm, tp), (resp, rem, thr) in sorted(scenario.rates.items(), key=lambda kv: not kv[0][0].startswith("placebo")):
         if arm.startswith("placebo"):
-            a = _bisect(lambda v: ndtr(v + site).mean(), -8, 8, resp)
+            a = _bisect(lambda v: (ceiling * ndtr(v + site + placebo_only)).mean(), -8, 8, resp)
+        elif scenario.scale is not EffectScale.PROBIT:
+            a = np.nan  # the scenario's rates already hold the drug rate its risk scale implies
         else:
             a_p = out[("placebo_" + ("iv" if arm == "ketamine_iv" else "in"), tp)][0]
             a = _bisect(lambda v: ndtr(a_p + v * scale + eta + site).mean(), -8, 8, resp)  # noqa: B023 - called here
@@ -72,17 +89,22 @@ def calibration(name: str) -> dict[tuple[str, str], tuple[float, float]]:
     return out
 
 
-def planted_effect(scenario: Scenario, cov: dict[str, np.ndarray], prognostic: bool = False) -> np.ndarray:
-    """The scenario's predictive effects (eta), or its prognostic ones (g), summed over standardised
-    predictors (probit scale)."""
+EffectKind = Literal["predictive", "prognostic", "placebo_only"]
+
+
+def planted_effect(scenario: Scenario, cov: dict[str, np.ndarray], kind: EffectKind = "predictive") -> np.ndarray:
+    """The scenario's predictive effects (eta), its prognostic ones (g) or its placebo-only ones,
+    summed over standardised predictors (probit scale)."""
     drivers = standardised_drivers(cov)
     eta = np.zeros(len(cov["age"]))
-    for name, beta in (scenario.prognostic if prognostic else scenario.effects).items():
+    coefficients = {"predictive": scenario.effects, "prognostic": scenario.prognostic, "placebo_only": scenario.placebo_only}
+    for name, beta in coefficients[kind].items():
         eta += beta * drivers[name]
     return eta
 
 
 ARMS = ("ketamine_iv", "esketamine_in", "placebo_iv", "placebo_in")
+DRUGS = ("ketamine_iv", "esketamine_in")
 
 
 def _per_arm(masks: dict[str, np.ndarray], values: dict[str, float]) -> np.ndarray:
@@ -100,10 +122,26 @@ def _linear(scenario: Scenario, courses: dict[str, np.ndarray], rate_arms: np.nd
     placebo = {drug: a.get(p, np.nan) for drug, p in (("ketamine_iv", "placebo_iv"), ("esketamine_in", "placebo_in"))}
     a_placebo = _per_arm(masks, placebo | {p: a.get(p, np.nan) for p in ("placebo_iv", "placebo_in")})
     a_drug = _per_arm(masks, {d: a.get(d, np.nan) for d in ("ketamine_iv", "esketamine_in")})
-    active = np.isin(rate_arms, ("ketamine_iv", "esketamine_in"))
+    active = np.isin(rate_arms, DRUGS)
     scale = 1.0 - (1.0 - scenario.prior_ect_drug_scale) * courses["prior_ect"]
     drug_term = np.where(active, a_drug * scale + courses["eta"], 0.0)
-    return a_placebo + courses["prognostic"] + courses["site_effect"] + drug_term
+    placebo_term = np.where(active, 0.0, courses["placebo_only"])
+    return a_placebo + courses["prognostic"] + courses["site_effect"] + drug_term + placebo_term
+
+
+def response_index(scenario: Scenario, courses: dict[str, np.ndarray], rate_arms: np.ndarray, tp: str) -> np.ndarray:
+    """Each course's probit index on the arm in *rate_arms*: P(response) = Phi(index) exactly.
+
+    On the probit scale this is the linear predictor itself. On a risk scale the placebo probability
+    is ``ceiling * Phi(placebo predictor)`` and the drug's is its fixed map of that, so the index is
+    ``ndtri`` of the probability: the latent-noise draw then responds with exactly that probability.
+    """
+    if scenario.scale is EffectScale.PROBIT:
+        return _linear(scenario, courses, rate_arms, tp)
+    placebo_arms = rate_arm(np.full(rate_arms.size, "placebo"), courses["esk_site"])
+    p_placebo = scenario.placebo_ceiling * ndtr(_linear(scenario, courses, placebo_arms, tp))
+    p_drug = drug_probability(scenario.scale, scenario.effect_size, p_placebo)
+    return ndtri(np.where(np.isin(rate_arms, DRUGS), np.minimum(1.0, p_drug), p_placebo))
 
 
 def counterfactual_oracle(scenario: Scenario, courses: dict[str, np.ndarray], tp: str) -> dict[str, np.ndarray]:
@@ -114,8 +152,8 @@ def counterfactual_oracle(scenario: Scenario, courses: dict[str, np.ndarray], tp
     """
     esk = courses["esk_site"]
     drug_arm = np.where(esk, "esketamine_in", "ketamine_iv")
-    p_placebo = ndtr(_linear(scenario, courses, rate_arm(np.full(esk.size, "placebo"), esk), tp))
-    p_drug = ndtr(_linear(scenario, courses, drug_arm, tp))
+    p_placebo = ndtr(response_index(scenario, courses, rate_arm(np.full(esk.size, "placebo"), esk), tp))
+    p_drug = ndtr(response_index(scenario, courses, drug_arm, tp))
     out = {f"p_response_{tp}_placebo": p_placebo}
     for drug in ("ketamine_iv", "esketamine_in"):
         p = np.where(drug_arm == drug, p_drug, np.nan)
@@ -148,7 +186,7 @@ def simulate_outcomes(rng: np.random.Generator, scenario: Scenario,
     cal = calibration(scenario.name)
     for tp in TIMEPOINTS:
         visit = np.where(courses["esk_site"], tp in ESK_TIMEPOINTS, tp in IV_TIMEPOINTS)
-        lin = _linear(scenario, courses, courses["rate_arm"], tp)
+        lin = response_index(scenario, courses, courses["rate_arm"], tp)
         k = _per_arm(masks, {arm: cal[(arm, tp)][1] for arm in ARMS if (arm, tp) in cal})
         noise = np.sqrt(rho) * shared + np.sqrt(1 - rho) * rng.standard_normal(n)
         responder = lin + noise > 0

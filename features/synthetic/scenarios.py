@@ -7,12 +7,26 @@ of the predictor, of two kinds:
 * ``effects`` are **predictive**: they act on the active (drug) arms only, because the
   published predictors are moderators of the ketamine response, not of placebo;
 * ``prognostic`` effects act on every arm alike: they predict improvement whatever is given,
-  so they change nobody's benefit from the drug.
+  so they change nobody's benefit from the drug;
+* ``placebo_only`` effects act on placebo courses only: they predict the placebo response and,
+  through it, the benefit, while the drug response is the same for everyone.
+
+The drug acts on the probit scale by default (``EffectScale.PROBIT``: its intercepts are solved to
+the rates). On the risk scales the drug response is a fixed function of the placebo probability
+instead, ``p_drug = p_placebo + effect_size`` or ``p_drug = effect_size * p_placebo``, with
+``p_placebo = placebo_ceiling * Phi(linear predictor)`` so that ``p_drug`` never exceeds 1.
+This module stays free of numpy: the command line reads the table without loading it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 IV_TIMEPOINTS = ("40min", "4h", "24h", "day3", "day7")
 ESK_TIMEPOINTS = ("day2", "day7", "day28")
@@ -61,6 +75,26 @@ BENEFIT_EFFECTS = {"family_history_aud": 0.80, "bmi": 0.75, "benzodiazepine": -0
 BENEFIT_PROGNOSTIC = {"n_failed_treatments": -0.35, "madrs_baseline": -0.30}
 
 
+class EffectScale(StrEnum):
+    """The scale on which the drug's effect is planted."""
+
+    PROBIT = "probit"                    # drug intercept (+ predictive effects) added to the probit predictor
+    RISK_DIFFERENCE = "risk_difference"  # p_drug = p_placebo + effect_size, for every patient
+    RISK_RATIO = "risk_ratio"            # p_drug = effect_size * p_placebo, for every patient
+
+
+P = TypeVar("P", float, "NDArray[np.float64]")
+
+
+def drug_probability(scale: EffectScale, effect_size: float, p_placebo: P) -> P:
+    """The drug-arm response probability on a risk scale; plain arithmetic, so floats and arrays alike."""
+    if scale is EffectScale.RISK_DIFFERENCE:
+        return p_placebo + effect_size
+    if scale is EffectScale.RISK_RATIO:
+        return p_placebo * effect_size
+    raise ValueError("on the probit scale the drug acts through the linear predictor, not the probability")
+
+
 @dataclass(frozen=True)
 class Scenario:
     """Planted truth of one synthetic scenario."""
@@ -73,10 +107,50 @@ class Scenario:
     prior_ect_drug_scale: float = 0.5   # PMC3100439: d=0.50 ECT-resistant vs d=1.00 ECT-naive
     site_sd: float = 0.15               # probit SD of between-site shifts in response
     timepoint_correlation: float = 0.6  # shared latent within a course across timepoints
+    placebo_only: dict[str, float] = field(default_factory=dict)  # probit per SD, placebo courses only
+    scale: EffectScale = EffectScale.PROBIT
+    effect_size: float = 0.0            # the drug's constant effect on a risk scale (unused on PROBIT)
+    placebo_ceiling: float = 1.0        # p_placebo = ceiling * Phi(predictor): room left for the drug below 1
+
+    def __post_init__(self) -> None:
+        # A risk-scale scenario whose drug probability could pass 1 would need clipping, and a clip
+        # breaks the planted constant effect; predictive effects and the ECT scaling act through the
+        # drug intercept, which a risk scale does not have.
+        if any(r >= self.placebo_ceiling for (arm, _), (r, _, _) in self.rates.items() if arm.startswith("placebo")):
+            raise ValueError(f"{self.name}: a placebo rate at or above the placebo ceiling cannot be calibrated")
+        if self.scale is EffectScale.PROBIT:
+            if self.placebo_ceiling != 1.0:
+                raise ValueError(f"{self.name}: a placebo ceiling needs a risk scale")
+            return
+        if self.effects or self.prior_ect_drug_scale != 1.0:
+            raise ValueError(f"{self.name}: predictive effects and ECT scaling exist on the probit scale only")
+        if not 0.0 < drug_probability(self.scale, self.effect_size, self.placebo_ceiling) <= 1.0:
+            raise ValueError(f"{self.name}: the drug probability must stay within (0, 1] at the placebo ceiling")
 
 
 def _constant_rates(response: float, remission: float) -> Rates:
     return {key: (response, remission, 10) for key in LITERATURE_RATES}
+
+
+_PLACEBO_OF = {"ketamine_iv": "placebo_iv", "esketamine_in": "placebo_in"}
+
+
+def _risk_scale_rates(scale: EffectScale, effect_size: float) -> Rates:
+    """Literature placebo rates; each drug rate follows from its placebo rate, as the risk scale implies.
+
+    The map is linear in p_placebo, so the drug arm's mean is the map of the placebo arm's mean and
+    these rates hold in expectation. Drug remission keeps the literature remission/response ratio.
+    """
+    out = dict(LITERATURE_RATES)
+    for (arm, tp), (resp, rem, thr) in LITERATURE_RATES.items():
+        if not arm.startswith("placebo"):
+            p = drug_probability(scale, effect_size, LITERATURE_RATES[(_PLACEBO_OF[arm], tp)][0])
+            out[(arm, tp)] = (p, p * rem / resp, thr)
+    return out
+
+
+PLACEBO_PROGNOSIS = {"n_failed_treatments": -0.6, "madrs_baseline": -0.5, "bmi": 0.5}
+RISK_PROGNOSTIC = {"n_failed_treatments": -0.8, "madrs_baseline": -0.6}
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -109,6 +183,27 @@ SCENARIOS: dict[str, Scenario] = {
                 ("placebo_iv", "40min"): (0.25, 0.08, 10), ("placebo_iv", "4h"): (0.40, 0.15, 10),
                 ("placebo_iv", "day3"): (0.45, 0.25, 10),
             },
+        ),
+        Scenario(
+            "placebo_prognosis", "features predict the placebo response only; the drug response is the same for "
+            "everyone, so within a drug arm no model beats AUROC 0.5 and every benefit difference is placebo's",
+            effects={}, prognostic={}, placebo_only=dict(PLACEBO_PROGNOSIS), prior_ect_drug_scale=1.0, site_sd=0.0,
+        ),
+        Scenario(
+            "constant_risk_difference", "every patient's benefit is +0.25 on the probability scale "
+            "(p_drug = p_placebo + 0.25, p_placebo = 0.72 * Phi(predictor)) under strong prognosis: no feature "
+            "modifies the absolute effect; drug rates are placebo + 0.25, not the literature's",
+            rates=_risk_scale_rates(EffectScale.RISK_DIFFERENCE, 0.25), effects={}, prognostic=dict(RISK_PROGNOSTIC),
+            prior_ect_drug_scale=1.0, site_sd=0.0, scale=EffectScale.RISK_DIFFERENCE, effect_size=0.25,
+            placebo_ceiling=0.72,
+        ),
+        Scenario(
+            "constant_risk_ratio", "every patient's risk ratio is 1.8 (p_drug = 1.8 * p_placebo, p_placebo = "
+            "0.5 * Phi(predictor)) under strong prognosis: the absolute benefit (0.8 * p_placebo) varies through "
+            "baseline risk alone, no feature modifies the log risk ratio; drug rates are 1.8 x placebo",
+            rates=_risk_scale_rates(EffectScale.RISK_RATIO, 1.8), effects={}, prognostic=dict(RISK_PROGNOSTIC),
+            prior_ect_drug_scale=1.0, site_sd=0.0, scale=EffectScale.RISK_RATIO, effect_size=1.8,
+            placebo_ceiling=0.5,
         ),
     )
 }

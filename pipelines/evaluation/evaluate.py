@@ -17,6 +17,7 @@ from ketamine_response.pipelines.evaluation.metrics import (
     STATISTICS,
     Threshold,
     auroc,
+    averaged,
     bootstrap_ci,
     brier,
     calibration_slope_intercept,
@@ -28,7 +29,8 @@ from ketamine_response.pipelines.evaluation.metrics import (
     point_metrics,
     subgroup_table,
 )
-from ketamine_response.pipelines.folds import Data, FoldResult, pooled, pooled_threshold
+from ketamine_response.pipelines.evaluation.repeats import active, constant_within, mean_over_repeats, per_repeat, within_auroc
+from ketamine_response.pipelines.folds import Data, FoldResult, pooled_threshold
 
 
 @dataclass(frozen=True)
@@ -51,16 +53,15 @@ class Evaluation:
         """A copy with *metrics* and *ci* added (or replaced)."""
         return replace(self, metrics=self.metrics | metrics, ci=self.ci | (ci or {}))
 
-    def tracked_metrics(self, permutation_p: float, permutation_b: int) -> dict[str, float]:
-        """The metric names every run carries, plus the other CIs."""
+    def tracked_metrics(self, tests: dict[str, float]) -> dict[str, float]:
+        """The metric names every run carries, the other CIs, and *tests* (the permutation test's metrics)."""
         out = dict(self.metrics)
         for name, (low, high) in self.ci.items():
             out[f"{name}_ci_low"], out[f"{name}_ci_high"] = low, high
-        out["permutation_p"], out["permutation_b"] = permutation_p, float(permutation_b)
-        return out
+        return out | tests
 
-    def row(self, name: str, permutation_p: float, permutation_b: int) -> dict[str, Any]:
-        """One line of the comparison table."""
+    def row(self, name: str, tests: dict[str, float]) -> dict[str, Any]:
+        """One line of the comparison table; *tests* are the permutation test's metrics of this run."""
         m, ci, h = self.metrics, self.ci, self.headline
         head = {"model": name, h: m[h], f"{h}_fold_mean": m.get(f"{h}_fold_mean", m[h]),
                 f"{h}_ci_low": ci[h][0], f"{h}_ci_high": ci[h][1],
@@ -76,21 +77,23 @@ class Evaluation:
                       "auroc_gain_over_arm": m.get("auroc_gain_over_arm", float("nan")),
                       "auroc_gain_over_arm_ci_low": ci.get("auroc_gain_over_arm", nan)[0],
                       "auroc_gain_over_arm_ci_high": ci.get("auroc_gain_over_arm", nan)[1]}
-        return (head | within | {k: m[k] for k in self.task.table_metrics}
-                | {"permutation_p": permutation_p, "permutation_b": permutation_b})
+        return head | within | {k: m[k] for k in self.task.table_metrics} | tests
 
 
+# A suite takes the predictions of each CV repeat (one row each): metrics and their CIs per repeat, then
+# averaged; the decision curve and subgroup table describe the repeat-averaged predictions.
 def _binary(y: np.ndarray, p: np.ndarray, patients: np.ndarray, subgroups: dict[str, np.ndarray], threshold: Threshold,
             n_boot: int, seed: int, min_n: int, min_events: int) -> tuple[Any, ...]:
-    return (point_metrics(y, p, threshold), bootstrap_ci(y, p, patients, threshold, n_boot, seed), decision_curve(y, p),
-            subgroup_table(y, p, subgroups, min_n, min_events))
+    mean = p.mean(axis=0)
+    return (averaged(point_metrics, y, p, threshold), bootstrap_ci(y, p, patients, threshold, n_boot, seed),
+            decision_curve(y, mean), subgroup_table(y, mean, subgroups, min_n, min_events))
 
 
 def _continuous(y: np.ndarray, p: np.ndarray, patients: np.ndarray, subgroups: dict[str, np.ndarray], threshold: Threshold,
                 n_boot: int, seed: int, min_n: int, min_events: int) -> tuple[Any, ...]:
     # no threshold and no decision curve for a continuous prediction
-    return (continuous_metrics(y, p), continuous_bootstrap_ci(y, p, patients, n_boot, seed), pd.DataFrame(),
-            continuous_subgroups(y, p, subgroups, min_n))
+    return (averaged(continuous_metrics, y, p), continuous_bootstrap_ci(y, p, patients, n_boot, seed), pd.DataFrame(),
+            continuous_subgroups(y, p.mean(axis=0), subgroups, min_n))
 
 
 # Each task's metric suite (its metric names are in features/tasks.py); tests/features/test_tasks.py
@@ -101,9 +104,10 @@ SUITES: dict[TaskKind, Callable[..., tuple[Any, ...]]] = {TaskKind.BINARY: _bina
 def evaluate(y: np.ndarray, p: np.ndarray, patients: np.ndarray, subgroups: dict[str, np.ndarray],
              threshold: Threshold, n_boot: int, seed: int, task: Task = TASKS[TaskKind.BINARY],
              min_n: int = 10, min_events: int = 5) -> Evaluation:
-    """Point metrics, patient-bootstrap CIs, decision curve and subgroup table of one prediction set; a
-    subgroup with fewer than *min_n* courses or *min_events* events (or non-events) shows counts only."""
-    metrics, ci, curve, groups = SUITES[task.kind](y, p, patients, subgroups, threshold, n_boot, seed, min_n, min_events)
+    """Point metrics, patient-bootstrap CIs, decision curve and subgroup table of one prediction set, or of
+    one row of predictions per CV repeat (metrics per repeat, then averaged); a subgroup with fewer than
+    *min_n* courses or *min_events* events (or non-events) shows counts only."""
+    metrics, ci, curve, groups = SUITES[task.kind](y, np.atleast_2d(p), patients, subgroups, threshold, n_boot, seed, min_n, min_events)
     return Evaluation(metrics, ci, curve, groups, task)
 
 
@@ -115,14 +119,12 @@ def add_cv_uncertainty(evaluation: Evaluation, data: Data, folds: list[FoldResul
     """Add the spread over CV repeats, and make the headline interval one that includes refit and selection.
 
     The interval is the corrected resampled t interval of the mean per-fold value, logged as
-    ``<headline>_fold_mean``; the pooled value stays the point estimate. (Pooling folds whose
-    models differ can shift it: a constant predictor pools to below 0.5 AUROC, while each fold's
-    AUROC is exactly 0.5.) *family* None means the selected procedure. The patient-bootstrap interval
-    of the pooled predictions stays beside it as ``<headline>_bootstrap`` (it holds the models fixed).
+    ``<headline>_fold_mean``; the mean over repeats stays the point estimate. *family* None means the
+    selected procedure. The patient-bootstrap interval stays beside it as ``<headline>_bootstrap`` (it
+    holds the models fixed).
     """
     h, metric = evaluation.headline, STATISTICS[evaluation.headline]
-    repeats = [metric(data.y, pooled(data, [f for f in folds if f.split.repeat == r], family))
-               for r in sorted({f.split.repeat for f in folds})]
+    repeats = [metric(data.y, p) for p in per_repeat(data, folds, family)]
     per_fold = np.array([_fold_metric(evaluation.task, data.y, f, family) for f in folds])
     mean, low, high = corrected_cv_interval(per_fold, _share(data, folds), evaluation.task.headline_bounds)
     return evaluation.adding({f"{h}_repeat_min": min(repeats), f"{h}_repeat_max": max(repeats), f"{h}_fold_mean": mean},
@@ -140,28 +142,39 @@ def add_active_arm_metrics(evaluation: Evaluation, data: Data, folds: list[FoldR
     """Within the active arm(s): how well the model predicts response *if given the drug*.
 
     Pooled AUROC mixes arms, so the arm alone can carry it (drug responders outnumber placebo
-    ones). These metrics use only active-arm courses: ``auroc_active`` with the corrected interval
-    over outer folds, ``brier_active``, ``calibration_slope_active``, and with two active arms
+    ones). These metrics use only active-arm courses, per CV repeat then averaged (the permutation
+    test's statistic, :mod:`~ketamine_response.pipelines.evaluation.repeats`): ``auroc_active`` (0.5 for a
+    model constant within the arm) with the corrected interval over outer folds, ``brier_active``,
+    ``calibration_slope_active`` (none without spread within the arm), and with two active arms
     ``auroc_<arm>`` for each.
     """
-    active = np.isin(data.treatments, ACTIVE_ARMS)
-    if not evaluation.task.probabilities or not active.any():
+    drug = active(data)
+    if not evaluation.task.probabilities or not drug.any():
         return evaluation
-    y, p = data.y[active], pooled(data, folds, family)[active]
-    per_fold = np.array([_within(f, data, family, active) for f in folds])
+    flat = constant_within(folds, family, drug)
+    per_fold = np.array([0.5 if flat else _within(f, data, family, drug) for f in folds])
     mean, low, high = corrected_cv_interval(per_fold, _share(data, folds), (0.0, 1.0))
-    m = {"auroc_active": auroc(y, p), "brier_active": brier(y, p),
-         "calibration_slope_active": calibration_slope_intercept(y, p)[0], "auroc_active_fold_mean": mean}
+    slope = mean_over_repeats(data, folds, family, drug, lambda y, p: calibration_slope_intercept(y, p)[0])
+    m = {"auroc_active": within_auroc(data, folds, family, drug), "brier_active": mean_over_repeats(data, folds, family, drug, brier),
+         "calibration_slope_active": float("nan") if flat else slope, "auroc_active_fold_mean": mean}
     arms = [a for a in ACTIVE_ARMS if (data.treatments == a).any()]
     for arm in arms if len(arms) > 1 else []:
-        mask = data.treatments[active] == arm
-        m[f"auroc_{arm}"] = auroc(y[mask], p[mask])
+        m[f"auroc_{arm}"] = within_auroc(data, folds, family, data.treatments == arm)
     return evaluation.adding(m, {"auroc_active": (low, high)})
 
 
 def _within(fold: FoldResult, data: Data, family: str | None, mask: np.ndarray) -> float:
     keep = mask[fold.split.test]
     return auroc(data.y[fold.split.test][keep], fold.predictions[family or fold.selected][keep])
+
+
+def without_spread(evaluation: Evaluation, data: Data, folds: list[FoldResult], family: str | None) -> Evaluation:
+    """A model with no spread in any outer fold ranks nobody and has no calibration slope, whatever its
+    fold-to-fold constants pool to (the prevalence model's pooled slope read -8.34): AUROC 0.5, slope none."""
+    if not evaluation.task.probabilities or not constant_within(folds, family, np.ones(len(data.y), bool)):
+        return evaluation
+    nan = (float("nan"), float("nan"))
+    return evaluation.adding({"auroc": 0.5, "calibration_slope": float("nan")}, {"calibration_slope": nan})
 
 
 def add_gain_over_arm(evaluations: dict[str, Evaluation], data: Data, folds: list[FoldResult]) -> dict[str, Evaluation]:
@@ -192,7 +205,8 @@ def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohor
     out = {}
     for name in (*config.families, SELECTED):
         family = None if name == SELECTED else name
-        evaluation = evaluate(data.y, pooled(data, folds, family), data.patients, groups, t, config.evaluation.bootstrap,
+        evaluation = evaluate(data.y, per_repeat(data, folds, family), data.patients, groups, t, config.evaluation.bootstrap,
                               config.seed, data.task, config.policy.min_courses_per_group, config.policy.min_events_per_arm)
-        out[name] = add_active_arm_metrics(add_cv_uncertainty(evaluation, data, folds, family), data, folds, family)
+        evaluation = without_spread(add_cv_uncertainty(evaluation, data, folds, family), data, folds, family)
+        out[name] = add_active_arm_metrics(evaluation, data, folds, family)
     return add_gain_over_arm(out, data, folds)

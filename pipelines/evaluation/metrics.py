@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,6 +97,15 @@ def point_metrics(y: np.ndarray, p: np.ndarray, threshold: Threshold) -> dict[st
     }
 
 
+def averaged(metric: Callable[..., dict[str, float]], y: np.ndarray, p: np.ndarray, *args: Any) -> dict[str, float]:
+    """*metric* (a dict of values) of each row of *p* (one CV repeat's predictions per row, or one 1-D set),
+    averaged over rows: a repeat's predictions are one honest prediction set, their mean is not."""
+    rows = [metric(y, row, *args) for row in np.atleast_2d(p)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a metric undefined in every repeat stays NaN
+        return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
+
+
 def patient_resamples(patients: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
     """*n_boot* bootstrap resamples of whole patients (their courses stay together), as row positions."""
     rng = np.random.default_rng(seed)
@@ -114,7 +125,8 @@ def _levels(groups: dict[str, np.ndarray]) -> Iterator[tuple[str, str, np.ndarra
 
 def bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, threshold: Threshold,
                  n_boot: int, seed: int) -> dict[str, tuple[float, float]]:
-    """95% percentile CIs from resampling whole patients (their courses stay together).
+    """95% percentile CIs from resampling whole patients (their courses stay together); *p* is one
+    prediction set, or one row per CV repeat (each resample's metrics then averaged over repeats).
 
     They hold the fitted out-of-fold predictions fixed, so they leave out the variance of refitting
     and selection (see the run notes); NaN where a metric is undefined in most resamples.
@@ -122,14 +134,16 @@ def bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, threshold: 
     t = np.broadcast_to(np.asarray(threshold, dtype=float), y.shape)
     draws: dict[str, list[float]] = {m: [] for m in CI_METRICS}
     for pick in patient_resamples(patients, n_boot, seed):
-        yb, pb = y[pick], p[pick]
-        slope, intercept = calibration_slope_intercept(yb, pb)
-        values = {"auroc": auroc(yb, pb), "auprc": auprc(yb, pb), "brier": brier(yb, pb),
-                  "calibration_slope": slope, "calibration_intercept": intercept,
-                  **threshold_metrics(yb, pb, t[pick])}
+        values = averaged(_resampled, y[pick], np.atleast_2d(p)[:, pick], t[pick])
         for m in CI_METRICS:
             draws[m].append(values[m])
     return {m: _percentile_interval(np.asarray(v)) for m, v in draws.items()}
+
+
+def _resampled(y: np.ndarray, p: np.ndarray, t: np.ndarray) -> dict[str, float]:
+    slope, intercept = calibration_slope_intercept(y, p)
+    return {"auroc": auroc(y, p), "auprc": auprc(y, p), "brier": brier(y, p), "calibration_slope": slope,
+            "calibration_intercept": intercept, **threshold_metrics(y, p, t)}
 
 
 def _percentile_interval(values: np.ndarray) -> tuple[float, float]:
@@ -220,7 +234,7 @@ def continuous_bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, 
     """95% percentile CIs of the continuous metrics from resampling whole patients."""
     draws: dict[str, list[float]] = {m: [] for m in CONTINUOUS_CI_METRICS}
     for pick in patient_resamples(patients, n_boot, seed):
-        values = continuous_metrics(y[pick], p[pick])
+        values = averaged(continuous_metrics, y[pick], np.atleast_2d(p)[:, pick])
         for m in CONTINUOUS_CI_METRICS:
             draws[m].append(values[m])
     return {m: _percentile_interval(np.asarray(v)) for m, v in draws.items()}

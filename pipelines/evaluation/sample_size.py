@@ -10,6 +10,15 @@ in the R/Stata package pmsampsize):
 
 Continuous outcomes follow Part I (Riley et al. Stat Med 2019;38:1262-1275), criteria 1-3.
 
+The anticipated performance is prespecified in the config (``evaluation.anticipated_c_statistic`` for a
+binary outcome, converted to a Cox-Snell R2 as pmsampsize's ``cstatistic`` option does: Riley RD, Van
+Calster B, Collins GS. Stat Med 2021;40:859-864; ``evaluation.anticipated_r2`` for a continuous one). The
+cohort's own nested cross-validated estimate is reported beside it and never feeds the minimum: a
+minimum computed from the fit it is meant to judge would be circular, and a worse fit would lower it.
+
+The roles table (treatment x feature interactions) gets its own power calculation,
+:func:`interaction_sample_size`.
+
 Written here because no maintained Python package implements pmsampsize; the formulas are the
 paper's (checked against its worked example in the tests).
 """
@@ -18,6 +27,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,11 +36,17 @@ from ketamine_response.features.tasks import TASKS, Task, TaskKind
 from ketamine_response.models.families import get_family
 from ketamine_response.pipelines.folds import Data
 
+if TYPE_CHECKING:
+    from ketamine_response.pipelines.config import EvaluationConfig
+
 SHRINKAGE = 0.9
 OPTIMISM = 0.05
 MARGIN = 0.05
-# Riley et al.'s fallback when nothing is known: a Nagelkerke R2 of 0.15, i.e. 15% of the maximum R2_CS
-FALLBACK_NAGELKERKE = 0.15
+POWER = 0.8  # the roles table's interaction test: 80% power at two-sided alpha 0.05
+ALPHA = 0.05
+PLACEBO = "placebo"
+# Gauss-Hermite nodes for the C -> R2_CS conversion: the expectation pmsampsize's simulation estimates
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(120)
 
 
 def count_parameters(data: Data, families: tuple[str, ...]) -> int:
@@ -66,6 +83,48 @@ def r2_cox_snell(y: np.ndarray, p: np.ndarray) -> float:
     return 1 - math.exp(2 * (ln_null - ln_model) / len(y))
 
 
+def c_to_r2_cs(c_statistic: float, prevalence: float) -> float:
+    """The Cox-Snell R2 implied by a C statistic at this prevalence (Riley, Van Calster & Collins 2021).
+
+    pmsampsize's ``cstatistic`` option simulates a million courses whose linear predictor is N(0, 1) in
+    non-events and N(mu, 1) in events, mu = sqrt(2) Phi^-1(C) (so the C statistic is C), fits the
+    logistic calibration model of the outcome on that predictor and returns 1 - exp(-LR / n). With equal
+    variances the true log-odds is linear in the predictor, logit(phi) + mu x - mu^2 / 2, so the fitted
+    model is that line and LR / n converges to twice the expected log-likelihood gain per course. We
+    compute that expectation by Gauss-Hermite quadrature: the simulation's limit, deterministic and fast.
+    """
+    mu = math.sqrt(2) * NormalDist().inv_cdf(c_statistic)
+    offset = math.log(prevalence / (1 - prevalence)) - mu ** 2 / 2
+
+    def mean_log_sigmoid(sign: float, centre: float) -> float:  # E[log sigmoid(sign * eta(x))], x ~ N(centre, 1)
+        eta = offset + mu * (centre + _NODES)
+        return float(np.sum(_WEIGHTS * -np.logaddexp(0, -sign * eta)) / math.sqrt(2 * math.pi))
+
+    ll_model = prevalence * mean_log_sigmoid(1, mu) + (1 - prevalence) * mean_log_sigmoid(-1, 0)
+    ll_null = prevalence * math.log(prevalence) + (1 - prevalence) * math.log(1 - prevalence)
+    return 1 - math.exp(-2 * (ll_model - ll_null))
+
+
+def interaction_sample_size(prevalence: float, delta: float, allocation: float = 0.5) -> int:
+    """Patients needed to detect a treatment x feature interaction of *delta* (80% power, two-sided 0.05).
+
+    The roles table tests, per standardised feature z, whether the drug's absolute benefit changes with z.
+    In the linear probability model Y = b0 + b1 T + b2 z + b3 T z + e, the interaction b3 is that change
+    per SD, and its variance is Var(Y | x) / (n Var(T) Var(z)) once T is independent of z (randomised)
+    and z has mean 0, so
+
+        n = (z_{1-alpha/2} + z_{power})^2 Var(Y | x) / (delta^2 Var(T) Var(z)),
+
+    with Var(Y | x) ~ phi (1 - phi) (the event rate's Bernoulli variance: an upper bound once the main
+    effects explain something), Var(T) = e (1 - e) for allocation e to the drug, and Var(z) = 1.
+    Assumptions: normal approximation, one observation per patient (a crossover's within-patient
+    contrast would need fewer), homoscedastic errors, and one feature tested at a time (the FDR control
+    over many features needs more).
+    """
+    z = NormalDist().inv_cdf(1 - ALPHA / 2) + NormalDist().inv_cdf(POWER)
+    return math.ceil(z ** 2 * prevalence * (1 - prevalence) / (delta ** 2 * allocation * (1 - allocation)))
+
+
 def riley_minimum(parameters: int, prevalence: float, r2_cs: float) -> dict[str, int]:
     """The three criteria's minimum numbers of courses (binary outcome)."""
     def shrinkage_n(s: float) -> int:
@@ -97,7 +156,13 @@ def riley_minimum_continuous(parameters: int, r2: float) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class SampleSize:
-    """Parameters, events per parameter and the Riley minimum for one training run."""
+    """Parameters, events per parameter and the Riley minimum for one training run.
+
+    The minimum comes from the anticipated performance (*r2_cs*: prespecified in the config, for a binary
+    outcome converted from *anticipated_c*); *nested_r2* is the cohort's own out-of-fold estimate, shown
+    beside it and never used. *roles_minimum* is the patients the roles table's interaction test needs
+    (0: not computed, a continuous outcome).
+    """
 
     courses: int
     events: int
@@ -108,6 +173,10 @@ class SampleSize:
     min_events_per_parameter: float = 10.0
     task: Task = TASKS[TaskKind.BINARY]
     patients: int = 0  # Riley's n counts individuals: a crossover patient's two courses are not two people
+    nested_r2: float = math.nan
+    anticipated_c: float = math.nan
+    roles_minimum: int = 0
+    roles_interaction: float = 0.0
 
     @property
     def events_per_parameter(self) -> float:
@@ -123,9 +192,17 @@ class SampleSize:
     def below_minimum(self) -> bool:
         return self.patients < self.minimum or self.events_per_parameter < self.min_events_per_parameter
 
+    def roles_exploratory(self, patients: int) -> bool:
+        """Whether a roles table from *patients* patients is underpowered for the configured interaction."""
+        return patients < self.roles_minimum
+
     def metrics(self) -> dict[str, float]:
-        return {"n_parameters": float(self.parameters), "events_per_parameter": self.events_per_parameter,
-                "min_courses_riley": float(self.minimum), "anticipated_r2_cs": self.r2_cs}
+        nested = "nested_r2_cs" if self.task.probabilities else "nested_r2"
+        out = {"n_parameters": float(self.parameters), "events_per_parameter": self.events_per_parameter,
+               "min_courses_riley": float(self.minimum), "anticipated_r2_cs": self.r2_cs, nested: self.nested_r2}
+        if self.task.probabilities:
+            out |= {"anticipated_c_statistic": self.anticipated_c, "min_patients_roles": float(self.roles_minimum)}
+        return out
 
     def note(self) -> str:
         counted = (f"{self.events} events in {self.courses} courses of {self.patients} patients" if self.task.probabilities
@@ -137,45 +214,41 @@ class SampleSize:
                 f"families and hyperparameters. "
                 f"Riley et al. 2020 minimum for an anticipated {r2_name} of "
                 f"{self.r2_cs:.3f} ({self.r2_source}): {self.minimum} patients ("
-                + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.criteria.items()) + ")")
+                + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.criteria.items()) + "); "
+                f"the cohort's own nested cross-validated {r2_name} is {self.nested_r2:.3f} (shown, not used)"
+                + self._roles_sentence())
         if not self.below_minimum:
             return text
         return (f"WARNING: too few patients or events for this model: {text}. Expect overfitting and unstable estimates; read "
                 "the confidence intervals, not the point estimates. The registered version gets no alias.")
 
+    def _roles_sentence(self) -> str:
+        if not self.roles_minimum:
+            return ""
+        verdict = "so the roles table is exploratory" if self.roles_exploratory(self.patients) else "which this cohort has"
+        return (f". Detecting a treatment x feature interaction of {self.roles_interaction:g} in absolute benefit per SD "
+                f"(80% power, two-sided alpha 0.05) needs {self.roles_minimum} patients, {verdict}")
 
-def assess(data: Data, families: tuple[str, ...], oof: np.ndarray, anticipated: str | float,
-           min_events_per_parameter: float = 10.0) -> SampleSize:
-    """Sample-size assessment; *anticipated* is an R2_CS from the config, or "auto" for the nested estimate."""
+
+def assess(data: Data, families: tuple[str, ...], oof: np.ndarray, evaluation: EvaluationConfig) -> SampleSize:
+    """Sample-size assessment from the config's anticipated performance; *oof* only for the nested estimate shown beside it."""
     y = data.y
     parameters = count_parameters(data, families)
+    patients = len(np.unique(data.patients))
     if not data.task.probabilities:  # Riley's rules for a continuous outcome
-        return _assess_continuous(y, oof, parameters, anticipated, min_events_per_parameter, len(np.unique(data.patients)),
-                                  data.task)
+        from ketamine_response.pipelines.evaluation.metrics import r2
+
+        value = float(evaluation.anticipated_r2)
+        return SampleSize(len(y), len(y), parameters, value, "from the config", riley_minimum_continuous(parameters, value),
+                          evaluation.min_events_per_predictor, data.task, patients, nested_r2=r2(y, oof))
     prevalence = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
-    if anticipated == "auto":
-        own = r2_cox_snell(y, oof)
-        fallback = FALLBACK_NAGELKERKE * max_r2_cs(prevalence)
-        r2, source = ((own, "the cohort's nested cross-validated estimate") if own > 0 else
-                      (fallback, "Riley's fallback of Nagelkerke 0.15: the nested estimate is not above 0"))
-    else:
-        r2, source = float(anticipated), "from the config"
-    r2 = min(r2, 0.99 * max_r2_cs(prevalence))
-    return SampleSize(len(y), int(y.sum()), parameters, r2, source, riley_minimum(parameters, prevalence, r2),
-                      min_events_per_parameter, patients=len(np.unique(data.patients)))
-
-
-def _assess_continuous(y: np.ndarray, oof: np.ndarray, parameters: int, anticipated: str | float,
-                       min_per_parameter: float, patients: int, task: Task) -> SampleSize:
-    from ketamine_response.pipelines.evaluation.metrics import r2
-
-    own = r2(y, oof)
-    if anticipated != "auto":
-        value, source = float(anticipated), "from the config"
-    elif own > 0:
-        value, source = own, "the cohort's nested cross-validated estimate"
-    else:
-        # an ad hoc choice: Riley's 15% fallback is stated for binary outcomes
-        value, source = FALLBACK_NAGELKERKE, "a fallback of 0.15 (ad hoc): the nested estimate is not above 0"
-    return SampleSize(len(y), len(y), parameters, value, source, riley_minimum_continuous(parameters, min(value, 0.99)),
-                      min_per_parameter, task, patients=patients)
+    c = float(evaluation.anticipated_c_statistic)
+    r2_cs = min(c_to_r2_cs(c, prevalence), 0.99 * max_r2_cs(prevalence))
+    source = f"converted from the config's anticipated C statistic {c:g} at this prevalence, Riley et al. 2021"
+    treated = data.treatments != PLACEBO
+    # the cohort's allocation when it has both arms; otherwise the 1:1 trial the roles table would need
+    allocation = float(treated.mean()) if 0 < treated.sum() < len(treated) else 0.5
+    return SampleSize(len(y), int(y.sum()), parameters, r2_cs, source, riley_minimum(parameters, prevalence, r2_cs),
+                      evaluation.min_events_per_predictor, patients=patients, nested_r2=r2_cox_snell(y, oof), anticipated_c=c,
+                      roles_minimum=interaction_sample_size(prevalence, evaluation.roles_interaction, allocation),
+                      roles_interaction=evaluation.roles_interaction)

@@ -7,7 +7,7 @@ from pathlib import Path
 from ketamine_response.features.cohort.formats import format_of
 from ketamine_response.features.cohort.reader import refuse_overwriting, write_table
 from ketamine_response.features.synthetic.cohort import build_cohort
-from ketamine_response.features.synthetic.scenarios import LITERATURE_RATES, NULL_FEATURES, SCENARIOS
+from ketamine_response.features.synthetic.scenarios import LITERATURE_RATES, NULL_FEATURES, SCENARIOS, EffectScale, Scenario
 
 
 def write_synthetic(n: int, seed: int, scenario: str, out: str | Path,
@@ -24,6 +24,17 @@ def write_synthetic(n: int, seed: int, scenario: str, out: str | Path,
     return {"rows": len(cohort), "patients": int(cohort["patient_id"].nunique())}
 
 
+def _effect_scale_line(s: Scenario) -> str:
+    """How the drug's effect is planted: probit intercepts, or one constant effect on a risk scale."""
+    if s.scale is EffectScale.RISK_DIFFERENCE:
+        rule = f"p_drug = p_placebo {s.effect_size:+g} for every patient (constant risk difference)"
+    elif s.scale is EffectScale.RISK_RATIO:
+        rule = f"p_drug = {s.effect_size:g} x p_placebo for every patient (constant risk ratio)"
+    else:
+        return "  drug effect scale: probit (drug intercepts solved to the rates)"
+    return f"  drug effect scale: {s.scale.value}: {rule}, p_placebo = {s.placebo_ceiling:g} x Phi(predictor)"
+
+
 def describe_scenarios() -> str:
     """The planted truth of every scenario as a plain-text table (``synth --describe``)."""
     lines = []
@@ -35,6 +46,10 @@ def describe_scenarios() -> str:
         lines.append(f"  predictive effects, drug arms only (probit per SD): {effects}")
         prognostic = ", ".join(f"{k} {v:+.2f}" for k, v in s.prognostic.items()) or "none"
         lines.append(f"  prognostic effects, every arm (probit per SD): {prognostic}")
+        if s.placebo_only:
+            placebo_only = ", ".join(f"{k} {v:+.2f}" for k, v in s.placebo_only.items())
+            lines.append(f"  placebo-only effects, placebo arms only (probit per SD): {placebo_only}")
+        lines.append(_effect_scale_line(s))
         changed = {k: v for k, v in s.rates.items() if LITERATURE_RATES.get(k) != v}
         if s.name == "literature" or changed:
             rates = s.rates if s.name == "literature" else changed

@@ -99,7 +99,7 @@ def fit_and_evaluate(cohort: ValidatedCohort, data: Data, built: FeatureTable, n
     """Fit, test against permuted labels, evaluate, explain and estimate benefit: everything but logging."""
     folds, permutation, estimator, selected = fit_all(data, config, progress)
     e = config.evaluation
-    size = assess(data, config.families, pooled(data, folds), e.anticipated_r2_cs, e.min_events_per_predictor)
+    size = assess(data, config.families, pooled(data, folds), e)
     notes.insert(0, size.note()) if size.below_minimum else notes.append(size.note())
     warnings = [size.note()] if size.below_minimum else []
     progress.stage("evaluating out-of-fold predictions")

@@ -30,7 +30,7 @@ def run_content(result: TrainingResult, name: str) -> RunContent:
     ev = result.evaluations[name]
     p = pooled(result.data, result.folds, None if name == SELECTED else name)
     label = f"{name if name != 'selected' else result.selected} ({ev.headline} {ev.metrics[ev.headline]:.3f})"
-    metrics = ev.tracked_metrics(result.permutation.p[name], result.permutation.b[name])
+    metrics = ev.tracked_metrics(result.permutation.metrics(name))
     if name == SELECTED:
         metrics |= result.sample_size.metrics()
     return {"metrics": {k: v for k, v in metrics.items() if v == v},  # MLflow keeps NaN poorly: omit
@@ -69,6 +69,19 @@ def headline_sentence(ev: Evaluation) -> str:
     return "; ".join(parts) + " (means over outer folds, corrected resampled t intervals)"
 
 
+TESTED_WORDS = {"auroc_active": "the AUROC within the active arm(s)"}
+
+
+def test_sentence(result: TrainingResult, name: str) -> str:
+    """The permutation p of one run with the statistic it tests, and for a family its multiplicity-adjusted p."""
+    perm, task = result.permutation, result.data.task
+    words = TESTED_WORDS.get(perm.statistic, task.headline_wording if perm.statistic == task.headline else perm.statistic)
+    text = f"permutation p = {tables.fmt(perm.p[name])} for {words} ({perm.b[name]} re-runs on permuted labels"
+    if name in perm.adjusted:
+        text += f"; {tables.fmt(perm.adjusted[name])} adjusted for testing {len(perm.adjusted)} families (max-T)"
+    return text + ")"
+
+
 def report_content(result: TrainingResult, source: str, digest: str, figures: dict[str, Any],
                    identity: dict[str, str] | None = None) -> ReportContent:
     """Identity, headline and warnings, TRIPOD+AI-style summary, table 1, metrics, subgroups, SHAP and
@@ -90,9 +103,8 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
 
 def headline(result: TrainingResult) -> list[tuple[str, str]]:
     """How well it predicts (with its CI) and which features matter, in reading order."""
-    sel, perm = result.evaluations[SELECTED], result.permutation
-    prediction = (f"{headline_sentence(sel)}; permutation p = {tables.fmt(perm.p['selected'])} "
-                  f"({perm.b['selected']} permutations).")
+    sel = result.evaluations[SELECTED]
+    prediction = f"{headline_sentence(sel)}; {test_sentence(result, SELECTED)}."
     return [("How well it predicts", prediction), ("Which features matter", summary.feature_sentence(result)),
             ("At the operating threshold", summary.operating_point(result)),
             ("Calibration", summary.calibration_text(sel))]
@@ -125,8 +137,7 @@ def summary_items(result: TrainingResult, source: str, digest: str) -> dict[str,
         "Validation": summary.validation_line(result),
         "Selected model": result.selected + (f", {c.calibration.method} calibration in-fold" if sel.task.probabilities
                                              else ""),
-        "Performance": headline_sentence(sel) + f"; permutation p = {result.permutation.p['selected']:.3f} "
-                       f"({result.permutation.b['selected']} permutations)",
+        "Performance": f"{headline_sentence(sel)}; {test_sentence(result, SELECTED)}",
         "Operating threshold": summary.operating_point(result),
         "Calibration": summary.calibration_text(sel),
     }

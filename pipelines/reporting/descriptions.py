@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ketamine_response.models.families import SELECTED
-from ketamine_response.pipelines.reporting.content import headline_sentence
+from ketamine_response.pipelines.reporting.content import headline_sentence, test_sentence
 from ketamine_response.pipelines.result import TrainingResult
 
 
@@ -25,7 +25,8 @@ def selection_reason(result: TrainingResult) -> str:
 def _headline_table(result: TrainingResult) -> str:
     table = result.table()
     h = result.evaluations[SELECTED].headline
-    cols = [c for c in (f"{h}_active", h, "brier", "permutation_p") if c in table]
+    s = result.permutation.statistic
+    cols = [c for c in (f"{h}_active", h, "brier", f"{s}_p", f"{s}_p_adjusted") if c in table]
     head = "| model | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols)
     rows = []
     for r in table.to_dict("records"):
@@ -37,20 +38,19 @@ def _headline_table(result: TrainingResult) -> str:
 
 def run_description(result: TrainingResult, alias_reason: str = "") -> str:
     """The parent run's markdown: warnings first, the headline with its CI, the table, the selection reason."""
-    ev, perm = result.evaluations[SELECTED], result.permutation
+    ev = result.evaluations[SELECTED]
     warnings = [f"**{n}**" for n in result.warnings]
     version = (f"Registered as version {result.version}" + (f" with no alias: {alias_reason}." if alias_reason else ".")
                if result.version else "")
     return "\n\n".join([*warnings, f"Target `{result.target}`, {result.config.cv.design} CV. Selected procedure: "
-                        f"{headline_sentence(ev)}; permutation p = {perm.p['selected']:.3f} from "
-                        f"{perm.b['selected']} re-runs.", _headline_table(result), selection_reason(result), version])
+                        f"{headline_sentence(ev)}; {test_sentence(result, SELECTED)}.", _headline_table(result), selection_reason(result), version])
 
 
 def family_description(result: TrainingResult, family: str) -> str:
     """A child run's markdown: this family's out-of-fold figures, and that it is one candidate of the parent."""
     ev = result.evaluations[family]
     return (f"Family `{family}` of the training of `{result.target}` (parent run): {headline_sentence(ev)}; "
-            f"permutation p = {result.permutation.p[family]:.3f}. Chosen by the inner loop in "
+            f"{test_sentence(result, family)}. Chosen by the inner loop in "
             f"{sum(f.selected == family for f in result.folds)} of {len(result.folds)} outer folds.")
 
 
@@ -59,7 +59,7 @@ def version_tags(result: TrainingResult, digest: str, experiment: str, run_id: s
     ev = result.evaluations[SELECTED]
     tags = {"target": result.target, "cv_design": result.config.cv.design, "data_digest": digest,
             "experiment": experiment, "run_id": run_id, "selected_family": result.selected,
-            "permutation_p": f"{result.permutation.p['selected']:.3f}",
+            f"{result.permutation.statistic}_p": f"{result.permutation.p['selected']:.3f}",
             "n_courses": str(len(result.data.y))}
     for name in ("auroc_active", ev.headline):
         if name in ev.ci:
@@ -73,5 +73,5 @@ def version_description(result: TrainingResult, digest: str, experiment: str, al
     """The registry version's description (markdown)."""
     ev = result.evaluations[SELECTED]
     return (f"`{result.target}` from experiment `{experiment}`, {result.config.cv.design} CV, data SHA-256 `{digest}`. "
-            f"{headline_sentence(ev)}; permutation p = {result.permutation.p['selected']:.3f}."
+            f"{headline_sentence(ev)}; {test_sentence(result, SELECTED)}."
             + (f" No alias: {alias_reason}." if alias_reason else ""))

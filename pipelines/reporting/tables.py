@@ -13,7 +13,7 @@ import pandas as pd
 
 from ketamine_response.features.cohort.schema import ACTIVE_ARMS
 
-NAMES = {"permutation_b": "permutations (B)", "brier": "Brier"}
+NAMES = {"brier": "Brier"}
 ABBREVIATIONS = {"auroc": "AUROC", "auprc": "AUPRC", "r2": "R2", "rmse": "RMSE", "mae": "MAE", "pct": "%",
                  "shap": "SHAP", "ci": "CI", "q": "q (FDR)", "n": "n"}
 SMALL_CELL = 5  # fewer courses than this in a column: means and SDs are withheld (they would describe a person)

@@ -42,14 +42,14 @@ class TerminalProgress(Progress):
 
 
 RUN_COLUMNS = {"run_id": "run", "start": "started", "target": "target", "cv": "cv", "selected": "selected",
-               "auroc": "AUROC", "permutation_p": "perm p", "n_courses": "courses"}
+               "auroc_active": "AUROC active", "auroc_active_p": "p", "auroc": "AUROC", "n_courses": "courses"}
 
 
 def render_runs(runs: pd.DataFrame, wide: bool = False) -> str:
     """The runs list: within 100 columns (short run id, rounded metrics, counts as integers), or every
     column with *wide*."""
     out = runs.copy()
-    for column in ("n_courses", "n_events", "permutation_b"):
+    for column in ("n_courses", "n_events", "auroc_active_permutations"):
         if column in out:
             out[column] = out[column].astype("Int64")
     if "start" in out:
@@ -63,23 +63,31 @@ def render_runs(runs: pd.DataFrame, wide: bool = False) -> str:
     return out.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}")
 
 
-def render_table(table: pd.DataFrame, task: Task) -> str:
+def render_table(table: pd.DataFrame, task: Task, statistic: str = "auroc_active") -> str:
     """The short result table printed after training.
 
     For a probability (binary target) the within-active-arm AUROC leads (response *if given the drug*),
     then the gain over a model that knows only the arm, then the AUROC pooling all arms. For each, the
-    interval is the corrected one over outer folds. Any other task shows its headline and its table metrics.
+    interval is the corrected one over outer folds. *statistic* is what the p tests (the column it sits
+    beside). Any other task shows its headline and its table metrics.
     """
-    if not task.probabilities:
-        return _render_task(table, task)
+    if not task.probabilities or statistic != "auroc_active":
+        return _render_task(table, task, statistic)
     w = _model_width(table)
-    lines = [f"{'model':{w}s} {'AUROC active arm(s) (95% CI)':>29s} {'gain over arm (95% CI)':>27s} "
-             f"{'AUROC all arms (95% CI)':>27s} {'Brier':>6s} {'slope':>6s} {'perm p':>7s} {'B':>3s}"]
+    lines = [f"{'model':{w}s} {'AUROC active arm(s) (95% CI)':>29s} {'p':>5s} {'p adj':>5s} {'B':>3s} "
+             f"{'gain over arm (95% CI)':>27s} {'AUROC all arms (95% CI)':>27s} {'Brier':>6s} {'slope':>6s}"]
     for r in table.to_dict("records"):
-        lines.append(f"{r['model']:{w}s} {_ci(r, 'auroc_active'):>29s} {_ci(r, 'auroc_gain_over_arm'):>27s} "
-                     f"{_ci(r, 'auroc'):>27s} {r['brier']:6.3f} {r['calibration_slope']:6.2f} "
-                     f"{r['permutation_p']:7.3f} {r['permutation_b']:3d}")
-    return "\n".join([*lines, _footer(table)])
+        lines.append(f"{r['model']:{w}s} {_ci(r, 'auroc_active'):>29s} {_tests(r, statistic)} "
+                     f"{_ci(r, 'auroc_gain_over_arm'):>27s} {_ci(r, 'auroc'):>27s} {r['brier']:6.3f} "
+                     f"{r['calibration_slope']:6.2f}")
+    return "\n".join([*lines, _footer(table, statistic)])
+
+
+def _tests(row: dict, statistic: str) -> str:
+    """p, max-T adjusted p (families only) and permutations run, of the statistic the row leads with."""
+    adjusted = row.get(f"{statistic}_p_adjusted", float("nan"))
+    return (f"{row[f'{statistic}_p']:5.3f} " + (f"{adjusted:5.3f}" if adjusted == adjusted else f"{'-':>5s}")
+            + f" {int(row[f'{statistic}_permutations']):3d}")
 
 
 def _model_width(table: pd.DataFrame) -> int:
@@ -93,22 +101,24 @@ def _ci(row: dict, name: str) -> str:
     return f"{value:.3f} ({row[name + '_ci_low']:.3f} to {row[name + '_ci_high']:.3f})"
 
 
-def _render_task(table: pd.DataFrame, task: Task) -> str:
+def _render_task(table: pd.DataFrame, task: Task, statistic: str) -> str:
     """The headline with its interval, then the task's table metrics (continuous targets and any new task)."""
     names = [label(m).replace("calibration slope", "slope") for m in task.table_metrics]  # as the binary table says
     w = _model_width(table)
     lines = [f"{'model':{w}s} {label(task.headline) + ' (95% CI)':>27s} " + " ".join(f"{n:>{max(len(n), 7)}s}" for n in names)
-             + f" {'perm p':>7s} {'B':>3s}"]
+             + f" {'p':>5s} {'p adj':>5s} {'B':>3s}"]
     for r in table.to_dict("records"):
         cells = " ".join(f"{r[m]:>{max(len(n), 7)}.2f}" for m, n in zip(task.table_metrics, names))
-        lines.append(f"{r['model']:{w}s} {_ci(r, task.headline):>27s} {cells} {r['permutation_p']:7.3f} {r['permutation_b']:3d}")
-    return "\n".join([*lines, _footer(table)])
+        lines.append(f"{r['model']:{w}s} {_ci(r, task.headline):>27s} {cells} {_tests(r, statistic)}")
+    return "\n".join([*lines, _footer(table, statistic)])
 
 
-def _footer(table: pd.DataFrame) -> str:
-    planned = int(table["permutation_b"].max()) if len(table) else 0
-    return ("Estimates: mean over outer folds, 95% CI by the corrected resampled t (pooled values are logged). perm p: the whole procedure "
-            "re-run on permuted labels, B permutations (0: constant predictor, p = 1); smallest possible p = 1/(B+1)"
+def _footer(table: pd.DataFrame, statistic: str) -> str:
+    planned = int(table[f"{statistic}_permutations"].max()) if len(table) else 0
+    return (f"Estimates: mean over outer folds, 95% CI by the corrected resampled t (means over CV repeats are logged). "
+            f"p tests {statistic} (per repeat, then averaged): the whole procedure re-run on labels exchanged between "
+            f"whole patients within site and arm, B permutations (0: constant where judged, p = 1); p adj: each "
+            f"family's p adjusted for testing every family (max-T); smallest possible p = 1/(B+1)"
             + (f" = {1 / (planned + 1):.3f}" if planned else ""))
 
 

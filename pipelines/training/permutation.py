@@ -1,16 +1,24 @@
-"""Label-permutation test of the whole training procedure (Ojala & Garriga 2010).
+"""Label-permutation test of the whole training procedure (Ojala & Garriga 2010), with max-T adjustment.
 
-Each permutation exchanges whole patients' labels within site (crossover pairs move together),
-draws its own outer splits on the permuted labels, and re-runs the procedure being tested:
-the inner family and hyperparameter search, in-fold calibration and pooling over repeats. The
-statistic is the one reported: the pooled out-of-fold AUROC (R2 for a continuous target) of the
-selected procedure, and of each family for the child runs. All of them come from the same permuted runs.
+Each permutation exchanges whole patients' labels within site x arm (crossover patients among
+crossover patients, their pairs kept together), draws its own outer splits on the permuted labels,
+and re-runs the procedure being tested: the inner family and hyperparameter search, in-fold
+calibration. The statistic is the one the table shows beside the p (:mod:`~ketamine_response.pipelines.evaluation.repeats`):
+the within-active-arm AUROC, per repeat then averaged (the task's headline where no course had the
+drug), of the selected procedure and of each family, all from the same permuted runs. Exchanging
+within arm keeps the arm effect, so the arm alone cannot carry the test.
+
+Each family's row also gets a p adjusted for having tested every family (single-step max-T,
+Westfall & Young 1993): the permuted statistic is the largest over the families in that run, which
+keeps the family-wise error at alpha with the families' dependence intact. The selected procedure's
+p needs none: the selection is inside the procedure it re-runs.
 
 Ties and undefined (NaN) null values count against the model. Sequential stopping (Besag &
 Clifford 1991) ends the test of a statistic once it has *h* exceedances: p = h / permutations
 run. A statistic that never reaches *h* gets p = (exceedances + 1) / (permutations + 1), whose
 floor is 1 / (B + 1). With *h* = 5 and B <= 99, stopping changes no decision at alpha = 0.05:
 a stopped statistic has p >= 5 / B > 0.05. An undefined observed statistic gets no p-value.
+A max-T exceedance is at least as frequent as the family's own, so its test settles no later.
 """
 
 from __future__ import annotations
@@ -23,65 +31,85 @@ import numpy as np
 
 from ketamine_response.models.families import SELECTED, get_family
 from ketamine_response.pipelines.config import TrainConfig
-from ketamine_response.pipelines.evaluation.metrics import STATISTICS
-from ketamine_response.pipelines.folds import Data, FoldResult, pooled
+from ketamine_response.pipelines.evaluation.repeats import active, constant_within, statistic_of, statistic_values
+from ketamine_response.pipelines.folds import Data, FoldResult
 from ketamine_response.pipelines.training.cv import permute_labels
 from ketamine_response.pipelines.training.nested import n_outer, run_nested
 from ketamine_response.pipelines.training.progress import Progress
 
 log = logging.getLogger(__name__)
+ADJUSTED = "adjusted:"  # key prefix of a family's max-T adjusted test
 
 
 @dataclass(frozen=True)
 class PermutationResult:
-    """Per statistic (each family, and ``selected``): observed AUROC, p-value and permutations run.
+    """Per family (and ``selected``): the observed tested statistic, its p-value and permutations run, and
+    each family's max-T adjusted p.
 
-    ``b`` is 0 where the p-value needs no permutation (a constant predictor: p = 1) or none was
-    asked for (p is NaN).
+    ``statistic`` names what was tested (``auroc_active``, or the task's headline). ``b`` is 0 where the
+    p-value needs no permutation (a predictor constant where it is judged: p = 1) or none was asked for
+    (p is NaN).
     """
 
     observed: dict[str, float]
     p: dict[str, float]
     b: dict[str, int]
+    adjusted: dict[str, float] = field(default_factory=dict)
     null: dict[str, list[float]] = field(default_factory=dict)
     planned: int = 0
+    statistic: str = "auroc_active"
+
+    def metrics(self, name: str) -> dict[str, float]:
+        """The logged metrics of one run: ``<statistic>_p``, ``<statistic>_permutations`` and, for a family,
+        ``<statistic>_p_adjusted``."""
+        s = self.statistic
+        out = {f"{s}_p": self.p[name], f"{s}_permutations": float(self.b[name])}
+        return out | ({f"{s}_p_adjusted": self.adjusted[name]} if name in self.adjusted else {})
 
     def note(self, stop_after: int) -> str:
         """What was run, for the run notes."""
         ran = max(self.b.values(), default=0)
         if self.planned == 0:
             return "permutation test: not run (0 permutations asked for), so no p-value is claimed"
-        return (f"permutation test: the whole procedure (new outer splits on the permuted labels, inner family "
-                f"and hyperparameter selection, calibration, pooling) re-run for each of up to {self.planned} "
-                f"label permutations; whole patients exchanged within site; {ran} run; each statistic stops after "
-                f"{stop_after} permuted values at or above the observed one (Besag & Clifford 1991); ties and "
-                f"undefined values count against the model; smallest possible p = 1/{self.planned + 1}")
+        return (f"permutation test of {self.statistic} (per CV repeat, then averaged; the number shown beside each p): "
+                f"the whole procedure (new outer splits on the permuted labels, inner family and hyperparameter "
+                f"selection, calibration) re-run for each of up to {self.planned} label permutations; whole patients' "
+                f"labels exchanged within site x arm; {ran} run; each statistic stops after {stop_after} permuted "
+                f"values at or above the observed one (Besag & Clifford 1991); ties and undefined values count "
+                f"against the model; smallest possible p = 1/{self.planned + 1}; each family's p also adjusted for "
+                f"testing {len(self.adjusted)} families (max-T, Westfall & Young)")
 
 
-def statistics(data: Data, y: np.ndarray, folds: list[FoldResult], families: tuple[str, ...]) -> dict[str, float]:
-    """The task's headline metric (pooled out-of-fold AUROC, or R2 for a continuous target) of each family
-    and of the selected procedure."""
-    metric = STATISTICS[data.task.headline]
-    return {name: metric(y, pooled(data, folds, None if name == SELECTED else name)) for name in (*families, SELECTED)}
-
-
-def _never_varies(folds: list[FoldResult], name: str) -> bool:
-    """Whether a statistic's predictions come from a constant predictor in every fold."""
+def _never_varies(data: Data, folds: list[FoldResult], name: str) -> bool:
+    """Whether a statistic's predictions cannot rank anyone where it is judged: a constant family, or one
+    constant within the active arm when the within-arm AUROC is tested."""
+    family = None if name == SELECTED else name
     chosen = {f.selected if name == SELECTED else name for f in folds}
-    return all(get_family(c).explainer == "constant" for c in chosen)
+    if all(get_family(c).explainer == "constant" for c in chosen):
+        return True
+    where = active(data) if statistic_of(data) == "auroc_active" else np.ones(len(data.y), bool)
+    return data.task.probabilities and constant_within(folds, family, where)
+
+
+def _with_max(values: dict[str, float], families: tuple[str, ...]) -> dict[str, float]:
+    """*values* plus, per family, the max-T statistic (the largest over the families; NaN counts against)."""
+    spread = [values[f] for f in families]
+    top = float("inf") if any(np.isnan(v) for v in spread) else max(spread, default=float("nan"))
+    return values | {ADJUSTED + f: top for f in families}
 
 
 def permutation_test(data: Data, folds: list[FoldResult], config: TrainConfig, parallel: Any,
                      progress: Progress | None = None) -> PermutationResult:
     """Test every family and the selected procedure against permuted labels (see the module docstring)."""
     e = config.evaluation
-    observed = statistics(data, data.y, folds, config.families)
-    p = {n: (1.0 if _never_varies(folds, n) else float("nan")) for n in observed}
-    undefined = [n for n in observed if np.isnan(observed[n]) and np.isnan(p[n])]  # nothing to test against
-    b = dict.fromkeys(observed, 0)
-    null: dict[str, list[float]] = {n: [] for n in observed}
-    pending = [n for n in observed if np.isnan(p[n]) and n not in undefined]
-    exceed = dict.fromkeys(observed, 0)
+    observed = statistic_values(data, folds, config.families)
+    keys = [*observed, *(ADJUSTED + f for f in config.families)]
+    target = observed | {ADJUSTED + f: observed[f] for f in config.families}
+    settled = {k: 1.0 for k in keys if _never_varies(data, folds, k.removeprefix(ADJUSTED))}
+    p = {k: settled.get(k, float("nan")) for k in keys}
+    b, exceed = dict.fromkeys(keys, 0), dict.fromkeys(keys, 0)
+    null: dict[str, list[float]] = {k: [] for k in observed}
+    pending = [k for k in keys if k not in settled and not np.isnan(target[k])]  # undefined: nothing to test against
     progress = progress or Progress()
     progress.stage(f"permutation test: up to {e.permutations} re-runs of the whole procedure on permuted labels "
                    "(stops early once a p-value is settled)", e.permutations * n_outer(data, config) if pending else 0)
@@ -90,18 +118,21 @@ def permutation_test(data: Data, folds: list[FoldResult], config: TrainConfig, p
         y = permute_labels(data.y, data.patients, data.sites, data.treatments, np.random.default_rng([config.seed, i]))
         permuted = replace(data, y=y)
         runs = run_nested(permuted, config, parallel, seed=config.seed + 7919 * (i + 1), explain=False, progress=progress)
-        values = statistics(permuted, y, runs, config.families)
-        for name in list(pending):
-            b[name] += 1
-            null[name].append(values[name])
-            exceed[name] += int(np.isnan(values[name]) or values[name] >= observed[name])
-            if exceed[name] >= e.permutation_stop:
-                p[name] = exceed[name] / b[name]
-                pending.remove(name)
+        values = _with_max(statistic_values(permuted, runs, config.families), config.families)
+        for k in list(pending):
+            b[k] += 1
+            null.setdefault(k, []).append(values[k])
+            exceed[k] += int(np.isnan(values[k]) or values[k] >= target[k])
+            if exceed[k] >= e.permutation_stop:
+                p[k] = exceed[k] / b[k]
+                pending.remove(k)
         if not pending:
             break
-    for name in pending:
-        if b[name]:
-            p[name] = (exceed[name] + 1) / (b[name] + 1)
-    log.info("permutation test: %s", {n: (round(p[n], 3), b[n]) for n in p})
-    return PermutationResult(observed, p, b, null, e.permutations)
+    for k in pending:
+        if b[k]:
+            p[k] = (exceed[k] + 1) / (b[k] + 1)
+    adjusted = {f: float(np.fmax(p[ADJUSTED + f], p[f])) for f in config.families}  # never below its own p
+    null = {k: v for k, v in null.items() if not k.startswith(ADJUSTED)}
+    log.info("permutation test: %s", {n: (round(p[n], 3), b[n]) for n in observed})
+    return PermutationResult(observed, {n: p[n] for n in observed}, {n: b[n] for n in observed}, adjusted, null,
+                             e.permutations, statistic_of(data))

@@ -135,10 +135,14 @@ def test_unknown_scenario_and_describe():
     for name in SCENARIOS:
         assert f"\n{name}: " in "\n" + text
     assert "family_history_aud +0.30" in text
+    assert "placebo-only effects, placebo arms only (probit per SD): n_failed_treatments -0.60" in text
+    assert "risk_difference: p_drug = p_placebo +0.25 for every patient" in text
+    assert "risk_ratio: p_drug = 1.8 x p_placebo for every patient" in text
     assert len(LITERATURE_RATES) <= text.count("(<= ")
 
 
-@pytest.mark.parametrize("scenario", ["literature", "benefit", "constant_effect"])
+@pytest.mark.parametrize("scenario", ["literature", "benefit", "constant_effect", "placebo_prognosis",
+                                      "constant_risk_difference", "constant_risk_ratio"])
 def test_counterfactual_oracle_matches_the_arm_given(scenario):
     cohort, oracle = build_cohort(3_000, 4, scenario)
     for tp, drug in (("24h", "ketamine_iv"), ("day2", "esketamine_in")):  # each drug's own visits
@@ -171,3 +175,53 @@ def test_benefit_scenario_modifiers_act_on_the_drug_arm_only():
     benefit, placebo = oracle.loc[iv, "benefit_24h_ketamine_iv"][seen], oracle.loc[iv, "p_response_24h_placebo"][seen]
     assert np.corrcoef(benefit, aud[seen])[0, 1] > 0.3
     assert abs(np.corrcoef(placebo, aud[seen])[0, 1]) < 0.05
+
+
+def _drug_courses(oracle: pd.DataFrame) -> pd.Series:
+    return oracle["p_response_24h_ketamine_iv"].notna()
+
+
+def test_placebo_prognosis_predicts_placebo_only():
+    cohort, oracle = build_cohort(1_000, 7, "placebo_prognosis")
+    iv = _drug_courses(oracle)
+    drug, placebo = oracle.loc[iv, "p_response_24h_ketamine_iv"], oracle.loc[iv, "p_response_24h_placebo"]
+    assert drug.std() < 1e-9  # the same for everyone: within a drug arm no model beats AUROC 0.5
+    assert placebo.std() > 0.05
+    failed = cohort.loc[iv, "n_failed_treatments"].astype(float)
+    assert np.corrcoef(placebo, failed)[0, 1] < -0.3
+    # so the benefit varies, but only as the mirror image of the placebo response
+    assert np.corrcoef(oracle.loc[iv, "benefit_24h_ketamine_iv"], placebo)[0, 1] < -0.999
+
+
+def test_constant_risk_difference_is_the_same_for_everyone():
+    cohort, oracle = build_cohort(1_000, 8, "constant_risk_difference")
+    for column in ("benefit_24h_ketamine_iv", "benefit_day2_esketamine_in"):
+        benefit = oracle[column].dropna()
+        assert len(benefit) > 50
+        np.testing.assert_allclose(benefit, 0.25, atol=1e-9)
+    iv = _drug_courses(oracle)
+    placebo = oracle.loc[iv, "p_response_24h_placebo"]
+    assert placebo.max() <= 0.72 and oracle.loc[iv, "p_response_24h_ketamine_iv"].max() <= 0.97
+    failed = cohort.loc[iv, "n_failed_treatments"].astype(float)
+    assert np.corrcoef(placebo, failed)[0, 1] < -0.5  # strong prognosis, no modification of the difference
+
+
+def test_constant_risk_ratio_varies_the_absolute_benefit_through_baseline_risk():
+    cohort, oracle = build_cohort(1_000, 9, "constant_risk_ratio")
+    iv = _drug_courses(oracle)
+    drug, placebo = oracle.loc[iv, "p_response_24h_ketamine_iv"], oracle.loc[iv, "p_response_24h_placebo"]
+    np.testing.assert_allclose(drug, 1.8 * placebo, atol=2e-6)  # the oracle is rounded to 6 decimals
+    benefit = oracle.loc[iv, "benefit_24h_ketamine_iv"]
+    np.testing.assert_allclose(benefit, 0.8 * placebo, atol=2e-6)
+    assert benefit.std() > 0.03
+    failed = cohort.loc[iv, "n_failed_treatments"].astype(float)
+    assert np.corrcoef(benefit, failed)[0, 1] < -0.5  # through baseline risk alone
+
+
+@pytest.mark.parametrize("scenario", ["placebo_prognosis", "constant_risk_difference", "constant_risk_ratio"])
+def test_observed_drug_response_matches_the_oracle(scenario):
+    cohort, oracle = build_cohort(4_000, 10, scenario)
+    score = cohort["madrs_24h"].astype(float)
+    given = (cohort["treatment"] == "ketamine_iv") & score.notna()
+    observed = (score[given] <= 0.5 * cohort.loc[given, "madrs_baseline"].astype(float)).mean()
+    assert observed == pytest.approx(oracle.loc[given, "p_response_24h"].mean(), abs=0.03)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 from joblib import Parallel
 
 from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.synthetic.cohort import build_cohort
 from ketamine_response.pipelines.config import load_config
+from ketamine_response.pipelines.evaluation.evaluate import evaluate_all
+from ketamine_response.pipelines.evaluation.repeats import statistic_values
 from ketamine_response.pipelines.flows.train import build_training_data
 from ketamine_response.pipelines.training.nested import run_nested
-from ketamine_response.pipelines.training.permutation import permutation_test, statistics
+from ketamine_response.pipelines.training.permutation import permutation_test
 from tests.pipelines.conftest import FAST_CONFIG, TARGET
 
 
@@ -39,11 +42,26 @@ def test_null_cohort_is_not_significant():
     assert all(0 < b <= 19 or (b == 0 and result.p[name] == 1.0) for name, b in result.b.items())
 
 
-def test_observed_statistic_is_the_reported_pooled_auroc():
+def test_the_statistic_tested_is_the_one_shown_beside_its_p():
     data, config = _design(300, "strong", 5, permutations=0)
     folds, result = _test(data, config)
-    assert result.observed == statistics(data, data.y, folds, config.families)
+    assert result.statistic == "auroc_active"
+    assert result.observed == statistic_values(data, folds, config.families)
+    shown = evaluate_all(data, folds, config, pd.DataFrame(index=data.X.index))
+    assert all(result.observed[name] == pytest.approx(shown[name].metrics["auroc_active"]) for name in result.observed)
     assert np.isnan(result.p["selected"]) and result.b["selected"] == 0  # nothing asked for, nothing claimed
+    assert set(result.metrics("elastic_net")) == {"auroc_active_p", "auroc_active_permutations", "auroc_active_p_adjusted"}
+    assert set(result.metrics("selected")) == {"auroc_active_p", "auroc_active_permutations"}  # the procedure needs none
+
+
+def test_models_constant_within_the_drug_arm_rank_nobody_there():
+    data, config = _design(300, "strong", 5, permutations=0)
+    folds, result = _test(data, config)
+    shown = evaluate_all(data, folds, config, pd.DataFrame(index=data.X.index))
+    for family in ("prevalence", "arm_only"):
+        assert shown[family].metrics["auroc_active"] == 0.5 and np.isnan(shown[family].metrics["calibration_slope_active"])
+        assert result.p[family] == 1.0 and result.adjusted[family] == 1.0
+    assert np.isnan(shown["prevalence"].metrics["calibration_slope"]) and shown["prevalence"].metrics["auroc"] == 0.5
 
 
 def test_strong_signal_runs_every_permutation_and_reaches_the_floor():
@@ -51,6 +69,9 @@ def test_strong_signal_runs_every_permutation_and_reaches_the_floor():
     _, result = _test(data, config)
     assert result.b["selected"] == 9 and result.p["selected"] == pytest.approx(1 / 10)
     assert result.p["prevalence"] == 1.0 and result.b["prevalence"] == 0
+    # max-T: each family's adjusted p is at least its own, and the strong family survives the adjustment
+    assert all(result.adjusted[f] >= result.p[f] for f in config.families)
+    assert result.adjusted["elastic_net"] == pytest.approx(1 / 10)
 
 
 def test_sequential_stopping_ends_a_statistic_at_h_exceedances():
