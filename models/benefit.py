@@ -10,7 +10,8 @@ placebo courses of the sites that give it, with ``treated`` = 1 for the drug cou
 * ``dr_learner``: econml's ``DRLearner``, doubly-robust pseudo-outcomes regressed on the features
   by a linear final stage; outcome nuisance logistic, propensity the allocation ratio.
 
-Learners take each training course's propensity *e* (the probability of the drug course) as data:
+Learners take each training course's patient (*groups*: the DR-learner's internal cross-fitting keeps a
+crossover patient's two courses on one side) and propensity *e* (the probability of the drug course) as data:
 the training code supplies the allocation ratio of the course's design stratum (site x parallel or
 crossover: a crossover course is 1:1 whatever the parallel ratio) for a randomised trial, or an
 in-fold estimate for a cohort that was not (``benefit.propensity``).
@@ -164,14 +165,14 @@ class KnownPropensity(ClassifierMixin, BaseEstimator):
 
 
 def _fit_s(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
-           C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
+           groups: np.ndarray | None = None, C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
     columns = tuple(c for c in X.columns if c not in ARM_COLUMNS or c == arm_column(arm))
     model = linear_pipeline(columns, _logistic(seed, C, l1_ratio))
     return BenefitModel("s_learner", arm, model.fit(X, y), tuple(X.columns))
 
 
 def _fit_t(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
-           C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
+           groups: np.ndarray | None = None, C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
     from econml.metalearners import TLearner
 
     numeric = numeric_pipeline().fit(covariates(X))
@@ -182,7 +183,8 @@ def _fit_t(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: 
     return BenefitModel("t_learner", arm, learner, tuple(X.columns), numeric)
 
 
-def _fit_dr(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray) -> BenefitModel:
+def _fit_dr(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
+            groups: np.ndarray | None = None) -> BenefitModel:
     from econml.dr import DRLearner
 
     numeric = numeric_pipeline().fit(covariates(X))
@@ -192,7 +194,7 @@ def _fit_dr(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         learner.fit(y.astype(int), treated.astype(int), X=np.asarray(numeric.transform(covariates(X))),
-                    W=np.asarray(e, dtype=float).reshape(-1, 1))
+                    W=np.asarray(e, dtype=float).reshape(-1, 1), groups=groups)  # a patient's courses on one side
     return BenefitModel("dr_learner", arm, learner, tuple(X.columns), numeric)
 
 

@@ -95,7 +95,9 @@ class PolicyConfig:
     alpha: float = 0.05               # the permutation p the selected procedure must reach (alias and SHAP veto)
     alias_needs_min_sample: bool = True  # no alias below Riley et al.'s minimum sample size
     shap_veto: bool = True            # no feature called consistently important unless the procedure beat permuted labels
-    min_events_per_arm: int = 5       # a subgroup row (arm, sex, site) with fewer events or non-events shows counts only
+    # an estimate from one arm (a subgroup row, a benefit group, a PATH quarter, the benefit figures) with fewer
+    # responders or non-responders in that arm shows its counts only
+    min_events_per_arm: int = 10
     min_courses_per_group: int = 10   # a subgroup row with fewer courses shows counts only
 
     def beats_permutations(self, p: float) -> bool:

@@ -9,8 +9,8 @@
   so refit variance is not in it: the notes say so).
 * **calibration-for-benefit**: observed (drug rate minus placebo rate) vs mean predicted benefit by
   quantile group of predicted benefit, each with Newcombe's interval (courses as independent).
-* **crossover patients**: the observed within-patient difference between their two courses,
-  period-adjusted (Hills-Armitage) where both sequences occur.
+* **crossover patients**: the observed within-patient difference between their two courses, with
+  exact tests (:mod:`~ketamine_response.pipelines.evaluation.crossover`).
 """
 
 from __future__ import annotations
@@ -21,22 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from ketamine_response.pipelines.evaluation.metrics import patient_resamples
-
-
-def _concordance(predicted: np.ndarray, observed: np.ndarray) -> float:
-    """Harrell's C of *predicted* against an ordinal *observed* (ties in observed excluded, in predicted half)."""
-    levels = np.unique(observed)
-    concordant, comparable = 0.0, 0.0
-    for i, low in enumerate(levels):
-        for high in levels[i + 1:]:
-            a, b = predicted[observed == low], predicted[observed == high]
-            # Mann-Whitney U of b over a: the number of (a, b) pairs ranked the right way, ties half
-            ranks = rankdata(np.concatenate([a, b]))
-            u = ranks[len(a):].sum() - len(b) * (len(b) + 1) / 2
-            concordant += u
-            comparable += len(a) * len(b)
-    return concordant / comparable if comparable else float("nan")
+from ketamine_response.pipelines.evaluation.crossover import Crossover, crossover
+from ketamine_response.pipelines.evaluation.heterogeneity import Heterogeneity, benefit_calibration, enough_events, path_table
+from ketamine_response.pipelines.evaluation.metrics import concordance, newcombe, patient_resamples
 
 
 def matched_pairs(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +41,7 @@ def matched_pairs(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray) -> tu
 
 def c_for_benefit(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray) -> float:
     predicted, observed = matched_pairs(benefit, y, treated)
-    return _concordance(predicted, observed) if len(predicted) else float("nan")
+    return concordance(predicted, observed) if len(predicted) else float("nan")
 
 
 def c_for_benefit_ci(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, patients: np.ndarray,
@@ -68,123 +55,104 @@ def c_for_benefit_ci(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, pa
     return point, float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 
-def calibration_for_benefit(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, groups: int = 5) -> pd.DataFrame:
-    """Observed vs predicted benefit by quantile group of predicted benefit (Wald 95% CI on the observed)."""
+def calibration_for_benefit(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, groups: int = 5,
+                            min_events: int = 0) -> pd.DataFrame:
+    """Observed vs predicted benefit by quantile group of predicted benefit (Newcombe's 95% CI on the
+    observed); the observed benefit of a group withheld where an arm has fewer than *min_events*
+    responders or non-responders in it."""
     group = np.minimum((rankdata(benefit, method="ordinal") - 1) * groups // len(benefit), groups - 1)
     rows = []
     for g in range(groups):
         inside = group == g
         drug, placebo = y[inside & (treated == 1)], y[inside & (treated == 0)]
-        observed, low, high = _newcombe(drug, placebo)
-        rows.append({"group": g + 1, "n_drug": len(drug), "n_placebo": len(placebo),
-                     "predicted_benefit": float(benefit[inside].mean()), "observed_benefit": observed,
-                     "observed_ci_low": low, "observed_ci_high": high})
+        shown = enough_events(drug, min_events) and enough_events(placebo, min_events)
+        observed, low, high = newcombe(drug, placebo) if shown else (np.nan, np.nan, np.nan)
+        rows.append({"group": g + 1, "n_drug": len(drug), "responders_drug": int(drug.sum()), "n_placebo": len(placebo),
+                     "responders_placebo": int(placebo.sum()), "predicted_benefit": float(benefit[inside].mean()),
+                     "observed_benefit": observed, "observed_ci_low": low, "observed_ci_high": high})
     return pd.DataFrame(rows)
 
 
-def _newcombe(drug: np.ndarray, placebo: np.ndarray) -> tuple[float, float, float]:
-    """Difference of two proportions with Newcombe's hybrid score 95% interval (sensible at 0% or 100%)."""
-    from statsmodels.stats.proportion import proportion_confint
-
-    if not len(drug) or not len(placebo):
-        return float("nan"), float("nan"), float("nan")
-    p1, p2 = drug.mean(), placebo.mean()
-    l1, u1 = proportion_confint(drug.sum(), len(drug), method="wilson")
-    l2, u2 = proportion_confint(placebo.sum(), len(placebo), method="wilson")
-    d = p1 - p2
-    return float(d), float(d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)), float(d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
-
-
-@dataclass(frozen=True)
-class Crossover:
-    """Observed within-patient benefit of the patients who had both courses (aggregates only).
-
-    With periods known, ``mean_difference`` is the Hills-Armitage estimate: the mean of the two
-    sequence groups' mean differences (drug first, placebo first), which cancels a period effect;
-    carryover of the drug into a later placebo period is not removed (it understates benefit).
-    """
-
-    patients: int
-    mean_difference: float
-    ci_low: float
-    ci_high: float
-    better_on_drug: int
-    same: int
-    better_on_placebo: int
-    c_for_benefit: float  # concordance of their mean predicted benefit with their own difference
-    drug_first: int = 0
-    placebo_first: int = 0
-    period_adjusted: bool = False
-
-
-def _mean_ci(diff: np.ndarray) -> tuple[float, float]:
-    return float(diff.mean()), float(diff.var(ddof=1) / len(diff)) if len(diff) > 1 else float("nan")
-
-
-def crossover(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, patients: np.ndarray,
-              periods: np.ndarray | None = None) -> Crossover:
-    frame = pd.DataFrame({"patient": patients, "t": treated, "y": y, "b": benefit,
-                          "period": np.nan if periods is None else periods})
-    both = frame.groupby("patient").filter(lambda g: g["t"].nunique() == 2)
-    if both.empty:
-        nan = float("nan")
-        return Crossover(0, nan, nan, nan, 0, 0, 0, nan)
-    wide = both.groupby(["patient", "t"])["y"].mean().unstack()
-    diff = (wide[1.0] - wide[0.0]).to_numpy()
-    predicted = both.groupby("patient")["b"].mean().loc[wide.index].to_numpy()
-    drug_period = both[both["t"] == 1].groupby("patient")["period"].first().loc[wide.index].to_numpy()
-    first = drug_period == 1
-    adjusted = bool(first.any() and (drug_period == 2).any())
-    if adjusted:  # Hills-Armitage: average the two sequences' mean differences
-        (m1, v1), (m2, v2) = _mean_ci(diff[first]), _mean_ci(diff[drug_period == 2])
-        mean, var = (m1 + m2) / 2, (v1 + v2) / 4
-    else:
-        mean, var = _mean_ci(diff)
-    half = 1.96 * np.sqrt(var)
-    return Crossover(len(diff), mean, mean - half, mean + half, int((diff > 0).sum()), int((diff == 0).sum()),
-                     int((diff < 0).sum()), _concordance(predicted, diff), int(first.sum()),
-                     int((drug_period == 2).sum()), adjusted)
+NAN3 = (float("nan"), float("nan"), float("nan"))
 
 
 @dataclass(frozen=True)
 class BenefitSummary:
-    """Out-of-fold benefit figures of one comparison (aggregates only: nothing patient-level)."""
+    """Out-of-fold benefit figures of one comparison (aggregates only: nothing patient-level).
+
+    Nothing from nothing: with fewer than the policy's responders or non-responders in either arm
+    (``shown`` False) the figures are withheld and the counts stand; a benefit model whose out-of-fold
+    benefit does not vary (``varies`` False) predicts no heterogeneity and gets no c-for-benefit.
+    """
 
     arm: str
     learner: str                         # the final model's learner
     selections: dict[str, int]           # outer-fold selections
     n_drug: int
     n_placebo: int
+    responders_drug: int
+    responders_placebo: int
+    shown: bool
+    varies: bool
     c_for_benefit: tuple[float, float, float]  # point, CI low, CI high
     c_learners: dict[str, float]         # each learner's own out-of-fold c-for-benefit
     calibration: pd.DataFrame
+    calibration_summary: dict[str, tuple[float, float, float]]  # slope and gap, each with its CI
     crossover: Crossover
+    heterogeneity: Heterogeneity | None = None
+    path: pd.DataFrame | None = None
+    min_events: int = 10
+
+    @property
+    def flagged(self) -> bool:
+        """Mean predicted and mean observed benefit disagree beyond their bootstrap interval."""
+        _, low, high = self.calibration_summary.get("gap", NAN3)
+        return bool(low > 0 or high < 0)
 
     def metrics(self, suffix: str = "") -> dict[str, float]:
-        c, low, high = self.c_for_benefit
         x = self.crossover
-        return {f"c_for_benefit{suffix}": c, f"c_for_benefit_ci_low{suffix}": low, f"c_for_benefit_ci_high{suffix}": high,
-                f"n_crossover_patients{suffix}": float(x.patients),
-                f"crossover_observed_benefit{suffix}": x.mean_difference,
-                f"crossover_observed_benefit_ci_low{suffix}": x.ci_low,
-                f"crossover_observed_benefit_ci_high{suffix}": x.ci_high,
+        out = {f"n_crossover_patients{suffix}": float(x.patients), f"crossover_observed_benefit{suffix}": x.mean_difference,
+               f"crossover_observed_benefit_ci_low{suffix}": x.ci_low, f"crossover_observed_benefit_ci_high{suffix}": x.ci_high,
+               f"crossover_mcnemar_exact_p{suffix}": x.p_exact, f"responders_drug{suffix}": float(self.responders_drug),
+               f"responders_placebo{suffix}": float(self.responders_placebo)}
+        if not self.shown or not self.varies:
+            return out
+        c, low, high = self.c_for_benefit
+        slope, gap = self.calibration_summary["slope"], self.calibration_summary["gap"]
+        out |= {f"c_for_benefit{suffix}": c, f"c_for_benefit_ci_low{suffix}": low, f"c_for_benefit_ci_high{suffix}": high,
+                f"benefit_calibration_slope{suffix}": slope[0], f"benefit_calibration_slope_ci_low{suffix}": slope[1],
+                f"benefit_calibration_slope_ci_high{suffix}": slope[2], f"benefit_mean_gap{suffix}": gap[0],
+                f"benefit_mean_gap_ci_low{suffix}": gap[1], f"benefit_mean_gap_ci_high{suffix}": gap[2],
                 **{f"c_for_benefit_{name}{suffix}": v for name, v in self.c_learners.items()}}
+        return out | (self.heterogeneity.metrics(suffix) if self.heterogeneity is not None else {})
 
     def learners_table(self) -> pd.DataFrame:
-        return pd.DataFrame([{"arm": self.arm, "learner": name, "c_for_benefit_out_of_fold": c,
+        return pd.DataFrame([{"arm": self.arm, "learner": name, "c_for_benefit_out_of_fold": c if self.shown else np.nan,
                               "outer_folds_selected": self.selections.get(name, 0), "final": name == self.learner}
                              for name, c in self.c_learners.items()])
 
 
+def _c_if_varies(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray) -> float:
+    return c_for_benefit(benefit, y, treated) if np.ptp(benefit) > 1e-9 else float("nan")
+
+
 def summarise(arm: str, learner: str, selections: list[str], benefit: np.ndarray, by_learner: dict[str, np.ndarray],
               y: np.ndarray, treated: np.ndarray, patients: np.ndarray, resamples: int, seed: int,
-              periods: np.ndarray | None = None) -> BenefitSummary:
-    """Every out-of-fold benefit figure of one comparison."""
+              periods: np.ndarray | None = None, heterogeneity: Heterogeneity | None = None,
+              min_events: int = 10) -> BenefitSummary:
+    """Every out-of-fold benefit figure of one comparison (see :class:`BenefitSummary` for what is withheld)."""
+    shown = enough_events(y[treated == 1], min_events) and enough_events(y[treated == 0], min_events)
+    varies = bool(np.ptp(benefit) > 1e-9)
+    figures = shown and varies
+    path = (path_table(heterogeneity.placebo_risk, y, treated, min_events) if heterogeneity is not None else None)
     return BenefitSummary(
-        arm, learner, {str(k): int(v) for k, v in pd.Series(selections).value_counts().items()}, int(treated.sum()), int((1 - treated).sum()),
-        c_for_benefit_ci(benefit, y, treated, patients, resamples, seed),
-        {name: c_for_benefit(b, y, treated) for name, b in by_learner.items()},
-        calibration_for_benefit(benefit, y, treated), crossover(benefit, y, treated, patients, periods))
+        arm, learner, {str(k): int(v) for k, v in pd.Series(selections).value_counts().items()}, int(treated.sum()),
+        int((1 - treated).sum()), int(y[treated == 1].sum()), int(y[treated == 0].sum()), shown, varies,
+        c_for_benefit_ci(benefit, y, treated, patients, resamples, seed) if figures else NAN3,
+        {name: _c_if_varies(b, y, treated) for name, b in by_learner.items()},
+        calibration_for_benefit(benefit, y, treated, min_events=min_events),
+        benefit_calibration(benefit, y, treated, patients, resamples, seed) if figures else {"slope": NAN3, "gap": NAN3},
+        crossover(benefit, y, treated, patients, periods), heterogeneity, path, min_events)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from ketamine_response.pipelines.evaluation.metrics import (
     continuous_subgroups,
     corrected_cv_interval,
     decision_curve,
+    flexible_calibration,
     point_metrics,
     subgroup_table,
 )
@@ -85,7 +86,8 @@ class Evaluation:
 def _binary(y: np.ndarray, p: np.ndarray, patients: np.ndarray, subgroups: dict[str, np.ndarray], threshold: Threshold,
             n_boot: int, seed: int, min_n: int, min_events: int) -> tuple[Any, ...]:
     mean = p.mean(axis=0)
-    return (averaged(point_metrics, y, p, threshold), bootstrap_ci(y, p, patients, threshold, n_boot, seed),
+    metrics = averaged(point_metrics, y, p, threshold) | averaged(flexible_calibration, y, p)  # ICI: no CI (too slow)
+    return (metrics, bootstrap_ci(y, p, patients, threshold, n_boot, seed),
             decision_curve(y, mean), subgroup_table(y, mean, subgroups, min_n, min_events))
 
 

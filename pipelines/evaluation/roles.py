@@ -33,28 +33,34 @@ import numpy as np
 import pandas as pd
 
 from ketamine_response.features.cohort.schema import ARM_COLUMNS
+from ketamine_response.pipelines.evaluation.absolute_roles import ABSOLUTE_COLUMNS
 from ketamine_response.pipelines.folds import Data
 
-ROLE_COLUMNS = ("feature", "source_columns", "domain", "role", "n_courses", "prognostic_estimate",
+ROLE_COLUMNS = ("feature", "source_columns", "domain", "role_log_odds", "role_absolute", "n_courses", "prognostic_estimate",
                 "prognostic_ci_low", "prognostic_ci_high", "prognostic_q", "interaction_estimate",
-                "interaction_ci_low", "interaction_ci_high", "interaction_q", "benefit_mean_abs_shap", "benefit_rank")
+                "interaction_ci_low", "interaction_ci_high", "interaction_q", *ABSOLUTE_COLUMNS[1:],
+                "benefit_mean_abs_shap", "benefit_rank")
+ESTIMATES = [c for c in ROLE_COLUMNS if c.startswith(("prognostic_", "interaction_", "absolute_"))]
 MIN_MINORITY = 10  # a 0/1 feature needs this many courses in its rarer level to be estimable
 
 
 def _design(data: Data, rows: np.ndarray, feature: str,
             index: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray] | None:
     values = data.X[feature].to_numpy(dtype="float64")[rows]
-    keep = ~np.isnan(values)
-    x = values[keep]
-    if x.std() == 0 or (len(np.unique(x)) == 2 and min(np.unique(x, return_counts=True)[1]) < MIN_MINORITY):
+    missing = np.isnan(values)
+    seen = values[~missing]
+    if not len(seen) or seen.std() == 0 or (len(np.unique(seen)) == 2 and min(np.unique(seen, return_counts=True)[1]) < MIN_MINORITY):
         return None
-    sub = rows[keep]
+    sub = rows
+    x = np.where(missing, np.median(seen), values)  # the final model's imputer: every course counts
     z = (x - x.mean()) / x.std()
     active = (data.treatments[sub] != "placebo").astype(float)
     design = pd.DataFrame({"const": 1.0, "z": z, "z_x_drug": z * active}, index=np.arange(len(sub)))
+    if missing.any():
+        design["missing"] = missing.astype(float)
     if index is not None:  # the other features' prognostic and modifier index (see training.roles.others_index)
-        design["others_prognostic"] = index[keep, 0]
-        design["others_modifier_x_drug"] = index[keep, 1] * active
+        design["others_prognostic"] = index[:, 0]
+        design["others_modifier_x_drug"] = index[:, 1] * active
     for column in ARM_COLUMNS:
         if column in data.X and data.X[column].to_numpy(dtype="float64")[sub].std() > 0:
             design[column] = data.X[column].to_numpy(dtype="float64")[sub]
@@ -98,17 +104,20 @@ def _role(prognostic_q: float, interaction_q: float, alpha: float) -> str:
 
 
 def biomarker_roles(data: Data, rows: np.ndarray, dictionary: pd.DataFrame, binary: bool, alpha: float,
-                    benefit_shap: dict[str, float], indexes: Mapping[str, np.ndarray]) -> pd.DataFrame:
+                    benefit_shap: dict[str, float], indexes: Mapping[str, np.ndarray],
+                    absolute: pd.DataFrame | None = None, withheld: bool = False) -> pd.DataFrame:
     """The roles table (see the module docstring), one row per candidate feature (arm indicators excluded).
 
-    *indexes*: each feature's cross-fitted others index (:func:`~ketamine_response.pipelines.training.roles.others_indexes`).
+    *indexes*: each feature's cross-fitted others index (:func:`~ketamine_response.pipelines.training.roles.others_indexes`);
+    *absolute*: the absolute-scale columns (:func:`~ketamine_response.pipelines.evaluation.absolute_roles.absolute_roles`);
+    *withheld*: too few responders or non-responders in an arm: every estimate is withheld, the counts stand.
     """
     info = dictionary.set_index("feature")
     records, p_values = [], []
     for feature in [c for c in data.X.columns if c not in ARM_COLUMNS]:
         built = _design(data, rows, feature, indexes[feature])
         table, p = _fit(*built, binary) if built is not None else (np.full((2, 3), np.nan), np.full(2, np.nan))
-        n = len(built[1]) if built is not None else int(data.X[feature].iloc[rows].notna().sum())
+        n = len(rows)  # missing values imputed: every course counts
         records.append({"feature": feature, "source_columns": str(info.loc[feature, "inputs"]).replace(";", " "),
                         "domain": info.loc[feature, "domain"], "n_courses": n,
                         "prognostic_estimate": table[0, 0], "prognostic_ci_low": table[0, 1],
@@ -119,6 +128,11 @@ def biomarker_roles(data: Data, rows: np.ndarray, dictionary: pd.DataFrame, bina
     out = pd.DataFrame(records)
     p_all = np.array(p_values).reshape(-1, 2)
     out["prognostic_q"], out["interaction_q"] = _fdr(p_all[:, 0]), _fdr(p_all[:, 1])
-    out["role"] = [_role(a, b, alpha) for a, b in zip(out["prognostic_q"], out["interaction_q"], strict=True)]
+    out["role_log_odds"] = [_role(a, b, alpha) for a, b in zip(out["prognostic_q"], out["interaction_q"], strict=True)]
+    out = out.merge(absolute, on="feature", how="left") if absolute is not None else out.assign(
+        **dict.fromkeys(ABSOLUTE_COLUMNS[1:], np.nan), role_absolute="none")
+    if withheld:
+        out[ESTIMATES] = np.nan
+        out["role_log_odds"] = out["role_absolute"] = "withheld"
     out["benefit_rank"] = out["benefit_mean_abs_shap"].rank(ascending=False, method="min").astype("Int64")
     return out[list(ROLE_COLUMNS)].sort_values(["benefit_rank", "feature"], na_position="last").reset_index(drop=True)

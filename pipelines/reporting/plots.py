@@ -37,14 +37,25 @@ def roc_figure(y: np.ndarray, p: np.ndarray, label: str) -> object:
     return fig
 
 
-def calibration_figure(y: np.ndarray, p: np.ndarray, bins: int = 10) -> object:
-    """Reliability plot: observed response rate per decile of predicted probability."""
+def calibration_figure(y: np.ndarray, p: np.ndarray, bins: int = 10, metrics: dict[str, float] | None = None) -> object:
+    """Reliability plot: observed response rate per decile of predicted probability, with the loess
+    calibration curve of the same (repeat-averaged) predictions; *metrics* (the evaluation's) put
+    ICI, E50 and E90, computed per CV repeat then averaged, in the legend."""
+    from ketamine_response.pipelines.evaluation.metrics import flexible_calibration, loess_calibration
+
     frame = pd.DataFrame({"y": y, "p": p})
     frame["bin"] = pd.qcut(frame["p"].rank(method="first"), q=min(bins, len(frame)), labels=False)
     table = frame.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
     fig, ax = titled_figure("Calibration, pooled out-of-fold")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect")
     ax.plot(table["predicted"], table["observed"], marker="o", label="deciles")
+    if not np.isnan(flexible_calibration(y, p)["calibration_ici"]):  # no curve without spread or with one class
+        order = np.argsort(p, kind="stable")
+        ax.plot(p[order], loess_calibration(y, p)[order], color="#C44E52", label="loess (repeat-averaged predictions)")
+    m = metrics or {}
+    if not np.isnan(m.get("calibration_ici", np.nan)):
+        ax.plot([], [], ls="none", label=f"ICI {m['calibration_ici']:.3f}, E50 {m['calibration_e50']:.3f}, "
+                                         f"E90 {m['calibration_e90']:.3f}\n(per CV repeat, averaged)")
     ax.set(xlabel="predicted probability", ylabel="observed response rate", xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="upper left", fontsize=8)
     return fig
@@ -78,7 +89,7 @@ def performance_figures(y: np.ndarray, p: np.ndarray, evaluation: Evaluation, la
     """ROC, reliability and decision-curve figures (predicted vs observed for a continuous target)."""
     if not evaluation.task.probabilities:
         return {"plots/predicted_vs_observed.png": predicted_observed_figure(y, p, label)}
-    return {"plots/roc.png": roc_figure(y, p, label), "plots/calibration.png": calibration_figure(y, p),
+    return {"plots/roc.png": roc_figure(y, p, label), "plots/calibration.png": calibration_figure(y, p, metrics=evaluation.metrics),
             "plots/decision_curve.png": decision_curve_figure(evaluation.curve)}
 
 

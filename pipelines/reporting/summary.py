@@ -52,13 +52,19 @@ def operating_point(result: TrainingResult) -> str:
 
 
 def calibration_text(ev: Evaluation) -> str:
-    """Calibration slope and intercept with their CIs (ideal: slope 1, intercept 0)."""
+    """Calibration slope and intercept with their CIs (ideal: slope 1, intercept 0), and the ICI with
+    its E50 and E90 (ideal 0; no CI) where the evaluation has them."""
     keys = (("slope", "calibration_slope"), ("intercept (in the large)", "calibration_intercept"),
             ("slope of the % change", "calibration_slope_pct_change"))
     parts = [f"{name} {with_ci(ev.metrics[key], *ev.ci.get(key, (np.nan, np.nan)))}"
              for name, key in keys if key in ev.metrics]
     ideal = "slope 1, intercept 0" if "calibration_intercept" in ev.metrics else "slope 1"
-    return ", ".join(parts) + f" (ideal: {ideal}; pooled out of fold, patient bootstrap)"
+    text = ", ".join(parts) + f" (ideal: {ideal}; pooled out of fold, patient bootstrap)"
+    m = ev.metrics
+    if not np.isnan(m.get("calibration_ici", np.nan)):
+        text += (f"; ICI {m['calibration_ici']:.3f} (E50 {m['calibration_e50']:.3f}, E90 {m['calibration_e90']:.3f}; "
+                 "mean |observed - predicted| along a loess curve, per CV repeat then averaged)")
+    return text
 
 
 def arms_text(result: TrainingResult) -> str:

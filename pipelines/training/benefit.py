@@ -144,7 +144,7 @@ def inner_losses(data: Data, c: Comparison, names: tuple[str, ...], folds: int, 
         e_train = propensity(data, c, train, train, kind)
         for i, (name, params) in enumerate(pool):
             model = get_learner(name).fit(sub.X.iloc[train], sub.y[train], c.treated[train], c.arm, seed, e_train,
-                                          **params)
+                                          sub.patients[train], **params)
             dr[i, test] = (psi - model.effect(sub.X.iloc[test])) ** 2
             both = model.probabilities(sub.X.iloc[test])
             if both is not None:
@@ -191,7 +191,7 @@ def fit_selected(data: Data, c: Comparison, names: tuple[str, ...], folds: int, 
     pool = candidates(names)
     sub, every = data.take(c.rows), np.arange(len(c.rows))
     e = propensity(data, c, every, every, kind)
-    fitted = {name: get_learner(name).fit(sub.X, sub.y, c.treated, c.arm, seed, e, **pool[i][1])
+    fitted = {name: get_learner(name).fit(sub.X, sub.y, c.treated, c.arm, seed, e, sub.patients, **pool[i][1])
               for name, (i, _) in best.items()}
     return one_se_choice(names, dr, best, sub.patients), fitted, {n: loss for n, (_, loss) in best.items()}
 

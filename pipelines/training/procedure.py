@@ -17,14 +17,17 @@ from ketamine_response.models.benefit import BenefitModel, benefit_shap
 from ketamine_response.models.explain import background_centres
 from ketamine_response.models.wrapper import CohortModel
 from ketamine_response.pipelines.config import TrainConfig
+from ketamine_response.pipelines.evaluation.absolute_roles import absolute_roles
 from ketamine_response.pipelines.evaluation.benefit import BenefitResult, summarise
+from ketamine_response.pipelines.evaluation.heterogeneity import Heterogeneity, enough_events
 from ketamine_response.pipelines.evaluation.roles import biomarker_roles
 from ketamine_response.pipelines.folds import Data, FoldResult
-from ketamine_response.pipelines.training.benefit import comparisons, run_benefit
+from ketamine_response.pipelines.training.benefit import ArmBenefit, comparisons, propensity, run_benefit
+from ketamine_response.pipelines.training.heterogeneity import assess_heterogeneity
 from ketamine_response.pipelines.training.nested import fit_calibrated, n_outer, run_nested, search, select
 from ketamine_response.pipelines.training.permutation import PermutationResult, permutation_test
 from ketamine_response.pipelines.training.progress import Progress
-from ketamine_response.pipelines.training.roles import others_indexes
+from ketamine_response.pipelines.training.roles import others_indexes, related_features
 
 log = logging.getLogger(__name__)
 BENEFIT_NOTE = ("benefit model: out-of-fold benefit per course (learner chosen inside each outer fold by the "
@@ -74,16 +77,40 @@ def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, c
     with open_parallel(config) as parallel:
         arms = [run_benefit(data, folds, c, b.learners, config.cv.inner_folds, config.seed, b.propensity, parallel)  # type: ignore[arg-type]
                 for c in found]
+    tests = [assess_heterogeneity(data.take(a.comparison.rows), a.comparison.treated,
+                                  propensity(data, a.comparison, every(a), every(a), b.propensity), a.oof, config.seed)  # type: ignore[arg-type]
+             for a in arms]
     summaries = [summarise(a.comparison.arm, a.final.learner, a.selections, a.oof, a.oof_learners, data.y[a.comparison.rows],
                            a.comparison.treated, data.patients[a.comparison.rows], config.evaluation.bootstrap, config.seed,
-                           None if periods is None else periods[a.comparison.rows]) for a in arms]
+                           None if periods is None else periods[a.comparison.rows], h, config.policy.min_events_per_arm)
+                 for a, h in zip(arms, tests, strict=True)]
+    return BenefitResult(summaries, _roles(data, arms, tests, built, config), notes), {a.comparison.arm: a.final for a in arms}
+
+
+def _roles(data: Data, arms: list[ArmBenefit], tests: list[Heterogeneity], built: FeatureTable,
+           config: TrainConfig) -> pd.DataFrame:
+    """The biomarker roles table on both scales over the courses of every comparison."""
     sizes = [len(a.comparison.rows) for a in arms]  # mean |SHAP| over comparisons, weighted by their courses
     shap = sum(benefit_shap(a.final, data.X.iloc[a.comparison.rows], config.seed) * n for a, n in zip(arms, sizes, strict=True))
-    rows = np.unique(np.concatenate([c.rows for c in found]))
     importance = {str(k): float(v) / sum(sizes) for k, v in shap.items()}  # type: ignore[union-attr]
+    rows = np.unique(np.concatenate([a.comparison.rows for a in arms]))
+    scores, drug = np.full(len(data.y), np.nan), np.full(len(data.y), "", dtype=object)
+    for a, h in zip(arms, tests, strict=True):  # a placebo course shared by two comparisons keeps its first score
+        fresh = np.isnan(scores[a.comparison.rows])
+        scores[a.comparison.rows[fresh]] = h.scores[fresh]
+        drug[a.comparison.rows[fresh]] = a.comparison.arm
     indexes = others_indexes(data, rows, built.dictionary, config.seed)
-    roles = biomarker_roles(data, rows, built.dictionary, True, b.fdr, importance, indexes)
-    return BenefitResult(summaries, roles, notes), {a.comparison.arm: a.final for a in arms}
+    absolute = absolute_roles(data, rows, scores[rows], drug[rows],
+                              related_features(data, built.dictionary), indexes, config.benefit.fdr)
+    on_drug = data.treatments[rows] != "placebo"
+    m = config.policy.min_events_per_arm
+    withheld = not (enough_events(data.y[rows][on_drug], m) and enough_events(data.y[rows][~on_drug], m))
+    return biomarker_roles(data, rows, built.dictionary, True, config.benefit.fdr, importance, indexes, absolute, withheld)
+
+
+def every(arm: ArmBenefit) -> np.ndarray:
+    """Positions of all the courses of an arm's comparison."""
+    return np.arange(len(arm.comparison.rows))
 
 
 def make_model(estimator: Any, family: str, data: Data, built: FeatureTable, cohort: ValidatedCohort, target: str,

@@ -48,13 +48,19 @@ def others_index(data: Data, rows: np.ndarray, drop: list[str], seed: int, folds
     return out
 
 
-def others_indexes(data: Data, rows: np.ndarray, dictionary: pd.DataFrame, seed: int = 0) -> dict[str, np.ndarray]:
-    """Per candidate feature (arm indicators excluded), :func:`others_index` without it and every feature
-    sharing a source column with it (*dictionary*'s ``inputs``): what the roles table adjusts for."""
+def related_features(data: Data, dictionary: pd.DataFrame) -> dict[str, list[str]]:
+    """Per candidate feature (arm indicators excluded), itself and every feature sharing a source column with
+    it (*dictionary*'s ``inputs``): proxies of one measurement (bmi and obese)."""
     info = dictionary.set_index("feature")
     sources = {f: set(str(info.loc[f, "inputs"]).split(";")) for f in data.X.columns if f in info.index}
     out = {}
     for feature in [c for c in data.X.columns if c not in ARM_COLUMNS]:
-        related = [f for f, s in sources.items() if s & sources.get(feature, {feature}) and f not in ARM_COLUMNS]
-        out[feature] = others_index(data, rows, related or [feature], seed)
+        related = [f for f, s in sources.items() if s & sources.get(feature, {feature}) and f not in (*ARM_COLUMNS, feature)]
+        out[feature] = [feature, *related]
     return out
+
+
+def others_indexes(data: Data, rows: np.ndarray, dictionary: pd.DataFrame, seed: int = 0) -> dict[str, np.ndarray]:
+    """Per candidate feature, :func:`others_index` without it and its proxies (:func:`related_features`):
+    what the roles table adjusts for."""
+    return {feature: others_index(data, rows, group, seed) for feature, group in related_features(data, dictionary).items()}
