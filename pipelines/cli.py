@@ -69,6 +69,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from ketamine_response.pipelines.config import load_config, with_overrides
     from ketamine_response.pipelines.flows.train import run_train
+    from ketamine_response.pipelines.reporting.content import roles_exploratory
     from ketamine_response.pipelines.reporting.terminal import render_benefit, render_table
     from ketamine_response.pipelines.tracking import registered_name
 
@@ -89,7 +90,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(render_table(result.table(), result.data.task, result.permutation.statistic))
     print(selection_reason(result))
     if result.benefit is not None and result.benefit.summaries:
-        print(render_benefit(result.benefit))
+        print(render_benefit(result.benefit, roles_exploratory(result)))
     alias = f" @{result.alias}" if result.alias else f" (no alias: {result.alias_reason}; promote it by hand if you must)"
     print(f"MLflow run: {result.run_id}  registered: {registered_name(result.target)} version {result.version}{alias}")
     print(f"report artifacts: {result.artifact_uri}")

@@ -18,7 +18,7 @@ from ketamine_response.pipelines.evaluation.evaluate import Evaluation
 from ketamine_response.pipelines.folds import pooled
 from ketamine_response.pipelines.reporting import summary, tables
 from ketamine_response.pipelines.reporting.html import ReportContent, render_report
-from ketamine_response.pipelines.reporting.plots import benefit_calibration_figure, performance_figures
+from ketamine_response.pipelines.reporting.plots import benefit_calibration_figure, path_figure, performance_figures
 from ketamine_response.pipelines.reporting.shap_plots import shap_figures
 from ketamine_response.pipelines.result import TrainingResult
 
@@ -93,12 +93,13 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
         f"ketamine-response: {result.target}", summary_items(result, source, digest), tables.by_model(result.table()),
         result.notes, result.warnings, importance, result.shap.domains, figures,
         limitations(result), questions(result),
-        tables.compact(benefit.roles.drop(columns="source_columns", errors="ignore"))  # source columns: in the CSV
+        tables.compact(benefit.roles.drop(columns=["source_columns", "n_courses", "benefit_rank"], errors="ignore"))  # in the CSV
         if benefit is not None and benefit.summaries else None,
         {k: tables.compact(v) for k, v in benefit_tables(benefit).items()} if benefit is not None else {},
         identity=dict(identity) if identity is not None else summary.default_identity(result, source),
         headline=headline(result), participants=participants(result), subgroups=tables.compact(sel.subgroups),
-        small_subgroup=(result.config.policy.min_courses_per_group, result.config.policy.min_events_per_arm))
+        small_subgroup=(result.config.policy.min_courses_per_group, result.config.policy.min_events_per_arm),
+        roles_note=roles_exploratory(result))
 
 
 def headline(result: TrainingResult) -> list[tuple[str, str]]:
@@ -177,16 +178,52 @@ def questions(result: TrainingResult) -> list[tuple[str, str]]:
             ("How much more likely than on placebo (who benefits)?", second)]
 
 
+def _ci3(values: tuple[float, float, float], digits: int = 3) -> str:
+    return f"{values[0]:.{digits}f} (95% CI {values[1]:.{digits}f} to {values[2]:.{digits}f})"
+
+
 def benefit_sentence(s: BenefitSummary) -> str:
-    c, low, high = s.c_for_benefit
-    text = (f"{s.arm} vs placebo ({s.n_drug} drug and {s.n_placebo} placebo courses): c-for-benefit {c:.3f} "
-            f"(95% CI {low:.3f} to {high:.3f}; 0.5 = no better than chance at ranking benefit), final learner {s.learner}")
+    """One comparison's benefit figures, each with its CI and what it answers; withheld figures give their counts."""
+    text = (f"{s.arm} vs placebo ({s.n_drug} drug courses, {s.responders_drug} responders; {s.n_placebo} placebo "
+            f"courses, {s.responders_placebo} responders)")
+    if not s.shown:
+        text += (f": benefit figures withheld, fewer than {s.min_events} responders or non-responders in an arm")
+    elif not s.varies:
+        text += (f": no heterogeneity predicted (the {s.learner} benefit model predicts the same benefit for everyone, "
+                 "so it ranks nobody and gets no c-for-benefit)")
+    else:
+        text += (f": c-for-benefit {_ci3(s.c_for_benefit)} (0.5 = no better than chance at ranking benefit), final "
+                 f"learner {s.learner}; calibration slope for benefit across fifths {_ci3(s.calibration_summary['slope'], 2)} "
+                 "(1 = predicted differences in benefit are the observed ones)")
+        h = s.heterogeneity
+        if h is not None and h.blp_p == h.blp_p:
+            text += (f"; BLP slope {h.blp_slope:.2f}, p = {h.blp_p:.3f} (tests whether predicted benefit tracks doubly "
+                     f"robust benefit, absolute scale); QINI {_ci3((h.qini, h.qini - 1.96 * h.qini_se, h.qini + 1.96 * h.qini_se))}")
+        if s.flagged:
+            text += f"; WARNING: mean predicted benefit is off the observed by {_ci3(s.calibration_summary['gap'])}"
+    return text + crossover_sentence(s)
+
+
+def crossover_sentence(s: BenefitSummary) -> str:
+    """The crossover patients' own difference with its exact test, next to the discordant counts."""
     x = s.crossover
-    if x.patients:
-        text += (f"; {x.patients} crossover patients, observed within-patient benefit {x.mean_difference:+.2f} "
-                 f"(95% CI {x.ci_low:+.2f} to {x.ci_high:+.2f}; better on drug {x.better_on_drug}, same {x.same}, "
-                 f"better on placebo {x.better_on_placebo})")
+    if not x.patients:
+        return ""
+    text = (f"; {x.patients} crossover patients: better on drug {x.better_on_drug}, same {x.same}, better on placebo "
+            f"{x.better_on_placebo}; paired difference {x.mean_difference:+.2f} (95% CI {x.ci_low:+.2f} to "
+            f"{x.ci_high:+.2f}, Newcombe), exact McNemar p = {x.p_exact:.3f}")
+    if x.period_adjusted_p == x.period_adjusted_p:
+        text += f", period-adjusted (Mainland-Gart) p = {x.period_adjusted_p:.3f}"
     return text
+
+
+def roles_exploratory(result: TrainingResult) -> str:
+    """Why the roles table is exploratory (fewer patients than the configured interaction needs), or ""."""
+    size, patients = result.sample_size, len(np.unique(result.data.patients))
+    if not size.roles_exploratory(patients):
+        return ""
+    return (f"{patients} patients; detecting a change of {size.roles_interaction:.2f} in the drug's absolute gain per SD "
+            f"of a feature with 80% power at alpha 0.05 needs about {size.roles_minimum}")
 
 
 def benefit_tables(benefit: BenefitResult) -> dict[str, pd.DataFrame]:
@@ -195,14 +232,17 @@ def benefit_tables(benefit: BenefitResult) -> dict[str, pd.DataFrame]:
         return {}
     calibration = pd.concat([s.calibration.assign(arm=s.arm) for s in benefit.summaries], ignore_index=True)
     crossover = pd.DataFrame([{"arm": s.arm, **dataclasses.asdict(s.crossover)} for s in benefit.summaries])
+    path = [s.path.assign(arm=s.arm) for s in benefit.summaries if s.path is not None]
     return {"benefit/learners.csv": pd.concat([s.learners_table() for s in benefit.summaries], ignore_index=True),
-            "benefit/calibration.csv": calibration, "benefit/crossover.csv": crossover}
+            "benefit/calibration.csv": calibration, "benefit/crossover.csv": crossover} | (
+        {"benefit/path.csv": pd.concat(path, ignore_index=True)} if path else {})
 
 
 def benefit_content(benefit: BenefitResult, parent: RunContent) -> RunContent:
     """The parent run's content plus the benefit metrics, tables (roles included) and figures."""
     figures = {f"benefit/calibration_{s.arm}.png": benefit_calibration_figure(s.calibration, s.arm)
-               for s in benefit.summaries}
+               for s in benefit.summaries} | {f"benefit/path_{s.arm}.png": path_figure(s.path, s.arm)
+                                              for s in benefit.summaries if s.path is not None}
     metrics = {k: v for k, v in benefit.metrics().items() if v == v}
     return {**parent, "metrics": parent["metrics"] | metrics,
             "tables": parent["tables"] | benefit_tables(benefit) | {"benefit/biomarkers.csv": benefit.roles},

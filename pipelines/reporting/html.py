@@ -64,6 +64,16 @@ PERFORMANCE_FIGURES = ("plots/roc.png", "plots/calibration.png", "plots/decision
                        "plots/predicted_vs_observed.png")
 
 
+# What each scale of the roles table means for a clinician (terminal, report and README say the same).
+SCALE_WORDS = {
+    "absolute": "absolute scale (role_absolute): the drug's gain in the chance of response, drug minus placebo in "
+                "percentage points, changes with the feature; this is the scale that says who gains more from treatment",
+    "log_odds": "log-odds scale (role_log_odds): the drug's odds ratio changes with the feature; a feature that only "
+                "predicts placebo response changes the absolute gain without changing the odds ratio, and a constant "
+                "absolute gain can look like an odds-ratio interaction, so do not read it as who gains more",
+}
+
+
 @dataclass
 class ReportContent:
     """What goes into the report; every field is an aggregate (no patient-level rows).
@@ -84,6 +94,7 @@ class ReportContent:
     questions: list[tuple[str, str]] = field(default_factory=list)  # (clinical question, the run's answer)
     roles: pd.DataFrame | None = None
     benefit_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    roles_note: str = ""  # why the roles table is exploratory (underpowered), or empty
     identity: dict[str, str] = field(default_factory=dict)
     headline: list[tuple[str, str]] = field(default_factory=list)  # (question, the run's answer)
     participants: pd.DataFrame | None = None  # table 1, by arm
@@ -161,12 +172,15 @@ def _roles(c: ReportContent, section: Callable[[list[str]], str]) -> str:
         return ""
     tables = "".join(f"<h3>{html.escape(name)}</h3>{_table(frame)}" for name, frame in c.benefit_tables.items())
     return f"""<h2>Benefit over placebo, out of fold</h2><div class="figs">{section([k for k in c.figures if k.startswith("benefit/")])}</div>{tables}
-<h2>Biomarker roles: predictive or prognostic</h2>
-<p><em>predictive</em>: the feature x drug interaction (log-odds per SD) is distinguishable from zero after
-false-discovery-rate control; <em>prognostic</em>: the feature predicts the outcome on placebo (adjusted for arm
-and site). Benefit on the probability scale also varies with baseline risk when no interaction exists
-(risk-based heterogeneity; PATH statement, Kent et al. 2020): a prognostic feature moves predicted
-benefit without modifying the drug's effect. One regression per feature, standard errors clustered on the patient.</p>
+<h2>Biomarker roles{" (exploratory)" if c.roles_note else ""}: predictive or prognostic, on two scales</h2>
+{f"<p><strong>Exploratory:</strong> {html.escape(c.roles_note)}.</p>" if c.roles_note else ""}
+<p><em>{html.escape(SCALE_WORDS["absolute"])}</em>: the doubly robust benefit regressed on the feature (proxies of one
+source column tested together), FDR-controlled. <em>{html.escape(SCALE_WORDS["log_odds"])}</em>: the feature x drug
+interaction in log-odds per SD; <em>prognostic</em>: the feature predicts the outcome on placebo (adjusted for arm
+and site). Benefit also varies with baseline risk when no interaction exists (PATH statement, Kent et al. 2020):
+see the benefit-by-baseline-risk figure. Standard errors clustered on the patient; missing values imputed (every
+course of the comparisons counts). Rows in order of the benefit model's mean |SHAP|; source columns and n in
+benefit/biomarkers.csv.</p>
 {_table(c.roles)}"""
 
 

@@ -93,6 +93,22 @@ def performance_figures(y: np.ndarray, p: np.ndarray, evaluation: Evaluation, la
             "plots/decision_curve.png": decision_curve_figure(evaluation.curve)}
 
 
+def path_figure(table: pd.DataFrame, arm: str) -> object:
+    """PATH risk-modelling view: observed benefit by quarter of predicted placebo-arm risk, with 95% CIs."""
+    fig, ax = titled_figure(f"Benefit by baseline risk: {arm} vs placebo")
+    shown = table[table["shown"].astype(bool)]
+    ax.errorbar(shown["predicted_placebo_risk"], shown["observed_benefit"],
+                yerr=[shown["observed_benefit"] - shown["observed_ci_low"], shown["observed_ci_high"] - shown["observed_benefit"]],
+                marker="o", ls="-", capsize=3, label="quarters of predicted placebo risk (95% CI)")
+    for _, row in table[~table["shown"].astype(bool)].iterrows():  # too few responders: counts, not a rate
+        ax.annotate(f"Q{row['risk_quarter']}: {row['responders_drug']}/{row['n_drug']} vs "
+                    f"{row['responders_placebo']}/{row['n_placebo']}", (row["predicted_placebo_risk"], 0), fontsize=7)
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set(xlabel="predicted response on placebo (cross-fitted)", ylabel="observed: drug rate - placebo rate")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
 def benefit_calibration_figure(table: pd.DataFrame, arm: str) -> object:
     """Observed vs predicted benefit of the drug over placebo by quantile group, with 95% CIs."""
     fig, ax = titled_figure(f"Calibration for benefit: {arm} vs placebo")

@@ -101,10 +101,11 @@ def feature_sentence(result: TrainingResult) -> str:
         top = ", ".join(map(str, imp["feature"].head(3))) or "none"
         text = f"no feature met the consistency rule ({CONSISTENCY_RULE}); highest mean |SHAP|: {top}."
     roles = result.benefit.roles if result.benefit is not None and result.benefit.summaries else None
-    if roles is not None and len(roles) and "role" in roles:
-        predictive = roles.loc[roles["role"] == "predictive", "feature"].astype(str).tolist()
+    if roles is not None and len(roles) and "role_absolute" in roles:
+        predictive = roles.loc[roles["role_absolute"] == "predictive", "feature"].astype(str).tolist()
         more = f" and {len(predictive) - 5} more (biomarker roles below)" if len(predictive) > 5 else ""
-        text += f" Effect modifiers of the drug (FDR-controlled): {', '.join(predictive[:5]) or 'none'}{more}."
+        text += (f" Features that change the drug's gain in response chance (absolute scale, FDR-controlled): "
+                 f"{', '.join(predictive[:5]) or 'none'}{more}.")
     return text + " Candidates, not proven predictors."
 
 

@@ -122,15 +122,22 @@ def _footer(table: pd.DataFrame, statistic: str) -> str:
             + (f" = {1 / (planned + 1):.3f}" if planned else ""))
 
 
-def render_benefit(benefit: BenefitResult) -> str:
-    """Benefit over placebo per drug, then the features called predictive or prognostic."""
-    from ketamine_response.pipelines.reporting.content import benefit_sentence
+def render_benefit(benefit: BenefitResult, exploratory: str = "") -> str:
+    """Benefit over placebo per drug, then the features' roles on each scale, the scale named.
+
+    *exploratory*: why the roles table is underpowered (empty when it is not).
+    """
+    from ketamine_response.pipelines.reporting.content import SCALE_WORDS, benefit_sentence
 
     lines = [f"benefit over placebo: {benefit_sentence(s)}" for s in benefit.summaries]
     roles = benefit.roles
-    for role in ("predictive", "both", "prognostic"):
-        names = roles.loc[roles["role"] == role, "feature"].tolist()
-        lines.append(f"  {role:10s} ({len(names)}): {', '.join(names) or '-'}")
-    lines.append("  roles: interaction (predictive) or placebo-arm effect (prognostic) surviving FDR control; "
-                 "table in benefit/biomarkers.csv")
+    lines.append("biomarker roles" + (f" (EXPLORATORY: {exploratory})" if exploratory else "") + ", table in benefit/biomarkers.csv:")
+    if (roles["role_absolute"] == "withheld").all():
+        return "\n".join([*lines, "  withheld: too few responders or non-responders in an arm (counts above)"])
+    for scale, column, kinds in (("absolute", "role_absolute", ("predictive",)),
+                                 ("log_odds", "role_log_odds", ("predictive", "both", "prognostic"))):
+        lines.append(f"  {SCALE_WORDS[scale]}")
+        for role in kinds:
+            names = roles.loc[roles[column] == role, "feature"].tolist()
+            lines.append(f"    {role:10s} ({len(names)}): {', '.join(names) or '-'}")
     return "\n".join(lines)

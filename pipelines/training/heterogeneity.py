@@ -62,7 +62,7 @@ def assess_heterogeneity(data: Data, treated: np.ndarray, e: np.ndarray, benefit
     from econml.validate import DRTester
 
     x = _design(data, e)
-    folds = inner_splits(treated * 2 + data.y, data.patients, NUISANCE_FOLDS, seed)  # grouped by patient
+    folds = inner_splits(treated, data.patients, NUISANCE_FOLDS, seed)  # grouped by patient, arms balanced
     tester = DRTester(model_regression=ProbabilityRegressor(SafeLogistic(C=0.3, random_state=seed)),
                       model_propensity=KnownPropensity(), cate=_OutOfFold(benefit), cv=folds)
     d, y = treated.astype(int), data.y.astype(float)

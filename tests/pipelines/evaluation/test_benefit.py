@@ -9,9 +9,9 @@ from ketamine_response.pipelines.evaluation.benefit import (
     c_for_benefit,
     c_for_benefit_ci,
     calibration_for_benefit,
-    crossover,
     matched_pairs,
 )
+from ketamine_response.pipelines.evaluation.crossover import crossover, newcombe_paired
 
 
 def _trial(n: int, seed: int, informative: bool):
@@ -70,20 +70,35 @@ def test_crossover_without_pairs_reports_zero_patients():
     assert x.patients == 0 and np.isnan(x.mean_difference)
 
 
-def test_crossover_benefit_is_period_adjusted():
-    """Hills-Armitage: a period effect (everyone better in period 2) cancels across the two sequences."""
+def test_crossover_period_effect_is_tested_exactly():
+    """Mainland-Gart: a pure period effect (everyone better in period 2) is no drug effect."""
     patients = np.repeat([f"p{i}" for i in range(8)], 2)
     drug_first = np.arange(8) < 4
     period = np.tile([1, 2], 8)
     treated = np.where(np.repeat(drug_first, 2), period == 1, period == 2).astype(float)
     y = np.where(period == 2, 1.0, 0.0)  # pure period effect, no drug effect
     x = crossover(np.zeros(16), y, treated, patients, period.astype(float))
-    assert x.period_adjusted and (x.drug_first, x.placebo_first) == (4, 4)
-    assert x.mean_difference == pytest.approx(0.0)
-    naive = crossover(np.zeros(16), y, treated, patients)
-    assert not naive.period_adjusted and naive.mean_difference == pytest.approx(0.0)  # balanced: same here
-    unbalanced = crossover(np.zeros(12), y[:12], treated[:12], patients[:12], period[:12].astype(float))
-    assert unbalanced.mean_difference == pytest.approx(0.0)  # 4 drug-first vs 2 placebo-first, still 0
+    assert (x.drug_first, x.placebo_first) == (4, 4) and x.mean_difference == pytest.approx(0.0)
+    assert x.period_adjusted_p == pytest.approx(0.02857, abs=1e-4)  # Fisher exact of [[0, 4], [4, 0]]
+    assert np.isnan(crossover(np.zeros(16), y, treated, patients).period_adjusted_p)  # periods unknown: no such test
+
+
+def test_crossover_few_discordant_patients_get_exact_figures():
+    """ds005917's day-2 response: 4 patients better on the drug, none on placebo, 27 the same."""
+    patients = np.repeat([f"p{i}" for i in range(31)], 2)
+    treated = np.tile([1.0, 0.0], 31)
+    y = np.zeros(62)
+    y[0:8:2] = 1  # four drug courses respond, their placebo courses do not
+    x = crossover(np.zeros(62), y, treated, patients)
+    assert (x.better_on_drug, x.same, x.better_on_placebo) == (4, 27, 0)
+    assert x.p_exact == pytest.approx(0.125)  # 2 x 0.5^4: a Wald interval excluding 0 overclaimed
+    assert x.ci_low < 0 < x.ci_high and x.mean_difference == pytest.approx(4 / 31)
+
+
+def test_newcombe_paired_interval_matches_the_published_example():
+    # Bentur et al. 2009 (Fagerland, Lydersen & Laake, chapter 8): -0.286 (-0.507 to -0.026)
+    diff, low, high = newcombe_paired(1, 1, 7, 12)
+    assert (round(diff, 3), round(low, 3), round(high, 3)) == (-0.286, -0.507, -0.026)
 
 
 def test_calibration_interval_is_not_degenerate_at_zero_or_one():

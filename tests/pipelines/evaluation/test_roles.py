@@ -39,7 +39,7 @@ def test_benefit_scenario_roles(seed):
     # 1,200 courses: at 800 (the benchmark's size) three of four modifiers are found in most cohorts, not all
     roles = _roles("benefit", seed, 1200).set_index("feature")
     assert list(roles.reset_index().columns) == list(ROLE_COLUMNS)
-    called = set(roles.index[roles["role"].isin(["predictive", "both"])])
+    called = set(roles.index[roles["role_log_odds"].isin(["predictive", "both"])])
     assert len(called & PREDICTIVE) >= 3
     assert not called & (PROGNOSTIC | NULLS)
     for feature in PREDICTIVE & called:
@@ -51,10 +51,10 @@ def test_benefit_scenario_roles(seed):
 @pytest.mark.parametrize("seed", [20, 21])
 def test_constant_effect_scenario_has_no_predictive_feature(seed):
     roles = _roles("constant_effect", seed)
-    assert not roles["role"].isin(["predictive", "both"]).any()
+    assert not roles["role_log_odds"].isin(["predictive", "both"]).any()
     assert (roles["interaction_q"].dropna() <= 1).all() and roles["interaction_q"].notna().sum() > 20
 
 
 def test_null_scenario_finds_nothing():
     roles = _roles("null", 3)
-    assert (roles["role"] == "none").all()
+    assert (roles["role_log_odds"] == "none").all()

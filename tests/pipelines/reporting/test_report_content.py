@@ -74,7 +74,7 @@ def test_page_is_aggregate_only(page):
 
 
 def test_the_small_subgroup_rule_is_the_configs(site_result, page):
-    assert "fewer than 10 courses, or fewer than 5 in either outcome class" in _text(page)
+    assert "fewer than 10 courses, or fewer than 10 in either outcome class" in _text(page)
     policy = dataclasses.replace(site_result.config.policy, min_courses_per_group=20, min_events_per_arm=8)
     stricter = dataclasses.replace(site_result, config=dataclasses.replace(site_result.config, policy=policy))
     text = _text(render_report(report_content(stricter, "cohort.csv", DIGEST, {}, IDENTITY)))
