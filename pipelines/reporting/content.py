@@ -197,7 +197,7 @@ def benefit_sentence(s: BenefitSummary) -> str:
                  "(1 = predicted differences in benefit are the observed ones)")
         h = s.heterogeneity
         if h is not None and h.blp_p == h.blp_p:
-            text += (f"; BLP slope {h.blp_slope:.2f}, p = {h.blp_p:.3f} (tests whether predicted benefit tracks doubly "
+            text += (f"; BLP slope {h.blp_slope:.2f}, p = {tables.fmt(h.blp_p)} (tests whether predicted benefit tracks doubly "
                      f"robust benefit, absolute scale); QINI {_ci3((h.qini, h.qini - 1.96 * h.qini_se, h.qini + 1.96 * h.qini_se))}")
         if s.flagged:
             text += f"; WARNING: mean predicted benefit is off the observed by {_ci3(s.calibration_summary['gap'])}"
@@ -211,9 +211,9 @@ def crossover_sentence(s: BenefitSummary) -> str:
         return ""
     text = (f"; {x.patients} crossover patients: better on drug {x.better_on_drug}, same {x.same}, better on placebo "
             f"{x.better_on_placebo}; paired difference {x.mean_difference:+.2f} (95% CI {x.ci_low:+.2f} to "
-            f"{x.ci_high:+.2f}, Newcombe), exact McNemar p = {x.p_exact:.3f}")
+            f"{x.ci_high:+.2f}, Newcombe), exact McNemar p = {tables.fmt(x.p_exact)}")
     if x.period_adjusted_p == x.period_adjusted_p:
-        text += f", period-adjusted (Mainland-Gart) p = {x.period_adjusted_p:.3f}"
+        text += f", period-adjusted (Mainland-Gart) p = {tables.fmt(x.period_adjusted_p)}"
     return text
 
 

@@ -127,7 +127,8 @@ def render_benefit(benefit: BenefitResult, exploratory: str = "") -> str:
 
     *exploratory*: why the roles table is underpowered (empty when it is not).
     """
-    from ketamine_response.pipelines.reporting.content import SCALE_WORDS, benefit_sentence
+    from ketamine_response.pipelines.reporting.content import benefit_sentence
+    from ketamine_response.pipelines.reporting.html import SCALE_WORDS
 
     lines = [f"benefit over placebo: {benefit_sentence(s)}" for s in benefit.summaries]
     roles = benefit.roles

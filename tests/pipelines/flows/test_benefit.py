@@ -181,3 +181,15 @@ def test_unwritable_output_is_a_clear_error_and_leaves_nothing(strong_run, tmp_p
     with pytest.raises(CohortFileError, match=r"cannot be written .* nothing was left behind"):
         score_file(path, tmp_path / "missing-folder" / "s.csv", result.model, "m", "1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]
+
+
+def test_terminal_names_the_scale_of_every_role_and_the_p_of_every_row(strong_run):
+    from ketamine_response.pipelines.reporting.terminal import render_benefit, render_table
+
+    result, _, _ = strong_run
+    text = render_benefit(result.benefit, "")
+    assert "absolute scale (role_absolute)" in text and "log-odds scale (role_log_odds)" in text
+    assert "c-for-benefit" in text and "BLP slope" in text and "exact McNemar p" in text
+    assert "EXPLORATORY: 120 patients" in render_benefit(result.benefit, "120 patients")
+    table = render_table(result.table(), result.data.task, result.permutation.statistic)
+    assert "p adj" in table and "p tests auroc_active (per repeat, then averaged)" in table

@@ -88,3 +88,14 @@ def test_constant_procedure_gets_p_1_without_permuting():
     config = dataclasses.replace(config, families=("prevalence",))
     _, result = _test(data, config)
     assert result.p == {"prevalence": 1.0, "selected": 1.0} and result.b == {"prevalence": 0, "selected": 0}
+
+
+def test_placebo_only_prognosis_is_not_response_if_given_the_drug():
+    """Features predict placebo response only: within the drug arm nothing is predictable, so the headline
+    (within-active-arm AUROC) must not reject, although the pooled all-arms AUROC is high."""
+    data, config = _design(600, "placebo_prognosis", 9, permutations=19)
+    folds, result = _test(data, config)
+    shown = evaluate_all(data, folds, config, pd.DataFrame(index=data.X.index))["selected"]
+    assert result.statistic == "auroc_active" and result.p["selected"] > 0.05
+    low, high = shown.ci["auroc_active"]
+    assert low <= 0.5 <= high
