@@ -36,13 +36,25 @@ ABSOLUTE_COLUMNS = ("role_absolute", "absolute_interaction", "absolute_interacti
                     "absolute_interaction_q")
 
 
+MIN_MINORITY = 10  # a 0/1 feature needs this many courses in its rarer level to be estimable
+
+
+def estimable(values: np.ndarray) -> bool:
+    """Whether a feature varies enough to test: not constant, and a 0/1 feature with at least
+    :data:`MIN_MINORITY` courses in its rarer level (a handful of courses would carry the whole estimate
+    and a cluster-robust test of it is far too confident)."""
+    seen = values[~np.isnan(values)]
+    levels, counts = np.unique(seen, return_counts=True)
+    return len(levels) > 1 and not (len(levels) == 2 and counts.min() < MIN_MINORITY)
+
+
 def _columns(data: Data, rows: np.ndarray, features: list[str]) -> pd.DataFrame:
     out = {}
     for f in features:
         values = data.X[f].to_numpy(dtype="float64")[rows]
         missing = np.isnan(values)
         filled = np.where(missing, np.nanmedian(values) if (~missing).any() else 0.0, values)
-        if filled.std() > 0:
+        if estimable(values):
             out[f"z_{f}"] = (filled - filled.mean()) / filled.std()
         if missing.any() and not missing.all():
             out[f"missing_{f}"] = missing.astype(float)
@@ -82,6 +94,7 @@ def absolute_roles(data: Data, rows: np.ndarray, scores: np.ndarray, comparison:
         key = tuple(sorted(group))
         if key not in group_p:
             joint = _columns(data, rows, list(key))
+            joint = joint.loc[:, ~joint.T.duplicated().to_numpy()]  # proxies share missingness: one indicator
             tested = [str(c) for c in joint.columns if str(c).startswith("z_")]
             group_p[key] = _ols(scores, pd.concat([base, joint, others], axis=1), clusters, tested)[1] if tested else np.nan
         records.append({"feature": feature, "absolute_interaction": estimate[0], "absolute_interaction_ci_low": estimate[1],

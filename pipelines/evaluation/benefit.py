@@ -115,14 +115,18 @@ class BenefitSummary:
                f"crossover_observed_benefit_ci_low{suffix}": x.ci_low, f"crossover_observed_benefit_ci_high{suffix}": x.ci_high,
                f"crossover_mcnemar_exact_p{suffix}": x.p_exact, f"responders_drug{suffix}": float(self.responders_drug),
                f"responders_placebo{suffix}": float(self.responders_placebo)}
-        if not self.shown or not self.varies:
+        if not self.shown:
+            return out
+        gap = self.calibration_summary["gap"]  # a constant model's average can still be off
+        out |= {f"benefit_mean_gap{suffix}": gap[0], f"benefit_mean_gap_ci_low{suffix}": gap[1],
+                f"benefit_mean_gap_ci_high{suffix}": gap[2]}
+        if not self.varies:
             return out
         c, low, high = self.c_for_benefit
-        slope, gap = self.calibration_summary["slope"], self.calibration_summary["gap"]
+        slope = self.calibration_summary["slope"]
         out |= {f"c_for_benefit{suffix}": c, f"c_for_benefit_ci_low{suffix}": low, f"c_for_benefit_ci_high{suffix}": high,
                 f"benefit_calibration_slope{suffix}": slope[0], f"benefit_calibration_slope_ci_low{suffix}": slope[1],
-                f"benefit_calibration_slope_ci_high{suffix}": slope[2], f"benefit_mean_gap{suffix}": gap[0],
-                f"benefit_mean_gap_ci_low{suffix}": gap[1], f"benefit_mean_gap_ci_high{suffix}": gap[2],
+                f"benefit_calibration_slope_ci_high{suffix}": slope[2],
                 **{f"c_for_benefit_{name}{suffix}": v for name, v in self.c_learners.items()}}
         return out | (self.heterogeneity.metrics(suffix) if self.heterogeneity is not None else {})
 
@@ -151,7 +155,7 @@ def summarise(arm: str, learner: str, selections: list[str], benefit: np.ndarray
         c_for_benefit_ci(benefit, y, treated, patients, resamples, seed) if figures else NAN3,
         {name: _c_if_varies(b, y, treated) for name, b in by_learner.items()},
         calibration_for_benefit(benefit, y, treated, min_events=min_events),
-        benefit_calibration(benefit, y, treated, patients, resamples, seed) if figures else {"slope": NAN3, "gap": NAN3},
+        benefit_calibration(benefit, y, treated, patients, resamples, seed) if shown else {"slope": NAN3, "gap": NAN3},
         crossover(benefit, y, treated, patients, periods), heterogeneity, path, min_events)
 
 

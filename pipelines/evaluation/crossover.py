@@ -22,6 +22,8 @@ import pandas as pd
 
 from ketamine_response.pipelines.evaluation.metrics import concordance
 
+MIN_PATIENTS = 10  # fewer crossover patients: their own c-for-benefit is not shown
+
 
 @dataclass(frozen=True)
 class Crossover:
@@ -97,5 +99,7 @@ def crossover(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, patients:
     a, b = int(((drug == 1) & (placebo == 1)).sum()), int((diff > 0).sum())
     c, d = int((diff < 0).sum()), int(((drug == 0) & (placebo == 0)).sum())
     mean, low, high = newcombe_paired(a, b, c, d)
-    return Crossover(len(diff), mean, low, high, _mcnemar_exact(b, c), b, a + d, c, concordance(predicted, diff),
+    # a concordance needs predictions that differ and enough patients to rank
+    c_benefit = concordance(predicted, diff) if np.ptp(predicted) > 1e-9 and len(diff) >= MIN_PATIENTS else float("nan")
+    return Crossover(len(diff), mean, low, high, _mcnemar_exact(b, c), b, a + d, c, c_benefit,
                      int((drug_period == 1).sum()), int((drug_period == 2).sum()), _mainland_gart(diff, drug_period))

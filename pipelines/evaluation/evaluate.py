@@ -30,7 +30,14 @@ from ketamine_response.pipelines.evaluation.metrics import (
     point_metrics,
     subgroup_table,
 )
-from ketamine_response.pipelines.evaluation.repeats import active, constant_within, mean_over_repeats, per_repeat, within_auroc
+from ketamine_response.pipelines.evaluation.repeats import (
+    active,
+    constant_within,
+    drug_auroc,
+    mean_over_repeats,
+    per_repeat,
+    within_auroc,
+)
 from ketamine_response.pipelines.folds import Data, FoldResult, pooled_threshold
 
 
@@ -71,7 +78,6 @@ class Evaluation:
         if self.task.probabilities:  # NaN where the cohort has no active arm or no arm-only model
             nan = (float("nan"), float("nan"))
             within = {"auroc_active": m.get("auroc_active", float("nan")),
-                      "auroc_active_fold_mean": m.get("auroc_active_fold_mean", float("nan")),
                       "auroc_gain_over_arm_fold_mean": m.get("auroc_gain_over_arm_fold_mean", float("nan")),
                       "auroc_active_ci_low": ci.get("auroc_active", nan)[0],
                       "auroc_active_ci_high": ci.get("auroc_active", nan)[1],
@@ -156,9 +162,11 @@ def add_active_arm_metrics(evaluation: Evaluation, data: Data, folds: list[FoldR
     flat = constant_within(folds, family, drug)
     per_fold = np.array([0.5 if flat else _within(f, data, family, drug) for f in folds])
     mean, low, high = corrected_cv_interval(per_fold, _share(data, folds), (0.0, 1.0))
+    shown = drug_auroc(data, folds, family)  # the value the permutation test tests; the interval centred on it
+    low, high = max(shown - (mean - low), 0.0), min(shown + (high - mean), 1.0)
     slope = mean_over_repeats(data, folds, family, drug, lambda y, p: calibration_slope_intercept(y, p)[0])
-    m = {"auroc_active": within_auroc(data, folds, family, drug), "brier_active": mean_over_repeats(data, folds, family, drug, brier),
-         "calibration_slope_active": float("nan") if flat else slope, "auroc_active_fold_mean": mean}
+    m = {"auroc_active": shown, "brier_active": mean_over_repeats(data, folds, family, drug, brier),
+         "calibration_slope_active": float("nan") if flat else slope}
     arms = [a for a in ACTIVE_ARMS if (data.treatments == a).any()]
     for arm in arms if len(arms) > 1 else []:
         m[f"auroc_{arm}"] = within_auroc(data, folds, family, data.treatments == arm)

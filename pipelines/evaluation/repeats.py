@@ -78,10 +78,20 @@ def statistic_of(data: Data) -> str:
     return ACTIVE_AUROC if data.task.probabilities and active(data).any() else data.task.headline
 
 
+def drug_auroc(data: Data, folds: list[FoldResult], family: str | None) -> float:
+    """The within-active-arm AUROC: within each drug, then averaged weighted by its courses, so that with
+    ketamine and esketamine both present the drug's identity cannot pass for a prediction."""
+    arms = [a for a in ACTIVE_ARMS if (data.treatments == a).any()]
+    sizes = np.array([(data.treatments == a).sum() for a in arms])
+    values = np.array([within_auroc(data, folds, family, data.treatments == a) for a in arms])
+    seen = ~np.isnan(values)
+    return float(np.average(values[seen], weights=sizes[seen])) if seen.any() else float("nan")
+
+
 def statistic_value(data: Data, folds: list[FoldResult], family: str | None) -> float:
     """The tested statistic (see :func:`statistic_of`) of one family, or of the selected procedure."""
     if statistic_of(data) == ACTIVE_AUROC:
-        return within_auroc(data, folds, family, active(data))
+        return drug_auroc(data, folds, family)
     every = np.ones(len(data.y), bool)
     if data.task.probabilities:
         return within_auroc(data, folds, family, every)

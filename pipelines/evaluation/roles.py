@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ketamine_response.features.cohort.schema import ARM_COLUMNS
-from ketamine_response.pipelines.evaluation.absolute_roles import ABSOLUTE_COLUMNS
+from ketamine_response.pipelines.evaluation.absolute_roles import ABSOLUTE_COLUMNS, estimable
 from ketamine_response.pipelines.folds import Data
 
 ROLE_COLUMNS = ("feature", "source_columns", "domain", "role_log_odds", "role_absolute", "n_courses", "prognostic_estimate",
@@ -41,7 +41,6 @@ ROLE_COLUMNS = ("feature", "source_columns", "domain", "role_log_odds", "role_ab
                 "interaction_ci_low", "interaction_ci_high", "interaction_q", *ABSOLUTE_COLUMNS[1:],
                 "benefit_mean_abs_shap", "benefit_rank")
 ESTIMATES = [c for c in ROLE_COLUMNS if c.startswith(("prognostic_", "interaction_", "absolute_"))]
-MIN_MINORITY = 10  # a 0/1 feature needs this many courses in its rarer level to be estimable
 
 
 def _design(data: Data, rows: np.ndarray, feature: str,
@@ -49,7 +48,7 @@ def _design(data: Data, rows: np.ndarray, feature: str,
     values = data.X[feature].to_numpy(dtype="float64")[rows]
     missing = np.isnan(values)
     seen = values[~missing]
-    if not len(seen) or seen.std() == 0 or (len(np.unique(seen)) == 2 and min(np.unique(seen, return_counts=True)[1]) < MIN_MINORITY):
+    if not estimable(values):
         return None
     sub = rows
     x = np.where(missing, np.median(seen), values)  # the final model's imputer: every course counts

@@ -164,7 +164,7 @@ def questions(result: TrainingResult) -> list[tuple[str, str]]:
                  "binary targets (response, remission)")]
     if "auroc_active" in sel.ci:
         low, high = sel.ci["auroc_active"]
-        first = (f"AUROC {sel.metrics.get('auroc_active_fold_mean', sel.metrics['auroc_active']):.3f} "
+        first = (f"AUROC {sel.metrics['auroc_active']:.3f} "
                  f"(95% CI {low:.3f} to {high:.3f}), judged on drug-arm courses only, out of fold")
     else:
         first = "not estimated: the cohort has no drug-arm courses with this outcome, or the target is continuous"
@@ -190,7 +190,8 @@ def benefit_sentence(s: BenefitSummary) -> str:
         text += (f": benefit figures withheld, fewer than {s.min_events} responders or non-responders in an arm")
     elif not s.varies:
         text += (f": no heterogeneity predicted (the {s.learner} benefit model predicts the same benefit for everyone, "
-                 "so it ranks nobody and gets no c-for-benefit)")
+                 f"so it ranks nobody and gets no c-for-benefit); mean observed minus predicted benefit "
+                 f"{_ci3(s.calibration_summary['gap'])}")
     else:
         text += (f": c-for-benefit {_ci3(s.c_for_benefit)} (0.5 = no better than chance at ranking benefit), final "
                  f"learner {s.learner}; calibration slope for benefit across fifths {_ci3(s.calibration_summary['slope'], 2)} "

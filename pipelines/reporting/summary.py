@@ -48,7 +48,7 @@ def operating_point(result: TrainingResult) -> str:
     parts = [f"{name} {with_ci(m[key], *ci.get(key, (np.nan, np.nan)))}"
              for name, key in (("sensitivity", "sensitivity"), ("specificity", "specificity"),
                                ("balanced accuracy", "balanced_accuracy")) if key in m]
-    return f"predicted probability ≥ {rule}: " + ", ".join(parts) + " (pooled out of fold, patient bootstrap)"
+    return f"predicted probability ≥ {rule}: " + ", ".join(parts) + " (out of fold, per CV repeat then averaged; patient bootstrap)"
 
 
 def calibration_text(ev: Evaluation) -> str:
@@ -59,7 +59,7 @@ def calibration_text(ev: Evaluation) -> str:
     parts = [f"{name} {with_ci(ev.metrics[key], *ev.ci.get(key, (np.nan, np.nan)))}"
              for name, key in keys if key in ev.metrics]
     ideal = "slope 1, intercept 0" if "calibration_intercept" in ev.metrics else "slope 1"
-    text = ", ".join(parts) + f" (ideal: {ideal}; pooled out of fold, patient bootstrap)"
+    text = ", ".join(parts) + f" (ideal: {ideal}; out of fold, per CV repeat then averaged; patient bootstrap)"
     m = ev.metrics
     if not np.isnan(m.get("calibration_ici", np.nan)):
         text += (f"; ICI {m['calibration_ici']:.3f} (E50 {m['calibration_e50']:.3f}, E90 {m['calibration_e90']:.3f}; "

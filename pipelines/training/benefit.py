@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,9 @@ class ArmBenefit:
     oof_learners: dict[str, np.ndarray]    # each learner's, over rows
     selections: list[str]                  # per outer fold, the selected learner
     final: BenefitModel
-    final_losses: dict[str, float] = field(default_factory=dict)
+    final_losses: dict[str, float]
+    by_repeat: np.ndarray                  # the selected benefit of each CV repeat, (repeats, rows)
+    fold_of: np.ndarray                    # the outer fold that predicted each row in each repeat
 
 
 def comparisons(data: Data) -> tuple[list[Comparison], list[str]]:
@@ -223,6 +225,11 @@ def run_benefit(data: Data, folds: list[FoldResult], c: Comparison, names: tuple
         total[SELECTED][test] += effects[selected]
         count[test] += 1
     mean = {name: np.where(count > 0, t / np.maximum(count, 1), np.nan) for name, t in total.items()}
+    repeats = sorted({f.split.repeat for f in folds})
+    by_repeat, fold_of = np.full((len(repeats), n), np.nan), np.full((len(repeats), n), -1)
+    for f, (test, selected, effects) in zip(folds, runs, strict=True):
+        by_repeat[repeats.index(f.split.repeat), test] = effects[selected]
+        fold_of[repeats.index(f.split.repeat), test] = f.split.fold
     final, fitted, losses = fit_selected(data, c, names, inner, seed, kind)
     log.info("benefit %s: outer selections %s, final %s", c.arm, [r[1] for r in runs], final)
-    return ArmBenefit(c, mean.pop(SELECTED), mean, [r[1] for r in runs], fitted[final], losses)
+    return ArmBenefit(c, mean.pop(SELECTED), mean, [r[1] for r in runs], fitted[final], losses, by_repeat, fold_of)

@@ -78,7 +78,8 @@ def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, c
         arms = [run_benefit(data, folds, c, b.learners, config.cv.inner_folds, config.seed, b.propensity, parallel)  # type: ignore[arg-type]
                 for c in found]
     tests = [assess_heterogeneity(data.take(a.comparison.rows), a.comparison.treated,
-                                  propensity(data, a.comparison, every(a), every(a), b.propensity), a.oof, config.seed)  # type: ignore[arg-type]
+                                  propensity(data, a.comparison, every(a), every(a), b.propensity),  # type: ignore[arg-type]
+                                  a.by_repeat, a.fold_of, config.seed)
              for a in arms]
     summaries = [summarise(a.comparison.arm, a.final.learner, a.selections, a.oof, a.oof_learners, data.y[a.comparison.rows],
                            a.comparison.treated, data.patients[a.comparison.rows], config.evaluation.bootstrap, config.seed,
