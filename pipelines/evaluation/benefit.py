@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.evaluation.crossover import Crossover, crossover
 from ketamine_response.pipelines.evaluation.heterogeneity import Heterogeneity, benefit_calibration, enough_events, path_table
 from ketamine_response.pipelines.evaluation.metrics import concordance, newcombe, patient_resamples
@@ -136,27 +137,27 @@ class BenefitSummary:
                              for name, c in self.c_learners.items()])
 
 
-def _c_if_varies(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray) -> float:
-    return c_for_benefit(benefit, y, treated) if np.ptp(benefit) > 1e-9 else float("nan")
-
-
 def summarise(arm: str, learner: str, selections: list[str], benefit: np.ndarray, by_learner: dict[str, np.ndarray],
               y: np.ndarray, treated: np.ndarray, patients: np.ndarray, resamples: int, seed: int,
               periods: np.ndarray | None = None, heterogeneity: Heterogeneity | None = None,
-              min_events: int = 10) -> BenefitSummary:
-    """Every out-of-fold benefit figure of one comparison (see :class:`BenefitSummary` for what is withheld)."""
+              min_events: int = 10, varies: dict[str, bool] | None = None) -> BenefitSummary:
+    """Every out-of-fold benefit figure of one comparison (see :class:`BenefitSummary` for what is withheld).
+
+    *varies*: per learner and ``selected``, whether its benefit varies within some outer fold (default:
+    whether the pooled benefit varies at all).
+    """
+    varies = varies or {name: bool(np.ptp(b) > 1e-9) for name, b in [*by_learner.items(), (SELECTED, benefit)]}
     shown = enough_events(y[treated == 1], min_events) and enough_events(y[treated == 0], min_events)
-    varies = bool(np.ptp(benefit) > 1e-9)
-    figures = shown and varies
+    figures = shown and varies[SELECTED]
     path = (path_table(heterogeneity.placebo_risk, y, treated, min_events) if heterogeneity is not None else None)
     return BenefitSummary(
         arm, learner, {str(k): int(v) for k, v in pd.Series(selections).value_counts().items()}, int(treated.sum()),
-        int((1 - treated).sum()), int(y[treated == 1].sum()), int(y[treated == 0].sum()), shown, varies,
+        int((1 - treated).sum()), int(y[treated == 1].sum()), int(y[treated == 0].sum()), shown, varies[SELECTED],
         c_for_benefit_ci(benefit, y, treated, patients, resamples, seed) if figures else NAN3,
-        {name: _c_if_varies(b, y, treated) for name, b in by_learner.items()},
+        {name: c_for_benefit(b, y, treated) if varies.get(name) else float("nan") for name, b in by_learner.items()},
         calibration_for_benefit(benefit, y, treated, min_events=min_events),
-        benefit_calibration(benefit, y, treated, patients, resamples, seed) if shown else {"slope": NAN3, "gap": NAN3},
-        crossover(benefit, y, treated, patients, periods), heterogeneity, path, min_events)
+        benefit_calibration(benefit, y, treated, patients, resamples, seed, min_events) if shown else {"slope": NAN3, "gap": NAN3},
+        crossover(benefit, y, treated, patients, periods, figures), heterogeneity, path, min_events)
 
 
 @dataclass(frozen=True)

@@ -71,20 +71,23 @@ def _mcnemar_exact(b: int, c: int) -> float:
 
 
 def _mainland_gart(diff: np.ndarray, drug_period: np.ndarray) -> float:
-    """Fisher's exact p of sequence x (drug better / placebo better) among discordant patients."""
+    """Fisher's exact p of sequence x (first period better / second period better) among discordant
+    patients: a drug effect makes the first period better in the drug-first sequence and the second in
+    the placebo-first one; a pure period effect makes the same period better in both (no association)."""
     from scipy.stats import fisher_exact
 
     first, second = drug_period == 1, drug_period == 2
     if not first.any() or not second.any():
         return float("nan")
     table = [[int((diff[first] > 0).sum()), int((diff[first] < 0).sum())],
-             [int((diff[second] > 0).sum()), int((diff[second] < 0).sum())]]
+             [int((diff[second] < 0).sum()), int((diff[second] > 0).sum())]]
     return float(fisher_exact(table).pvalue) if sum(map(sum, table)) else 1.0
 
 
 def crossover(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, patients: np.ndarray,
-              periods: np.ndarray | None = None) -> Crossover:
-    """The crossover patients' observed benefit (see the module docstring)."""
+              periods: np.ndarray | None = None, ranks: bool = True) -> Crossover:
+    """The crossover patients' observed benefit (see the module docstring); *ranks* False: the benefit
+    model ranks nobody (constant within every outer fold) or its figures are withheld, so no c-for-benefit."""
     frame = pd.DataFrame({"patient": patients, "t": treated, "y": y, "b": benefit,
                           "period": np.nan if periods is None else periods})
     both = frame.groupby("patient").filter(lambda g: g["t"].nunique() == 2)
@@ -100,6 +103,7 @@ def crossover(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, patients:
     c, d = int((diff < 0).sum()), int(((drug == 0) & (placebo == 0)).sum())
     mean, low, high = newcombe_paired(a, b, c, d)
     # a concordance needs predictions that differ and enough patients to rank
-    c_benefit = concordance(predicted, diff) if np.ptp(predicted) > 1e-9 and len(diff) >= MIN_PATIENTS else float("nan")
+    ranked = ranks and np.ptp(predicted) > 1e-9 and len(diff) >= MIN_PATIENTS
+    c_benefit = concordance(predicted, diff) if ranked else float("nan")
     return Crossover(len(diff), mean, low, high, _mcnemar_exact(b, c), b, a + d, c, c_benefit,
                      int((drug_period == 1).sum()), int((drug_period == 2).sum()), _mainland_gart(diff, drug_period))

@@ -13,6 +13,7 @@ from ketamine_response.features.cohort.schema import ACTIVE_ARMS
 from ketamine_response.features.tasks import TASKS, Task, TaskKind
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.config import TrainConfig
+from ketamine_response.pipelines.evaluation.heterogeneity import enough_events
 from ketamine_response.pipelines.evaluation.metrics import (
     STATISTICS,
     Threshold,
@@ -36,6 +37,7 @@ from ketamine_response.pipelines.evaluation.repeats import (
     drug_auroc,
     mean_over_repeats,
     per_repeat,
+    statistic_of,
     within_auroc,
 )
 from ketamine_response.pipelines.folds import Data, FoldResult, pooled_threshold
@@ -146,7 +148,8 @@ def _fold_metric(task: Task, y: np.ndarray, fold: FoldResult, family: str | None
     return auroc(truth, predicted)
 
 
-def add_active_arm_metrics(evaluation: Evaluation, data: Data, folds: list[FoldResult], family: str | None) -> Evaluation:
+def add_active_arm_metrics(evaluation: Evaluation, data: Data, folds: list[FoldResult], family: str | None,
+                           min_events: int = 0) -> Evaluation:
     """Within the active arm(s): how well the model predicts response *if given the drug*.
 
     Pooled AUROC mixes arms, so the arm alone can carry it (drug responders outnumber placebo
@@ -154,22 +157,27 @@ def add_active_arm_metrics(evaluation: Evaluation, data: Data, folds: list[FoldR
     test's statistic, :mod:`~ketamine_response.pipelines.evaluation.repeats`): ``auroc_active`` (0.5 for a
     model constant within the arm) with the corrected interval over outer folds, ``brier_active``,
     ``calibration_slope_active`` (none without spread within the arm), and with two active arms
-    ``auroc_<arm>`` for each.
+    ``auroc_<arm>`` for each. With fewer than *min_events* responders or non-responders on the drug these
+    are withheld: ``responders_active`` and ``non_responders_active`` stand instead.
     """
     drug = active(data)
     if not evaluation.task.probabilities or not drug.any():
         return evaluation
+    counts = {"responders_active": float(data.y[drug].sum()), "non_responders_active": float((1 - data.y[drug]).sum())}
+    if statistic_of(data, min_events) != "auroc_active":
+        return evaluation.adding(counts)
     flat = constant_within(folds, family, drug)
     per_fold = np.array([0.5 if flat else _within(f, data, family, drug) for f in folds])
     mean, low, high = corrected_cv_interval(per_fold, _share(data, folds), (0.0, 1.0))
-    shown = drug_auroc(data, folds, family)  # the value the permutation test tests; the interval centred on it
+    shown = drug_auroc(data, folds, family, min_events)  # the value the permutation test tests; the interval centred on it
     low, high = max(shown - (mean - low), 0.0), min(shown + (high - mean), 1.0)
     slope = mean_over_repeats(data, folds, family, drug, lambda y, p: calibration_slope_intercept(y, p)[0])
-    m = {"auroc_active": shown, "brier_active": mean_over_repeats(data, folds, family, drug, brier),
-         "calibration_slope_active": float("nan") if flat else slope}
+    m = counts | {"auroc_active": shown, "brier_active": mean_over_repeats(data, folds, family, drug, brier),
+                  "calibration_slope_active": float("nan") if flat else slope}
     arms = [a for a in ACTIVE_ARMS if (data.treatments == a).any()]
     for arm in arms if len(arms) > 1 else []:
-        m[f"auroc_{arm}"] = within_auroc(data, folds, family, data.treatments == arm)
+        if enough_events(data.y[data.treatments == arm], max(min_events, 1)):
+            m[f"auroc_{arm}"] = within_auroc(data, folds, family, data.treatments == arm)
     return evaluation.adding(m, {"auroc_active": (low, high)})
 
 
@@ -218,5 +226,5 @@ def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohor
         evaluation = evaluate(data.y, per_repeat(data, folds, family), data.patients, groups, t, config.evaluation.bootstrap,
                               config.seed, data.task, config.policy.min_courses_per_group, config.policy.min_events_per_arm)
         evaluation = without_spread(add_cv_uncertainty(evaluation, data, folds, family), data, folds, family)
-        out[name] = add_active_arm_metrics(evaluation, data, folds, family)
+        out[name] = add_active_arm_metrics(evaluation, data, folds, family, config.policy.min_events_per_arm)
     return add_gain_over_arm(out, data, folds)

@@ -71,13 +71,14 @@ def path_table(risk: np.ndarray, y: np.ndarray, treated: np.ndarray, min_events:
     return pd.DataFrame(rows)
 
 
-def _summary(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, groups: int) -> tuple[float, float]:
-    """(weighted slope of observed on predicted benefit across groups, mean observed - mean predicted)."""
+def _summary(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, groups: int, min_events: int) -> tuple[float, float]:
+    """(weighted slope of observed on predicted benefit across the groups with enough events in both arms,
+    mean observed - mean predicted); the slope needs 3 such groups."""
     g = _groups(benefit, groups)
     predicted, observed, weight = [], [], []
     for k in range(groups):
         drug, placebo = y[(g == k) & (treated == 1)], y[(g == k) & (treated == 0)]
-        if len(drug) and len(placebo):
+        if enough_events(drug, min_events) and enough_events(placebo, min_events):
             predicted.append(benefit[g == k].mean())
             observed.append(drug.mean() - placebo.mean())
             weight.append((g == k).sum())
@@ -88,12 +89,13 @@ def _summary(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, groups: in
 
 
 def benefit_calibration(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, patients: np.ndarray,
-                        resamples: int, seed: int, groups: int = 5) -> dict[str, tuple[float, float, float]]:
-    """``slope`` (observed on predicted benefit across fifths; 1 is ideal) and ``gap`` (mean observed minus
-    mean predicted benefit), each as (estimate, 95% CI low, high) from a patient bootstrap."""
-    point = _summary(benefit, y, treated, groups)
-    draws = np.array([_summary(benefit[r], y[r], treated[r], groups) for r in patient_resamples(patients, resamples, seed)
-                      if 0 < treated[r].sum() < len(r)])
+                        resamples: int, seed: int, min_events: int = 0, groups: int = 5) -> dict[str, tuple[float, float, float]]:
+    """``slope`` (observed on predicted benefit across the fifths whose arms have *min_events* responders
+    and non-responders; 1 is ideal) and ``gap`` (mean observed minus mean predicted benefit), each as
+    (estimate, 95% CI low, high) from a patient bootstrap."""
+    point = _summary(benefit, y, treated, groups, min_events)
+    draws = np.array([_summary(benefit[r], y[r], treated[r], groups, min_events)
+                      for r in patient_resamples(patients, resamples, seed) if 0 < treated[r].sum() < len(r)])
 
     def interval(i: int) -> tuple[float, float, float]:
         seen = draws[~np.isnan(draws[:, i]), i] if len(draws) else np.array([])

@@ -20,6 +20,7 @@ import numpy as np
 
 from ketamine_response.features.cohort.schema import ACTIVE_ARMS
 from ketamine_response.models.families import SELECTED
+from ketamine_response.pipelines.evaluation.heterogeneity import enough_events
 from ketamine_response.pipelines.evaluation.metrics import STATISTICS, auroc
 from ketamine_response.pipelines.folds import Data, FoldResult
 
@@ -72,32 +73,36 @@ def active(data: Data) -> np.ndarray:
     return np.isin(data.treatments, ACTIVE_ARMS)
 
 
-def statistic_of(data: Data) -> str:
+def statistic_of(data: Data, min_events: int = 0) -> str:
     """The metric the headline p tests: the within-active-arm AUROC (response *if given the drug*) for a
-    probability with drug courses; otherwise the task's headline over all courses."""
-    return ACTIVE_AUROC if data.task.probabilities and active(data).any() else data.task.headline
+    probability where some drug has *min_events* responders and non-responders; otherwise the task's
+    headline over all courses (the AUROC pooling all arms, named as such)."""
+    drugs = [a for a in ACTIVE_ARMS if enough_events(data.y[data.treatments == a], max(min_events, 1))]
+    return ACTIVE_AUROC if data.task.probabilities and drugs else data.task.headline
 
 
-def drug_auroc(data: Data, folds: list[FoldResult], family: str | None) -> float:
+def drug_auroc(data: Data, folds: list[FoldResult], family: str | None, min_events: int = 0) -> float:
     """The within-active-arm AUROC: within each drug, then averaged weighted by its courses, so that with
-    ketamine and esketamine both present the drug's identity cannot pass for a prediction."""
-    arms = [a for a in ACTIVE_ARMS if (data.treatments == a).any()]
+    ketamine and esketamine both present the drug's identity cannot pass for a prediction. A drug with
+    fewer than *min_events* responders or non-responders is left out (NaN when every drug is)."""
+    arms = [a for a in ACTIVE_ARMS if enough_events(data.y[data.treatments == a], max(min_events, 1))]
     sizes = np.array([(data.treatments == a).sum() for a in arms])
     values = np.array([within_auroc(data, folds, family, data.treatments == a) for a in arms])
     seen = ~np.isnan(values)
     return float(np.average(values[seen], weights=sizes[seen])) if seen.any() else float("nan")
 
 
-def statistic_value(data: Data, folds: list[FoldResult], family: str | None) -> float:
+def statistic_value(data: Data, folds: list[FoldResult], family: str | None, min_events: int = 0) -> float:
     """The tested statistic (see :func:`statistic_of`) of one family, or of the selected procedure."""
-    if statistic_of(data) == ACTIVE_AUROC:
-        return drug_auroc(data, folds, family)
+    if statistic_of(data, min_events) == ACTIVE_AUROC:
+        return drug_auroc(data, folds, family, min_events)
     every = np.ones(len(data.y), bool)
     if data.task.probabilities:
         return within_auroc(data, folds, family, every)
     return mean_over_repeats(data, folds, family, every, STATISTICS[data.task.headline])
 
 
-def statistic_values(data: Data, folds: list[FoldResult], families: tuple[str, ...]) -> dict[str, float]:
+def statistic_values(data: Data, folds: list[FoldResult], families: tuple[str, ...],
+                     min_events: int = 0) -> dict[str, float]:
     """The tested statistic of each family and of the selected procedure (keyed ``selected``)."""
-    return {name: statistic_value(data, folds, None if name == SELECTED else name) for name in (*families, SELECTED)}
+    return {name: statistic_value(data, folds, None if name == SELECTED else name, min_events) for name in (*families, SELECTED)}

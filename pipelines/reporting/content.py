@@ -166,6 +166,8 @@ def questions(result: TrainingResult) -> list[tuple[str, str]]:
         low, high = sel.ci["auroc_active"]
         first = (f"AUROC {sel.metrics['auroc_active']:.3f} "
                  f"(95% CI {low:.3f} to {high:.3f}), judged on drug-arm courses only, out of fold")
+    elif "responders_active" in sel.metrics:
+        first = withheld_active(sel.metrics, result.config.policy.min_events_per_arm)
     else:
         first = "not estimated: the cohort has no drug-arm courses with this outcome, or the target is continuous"
     benefit = result.benefit
@@ -180,6 +182,13 @@ def questions(result: TrainingResult) -> list[tuple[str, str]]:
 
 def _ci3(values: tuple[float, float, float], digits: int = 3) -> str:
     return f"{values[0]:.{digits}f} (95% CI {values[1]:.{digits}f} to {values[2]:.{digits}f})"
+
+
+def withheld_active(m: dict[str, float], min_events: int) -> str:
+    """Why the within-drug AUROC is not shown: the drug arm's counts (*m*, the metrics) against the policy's minimum."""
+    return (f"withheld: {int(m['responders_active'])} responders and {int(m['non_responders_active'])} non-responders "
+            f"on the drug (at least {min_events} of each are needed); the p beside the AUROC pooling all arms tests "
+            "that pooled AUROC, which the arm alone can carry")
 
 
 def benefit_sentence(s: BenefitSummary) -> str:
@@ -202,7 +211,20 @@ def benefit_sentence(s: BenefitSummary) -> str:
                      f"robust benefit, absolute scale); QINI {_ci3((h.qini, h.qini - 1.96 * h.qini_se, h.qini + 1.96 * h.qini_se))}")
         if s.flagged:
             text += f"; WARNING: mean predicted benefit is off the observed by {_ci3(s.calibration_summary['gap'])}"
-    return text + crossover_sentence(s)
+    return text + withheld_sentence(s) + crossover_sentence(s)
+
+
+def withheld_sentence(s: BenefitSummary) -> str:
+    """How many benefit groups and baseline-risk quarters show counts only, and why."""
+    if not s.shown:
+        return ""
+    groups = int(s.calibration["observed_benefit"].isna().sum())
+    quarters = int((~s.path["shown"].astype(bool)).sum()) if s.path is not None else 0
+    if not groups and not quarters:
+        return ""
+    return (f"; withheld (fewer than {s.min_events} responders or non-responders in an arm, counts in "
+            f"benefit/calibration.csv and benefit/path.csv): {groups} of {len(s.calibration)} benefit groups, "
+            f"{quarters} of {0 if s.path is None else len(s.path)} baseline-risk quarters")
 
 
 def crossover_sentence(s: BenefitSummary) -> str:
@@ -241,9 +263,11 @@ def benefit_tables(benefit: BenefitResult) -> dict[str, pd.DataFrame]:
 
 def benefit_content(benefit: BenefitResult, parent: RunContent) -> RunContent:
     """The parent run's content plus the benefit metrics, tables (roles included) and figures."""
+    # a figure only where some group shows a rate: axes of counts alone read as an empty plot
     figures = {f"benefit/calibration_{s.arm}.png": benefit_calibration_figure(s.calibration, s.arm)
-               for s in benefit.summaries} | {f"benefit/path_{s.arm}.png": path_figure(s.path, s.arm)
-                                              for s in benefit.summaries if s.path is not None}
+               for s in benefit.summaries if s.calibration["observed_benefit"].notna().any()}
+    figures |= {f"benefit/path_{s.arm}.png": path_figure(s.path, s.arm)
+                for s in benefit.summaries if s.path is not None and s.path["shown"].astype(bool).any()}
     metrics = {k: v for k, v in benefit.metrics().items() if v == v}
     return {**parent, "metrics": parent["metrics"] | metrics,
             "tables": parent["tables"] | benefit_tables(benefit) | {"benefit/biomarkers.csv": benefit.roles},

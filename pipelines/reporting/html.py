@@ -66,11 +66,13 @@ PERFORMANCE_FIGURES = ("plots/roc.png", "plots/calibration.png", "plots/decision
 
 # What each scale of the roles table means for a clinician (terminal, report and README say the same).
 SCALE_WORDS = {
-    "absolute": "absolute scale (role_absolute): the drug's gain in the chance of response, drug minus placebo in "
-                "percentage points, changes with the feature; this is the scale that says who gains more from treatment",
-    "log_odds": "log-odds scale (role_log_odds): the drug's odds ratio changes with the feature; a feature that only "
-                "predicts placebo response changes the absolute gain without changing the odds ratio, and a constant "
-                "absolute gain can look like an odds-ratio interaction, so do not read it as who gains more",
+    "absolute": "absolute scale (role_absolute): the drug's gain in the probability of response (drug minus placebo; "
+                "0.10 = 10 percentage points) changes with the feature; this is the scale that says who gains more "
+                "from treatment",
+    "log_odds": "log-odds scale (role_log_odds): the drug's odds ratio changes with the feature (predictive), or the "
+                "feature predicts response on placebo (prognostic); a prognostic feature with a constant odds ratio "
+                "still changes the absolute gain, and a constant absolute gain can look like an odds-ratio "
+                "interaction, so do not read this scale as who gains more",
 }
 
 
@@ -175,9 +177,10 @@ def _roles(c: ReportContent, section: Callable[[list[str]], str]) -> str:
 <h2>Biomarker roles{" (exploratory)" if c.roles_note else ""}: predictive or prognostic, on two scales</h2>
 {f"<p><strong>Exploratory:</strong> {html.escape(c.roles_note)}.</p>" if c.roles_note else ""}
 <p><em>{html.escape(SCALE_WORDS["absolute"])}</em>: the doubly robust benefit regressed on the feature (proxies of one
-source column tested together), FDR-controlled. <em>{html.escape(SCALE_WORDS["log_odds"])}</em>: the feature x drug
-interaction in log-odds per SD; <em>prognostic</em>: the feature predicts the outcome on placebo (adjusted for arm
-and site). Benefit also varies with baseline risk when no interaction exists (PATH statement, Kent et al. 2020):
+source column tested together), FDR-controlled; <em>absolute interaction</em> is in probability per SD of the
+feature. <em>{html.escape(SCALE_WORDS["log_odds"])}</em>: the feature x drug interaction in log-odds per SD;
+<em>prognostic</em>: the feature's log-odds per SD on placebo (adjusted for arm and site). Benefit also varies
+with baseline risk when no interaction exists (PATH statement, Kent et al. 2020):
 see the benefit-by-baseline-risk figure. Standard errors clustered on the patient; missing values imputed (every
 course of the comparisons counts). Rows in order of the benefit model's mean |SHAP|; source columns and n in
 benefit/biomarkers.csv.</p>

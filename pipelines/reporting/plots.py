@@ -100,9 +100,12 @@ def path_figure(table: pd.DataFrame, arm: str) -> object:
     ax.errorbar(shown["predicted_placebo_risk"], shown["observed_benefit"],
                 yerr=[shown["observed_benefit"] - shown["observed_ci_low"], shown["observed_ci_high"] - shown["observed_benefit"]],
                 marker="o", ls="-", capsize=3, label="quarters of predicted placebo risk (95% CI)")
-    for _, row in table[~table["shown"].astype(bool)].iterrows():  # too few responders: counts, not a rate
-        ax.annotate(f"Q{row['risk_quarter']}: {row['responders_drug']}/{row['n_drug']} vs "
-                    f"{row['responders_placebo']}/{row['n_placebo']}", (row["predicted_placebo_risk"], 0), fontsize=7)
+    hidden = table[~table["shown"].astype(bool)]  # too few responders: counts, not a rate
+    if len(hidden):
+        lines = [f"Q{r.risk_quarter}: drug {r.responders_drug}/{r.n_drug}, placebo {r.responders_placebo}/{r.n_placebo}"
+                 for r in hidden.itertuples()]
+        ax.text(0.98, 0.02, "withheld (responders/courses):\n" + "\n".join(lines), transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=7)
     ax.axhline(0, color="black", lw=0.5)
     ax.set(xlabel="predicted response on placebo (cross-fitted)", ylabel="observed: drug rate - placebo rate")
     ax.legend(loc="upper left", fontsize=8)

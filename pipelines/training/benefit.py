@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,9 @@ class ArmBenefit:
     final_losses: dict[str, float]
     by_repeat: np.ndarray                  # the selected benefit of each CV repeat, (repeats, rows)
     fold_of: np.ndarray                    # the outer fold that predicted each row in each repeat
+    # per learner (and the selected procedure): whether its benefit varies within some outer fold; a model
+    # constant within every fold ranks nobody, however its folds' constants differ
+    varies: dict[str, bool] = field(default_factory=dict)
 
 
 def comparisons(data: Data) -> tuple[list[Comparison], list[str]]:
@@ -230,6 +233,8 @@ def run_benefit(data: Data, folds: list[FoldResult], c: Comparison, names: tuple
     for f, (test, selected, effects) in zip(folds, runs, strict=True):
         by_repeat[repeats.index(f.split.repeat), test] = effects[selected]
         fold_of[repeats.index(f.split.repeat), test] = f.split.fold
+    varies = {name: any(np.ptp(effects[name]) > 1e-9 for _, _, effects in runs if len(effects[name])) for name in names}
+    varies[SELECTED] = any(np.ptp(effects[chosen]) > 1e-9 for _, chosen, effects in runs if len(effects[chosen]))
     final, fitted, losses = fit_selected(data, c, names, inner, seed, kind)
     log.info("benefit %s: outer selections %s, final %s", c.arm, [r[1] for r in runs], final)
-    return ArmBenefit(c, mean.pop(SELECTED), mean, [r[1] for r in runs], fitted[final], losses, by_repeat, fold_of)
+    return ArmBenefit(c, mean.pop(SELECTED), mean, [r[1] for r in runs], fitted[final], losses, by_repeat, fold_of, varies)

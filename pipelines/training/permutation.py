@@ -80,14 +80,14 @@ class PermutationResult:
                 f"testing {len(self.adjusted)} families (max-T, Westfall & Young)")
 
 
-def _never_varies(data: Data, folds: list[FoldResult], name: str) -> bool:
+def _never_varies(data: Data, folds: list[FoldResult], name: str, min_events: int) -> bool:
     """Whether a statistic's predictions cannot rank anyone where it is judged: a constant family, or one
     constant within the active arm when the within-arm AUROC is tested."""
     family = None if name == SELECTED else name
     chosen = {f.selected if name == SELECTED else name for f in folds}
     if all(get_family(c).explainer == "constant" for c in chosen):
         return True
-    where = active(data) if statistic_of(data) == "auroc_active" else np.ones(len(data.y), bool)
+    where = active(data) if statistic_of(data, min_events) == "auroc_active" else np.ones(len(data.y), bool)
     return data.task.probabilities and constant_within(folds, family, where)
 
 
@@ -102,10 +102,11 @@ def permutation_test(data: Data, folds: list[FoldResult], config: TrainConfig, p
                      progress: Progress | None = None) -> PermutationResult:
     """Test every family and the selected procedure against permuted labels (see the module docstring)."""
     e = config.evaluation
-    observed = statistic_values(data, folds, config.families)
+    m = config.policy.min_events_per_arm
+    observed = statistic_values(data, folds, config.families, m)
     keys = [*observed, *(ADJUSTED + f for f in config.families)]
     target = observed | {ADJUSTED + f: observed[f] for f in config.families}
-    settled = {k: 1.0 for k in keys if _never_varies(data, folds, k.removeprefix(ADJUSTED))}
+    settled = {k: 1.0 for k in keys if _never_varies(data, folds, k.removeprefix(ADJUSTED), m)}
     p = {k: settled.get(k, float("nan")) for k in keys}
     b, exceed = dict.fromkeys(keys, 0), dict.fromkeys(keys, 0)
     null: dict[str, list[float]] = {k: [] for k in observed}
@@ -118,7 +119,7 @@ def permutation_test(data: Data, folds: list[FoldResult], config: TrainConfig, p
         y = permute_labels(data.y, data.patients, data.sites, data.treatments, np.random.default_rng([config.seed, i]))
         permuted = replace(data, y=y)
         runs = run_nested(permuted, config, parallel, seed=config.seed + 7919 * (i + 1), explain=False, progress=progress)
-        values = _with_max(statistic_values(permuted, runs, config.families), config.families)
+        values = _with_max(statistic_values(permuted, runs, config.families, m), config.families)
         for k in list(pending):
             b[k] += 1
             null.setdefault(k, []).append(values[k])
@@ -135,4 +136,4 @@ def permutation_test(data: Data, folds: list[FoldResult], config: TrainConfig, p
     null = {k: v for k, v in null.items() if not k.startswith(ADJUSTED)}
     log.info("permutation test: %s", {n: (round(p[n], 3), b[n]) for n in observed})
     return PermutationResult(observed, {n: p[n] for n in observed}, {n: b[n] for n in observed}, adjusted, null,
-                             e.permutations, statistic_of(data))
+                             e.permutations, statistic_of(data, m))

@@ -83,7 +83,8 @@ def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, c
              for a in arms]
     summaries = [summarise(a.comparison.arm, a.final.learner, a.selections, a.oof, a.oof_learners, data.y[a.comparison.rows],
                            a.comparison.treated, data.patients[a.comparison.rows], config.evaluation.bootstrap, config.seed,
-                           None if periods is None else periods[a.comparison.rows], h, config.policy.min_events_per_arm)
+                           None if periods is None else periods[a.comparison.rows], h, config.policy.min_events_per_arm,
+                           a.varies)
                  for a, h in zip(arms, tests, strict=True)]
     return BenefitResult(summaries, _roles(data, arms, tests, built, config), notes), {a.comparison.arm: a.final for a in arms}
 

@@ -62,7 +62,10 @@ def test_crossover_counts_within_patient_differences():
     assert x.patients == 3  # d had one course only
     assert (x.better_on_drug, x.same, x.better_on_placebo) == (1, 1, 1)
     assert x.mean_difference == pytest.approx(0.0)
-    assert x.c_for_benefit == pytest.approx(1.0)  # a > b > c in predicted and observed benefit
+    assert np.isnan(x.c_for_benefit)  # 3 patients rank nothing worth showing
+    many = crossover(np.tile(benefit[:6], 4), np.tile(y[:6], 4), np.tile(treated[:6], 4),
+                     np.array([f"{p}{k}" for k in range(4) for p in patients[:6]]))
+    assert many.patients == 12 and many.c_for_benefit == pytest.approx(1.0)  # a > b > c, predicted and observed
 
 
 def test_crossover_without_pairs_reports_zero_patients():
@@ -79,7 +82,10 @@ def test_crossover_period_effect_is_tested_exactly():
     y = np.where(period == 2, 1.0, 0.0)  # pure period effect, no drug effect
     x = crossover(np.zeros(16), y, treated, patients, period.astype(float))
     assert (x.drug_first, x.placebo_first) == (4, 4) and x.mean_difference == pytest.approx(0.0)
-    assert x.period_adjusted_p == pytest.approx(0.02857, abs=1e-4)  # Fisher exact of [[0, 4], [4, 0]]
+    assert x.period_adjusted_p == pytest.approx(1.0)  # the second period better in both sequences: no drug effect
+    drug_better = np.where(treated == 1, 1.0, 0.0)  # a pure drug effect: the drug's period better in both sequences
+    assert crossover(np.zeros(16), drug_better, treated, patients, period.astype(float)).period_adjusted_p == (
+        pytest.approx(0.02857, abs=1e-4))  # Fisher exact of [[4, 0], [0, 4]]
     assert np.isnan(crossover(np.zeros(16), y, treated, patients).period_adjusted_p)  # periods unknown: no such test
 
 
