@@ -9,7 +9,8 @@ mean given the features is the benefit in probability points. One OLS regression
 
 * a *group* is a feature with every feature that shares a source column with it (bmi and obese, met
   carrier and met alleles): proxies of one measurement are tested together (a joint Wald test), so a
-  proxy is never tested with its own source left out of the adjustment;
+  proxy is never tested with its own source left out of the adjustment; within a group that survives,
+  a feature is called only if its own test survives Bonferroni over the group (hierarchical testing);
 * *z* is the feature standardised over the comparison's courses, missing values set to the median
   (the final model's imputer) with a missingness indicator, so every course counts (n is the cohort);
 * ``others_*``: the same cross-fitted index of the other features as the log-odds roles use;
@@ -61,6 +62,17 @@ def _columns(data: Data, rows: np.ndarray, features: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _others(index: np.ndarray) -> pd.DataFrame:
+    """The other features' indices as covariates, with the absolute benefit they imply: expit(placebo +
+    modifier) - expit(placebo). On the probability scale benefit also moves with baseline risk, so a
+    feature correlated with the others' risk or modifiers would otherwise inherit their absolute effect."""
+    from scipy.special import expit
+
+    placebo, modifier = index[:, 0], index[:, 1]
+    return pd.DataFrame({"others_prognostic": placebo, "others_modifier": modifier,
+                         "others_benefit": expit(placebo + modifier) - expit(placebo)})
+
+
 def _ols(scores: np.ndarray, design: pd.DataFrame, clusters: np.ndarray, tested: list[str]) -> tuple[np.ndarray, float]:
     """(estimate, CI low, CI high) of the first tested term, and the joint Wald p of all tested terms."""
     import statsmodels.api as sm
@@ -87,10 +99,10 @@ def absolute_roles(data: Data, rows: np.ndarray, scores: np.ndarray, comparison:
         own = _columns(data, rows, [feature])
         if f"z_{feature}" not in own:
             records.append({"feature": feature, "absolute_interaction": np.nan, "absolute_interaction_ci_low": np.nan,
-                            "absolute_interaction_ci_high": np.nan, "group": tuple(sorted(group))})
+                            "absolute_interaction_ci_high": np.nan, "group": tuple(sorted(group)), "own_p": np.nan})
             continue
-        others = pd.DataFrame({"others_prognostic": indexes[feature][:, 0], "others_modifier": indexes[feature][:, 1]})
-        estimate, _ = _ols(scores, pd.concat([base, own, others], axis=1), clusters, [f"z_{feature}"])
+        others = _others(indexes[feature])
+        estimate, own_p = _ols(scores, pd.concat([base, own, others], axis=1), clusters, [f"z_{feature}"])
         key = tuple(sorted(group))
         if key not in group_p:
             joint = _columns(data, rows, list(key))
@@ -98,7 +110,7 @@ def absolute_roles(data: Data, rows: np.ndarray, scores: np.ndarray, comparison:
             tested = [str(c) for c in joint.columns if str(c).startswith("z_")]
             group_p[key] = _ols(scores, pd.concat([base, joint, others], axis=1), clusters, tested)[1] if tested else np.nan
         records.append({"feature": feature, "absolute_interaction": estimate[0], "absolute_interaction_ci_low": estimate[1],
-                        "absolute_interaction_ci_high": estimate[2], "group": key})
+                        "absolute_interaction_ci_high": estimate[2], "group": key, "own_p": own_p})
     return _with_q(pd.DataFrame(records), group_p, alpha)
 
 
@@ -108,5 +120,9 @@ def _with_q(table: pd.DataFrame, group_p: dict[tuple[str, ...], float], alpha: f
     keys = [k for k, p in group_p.items() if not np.isnan(p)]
     q = dict(zip(keys, fdrcorrection([group_p[k] for k in keys])[1], strict=True)) if keys else {}
     table["absolute_interaction_q"] = [q.get(k, np.nan) for k in table["group"]]
-    table["role_absolute"] = np.where(table["absolute_interaction_q"] < alpha, "predictive", "none")
-    return table.drop(columns="group")
+    # hierarchical: a member of a group that survives is called only if its own test survives Bonferroni within
+    # the group, so a feature sharing a source with a composite (lithium and the Maudsley score) is not called
+    # for the composite's effect
+    own = table["own_p"] * table["group"].map(len) < alpha
+    table["role_absolute"] = np.where((table["absolute_interaction_q"] < alpha) & own, "predictive", "none")
+    return table.drop(columns=["group", "own_p"])
