@@ -135,7 +135,14 @@ def _get_or_create(name: str, uri: str, create: bool) -> str:
             raise TrackingError(f"no experiment '{name}' in {redact(uri)} (experiments: {known}). Check the name.")
         local = _local_path(uri)
         location = (local.parent / "artifacts").as_uri() if local is not None else None
-        return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
+        try:
+            return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
+        except mlflow.exceptions.MlflowException as exc:
+            # two members training at once on a server (no file lock there): the other one created it first
+            again = mlflow.get_experiment_by_name(name) if exc.error_code == "RESOURCE_ALREADY_EXISTS" else None
+            if again is None:
+                raise
+            return str(again.experiment_id)
     except TrackingError:
         raise
     except Exception as exc:  # MLflow raises many types for an unusable store

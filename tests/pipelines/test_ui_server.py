@@ -98,7 +98,7 @@ def test_registry_version_has_description_and_tags(ui):
     newest = max(versions, key=lambda v: int(v["version"]))
     tags = {t["key"]: t["value"] for t in newest.get("tags", [])}
     assert "permutation p" in newest["description"] and "kfold" in newest["description"]
-    assert {"target", "cv_design", "data_digest", "experiment", "permutation_p", "auroc", "artifact_sha256"} <= set(tags)
+    assert {"target", "cv_design", "data_digest", "experiment", "auroc_active_p", "auroc", "artifact_sha256"} <= set(tags)
     assert len(tags["data_digest"]) == 64 and "95% CI" in tags["auroc"]
 
 

@@ -98,7 +98,7 @@ def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, fast_con
     with pytest.raises(TrackingError, match="cannot promote"):
         registry.promote(name, 99)
     listed = tracking.list_runs("tests")
-    assert {"run_id", "auroc", "permutation_p", "selected"} <= set(listed.columns) and len(listed) >= 2
+    assert {"run_id", "auroc", "auroc_active", "auroc_active_p", "selected"} <= set(listed.columns) and len(listed) >= 2
 
 
 def test_null_scenario_finds_nothing(store, fast_config, tmp_path):
@@ -193,7 +193,7 @@ def test_continuous_outcome_on_ds005917(store, tmp_path):
     assert result.selected in ("mean", "ridge", "lightgbm_regression")
     metrics = mlflow.get_run(result.run_id).data.metrics
     assert {"r2_pct_change", "r2_pct_change_ci_low", "r2_pct_change_ci_high", "rmse_pct_change",
-            "calibration_slope_pct_change", "permutation_p", "permutation_b", "n_parameters",
+            "calibration_slope_pct_change", "r2_pct_change_p", "r2_pct_change_permutations", "n_parameters",
             "events_per_parameter", "min_courses_riley"} <= set(metrics)
     assert "auroc" not in metrics and "brier" not in metrics
     assert result.sample_size.below_minimum  # 57 courses cannot support ~20 parameters
