@@ -180,6 +180,12 @@ def questions(result: TrainingResult) -> list[tuple[str, str]]:
             ("How much more likely than on placebo (who benefits)?", second)]
 
 
+def _p(value: float) -> str:
+    """'p = 0.125', or 'p < 0.001' below what three decimals show."""
+    shown = tables.fmt(value)
+    return f"p {shown[0]} {shown[1:]}" if shown.startswith("<") else f"p = {shown}"
+
+
 def _ci3(values: tuple[float, float, float], digits: int = 3) -> str:
     return f"{values[0]:.{digits}f} (95% CI {values[1]:.{digits}f} to {values[2]:.{digits}f})"
 
@@ -203,11 +209,14 @@ def benefit_sentence(s: BenefitSummary) -> str:
                  f"{_ci3(s.calibration_summary['gap'])}")
     else:
         text += (f": c-for-benefit {_ci3(s.c_for_benefit)} (0.5 = no better than chance at ranking benefit), final "
-                 f"learner {s.learner}; calibration slope for benefit across fifths {_ci3(s.calibration_summary['slope'], 2)} "
-                 "(1 = predicted differences in benefit are the observed ones)")
+                 f"learner {s.learner}")
+        slope = s.calibration_summary["slope"]
+        if slope[0] == slope[0]:  # none where fewer than 3 groups have enough events in both arms
+            text += (f"; calibration slope for benefit across fifths {_ci3(slope, 2)} (1 = predicted differences in "
+                     "benefit are the observed ones)")
         h = s.heterogeneity
         if h is not None and h.blp_p == h.blp_p:
-            text += (f"; BLP slope {h.blp_slope:.2f}, p = {tables.fmt(h.blp_p)} (tests whether predicted benefit tracks doubly "
+            text += (f"; BLP slope {h.blp_slope:.2f}, {_p(h.blp_p)} (tests whether predicted benefit tracks doubly "
                      f"robust benefit, absolute scale); QINI {_ci3((h.qini, h.qini - 1.96 * h.qini_se, h.qini + 1.96 * h.qini_se))}")
         if s.flagged:
             text += f"; WARNING: mean predicted benefit is off the observed by {_ci3(s.calibration_summary['gap'])}"
@@ -234,9 +243,9 @@ def crossover_sentence(s: BenefitSummary) -> str:
         return ""
     text = (f"; {x.patients} crossover patients: better on drug {x.better_on_drug}, same {x.same}, better on placebo "
             f"{x.better_on_placebo}; paired difference {x.mean_difference:+.2f} (95% CI {x.ci_low:+.2f} to "
-            f"{x.ci_high:+.2f}, Newcombe), exact McNemar p = {tables.fmt(x.p_exact)}")
+            f"{x.ci_high:+.2f}, Newcombe), exact McNemar {_p(x.p_exact)}")
     if x.period_adjusted_p == x.period_adjusted_p:
-        text += f", period-adjusted (Mainland-Gart) p = {tables.fmt(x.period_adjusted_p)}"
+        text += f", period-adjusted (Mainland-Gart) {_p(x.period_adjusted_p)}"
     return text
 
 
