@@ -8,7 +8,8 @@ prognostic factors, nulls) and on an 800-course ``constant_effect`` cohort (no m
 
 * the response model's AUROC within the drug arm against its out-of-fold ``auroc_active``;
 * the Spearman correlation of the final benefit model's prediction with the true benefit (oracle);
-* roles: planted modifiers called predictive/both (of 4), and prognostic or null features called so.
+* roles (log-odds scale, `role_log_odds`): planted modifiers called predictive/both (of 4), and prognostic or null
+  features called so.
 
 ``--speed`` also times ``train`` at 1,000 ``literature`` courses with the default config, with and
 without the benefit model.
@@ -69,7 +70,7 @@ def _fresh(result, scenario: str) -> tuple[float, float]:
 
 def _roles(result) -> tuple[int, list[str]]:
     roles = result.benefit.roles
-    called = set(roles.loc[roles["role"].isin(["predictive", "both"]), "feature"])
+    called = set(roles.loc[roles["role_log_odds"].isin(["predictive", "both"]), "feature"])
     return len(called & PREDICTIVE), sorted(called - PREDICTIVE - PROXIES)
 
 
