@@ -79,10 +79,13 @@ def _ols(scores: np.ndarray, design: pd.DataFrame, clusters: np.ndarray, tested:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = sm.OLS(scores, design).fit(cov_type="cluster", cov_kwds={"groups": clusters})
-        first = tested[0]
-        estimate = np.array([fit.params[first], *fit.conf_int().loc[first].to_numpy()])
-        p = float(np.asarray(fit.wald_test(" = 0, ".join(tested) + " = 0", scalar=True).pvalue))
+        try:
+            fit = sm.OLS(scores, design).fit(cov_type="cluster", cov_kwds={"groups": clusters})
+            first = tested[0]
+            estimate = np.array([fit.params[first], *fit.conf_int().loc[first].to_numpy()])
+            p = float(np.asarray(fit.wald_test(" = 0, ".join(tested) + " = 0", scalar=True).pvalue))
+        except (ValueError, np.linalg.LinAlgError):  # a singular design from a user's cohort: no estimate, not a crash
+            return np.full(3, np.nan), float("nan")
     return estimate, p
 
 

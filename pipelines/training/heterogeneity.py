@@ -105,7 +105,8 @@ def assess_heterogeneity(data: Data, treated: np.ndarray, e: np.ndarray, by_repe
         tester.fit_nuisance(x, d, y)
         placebo_risk = tester.fit_nuisance_cv(x, d, y)[0][:, 0]  # the same folds: the same placebo outcome model
         scores = np.asarray(tester.dr_val_).ravel()
-        if np.ptp(np.nanmean(by_repeat, axis=0)) < 1e-9:
+        # a model constant within every outer fold ranks nobody (its slope on fold intercepts is unidentified)
+        if all(np.ptp(_centred(b, f)) < 1e-9 for b, f in zip(by_repeat, fold_of, strict=True)):
             return Heterogeneity(nan, nan, nan, nan, nan, scores, placebo_risk)
         blp = np.array([_blp(scores, b, f, data.patients) for b, f in zip(by_repeat, fold_of, strict=True)])
         qini = np.array([_qini(tester, x, _centred(b, f), seed) for b, f in zip(by_repeat, fold_of, strict=True)])
