@@ -6,9 +6,18 @@ placebo courses of the sites that give it, with ``treated`` = 1 for the drug cou
 
 * ``s_learner``: one logistic model with the drug indicator and centred feature x drug terms
   (the linear families' fitted tier); benefit = its prediction with the arm set, minus with it unset.
-* ``t_learner``: econml's ``TLearner``, a logistic model per arm.
+* ``t_learner``: econml's ``TLearner``, a logistic model per arm: the placebo arm's model is as
+  flexible as the drug arm's, so prognosis on placebo becomes benefit;
+* ``x_learner``: econml's ``XLearner``: per-arm logistic outcome models, imputed individual effects
+  regressed on the features by an elastic net per arm, mixed by the propensity;
+* ``path``: risk modelling (the PATH statement, Kent et al. 2020): a risk score fitted on both arms
+  with the arm as a covariate (a score fitted on placebo courses alone exaggerates heterogeneity),
+  then response on the arm, the score and (a candidate) their interaction: benefit as a function of
+  predicted placebo-arm risk;
 * ``dr_learner``: econml's ``DRLearner``, doubly-robust pseudo-outcomes regressed on the features
   by a linear final stage; outcome nuisance logistic, propensity the allocation ratio.
+
+Training picks one and rescales it (:class:`CalibratedBenefit`).
 
 Learners take each training course's patient (*groups*: the DR-learner's internal cross-fitting keeps a
 crossover patient's two courses on one side) and propensity *e* (the probability of the drug course) as data:
@@ -89,6 +98,33 @@ class SafeLogistic(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
+class TunedLogistic(SafeLogistic):
+    """Elastic-net logistic regression whose penalty is chosen by its own cross-validated log-loss
+    (scikit-learn's ``LogisticRegressionCV`` over its default path of *Cs* penalties, 1e-4 to 1e4, five
+    folds); the training rate when the labels have too few of a class for five folds.
+
+    Each arm of a T- or X-learner gets its own: with one penalty for both, an arm without signal
+    (the drug arm when only placebo response varies) forces noise into the other, or the other's
+    signal out.
+    """
+
+    def __init__(self, Cs: int = 10, random_state: int | None = None):
+        self.Cs = Cs
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> TunedLogistic:
+        from sklearn.linear_model import LogisticRegressionCV
+
+        y = np.asarray(y).ravel().astype(int)
+        self.classes_ = np.array([0, 1])
+        self.rate_ = float(y.mean()) if len(y) else 0.0
+        self.model_ = None
+        if len(np.unique(y)) == 2 and np.bincount(y).min() >= 5:  # five folds need a case of each in each
+            self.model_ = LogisticRegressionCV(Cs=self.Cs, l1_ratios=[0.5], solver="saga", cv=5, max_iter=3000, use_legacy_attributes=False,
+                                               tol=1e-3, scoring="neg_log_loss", random_state=self.random_state).fit(X, y)
+        return self
+
+
 def _logistic(seed: int, C: float = 0.3, l1_ratio: float = 0.0) -> SafeLogistic:
     return SafeLogistic(C=C, l1_ratio=l1_ratio, random_state=seed)
 
@@ -135,6 +171,8 @@ class BenefitModel:
         if self.learner == "t_learner":
             x = self._x(X)
             return self.estimator.models[1].predict(x), self.estimator.models[0].predict(x)
+        if self.learner == "path":
+            return self.estimator.probabilities(self._x(X))
         return None
 
     def effect(self, X: pd.DataFrame) -> np.ndarray:
@@ -147,6 +185,71 @@ class BenefitModel:
             # a linear final stage is unbounded; a difference of probabilities lies in [-1, 1], and
             # projecting onto it can only bring an estimate closer to the truth
             return np.clip(np.asarray(self.estimator.effect(self._x(X))).ravel(), -1.0, 1.0)
+
+
+@dataclass
+class CalibratedBenefit:
+    """A learner's benefit rescaled on the R-loss: ``intercept + slope * (effect - centre)``.
+
+    *slope* (>= 0) and *intercept* come from training (the learner's out-of-fold benefit regressed on
+    the R-loss, a one-learner R-stack, Nie & Wager 2021): a learner whose benefit varies more than the
+    outcomes bear out is shrunk toward the average, and with slope 0 the model predicts one benefit,
+    the intercept, for everyone. The ranking of the courses is the learner's.
+    """
+
+    arm: str
+    model: BenefitModel
+    slope: float
+    centre: float      # the learner's mean out-of-fold benefit where the slope was fitted
+    intercept: float
+
+    @property
+    def learner(self) -> str:
+        """What predicts, in words."""
+        return f"{self.model.learner} x {self.slope:.2f}" if self.slope > 0 else f"constant ({self.model.learner} x 0)"
+
+    def probabilities(self, X: pd.DataFrame) -> None:
+        return None
+
+    def effect(self, X: pd.DataFrame) -> np.ndarray:
+        """Predicted benefit of the drug over placebo, per course (probability scale)."""
+        if self.slope == 0:
+            return np.full(len(X), self.intercept)
+        return np.clip(self.intercept + self.slope * (self.model.effect(X) - self.centre), -1.0, 1.0)
+
+
+class RiskModelling(BaseEstimator):
+    """PATH risk modelling: a risk score fitted on both arms, then response on arm x score.
+
+    Hand-written: the two stages are two logistic fits (scikit-learn), and no maintained library
+    offers the PATH model itself. The score is the linear predictor with the arm set to placebo.
+    """
+
+    def __init__(self, C: float = 0.1, interaction: bool = True, random_state: int | None = None):
+        self.C = C
+        self.interaction = interaction
+        self.random_state = random_state
+
+    def _stage2(self, score: np.ndarray, treated: np.ndarray) -> np.ndarray:
+        columns = [score, treated] + ([score * treated] if self.interaction else [])
+        return np.column_stack(columns)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        risk = self.risk_.model_
+        if risk is None:
+            return np.zeros(len(x))
+        return np.asarray(risk.decision_function(np.column_stack([x, np.zeros(len(x))])))
+
+    def fit(self, x: np.ndarray, y: np.ndarray, treated: np.ndarray) -> RiskModelling:
+        self.risk_ = SafeLogistic(C=self.C, l1_ratio=0.5, random_state=self.random_state).fit(np.column_stack([x, treated]), y)
+        # the outcome on the score and the arm: three or four coefficients, barely penalised
+        self.outcome_ = SafeLogistic(C=100.0, random_state=self.random_state).fit(self._stage2(self.score(x), treated), y)
+        return self
+
+    def probabilities(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        score, ones = self.score(x), np.ones(len(x))
+        return (self.outcome_.predict_proba(self._stage2(score, ones))[:, 1],
+                self.outcome_.predict_proba(self._stage2(score, 0 * ones))[:, 1])
 
 
 class KnownPropensity(ClassifierMixin, BaseEstimator):
@@ -172,15 +275,39 @@ def _fit_s(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: 
 
 
 def _fit_t(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
-           groups: np.ndarray | None = None, C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
+           groups: np.ndarray | None = None) -> BenefitModel:
     from econml.metalearners import TLearner
 
     numeric = numeric_pipeline().fit(covariates(X))
-    learner = TLearner(models=ProbabilityRegressor(_logistic(seed, C, l1_ratio)))
+    learner = TLearner(models=ProbabilityRegressor(TunedLogistic(random_state=seed)))  # cloned per arm, tuned per arm
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         learner.fit(y, treated, X=np.asarray(numeric.transform(covariates(X))))
     return BenefitModel("t_learner", arm, learner, tuple(X.columns), numeric)
+
+
+def _fit_x(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
+           groups: np.ndarray | None = None, alpha: float = 0.01) -> BenefitModel:
+    from econml.metalearners import XLearner
+    from sklearn.linear_model import ElasticNet
+
+    numeric = numeric_pipeline().fit(covariates(X))
+    # the propensity mixes the two arms' effect models; in a randomised cohort it is about constant
+    learner = XLearner(models=ProbabilityRegressor(TunedLogistic(random_state=seed)),
+                       cate_models=ElasticNet(alpha=alpha, l1_ratio=0.5, random_state=seed),
+                       propensity_model=LogisticRegression(C=0.1, max_iter=2000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        learner.fit(y, treated, X=np.asarray(numeric.transform(covariates(X))))
+    return BenefitModel("x_learner", arm, learner, tuple(X.columns), numeric)
+
+
+def _fit_path(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
+              groups: np.ndarray | None = None, C: float = 0.1, interaction: bool = True) -> BenefitModel:
+    numeric = numeric_pipeline().fit(covariates(X))
+    model = RiskModelling(C, interaction, seed).fit(np.asarray(numeric.transform(covariates(X))), y.astype(int),
+                                                    treated.astype(float))
+    return BenefitModel("path", arm, model, tuple(X.columns), numeric)
 
 
 def _fit_dr(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
@@ -216,7 +343,12 @@ _SPARSE = tuple({"C": C, "l1_ratio": r} for C in (0.03, 0.1, 0.3) for r in (0.5,
 _ENTRIES = (
     Learner("s_learner", "S-learner: one elastic-net logistic model with the drug indicator and centred "
             "feature x drug terms", _fit_s, _SPARSE),
-    Learner("t_learner", "T-learner (econml TLearner): an elastic-net logistic model per arm", _fit_t, _SPARSE[:4]),
+    Learner("t_learner", "T-learner (econml TLearner): an elastic-net logistic model per arm, the placebo arm's as "
+            "flexible as the drug arm's, each arm's penalty tuned by its own log-loss", _fit_t),
+    Learner("x_learner", "X-learner (econml XLearner): elastic-net logistic outcome model per arm (tuned per arm), imputed effects "
+            "regressed by an elastic net per arm", _fit_x, ({"alpha": 0.01}, {"alpha": 0.003})),
+    Learner("path", "risk modelling (PATH): benefit as a function of predicted placebo-arm risk, from a risk score "
+            "fitted on both arms", _fit_path, ({"interaction": False}, {"interaction": True})),
     Learner("dr_learner", "doubly-robust learner (econml DRLearner): logistic outcome model, allocation-ratio "
             "propensity, linear final stage", _fit_dr),
 )

@@ -20,6 +20,7 @@ This module stays free of numpy: the command line reads the table without loadin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
@@ -81,6 +82,7 @@ class EffectScale(StrEnum):
     PROBIT = "probit"                    # drug intercept (+ predictive effects) added to the probit predictor
     RISK_DIFFERENCE = "risk_difference"  # p_drug = p_placebo + effect_size, for every patient
     RISK_RATIO = "risk_ratio"            # p_drug = effect_size * p_placebo, for every patient
+    LOG_ODDS = "log_odds"                # logit p_drug = logit p_placebo + effect_size, for every patient
 
 
 P = TypeVar("P", float, "NDArray[np.float64]")
@@ -92,6 +94,8 @@ def drug_probability(scale: EffectScale, effect_size: float, p_placebo: P) -> P:
         return p_placebo + effect_size
     if scale is EffectScale.RISK_RATIO:
         return p_placebo * effect_size
+    if scale is EffectScale.LOG_ODDS:  # expit(logit p + a), written without numpy
+        return p_placebo / (p_placebo + (1.0 - p_placebo) * math.exp(-effect_size))
     raise ValueError("on the probit scale the drug acts through the linear predictor, not the probability")
 
 
@@ -138,8 +142,10 @@ _PLACEBO_OF = {"ketamine_iv": "placebo_iv", "esketamine_in": "placebo_in"}
 def _risk_scale_rates(scale: EffectScale, effect_size: float) -> Rates:
     """Literature placebo rates; each drug rate follows from its placebo rate, as the risk scale implies.
 
-    The map is linear in p_placebo, so the drug arm's mean is the map of the placebo arm's mean and
-    these rates hold in expectation. Drug remission keeps the literature remission/response ratio.
+    On the risk-difference and risk-ratio scales the map is linear in p_placebo, so the drug arm's mean
+    is the map of the placebo arm's mean and these rates hold in expectation; on the log-odds scale
+    they are the map of the mean, close to (not exactly) the mean of the map. Drug remission keeps the
+    literature remission/response ratio.
     """
     out = dict(LITERATURE_RATES)
     for (arm, tp), (resp, rem, thr) in LITERATURE_RATES.items():
@@ -149,7 +155,7 @@ def _risk_scale_rates(scale: EffectScale, effect_size: float) -> Rates:
     return out
 
 
-PLACEBO_PROGNOSIS = {"n_failed_treatments": -0.6, "madrs_baseline": -0.5, "bmi": 0.5}
+PLACEBO_PROGNOSIS = {"n_failed_treatments": -0.35, "madrs_baseline": -0.3, "bmi": 0.3}
 RISK_PROGNOSTIC = {"n_failed_treatments": -0.8, "madrs_baseline": -0.6}
 
 
@@ -198,6 +204,13 @@ SCENARIOS: dict[str, Scenario] = {
             placebo_ceiling=0.72,
         ),
         Scenario(
+            "constant_log_odds", "every patient's drug effect is +1.5 on the log-odds scale (odds ratio 4.5; "
+            "logit p_drug = logit p_placebo + 1.5) under strong prognosis: no feature modifies the log odds "
+            "ratio, yet the absolute benefit varies through baseline risk alone (largest near p_placebo 0.32)",
+            rates=_risk_scale_rates(EffectScale.LOG_ODDS, 1.5), effects={}, prognostic=dict(RISK_PROGNOSTIC),
+            prior_ect_drug_scale=1.0, site_sd=0.0, scale=EffectScale.LOG_ODDS, effect_size=1.5,
+        ),
+        Scenario(
             "constant_risk_ratio", "every patient's risk ratio is 1.8 (p_drug = 1.8 * p_placebo, p_placebo = "
             "0.5 * Phi(predictor)) under strong prognosis: the absolute benefit (0.8 * p_placebo) varies through "
             "baseline risk alone, no feature modifies the log risk ratio; drug rates are 1.8 x placebo",
@@ -207,6 +220,10 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     )
 }
+
+# Where the benefit of the drug over placebo comes from, one scenario per source (and none): the
+# benefit benchmark and tests run the benefit model on each against its oracle.
+BENEFIT_SUITE = ("benefit", "constant_log_odds", "constant_risk_difference", "placebo_prognosis", "null")
 
 # Nulls planted in every scenario: columns generated but given no effect on response.
 NULL_FEATURES = ("age", "sex", "il6_pg_ml", "crp_mg_l", "tnf_alpha_pg_ml", "kynurenine_umol_l",

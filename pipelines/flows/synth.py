@@ -7,7 +7,7 @@ from pathlib import Path
 from ketamine_response.features.cohort.formats import format_of
 from ketamine_response.features.cohort.reader import refuse_overwriting, write_table
 from ketamine_response.features.synthetic.cohort import build_cohort
-from ketamine_response.features.synthetic.scenarios import LITERATURE_RATES, NULL_FEATURES, SCENARIOS, EffectScale, Scenario
+from ketamine_response.features.synthetic.scenarios import BENEFIT_SUITE, LITERATURE_RATES, NULL_FEATURES, SCENARIOS, EffectScale, Scenario
 
 
 def write_synthetic(n: int, seed: int, scenario: str, out: str | Path,
@@ -30,6 +30,8 @@ def _effect_scale_line(s: Scenario) -> str:
         rule = f"p_drug = p_placebo {s.effect_size:+g} for every patient (constant risk difference)"
     elif s.scale is EffectScale.RISK_RATIO:
         rule = f"p_drug = {s.effect_size:g} x p_placebo for every patient (constant risk ratio)"
+    elif s.scale is EffectScale.LOG_ODDS:
+        rule = f"logit p_drug = logit p_placebo {s.effect_size:+g} for every patient (constant log odds ratio)"
     else:
         return "  drug effect scale: probit (drug intercepts solved to the rates)"
     return f"  drug effect scale: {s.scale.value}: {rule}, p_placebo = {s.placebo_ceiling:g} x Phi(predictor)"
@@ -39,7 +41,8 @@ def describe_scenarios() -> str:
     """The planted truth of every scenario as a plain-text table (``synth --describe``)."""
     lines = []
     for s in SCENARIOS.values():
-        lines += [f"{s.name}: {s.description}",
+        suite = " [benefit suite: where benefit comes from]" if s.name in BENEFIT_SUITE else ""
+        lines += [f"{s.name}{suite}: {s.description}",
                   f"  prior ECT scales the drug effect by {s.prior_ect_drug_scale:g}; site SD {s.site_sd:g} "
                   f"(probit); timepoint correlation {s.timepoint_correlation:g}"]
         effects = ", ".join(f"{k} {v:+.2f}" for k, v in s.effects.items()) or "none"

@@ -29,7 +29,16 @@ import numpy as np
 import pandas as pd
 
 from ketamine_response.features.cohort.schema import ACTIVE_ARMS
-from ketamine_response.models.benefit import LEARNERS, BenefitModel, Propensity, SafeLogistic, covariates, get_learner, numeric_pipeline
+from ketamine_response.models.benefit import (
+    LEARNERS,
+    BenefitModel,
+    Propensity,
+    SafeLogistic,
+    CalibratedBenefit,
+    covariates,
+    get_learner,
+    numeric_pipeline,
+)
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.folds import Data, FoldResult
 from ketamine_response.pipelines.training.cv import inner_splits
@@ -56,8 +65,8 @@ class ArmBenefit:
     comparison: Comparison
     oof: np.ndarray                        # selected procedure's pooled out-of-fold benefit, over rows
     oof_learners: dict[str, np.ndarray]    # each learner's, over rows
-    selections: list[str]                  # per outer fold, the selected learner
-    final: BenefitModel
+    selections: list[str]                  # per outer fold, the chosen learner (constant: rescaled to 0)
+    final: CalibratedBenefit
     final_losses: dict[str, float]
     by_repeat: np.ndarray                  # the selected benefit of each CV repeat, (repeats, rows)
     fold_of: np.ndarray                    # the outer fold that predicted each row in each repeat
@@ -117,13 +126,10 @@ def _numeric_fit(data: Data, train: np.ndarray) -> Callable[[np.ndarray], np.nda
     return lambda rows: np.asarray(numeric.transform(covariates(data.X.iloc[rows])))
 
 
-def pseudo_outcomes(data: Data, treated: np.ndarray, train: np.ndarray, test: np.ndarray,
-                    e: np.ndarray) -> np.ndarray:
-    """Transformed outcomes of the *test* courses (propensity *e*), the outcome model fitted on *train*."""
+def outcome_residuals(data: Data, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """y - m(x) of the *test* courses, m the arm-blind outcome model fitted on *train* (the R-learner's m)."""
     x = _numeric_fit(data, train)
-    # m(x): the outcome whatever the arm; it only reduces the variance, any m leaves psi unbiased
-    m = SafeLogistic(C=0.3).fit(x(train), data.y[train]).predict_proba(x(test))[:, 1]
-    return (treated[test] - e) * (data.y[test] - m) / (e * (1 - e))
+    return data.y[test] - SafeLogistic(C=0.3).fit(x(train), data.y[train]).predict_proba(x(test))[:, 1]
 
 
 def candidates(names: tuple[str, ...]) -> list[Candidate]:
@@ -135,70 +141,116 @@ def restrict(c: Comparison, positions: np.ndarray) -> Comparison:
     return Comparison(c.arm, c.rows[positions], c.treated[positions], c.strata[positions])
 
 
-def inner_losses(data: Data, c: Comparison, names: tuple[str, ...], folds: int, seed: int,
-                 kind: Propensity) -> tuple[np.ndarray, np.ndarray]:
-    """Per course of *c*, each candidate's transformed-outcome loss on its inner test fold; and each
-    candidate's mean outcome log-loss (NaN for a learner that models no outcome)."""
+@dataclass(frozen=True)
+class InnerFit:
+    """Every candidate's benefit for each course from the inner fold that left it out, and the R-loss's parts.
+
+    The R-loss of benefit tau (Nie & Wager 2021) is mean(((y - m(x)) - (T - e) tau(x))^2), with m the
+    arm-blind outcome model and e the propensity, both from the other inner folds: its expectation is
+    smallest at the true benefit whatever m, and, unlike the outcome log-loss, it rewards a difference
+    between the arms' predictions only as far as the outcomes bear it out, in either arm.
+    """
+
+    tau: np.ndarray       # (candidates, courses)
+    residual: np.ndarray  # y - m(x)
+    t_tilde: np.ndarray   # T - e
+    outcome: np.ndarray   # (candidates,) mean outcome log-loss; NaN for a learner that models no outcome
+
+    def r_loss(self, tau: np.ndarray) -> np.ndarray:
+        """Per course, the R-loss of the benefit *tau*."""
+        return (self.residual - self.t_tilde * tau) ** 2
+
+
+def inner_fit(data: Data, c: Comparison, names: tuple[str, ...], folds: int, seed: int, kind: Propensity) -> InnerFit:
+    """Fit every candidate on patient-grouped inner folds of the courses of *c* (see :class:`InnerFit`)."""
     from ketamine_response.pipelines.evaluation.metrics import log_loss
 
-    pool = candidates(names)
-    sub = data.take(c.rows)
-    dr, outcome = np.zeros((len(pool), len(sub.y))), np.full((len(pool), folds), np.nan)
+    pool, sub = candidates(names), data.take(c.rows)
+    n = len(sub.y)
+    tau, residual, t_tilde = np.zeros((len(pool), n)), np.zeros(n), np.zeros(n)
+    outcome = np.full((len(pool), folds), np.nan)
     for j, (train, test) in enumerate(inner_splits(sub.task.strata(sub.y), sub.patients, folds, seed)):
-        psi = pseudo_outcomes(sub, c.treated, train, test, propensity(data, c, train, test, kind))
+        residual[test] = outcome_residuals(sub, train, test)
+        t_tilde[test] = c.treated[test] - propensity(data, c, train, test, kind)
         e_train = propensity(data, c, train, train, kind)
         for i, (name, params) in enumerate(pool):
             model = get_learner(name).fit(sub.X.iloc[train], sub.y[train], c.treated[train], c.arm, seed, e_train,
                                           sub.patients[train], **params)
-            dr[i, test] = (psi - model.effect(sub.X.iloc[test])) ** 2
+            tau[i, test] = model.effect(sub.X.iloc[test])
             both = model.probabilities(sub.X.iloc[test])
             if both is not None:
                 outcome[i, j] = log_loss(sub.y[test], np.where(c.treated[test] == 1, both[0], both[1]))
-    return dr, outcome.mean(axis=1)
+    return InnerFit(tau, residual, t_tilde, outcome.mean(axis=1))
 
 
-def best_per_learner(names: tuple[str, ...], dr: np.ndarray, outcome: np.ndarray) -> dict[str, tuple[int, float]]:
-    """Each learner's best candidate (its index among :func:`candidates`) and its mean transformed-outcome loss.
+def r_stack(fit: InnerFit, i: int) -> tuple[float, float, float]:
+    """(intercept, slope >= 0, centre) minimising the R-loss of intercept + slope (tau_i - centre) for
+    candidate *i* (a one-learner R-stack, Nie & Wager 2021, section 5); centre is its mean benefit.
 
-    Within a learner that models the outcome (S, T), hyperparameters are chosen by the outcome
-    log-loss: the transformed-outcome loss is too noisy at trial sizes to tune penalties (it favoured the least
-    penalised fits, whose benefit ranking was worst on fresh data). Across learners, the transformed-outcome loss decides.
+    A non-negative slope: a benefit whose ranking runs against the outcomes gets none, and with slope 0
+    the model predicts one benefit (the intercept, an estimate of the average) for everyone.
     """
-    best: dict[str, tuple[int, float, float]] = {}
-    for i, ((name, _), fit) in enumerate(zip(candidates(names), outcome, strict=True)):
-        loss = float(dr[i].mean())
-        key = loss if np.isnan(fit) else fit
-        if name not in best or key < best[name][2]:
-            best[name] = (i, loss, key)
-    return {name: (i, loss) for name, (i, loss, _) in best.items()}
+    from scipy.optimize import lsq_linear
+
+    centre = float(fit.tau[i].mean())
+    design = fit.t_tilde[:, None] * np.column_stack([np.ones(fit.tau.shape[1]), fit.tau[i] - centre])
+    solution = lsq_linear(design, fit.residual, bounds=([-np.inf, 0.0], [np.inf, np.inf])).x
+    slope = float(solution[1]) if solution[1] > 1e-9 else 0.0  # the solver's zero at the bound is ~1e-20
+    return float(np.clip(solution[0], -1.0, 1.0)), slope, centre
 
 
-def one_se_choice(names: tuple[str, ...], dr: np.ndarray, best: dict[str, tuple[int, float]],
-                  patients: np.ndarray) -> str:
-    """The first learner in registry order (simplest first) whose transformed-outcome loss is within one
-    standard error of the smallest (the one-SE rule): the loss is noisy at trial sizes. The SE is that of
-    the paired difference averaged per patient (a crossover patient's two courses are not independent)."""
-    winner = min(best, key=lambda n: best[n][1])
-    for name in names:
-        if name not in best:
-            continue
-        diff = pd.Series(dr[best[name][0]] - dr[best[winner][0]]).groupby(patients).mean()
-        if diff.mean() <= diff.std(ddof=1) / np.sqrt(len(diff)):
-            return name
-    return winner
+def calibrated_loss(fit: InnerFit, i: int) -> np.ndarray:
+    """Per course, the R-loss of candidate *i* rescaled by :func:`r_stack`."""
+    intercept, slope, centre = r_stack(fit, i)
+    return fit.r_loss(intercept + slope * (fit.tau[i] - centre))
+
+
+def best_per_learner(names: tuple[str, ...], fit: InnerFit) -> dict[str, int]:
+    """Each learner's best candidate (its index among :func:`candidates`): by the outcome log-loss over
+    both arms where the learner models each arm's outcome (S, T, PATH), else by the calibrated R-loss."""
+    best: dict[str, tuple[int, float]] = {}
+    for i, (name, _) in enumerate(candidates(names)):
+        key = fit.outcome[i] if np.isfinite(fit.outcome[i]) else float(calibrated_loss(fit, i).mean())
+        if name not in best or key < best[name][1]:
+            best[name] = (i, key)
+    return {name: i for name, (i, _) in best.items()}
+
+
+def choose(fit: InnerFit, best: dict[str, int], patients: np.ndarray) -> str:
+    """The learner whose benefit predicts: the best outcome log-loss over both arms among the learners
+    that model each arm's outcome, unless another learner's calibrated R-loss is lower by more than one
+    standard error (of the per-patient paired difference: a crossover patient's two courses are one unit).
+
+    Why the outcome log-loss first: heterogeneity from either arm shows in it (a placebo-arm prognosis
+    the drug does not share is a better fit per arm, not noise), and at trial sizes it separates the
+    learners where every benefit loss is within its noise (a learner with Spearman 0.36 and one with 0.63
+    against the true benefit had calibrated R-losses 0.3 SE apart). The R-loss overrules it only where
+    the difference is clear.
+    """
+    modelled = {n: i for n, i in best.items() if np.isfinite(fit.outcome[i])}
+    losses = {n: calibrated_loss(fit, i) for n, i in best.items()}
+    default = (min(modelled, key=lambda n: fit.outcome[modelled[n]]) if modelled
+               else min(losses, key=lambda n: losses[n].mean()))
+    challenger = min(losses, key=lambda n: losses[n].mean())
+    diff = pd.Series(losses[default] - losses[challenger]).groupby(patients).mean()
+    return challenger if diff.mean() > diff.std(ddof=1) / np.sqrt(len(diff)) else default
 
 
 def fit_selected(data: Data, c: Comparison, names: tuple[str, ...], folds: int, seed: int,
-                 kind: Propensity) -> tuple[str, dict[str, BenefitModel], dict[str, float]]:
-    """Inner selection on the courses of *c*, then every learner's best candidate refit on all of them."""
-    dr, outcome = inner_losses(data, c, names, folds, seed, kind)
-    best = best_per_learner(names, dr, outcome)
+                 kind: Propensity) -> tuple[CalibratedBenefit, dict[str, BenefitModel], dict[str, float]]:
+    """Inner fits on the courses of *c*, each learner's best candidate refit on all of them, the chosen one
+    rescaled (:class:`CalibratedBenefit`); with each learner's calibrated R-loss."""
+    fit = inner_fit(data, c, names, folds, seed, kind)
+    best = best_per_learner(names, fit)
     pool = candidates(names)
     sub, every = data.take(c.rows), np.arange(len(c.rows))
     e = propensity(data, c, every, every, kind)
     fitted = {name: get_learner(name).fit(sub.X, sub.y, c.treated, c.arm, seed, e, sub.patients, **pool[i][1])
-              for name, (i, _) in best.items()}
-    return one_se_choice(names, dr, best, sub.patients), fitted, {n: loss for n, (_, loss) in best.items()}
+              for name, i in best.items()}
+    chosen = choose(fit, best, sub.patients)
+    intercept, slope, centre = r_stack(fit, best[chosen])
+    return (CalibratedBenefit(c.arm, fitted[chosen], slope, centre, intercept), fitted,
+            {name: float(calibrated_loss(fit, i).mean()) for name, i in best.items()})
 
 
 def _outer_fold(data: Data, c: Comparison, fold: FoldResult, names: tuple[str, ...], inner: int,
@@ -207,9 +259,10 @@ def _outer_fold(data: Data, c: Comparison, fold: FoldResult, names: tuple[str, .
     position = {row: i for i, row in enumerate(c.rows)}
     train = np.array([position[r] for r in fold.split.train if r in position])
     test = np.array([position[r] for r in fold.split.test if r in position])
-    selected, fitted, _ = fit_selected(data, restrict(c, train), names, inner, seed, kind)
+    stack, fitted, _ = fit_selected(data, restrict(c, train), names, inner, seed, kind)
     X_test = data.X.iloc[c.rows[test]]
-    return test, selected, {name: model.effect(X_test) for name, model in fitted.items()}
+    effects = {name: model.effect(X_test) for name, model in fitted.items()} | {SELECTED: stack.effect(X_test)}
+    return test, stack.model.learner if stack.slope > 0 else "constant", effects
 
 
 def run_benefit(data: Data, folds: list[FoldResult], c: Comparison, names: tuple[str, ...], inner: int,
@@ -225,16 +278,15 @@ def run_benefit(data: Data, folds: list[FoldResult], c: Comparison, names: tuple
     for test, selected, effects in runs:
         for name, values in effects.items():
             total[name][test] += values
-        total[SELECTED][test] += effects[selected]
         count[test] += 1
     mean = {name: np.where(count > 0, t / np.maximum(count, 1), np.nan) for name, t in total.items()}
     repeats = sorted({f.split.repeat for f in folds})
     by_repeat, fold_of = np.full((len(repeats), n), np.nan), np.full((len(repeats), n), -1)
     for f, (test, selected, effects) in zip(folds, runs, strict=True):
-        by_repeat[repeats.index(f.split.repeat), test] = effects[selected]
+        by_repeat[repeats.index(f.split.repeat), test] = effects[SELECTED]
         fold_of[repeats.index(f.split.repeat), test] = f.split.fold
-    varies = {name: any(np.ptp(effects[name]) > 1e-9 for _, _, effects in runs if len(effects[name])) for name in names}
-    varies[SELECTED] = any(np.ptp(effects[chosen]) > 1e-9 for _, chosen, effects in runs if len(effects[chosen]))
-    final, fitted, losses = fit_selected(data, c, names, inner, seed, kind)
-    log.info("benefit %s: outer selections %s, final %s", c.arm, [r[1] for r in runs], final)
-    return ArmBenefit(c, mean.pop(SELECTED), mean, [r[1] for r in runs], fitted[final], losses, by_repeat, fold_of, varies)
+    varies = {name: any(np.ptp(effects[name]) > 1e-9 for _, _, effects in runs if len(effects[name]))
+              for name in (*names, SELECTED)}
+    final, _, losses = fit_selected(data, c, names, inner, seed, kind)
+    log.info("benefit %s: outer folds' leading learners %s, final %s", c.arm, [r[1] for r in runs], final.learner)
+    return ArmBenefit(c, mean.pop(SELECTED), mean, [r[1] for r in runs], final, losses, by_repeat, fold_of, varies)

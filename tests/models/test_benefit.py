@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 
 from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.synthetic.cohort import build_cohort
-from ketamine_response.models.benefit import LEARNERS, benefit_shap, get_learner, with_arm
+from ketamine_response.models.benefit import LEARNERS, CalibratedBenefit, benefit_shap, get_learner, with_arm
 from ketamine_response.pipelines.config import load_config
 from ketamine_response.pipelines.flows.train import build_training_data
 from ketamine_response.pipelines.training.benefit import comparisons
@@ -70,4 +70,16 @@ def test_benefit_shap_ranks_the_planted_modifiers_first(comparison):
 
 def test_unknown_learner_is_named():
     with pytest.raises(ValueError, match="known: s_learner"):
-        get_learner("x_learner")
+        get_learner("r_forest")
+
+
+def test_calibrated_benefit_rescales_and_keeps_the_ranking(comparison):
+    data, treated, _ = comparison
+    model = get_learner("t_learner").fit(data.X, data.y, treated, "ketamine_iv", 3, E(treated))
+    raw = model.effect(data.X)
+    half = CalibratedBenefit("ketamine_iv", model, 0.5, float(raw.mean()), 0.3)
+    np.testing.assert_allclose(half.effect(data.X), 0.3 + 0.5 * (raw - raw.mean()))
+    assert half.learner == "t_learner x 0.50" and half.probabilities(data.X) is None
+    flat = CalibratedBenefit("ketamine_iv", model, 0.0, float(raw.mean()), 0.3)
+    np.testing.assert_array_equal(flat.effect(data.X), 0.3)
+    assert flat.learner.startswith("constant")

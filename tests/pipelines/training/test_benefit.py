@@ -10,7 +10,7 @@ from ketamine_response.features.synthetic.cohort import build_cohort
 from ketamine_response.pipelines.config import load_config
 from ketamine_response.pipelines.flows.train import build_training_data
 from ketamine_response.pipelines.folds import Data, FoldResult
-from ketamine_response.pipelines.training.benefit import comparisons, design_strata, one_se_choice, propensity, pseudo_outcomes, run_benefit
+from ketamine_response.pipelines.training.benefit import InnerFit, choose, comparisons, design_strata, inner_fit, propensity, r_stack, run_benefit
 from ketamine_response.pipelines.training.cv import outer_splits
 
 
@@ -37,28 +37,42 @@ def test_too_few_placebo_courses_give_a_note_not_a_model():
     assert found == [] and "no benefit model for ketamine_iv" in notes[0]
 
 
-def test_pseudo_outcomes_average_to_the_trial_effect():
+def test_r_stack_intercept_is_the_trial_effect():
     data = _data(3000, 5, "constant_effect")
     c = comparisons(data)[0][0]
+    fit = inner_fit(data, c, ("path",), 2, 0, "allocation")
+    intercept, slope, _ = r_stack(fit, 0)
     sub = data.take(c.rows)
-    half = np.arange(len(sub.y)) % 2 == 0
-    train, test = np.flatnonzero(half), np.flatnonzero(~half)
-    psi = pseudo_outcomes(sub, c.treated, train, test, propensity(data, c, train, test, "allocation"))
-    rows = ~half
-    observed = sub.y[rows][c.treated[rows] == 1].mean() - sub.y[rows][c.treated[rows] == 0].mean()
-    assert abs(psi.mean() - observed) < 0.05
+    observed = sub.y[c.treated == 1].mean() - sub.y[c.treated == 0].mean()
+    assert abs(intercept - observed) < 0.03 and slope >= 0
 
 
-def test_one_se_rule_prefers_the_simpler_learner_within_noise():
-    rng = np.random.default_rng(0)
-    noise = rng.normal(1.0, 0.5, 400)
-    dr = np.vstack([noise + rng.normal(0.01, 0.3, 400), noise])  # candidate 0 (s) a hair worse, within noise
-    best = {"s_learner": (0, float(dr[0].mean())), "t_learner": (1, float(dr[1].mean()))}
-    patients = np.arange(400) // 2  # pairs of courses: the SE is per patient
-    assert one_se_choice(("s_learner", "t_learner"), dr, best, patients) == "s_learner"
-    dr[0] += 1.0  # clearly worse
-    best["s_learner"] = (0, float(dr[0].mean()))
-    assert one_se_choice(("s_learner", "t_learner"), dr, best, patients) == "t_learner"
+def _fit(tau: np.ndarray, outcome: np.ndarray, seed: int = 0) -> InnerFit:
+    """An inner fit whose residuals follow the first row of *tau* exactly, plus noise."""
+    rng = np.random.default_rng(seed)
+    t_tilde = rng.binomial(1, 0.5, tau.shape[1]) - 0.5
+    return InnerFit(tau, t_tilde * tau[0] + rng.normal(0, 0.45, tau.shape[1]), t_tilde, outcome)
+
+
+def test_r_stack_slope_is_one_for_the_truth_and_zero_for_noise():
+    rng = np.random.default_rng(1)
+    truth = 0.3 + 0.15 * rng.normal(size=20_000)
+    fit = _fit(np.vstack([truth, rng.normal(0.3, 0.15, truth.size), 0.3 - (truth - 0.3)]), np.full(3, np.nan))
+    assert abs(r_stack(fit, 0)[1] - 1) < 0.1
+    assert r_stack(fit, 1)[1] < 0.1
+    assert r_stack(fit, 2)[1] == 0  # a ranking that runs against the outcomes gets no weight
+
+
+def test_choice_is_the_outcome_fit_unless_the_r_loss_is_clearly_better():
+    rng = np.random.default_rng(2)
+    truth = 0.3 + 0.15 * rng.normal(size=4000)
+    near = truth + rng.normal(0, 0.15, truth.size)
+    patients = np.arange(truth.size) // 2
+    # the outcome log-loss prefers candidate 1 (t_learner); candidate 0 (x_learner) models no outcome
+    fit = _fit(np.vstack([near, near + rng.normal(0, 0.05, truth.size)]), np.array([np.nan, 0.6]))
+    assert choose(fit, {"x_learner": 0, "t_learner": 1}, patients) == "t_learner"  # within noise
+    fit = _fit(np.vstack([truth, rng.normal(0.3, 0.15, truth.size)]), np.array([np.nan, 0.6]))
+    assert choose(fit, {"x_learner": 0, "t_learner": 1}, patients) == "x_learner"  # clearly better
 
 
 def test_propensity_is_the_allocation_ratio_of_each_design_stratum():
@@ -81,8 +95,8 @@ def test_every_course_gets_an_out_of_fold_benefit():
     folds = [FoldResult(s, "elastic_net", {}, {}) for s in splits]
     c = comparisons(data)[0][0]
     with Parallel(n_jobs=1) as parallel:
-        result = run_benefit(data, folds, c, ("s_learner", "t_learner", "dr_learner"), 2, 0, "allocation", parallel)
+        result = run_benefit(data, folds, c, ("s_learner", "t_learner", "path"), 2, 0, "allocation", parallel)
     assert np.all(np.isfinite(result.oof)) and len(result.oof) == len(c.rows)
-    assert set(result.oof_learners) == {"s_learner", "t_learner", "dr_learner"}
-    assert len(result.selections) == 3 and set(result.selections) <= set(result.oof_learners)
+    assert set(result.oof_learners) == {"s_learner", "t_learner", "path"}
+    assert len(result.selections) == 3 and set(result.selections) <= {*result.oof_learners, "constant"}
     assert result.final.arm == "ketamine_iv" and set(result.final_losses) == set(result.oof_learners)
