@@ -128,9 +128,14 @@ def _project(cohort, data, config, quick: bool, tmp: Path, X_new, table_new, tru
             s.learner, f"c {ci}; {'varies' if s.varies else 'no heterogeneity predicted'}")
 
 
-def main(n: int, seeds: int, quick: bool) -> None:
+def _rho(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Spearman(predicted, true benefit); NaN where either is constant."""
     from scipy.stats import spearmanr
 
+    return float(spearmanr(predicted, truth)[0]) if np.ptp(predicted) > 1e-9 and np.ptp(truth) > 1e-9 else float("nan")
+
+
+def main(n: int, seeds: int, quick: bool) -> None:
     from ketamine_response.features.synthetic.scenarios import BENEFIT_SUITE
     from ketamine_response.pipelines.config import load_config
 
@@ -148,11 +153,7 @@ def main(n: int, seeds: int, quick: bool) -> None:
                 predictions = _baselines(data, X_new)
                 project, p_sd, learner, verdict = _project(cohort, data, config, quick, Path(tmp), X_new, table_new, truth)
                 predictions = {"project": project} | predictions
-
-                def rho(p: np.ndarray) -> float:
-                    return float(spearmanr(p, truth)[0]) if np.ptp(p) > 1e-9 and np.ptp(truth) > 1e-9 else float("nan")
-
-                cells = "  ".join(f"{k} {rho(v):+.3f} ({np.std(v):.3f})" for k, v in predictions.items())
+                cells = "  ".join(f"{k} {_rho(v, truth):+.3f} ({np.std(v):.3f})" for k, v in predictions.items())
                 print(f"{scenario:25s} seed {seed} truth SD {np.std(truth):.3f}  {cells}  | {learner}, drug-arm p SD "
                       f"{p_sd:.3f} {verdict} [{time.perf_counter() - start:.0f} s]", flush=True)
 

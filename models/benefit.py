@@ -362,7 +362,7 @@ def get_learner(name: str) -> Learner:
     return LEARNERS[name]
 
 
-def benefit_shap(model: BenefitModel, X: pd.DataFrame, seed: int, rows: int = 60, background: int = 40) -> pd.Series:
+def benefit_shap(model: BenefitModel | CalibratedBenefit, X: pd.DataFrame, seed: int, rows: int = 60, background: int = 40) -> pd.Series:
     """Mean |SHAP value| of each covariate for the predicted benefit (probability scale).
 
     Benefit is a difference of two predictions, not one model's output, so no exact explainer

@@ -65,7 +65,7 @@ class CohortModel(PythonModel):
     centres : list
         Mean transformed training row per ensemble member (linear SHAP background; aggregates only).
     benefit : dict
-        Active arm -> fitted :class:`models.benefit.BenefitModel` (empty without a placebo arm).
+        Active arm -> fitted :class:`models.benefit.CalibratedBenefit` (empty without a placebo arm).
     arms, sites : tuple of str
         The treatments and sites seen in training (a course of another is flagged when scored).
     """

@@ -23,7 +23,14 @@ from scipy.stats import rankdata
 
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.evaluation.crossover import Crossover, crossover
-from ketamine_response.pipelines.evaluation.heterogeneity import Heterogeneity, benefit_calibration, enough_events, path_table
+from ketamine_response.pipelines.evaluation.heterogeneity import (
+    Heterogeneity,
+    Verdict,
+    benefit_calibration,
+    enough_events,
+    path_table,
+    verdict,
+)
 from ketamine_response.pipelines.evaluation.metrics import concordance, newcombe, patient_resamples
 
 
@@ -103,6 +110,7 @@ class BenefitSummary:
     heterogeneity: Heterogeneity | None = None
     path: pd.DataFrame | None = None
     min_events: int = 10
+    verdict: Verdict = Verdict.NOT_SHOWN  # what may be said about heterogeneity (policy alpha, BLP tests)
 
     @property
     def flagged(self) -> bool:
@@ -121,6 +129,8 @@ class BenefitSummary:
         gap = self.calibration_summary["gap"]  # a constant model's average can still be off
         out |= {f"benefit_mean_gap{suffix}": gap[0], f"benefit_mean_gap_ci_low{suffix}": gap[1],
                 f"benefit_mean_gap_ci_high{suffix}": gap[2]}
+        if self.heterogeneity is not None:  # does any learner's benefit track the DR scores (one-sided, Bonferroni)
+            out[f"benefit_learners_blp_p_bonferroni{suffix}"] = self.heterogeneity.any_learner_p[0]
         if not self.varies:
             return out
         c, low, high = self.c_for_benefit
@@ -140,7 +150,7 @@ class BenefitSummary:
 def summarise(arm: str, learner: str, selections: list[str], benefit: np.ndarray, by_learner: dict[str, np.ndarray],
               y: np.ndarray, treated: np.ndarray, patients: np.ndarray, resamples: int, seed: int,
               periods: np.ndarray | None = None, heterogeneity: Heterogeneity | None = None,
-              min_events: int = 10, varies: dict[str, bool] | None = None) -> BenefitSummary:
+              min_events: int = 10, varies: dict[str, bool] | None = None, alpha: float = 0.05) -> BenefitSummary:
     """Every out-of-fold benefit figure of one comparison (see :class:`BenefitSummary` for what is withheld).
 
     *varies*: per learner and ``selected``, whether its benefit varies within some outer fold (default:
@@ -157,7 +167,8 @@ def summarise(arm: str, learner: str, selections: list[str], benefit: np.ndarray
         {name: c_for_benefit(b, y, treated) if varies.get(name) else float("nan") for name, b in by_learner.items()},
         calibration_for_benefit(benefit, y, treated, min_events=min_events),
         benefit_calibration(benefit, y, treated, patients, resamples, seed, min_events) if shown else {"slope": NAN3, "gap": NAN3},
-        crossover(benefit, y, treated, patients, periods, figures), heterogeneity, path, min_events)
+        crossover(benefit, y, treated, patients, periods, figures), heterogeneity, path, min_events,
+        verdict(varies[SELECTED], heterogeneity, alpha))
 
 
 @dataclass(frozen=True)

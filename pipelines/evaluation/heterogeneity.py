@@ -17,7 +17,8 @@ not shown: its counts are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -38,12 +39,41 @@ class Heterogeneity:
     qini_se: float
     scores: np.ndarray
     placebo_risk: np.ndarray
+    learner_p: dict[str, float] = field(default_factory=dict)  # each learner's own one-sided BLP p (NaN: constant)
+
+    @property
+    def any_learner_p(self) -> tuple[float, str]:
+        """(Bonferroni-adjusted smallest learner BLP p, that learner): does any learner's out-of-fold benefit
+        track the DR scores? NaN where no learner's benefit varies."""
+        tested = {n: p for n, p in self.learner_p.items() if p == p}
+        if not tested:
+            return float("nan"), ""
+        name = min(tested, key=lambda n: tested[n])
+        return min(1.0, tested[name] * len(tested)), name
 
     def metrics(self, suffix: str = "") -> dict[str, float]:
         low, high = self.qini - 1.96 * self.qini_se, self.qini + 1.96 * self.qini_se
         return {f"benefit_blp_slope{suffix}": self.blp_slope, f"benefit_blp_p{suffix}": self.blp_p,
                 f"benefit_qini{suffix}": self.qini, f"benefit_qini_ci_low{suffix}": low,
                 f"benefit_qini_ci_high{suffix}": high}
+
+
+class Verdict(StrEnum):
+    """What the run may say about heterogeneity of benefit (absolute scale), and on which test."""
+
+    SHOWN = "shown"          # the benefit model's benefit varies and its BLP test rejects slope <= 0
+    NOT_SHOWN = "not_shown"  # it varies, but its BLP test does not reject (or could not be run)
+    NONE = "none"            # it is constant, and no learner's BLP test rejects (Bonferroni over learners)
+    MISSED = "missed"        # it is constant, yet some learner's BLP test rejects: heterogeneity it does not rank
+
+
+def verdict(varies: bool, h: Heterogeneity | None, alpha: float) -> Verdict:
+    """"No heterogeneity predicted" only where a test supports it: a constant benefit model whose learners'
+    out-of-fold benefits none track the doubly robust benefit."""
+    if varies:
+        return Verdict.SHOWN if h is not None and h.blp_p <= alpha else Verdict.NOT_SHOWN
+    p = h.any_learner_p[0] if h is not None else float("nan")
+    return Verdict.MISSED if p <= alpha else Verdict.NONE
 
 
 def enough_events(y: np.ndarray, min_events: int) -> bool:

@@ -15,6 +15,7 @@ from ketamine_response.features.tasks import parse_target
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.evaluation.benefit import BenefitResult, BenefitSummary
 from ketamine_response.pipelines.evaluation.evaluate import Evaluation
+from ketamine_response.pipelines.evaluation.heterogeneity import Verdict
 from ketamine_response.pipelines.folds import pooled
 from ketamine_response.pipelines.reporting import summary, tables
 from ketamine_response.pipelines.reporting.html import ReportContent, render_report
@@ -197,6 +198,27 @@ def withheld_active(m: dict[str, float], min_events: int) -> str:
             "that pooled AUROC, which the arm alone can carry")
 
 
+VERDICT_WORDS = {
+    Verdict.SHOWN: "heterogeneity shown: the predicted benefit tracks the doubly robust benefit (see the BLP test)",
+    Verdict.NOT_SHOWN: "heterogeneity not shown: no test shows that the predicted differences in benefit are real "
+                       "(see the BLP test), so read the ranking as unproven",
+}
+
+
+def _constant_sentence(s: BenefitSummary) -> str:
+    """A benefit model that predicts one benefit for everyone: "no heterogeneity" only where the learners' tests agree."""
+    gap = f"mean observed minus predicted benefit {_ci3(s.calibration_summary['gap'])}"
+    p, name = s.heterogeneity.any_learner_p if s.heterogeneity is not None else (float("nan"), "")
+    if s.verdict is Verdict.MISSED:
+        return (f"the benefit model ({s.learner}) predicts the same benefit for everyone, yet {name}'s out-of-fold "
+                f"benefit tracks the doubly robust benefit ({_p(p)}, one-sided BLP, Bonferroni over the learners): "
+                f"heterogeneity is likely and this model does not rank it; see the learners table; {gap}")
+    tested = (f"and no learner's out-of-fold benefit tracks the doubly robust benefit (smallest BLP {_p(p)}, "
+              "Bonferroni over the learners)") if p == p else "and no learner's benefit varies"
+    return (f"no heterogeneity predicted (the benefit model, {s.learner}, predicts the same benefit for everyone, "
+            f"{tested}; this is no proof that benefit is the same for all, and it gets no c-for-benefit); {gap}")
+
+
 def benefit_sentence(s: BenefitSummary) -> str:
     """One comparison's benefit figures, each with its CI and what it answers; withheld figures give their counts."""
     text = (f"{s.arm} vs placebo ({s.n_drug} drug courses, {s.responders_drug} responders; {s.n_placebo} placebo "
@@ -204,12 +226,10 @@ def benefit_sentence(s: BenefitSummary) -> str:
     if not s.shown:
         text += (f": benefit figures withheld, fewer than {s.min_events} responders or non-responders in an arm")
     elif not s.varies:
-        text += (f": no heterogeneity predicted (the {s.learner} benefit model predicts the same benefit for everyone, "
-                 f"so it ranks nobody and gets no c-for-benefit); mean observed minus predicted benefit "
-                 f"{_ci3(s.calibration_summary['gap'])}")
+        text += ": " + _constant_sentence(s)
     else:
         text += (f": c-for-benefit {_ci3(s.c_for_benefit)} (0.5 = no better than chance at ranking benefit), final "
-                 f"learner {s.learner}")
+                 f"learner {s.learner}; {VERDICT_WORDS[s.verdict]}")
         slope = s.calibration_summary["slope"]
         if slope[0] == slope[0]:  # none where fewer than 3 groups have enough events in both arms
             text += (f"; calibration slope for benefit across fifths {_ci3(slope, 2)} (1 = predicted differences in "

@@ -2,20 +2,23 @@
 
 A comparison holds the courses of one active arm and the placebo courses of the sites that give
 it. The outer folds are the response model's own splits restricted to those courses, so every
-course's benefit is predicted by learners that never saw it. Inside each outer training set, the
-learners are compared on patient-grouped inner folds by the pre-declared **transformed-outcome
-loss** (Athey & Imbens 2016; Powers et al. 2018): mean (psi - tau_hat)^2 with
+course's benefit is predicted by learners that never saw it. Inside each outer training set, every
+candidate of every learner is fitted on patient-grouped inner folds (:func:`inner_fit`), which gives
+each course an out-of-fold benefit per candidate and the parts of the **R-loss** (Nie & Wager 2021):
+mean(((y - m(x)) - (T - e) tau(x))^2), m an arm-blind outcome model and e the propensity
+(:func:`propensity`), both from the other inner folds. Then:
 
-    psi = (T - e) (Y - m(x)) / (e (1 - e)),
+1. each learner's candidate: the outcome log-loss over both arms where the learner models each arm's
+   outcome (S, T, PATH; the T-learner tunes each arm's penalty itself), else the calibrated R-loss
+   (:func:`best_per_learner`);
+2. the learner: the best outcome log-loss, unless another learner's calibrated R-loss is lower by more
+   than one standard error (:func:`choose`, which says why);
+3. its scale: the chosen learner's out-of-fold benefit regressed on the R-loss with a non-negative
+   slope (:func:`r_stack`): heterogeneity the outcomes do not bear out is shrunk toward the average
+   benefit, to none at slope 0; the ranking stays the learner's.
 
-where e is the propensity (:func:`propensity`: the allocation ratio of the course's design stratum
-in a randomised cohort) and m(x) a ridge-logistic model of the outcome ignoring the arm, fitted on
-the inner training part. E[psi | x] is the benefit for any m, so the loss favours no learner's own
-outcome model (a doubly-robust pseudo-outcome built on a T-learner's outcome models favoured the
-T-learner). A learner's own hyperparameters are chosen by its outcome log-loss
-(:func:`best_per_learner`); the learners are then compared by the transformed-outcome loss with the
-one-standard-error rule (:func:`one_se_choice`). The chosen learner predicts the outer test fold;
-each learner's own best candidate does too, for the comparison table.
+The rescaled learner predicts the outer test fold; each learner's own best candidate does too, for
+the comparison table and for the test of whether any learner found heterogeneity.
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ from ketamine_response.features.cohort.schema import ACTIVE_ARMS
 from ketamine_response.models.benefit import (
     LEARNERS,
     BenefitModel,
+    CalibratedBenefit,
     Propensity,
     SafeLogistic,
-    CalibratedBenefit,
     covariates,
     get_learner,
     numeric_pipeline,
@@ -69,6 +72,7 @@ class ArmBenefit:
     final: CalibratedBenefit
     final_losses: dict[str, float]
     by_repeat: np.ndarray                  # the selected benefit of each CV repeat, (repeats, rows)
+    learners_by_repeat: dict[str, np.ndarray]  # each learner's, the same way
     fold_of: np.ndarray                    # the outer fold that predicted each row in each repeat
     # per learner (and the selected procedure): whether its benefit varies within some outer fold; a model
     # constant within every fold ranks nobody, however its folds' constants differ
@@ -275,18 +279,21 @@ def run_benefit(data: Data, folds: list[FoldResult], c: Comparison, names: tuple
     n = len(c.rows)
     total = {name: np.zeros(n) for name in (*names, SELECTED)}
     count = np.zeros(n)
-    for test, selected, effects in runs:
+    for test, _, effects in runs:
         for name, values in effects.items():
             total[name][test] += values
         count[test] += 1
     mean = {name: np.where(count > 0, t / np.maximum(count, 1), np.nan) for name, t in total.items()}
     repeats = sorted({f.split.repeat for f in folds})
-    by_repeat, fold_of = np.full((len(repeats), n), np.nan), np.full((len(repeats), n), -1)
-    for f, (test, selected, effects) in zip(folds, runs, strict=True):
-        by_repeat[repeats.index(f.split.repeat), test] = effects[SELECTED]
+    by_repeat = {name: np.full((len(repeats), n), np.nan) for name in total}
+    fold_of = np.full((len(repeats), n), -1)
+    for f, (test, _, effects) in zip(folds, runs, strict=True):
+        for name, values in effects.items():
+            by_repeat[name][repeats.index(f.split.repeat), test] = values
         fold_of[repeats.index(f.split.repeat), test] = f.split.fold
     varies = {name: any(np.ptp(effects[name]) > 1e-9 for _, _, effects in runs if len(effects[name]))
               for name in (*names, SELECTED)}
     final, _, losses = fit_selected(data, c, names, inner, seed, kind)
     log.info("benefit %s: outer folds' leading learners %s, final %s", c.arm, [r[1] for r in runs], final.learner)
-    return ArmBenefit(c, mean.pop(SELECTED), mean, [r[1] for r in runs], final, losses, by_repeat, fold_of, varies)
+    selected = by_repeat.pop(SELECTED)
+    return ArmBenefit(c, mean.pop(SELECTED), mean, [r[1] for r in runs], final, losses, selected, by_repeat, fold_of, varies)

@@ -83,14 +83,15 @@ def _centred(benefit: np.ndarray, folds: np.ndarray) -> np.ndarray:
 
 
 def assess_heterogeneity(data: Data, treated: np.ndarray, e: np.ndarray, by_repeat: np.ndarray, fold_of: np.ndarray,
-                         seed: int) -> Heterogeneity:
+                         seed: int, learners: dict[str, np.ndarray] | None = None) -> Heterogeneity:
     """BLP and QINI of the out-of-fold benefit (*by_repeat*: one row per CV repeat, *fold_of* its outer folds)
     over the courses of *data* (one comparison), DR scores and placebo-arm risk.
 
     Each repeat is tested on its own (fold intercepts for the BLP, fold-centred predictions for the QINI);
     slopes, QINIs and their SEs are averaged over repeats (the mean SE bounds the SE of the mean from above).
     The BLP p is one-sided: heterogeneity the predictions capture gives a positive slope. A benefit that does
-    not vary has nothing to test: its BLP and QINI are NaN.
+    not vary has nothing to test: its BLP and QINI are NaN. *learners* (each learner's out-of-fold benefit,
+    by repeat) get their own one-sided BLP p: whether any learner found heterogeneity the model does not show.
     """
     from econml.validate import DRTester
     from scipy.stats import norm
@@ -105,14 +106,29 @@ def assess_heterogeneity(data: Data, treated: np.ndarray, e: np.ndarray, by_repe
         tester.fit_nuisance(x, d, y)
         placebo_risk = tester.fit_nuisance_cv(x, d, y)[0][:, 0]  # the same folds: the same placebo outcome model
         scores = np.asarray(tester.dr_val_).ravel()
+        learner_p = {name: _blp_p(scores, b, fold_of, data.patients) for name, b in (learners or {}).items()}
         # a model constant within every outer fold ranks nobody (its slope on fold intercepts is unidentified)
-        if all(np.ptp(_centred(b, f)) < 1e-9 for b, f in zip(by_repeat, fold_of, strict=True)):
-            return Heterogeneity(nan, nan, nan, nan, nan, scores, placebo_risk)
+        if not _varies(by_repeat, fold_of):
+            return Heterogeneity(nan, nan, nan, nan, nan, scores, placebo_risk, learner_p)
         blp = np.array([_blp(scores, b, f, data.patients) for b, f in zip(by_repeat, fold_of, strict=True)])
         qini = np.array([_qini(tester, x, _centred(b, f), seed) for b, f in zip(by_repeat, fold_of, strict=True)])
     slope, se = blp.mean(axis=0)
     return Heterogeneity(slope, se, float(norm.sf(slope / se)), float(qini[:, 0].mean()), float(qini[:, 1].mean()),
-                         scores, placebo_risk)
+                         scores, placebo_risk, learner_p)
+
+
+def _varies(by_repeat: np.ndarray, fold_of: np.ndarray) -> bool:
+    return any(np.ptp(_centred(b, f)) >= 1e-9 for b, f in zip(by_repeat, fold_of, strict=True))
+
+
+def _blp_p(scores: np.ndarray, by_repeat: np.ndarray, fold_of: np.ndarray, patients: np.ndarray) -> float:
+    """One-sided BLP p of one set of out-of-fold predictions (slope and SE averaged over repeats); NaN if constant."""
+    from scipy.stats import norm
+
+    if not _varies(by_repeat, fold_of):
+        return float("nan")
+    slope, se = np.mean([_blp(scores, b, f, patients) for b, f in zip(by_repeat, fold_of, strict=True)], axis=0)
+    return float(norm.sf(slope / se))
 
 
 def _qini(tester: Any, x: np.ndarray, benefit: np.ndarray, seed: int) -> tuple[float, float]:

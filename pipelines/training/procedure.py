@@ -13,7 +13,7 @@ import pandas as pd
 
 from ketamine_response.features.build import FeatureTable
 from ketamine_response.features.cohort.validation import ValidatedCohort
-from ketamine_response.models.benefit import BenefitModel, benefit_shap
+from ketamine_response.models.benefit import CalibratedBenefit, benefit_shap
 from ketamine_response.models.explain import background_centres
 from ketamine_response.models.wrapper import CohortModel
 from ketamine_response.pipelines.config import TrainConfig
@@ -60,7 +60,7 @@ def _scores_text(scores: dict[str, float]) -> str:
 
 
 def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, config: TrainConfig,
-                     periods: np.ndarray | None, progress: Progress) -> tuple[BenefitResult | None, dict[str, BenefitModel]]:
+                     periods: np.ndarray | None, progress: Progress) -> tuple[BenefitResult | None, dict[str, CalibratedBenefit]]:
     """Benefit of each active arm over placebo (out of fold and final) and the biomarker roles table."""
     from ketamine_response.pipelines.training.backend import parallel as open_parallel
 
@@ -72,19 +72,19 @@ def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, c
     found, notes = comparisons(data)
     if not found:
         return (BenefitResult([], pd.DataFrame(), notes) if notes else None), {}
-    progress.stage(f"benefit model: {', '.join(b.learners)} compared in the inner loop, for "
+    progress.stage(f"benefit model: {', '.join(b.learners)} compared in the inner loop and rescaled, for "
                    f"{', '.join(c.arm for c in found)}")
     with open_parallel(config) as parallel:
         arms = [run_benefit(data, folds, c, b.learners, config.cv.inner_folds, config.seed, b.propensity, parallel)  # type: ignore[arg-type]
                 for c in found]
     tests = [assess_heterogeneity(data.take(a.comparison.rows), a.comparison.treated,
                                   propensity(data, a.comparison, every(a), every(a), b.propensity),  # type: ignore[arg-type]
-                                  a.by_repeat, a.fold_of, config.seed)
+                                  a.by_repeat, a.fold_of, config.seed, a.learners_by_repeat)
              for a in arms]
     summaries = [summarise(a.comparison.arm, a.final.learner, a.selections, a.oof, a.oof_learners, data.y[a.comparison.rows],
                            a.comparison.treated, data.patients[a.comparison.rows], config.evaluation.bootstrap, config.seed,
                            None if periods is None else periods[a.comparison.rows], h, config.policy.min_events_per_arm,
-                           a.varies)
+                           a.varies, config.policy.alpha)
                  for a, h in zip(arms, tests, strict=True)]
     return BenefitResult(summaries, _roles(data, arms, tests, built, config), notes), {a.comparison.arm: a.final for a in arms}
 
@@ -116,7 +116,7 @@ def every(arm: ArmBenefit) -> np.ndarray:
 
 
 def make_model(estimator: Any, family: str, data: Data, built: FeatureTable, cohort: ValidatedCohort, target: str,
-               threshold: float, benefit: dict[str, BenefitModel] | None = None) -> CohortModel:
+               threshold: float, benefit: dict[str, CalibratedBenefit] | None = None) -> CohortModel:
     """Wrap the refit estimator (and the benefit models, if any) so it takes a raw cohort table."""
     derivations = tuple(dict.fromkeys(
         name for name in built.dictionary.set_index("feature").loc[list(data.X.columns), "derivation"]))
