@@ -124,8 +124,9 @@ def _project(cohort, data, config, quick: bool, tmp: Path, X_new, table_new, tru
     arms = result.model.arm_table(table_new)
     s = next(s for s in result.benefit.summaries if s.arm == ARM)
     ci = f"{s.c_for_benefit[1]:.2f}-{s.c_for_benefit[2]:.2f}" if s.varies else "none"
+    blp = s.heterogeneity.blp_p if s.heterogeneity is not None else float("nan")
     return (arms[f"predicted_benefit_{ARM}"].to_numpy(), float(arms[f"probability_{ARM}"].std()),
-            s.learner, f"c {ci}; {'varies' if s.varies else 'no heterogeneity predicted'}")
+            s.learner, f"c-for-benefit CI {ci}; BLP p {blp:.3f}; heterogeneity {s.verdict.value}")
 
 
 def _rho(predicted: np.ndarray, truth: np.ndarray) -> float:

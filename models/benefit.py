@@ -336,6 +336,7 @@ class Learner:
     description: str
     fit: Fitter
     space: tuple[dict[str, Any], ...] = ({},)
+    default: bool = True  # in the shipped config's benefit.learners
 
 
 # L1 matters: only a few of ~30 features modify the effect, and ridge spreads weight over all of them
@@ -350,9 +351,11 @@ _ENTRIES = (
     Learner("path", "risk modelling (PATH): benefit as a function of predicted placebo-arm risk, from a risk score "
             "fitted on both arms", _fit_path, ({"interaction": False}, {"interaction": True})),
     Learner("dr_learner", "doubly-robust learner (econml DRLearner): logistic outcome model, allocation-ratio "
-            "propensity, linear final stage", _fit_dr),
+            "propensity, linear final stage; not in the default list: it ranked true benefit worst of the learners on "
+            "every scenario of benchmarks/benefit_learners.py", _fit_dr, default=False),
 )
 LEARNERS: dict[str, Learner] = {entry.name: entry for entry in _ENTRIES}
+DEFAULT_LEARNERS = tuple(entry.name for entry in _ENTRIES if entry.default)
 
 
 def get_learner(name: str) -> Learner:

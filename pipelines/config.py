@@ -78,12 +78,18 @@ def _registered_learners() -> tuple[str, ...]:
     return tuple(LEARNERS)
 
 
+def _default_learners() -> tuple[str, ...]:
+    from ketamine_response.models.benefit import DEFAULT_LEARNERS
+
+    return DEFAULT_LEARNERS
+
+
 @dataclass(frozen=True)
 class BenefitConfig:
     """The benefit model, fitted when the cohort has placebo courses (binary targets)."""
 
     enabled: bool = True
-    learners: tuple[str, ...] = field(default_factory=_registered_learners)
+    learners: tuple[str, ...] = field(default_factory=_default_learners)
     propensity: str = "allocation"  # allocation (randomised: the allocation ratio) or estimated (in-fold)
     fdr: float = 0.05               # false discovery rate of the roles table
 

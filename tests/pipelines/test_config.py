@@ -24,7 +24,7 @@ def test_default_config_loads_and_flattens():
     ("search: {selection_metric: accuracy}", r"selection_metric must be log_loss, brier or auroc"),
     ("cv: 5", r"'cv' must be a mapping"),
     ("seed: [", r"not valid YAML"),
-    ("benefit: {learners: [x_learner]}", r"benefit\.learners must be a non-empty list of distinct names from s_learner"),
+    ("benefit: {learners: [r_forest]}", r"benefit\.learners must be a non-empty list of distinct names from s_learner"),
     ("benefit: {learners: []}", r"benefit\.learners must be a non-empty list"),
     ("benefit: {learners: [s_learner, s_learner]}", r"benefit\.learners must be a non-empty list of distinct"),
     ("benefit: {fdr: 2.0}", r"benefit\.fdr must be between 0 and 1"),
