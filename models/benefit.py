@@ -191,10 +191,9 @@ class BenefitModel:
 class CalibratedBenefit:
     """A learner's benefit rescaled on the R-loss: ``intercept + slope * (effect - centre)``.
 
-    *slope* (>= 0) and *intercept* come from training (the learner's out-of-fold benefit regressed on
+    *slope* (> 0) and *intercept* come from training (the learner's out-of-fold benefit regressed on
     the R-loss, a one-learner R-stack, Nie & Wager 2021): a learner whose benefit varies more than the
-    outcomes bear out is shrunk toward the average, and with slope 0 the model predicts one benefit,
-    the intercept, for everyone. The ranking of the courses is the learner's.
+    outcomes bear out is shrunk toward the average. The ranking of the courses is the learner's.
     """
 
     arm: str
@@ -205,16 +204,14 @@ class CalibratedBenefit:
 
     @property
     def learner(self) -> str:
-        """What predicts, in words."""
-        return f"{self.model.learner} x {self.slope:.2f}" if self.slope > 0 else f"constant ({self.model.learner} x 0)"
+        """What predicts, in words: ``t_learner x 0.85``."""
+        return f"{self.model.learner} x {self.slope:.2f}"
 
     def probabilities(self, X: pd.DataFrame) -> None:
         return None
 
     def effect(self, X: pd.DataFrame) -> np.ndarray:
         """Predicted benefit of the drug over placebo, per course (probability scale)."""
-        if self.slope == 0:
-            return np.full(len(X), self.intercept)
         return np.clip(self.intercept + self.slope * (self.model.effect(X) - self.centre), -1.0, 1.0)
 
 

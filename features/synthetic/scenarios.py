@@ -139,18 +139,27 @@ def _constant_rates(response: float, remission: float) -> Rates:
 _PLACEBO_OF = {"ketamine_iv": "placebo_iv", "esketamine_in": "placebo_in"}
 
 
+# constant_log_odds: each drug arm's mean of expit(logit p_placebo + 1.5) over the scenario's own placebo
+# risks (a 200,000-course cohort); the map is not linear, so the map of the mean placebo rate would be off
+_LOG_ODDS_DRUG_RESPONSE = {("ketamine_iv", "40min"): 0.198, ("ketamine_iv", "4h"): 0.303, ("ketamine_iv", "24h"): 0.392,
+                           ("ketamine_iv", "day3"): 0.363, ("ketamine_iv", "day7"): 0.319,
+                           ("esketamine_in", "day2"): 0.222, ("esketamine_in", "day7"): 0.456,
+                           ("esketamine_in", "day28"): 0.668}
+
+
 def _risk_scale_rates(scale: EffectScale, effect_size: float) -> Rates:
     """Literature placebo rates; each drug rate follows from its placebo rate, as the risk scale implies.
 
     On the risk-difference and risk-ratio scales the map is linear in p_placebo, so the drug arm's mean
-    is the map of the placebo arm's mean and these rates hold in expectation; on the log-odds scale
-    they are the map of the mean, close to (not exactly) the mean of the map. Drug remission keeps the
-    literature remission/response ratio.
+    is the map of the placebo arm's mean and these rates hold in expectation; on the log-odds scale the
+    drug rates are measured means (``_LOG_ODDS_DRUG_RESPONSE``). Drug remission keeps the literature
+    remission/response ratio.
     """
     out = dict(LITERATURE_RATES)
     for (arm, tp), (resp, rem, thr) in LITERATURE_RATES.items():
         if not arm.startswith("placebo"):
-            p = drug_probability(scale, effect_size, LITERATURE_RATES[(_PLACEBO_OF[arm], tp)][0])
+            p = (_LOG_ODDS_DRUG_RESPONSE[(arm, tp)] if scale is EffectScale.LOG_ODDS
+                 else drug_probability(scale, effect_size, LITERATURE_RATES[(_PLACEBO_OF[arm], tp)][0]))
             out[(arm, tp)] = (p, p * rem / resp, thr)
     return out
 

@@ -94,7 +94,7 @@ class BenefitSummary:
     """
 
     arm: str
-    learner: str                         # the final model's learner
+    learner: str                         # the final model's learner and its rescaling, "t_learner x 0.85"
     selections: dict[str, int]           # outer-fold selections
     n_drug: int
     n_placebo: int
@@ -143,7 +143,8 @@ class BenefitSummary:
 
     def learners_table(self) -> pd.DataFrame:
         return pd.DataFrame([{"arm": self.arm, "learner": name, "c_for_benefit_out_of_fold": c if self.shown else np.nan,
-                              "outer_folds_selected": self.selections.get(name, 0), "final": name == self.learner}
+                              "outer_folds_selected": self.selections.get(name, 0),
+                              "final": self.learner.split(" ")[0] == name}
                              for name, c in self.c_learners.items()])
 
 

@@ -41,10 +41,11 @@ def describe_scenarios() -> str:
     """The planted truth of every scenario as a plain-text table (``synth --describe``)."""
     lines = []
     for s in SCENARIOS.values():
-        suite = " [benefit suite: where benefit comes from]" if s.name in BENEFIT_SUITE else ""
-        lines += [f"{s.name}{suite}: {s.description}",
-                  f"  prior ECT scales the drug effect by {s.prior_ect_drug_scale:g}; site SD {s.site_sd:g} "
-                  f"(probit); timepoint correlation {s.timepoint_correlation:g}"]
+        lines.append(f"{s.name}: {s.description}")
+        if s.name in BENEFIT_SUITE:
+            lines.append("  in the benefit suite: where benefit comes from, with its oracle (benchmarks/benefit_learners.py)")
+        lines.append(f"  prior ECT scales the drug effect by {s.prior_ect_drug_scale:g}; site SD {s.site_sd:g} "
+                     f"(probit); timepoint correlation {s.timepoint_correlation:g}")
         effects = ", ".join(f"{k} {v:+.2f}" for k, v in s.effects.items()) or "none"
         lines.append(f"  predictive effects, drug arms only (probit per SD): {effects}")
         prognostic = ", ".join(f"{k} {v:+.2f}" for k, v in s.prognostic.items()) or "none"

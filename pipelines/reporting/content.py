@@ -229,7 +229,8 @@ def benefit_sentence(s: BenefitSummary) -> str:
         text += ": " + _constant_sentence(s)
     else:
         text += (f": c-for-benefit {_ci3(s.c_for_benefit)} (0.5 = no better than chance at ranking benefit), final "
-                 f"learner {s.learner}; {VERDICT_WORDS[s.verdict]}")
+                 f"learner {s.learner} (x: the share of its spread of benefit kept by the R-loss rescaling); "
+                 f"{VERDICT_WORDS[s.verdict]}")
         slope = s.calibration_summary["slope"]
         if slope[0] == slope[0]:  # none where fewer than 3 groups have enough events in both arms
             text += (f"; calibration slope for benefit across fifths {_ci3(slope, 2)} (1 = predicted differences in "

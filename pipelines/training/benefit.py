@@ -70,7 +70,7 @@ class ArmBenefit:
     comparison: Comparison
     oof: np.ndarray                        # selected procedure's pooled out-of-fold benefit, over rows
     oof_learners: dict[str, np.ndarray]    # each learner's, over rows
-    selections: list[str]                  # per outer fold, the chosen learner (constant: rescaled to 0)
+    selections: list[str]                  # per outer fold, the chosen learner
     final: CalibratedBenefit
     final_losses: dict[str, float]
     by_repeat: np.ndarray                  # the selected benefit of each CV repeat, (repeats, rows)
@@ -272,7 +272,7 @@ def _outer_fold(data: Data, c: Comparison, fold: FoldResult, names: tuple[str, .
     stack, fitted, _ = fit_selected(data, restrict(c, train), names, inner, seed, kind)
     X_test = data.X.iloc[c.rows[test]]
     effects = {name: model.effect(X_test) for name, model in fitted.items()} | {SELECTED: stack.effect(X_test)}
-    return test, stack.model.learner if stack.slope > 0 else "constant", effects
+    return test, stack.model.learner, effects
 
 
 def run_benefit(data: Data, folds: list[FoldResult], c: Comparison, names: tuple[str, ...], inner: int,

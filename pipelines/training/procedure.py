@@ -30,8 +30,9 @@ from ketamine_response.pipelines.training.progress import Progress
 from ketamine_response.pipelines.training.roles import others_indexes, related_features
 
 log = logging.getLogger(__name__)
-BENEFIT_NOTE = ("benefit model: out-of-fold benefit per course (learner chosen inside each outer fold by the "
-                "transformed-outcome loss, one-SE rule); propensity = {propensity}; c-for-benefit CI resamples "
+BENEFIT_NOTE = ("benefit model: out-of-fold benefit per course (inside each outer fold: the learner with the best "
+                "outcome log-loss over both arms unless another's calibrated R-loss is lower by more than one SE, its "
+                "benefit rescaled on the R-loss, at least 0.1 of its spread kept); propensity = {propensity}; c-for-benefit CI resamples "
                 "patients over the out-of-fold predictions (refit variance not included); biomarker roles from one "
                 "cluster-robust regression per feature, adjusted for the other features' cross-fitted prognostic and "
                 "modifier indices, FDR-adjusted")

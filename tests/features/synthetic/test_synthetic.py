@@ -7,7 +7,7 @@ from sklearn.metrics import roc_auc_score
 
 from ketamine_response.features.cohort.validation import load_cohort
 from ketamine_response.features.synthetic.cohort import build_cohort, n_sites_for
-from ketamine_response.features.synthetic.scenarios import LITERATURE_RATES, SCENARIOS, get_scenario
+from ketamine_response.features.synthetic.scenarios import BENEFIT_SUITE, LITERATURE_RATES, SCENARIOS, get_scenario
 from ketamine_response.pipelines.flows.synth import describe_scenarios, write_synthetic
 
 N = 60_000
@@ -135,7 +135,9 @@ def test_unknown_scenario_and_describe():
     for name in SCENARIOS:
         assert f"\n{name}: " in "\n" + text
     assert "family_history_aud +0.30" in text
-    assert "placebo-only effects, placebo arms only (probit per SD): n_failed_treatments -0.60" in text
+    assert "placebo-only effects, placebo arms only (probit per SD): n_failed_treatments -0.35" in text
+    assert "log_odds: logit p_drug = logit p_placebo +1.5 for every patient" in text
+    assert text.count("in the benefit suite") == len(BENEFIT_SUITE)
     assert "risk_difference: p_drug = p_placebo +0.25 for every patient" in text
     assert "risk_ratio: p_drug = 1.8 x p_placebo for every patient" in text
     assert len(LITERATURE_RATES) <= text.count("(<= ")
