@@ -191,8 +191,8 @@ class BenefitModel:
 class CalibratedBenefit:
     """A learner's benefit rescaled on the R-loss: ``intercept + slope * (effect - centre)``.
 
-    *slope* (> 0) and *intercept* come from training (the learner's out-of-fold benefit regressed on
-    the R-loss, a one-learner R-stack, Nie & Wager 2021): a learner whose benefit varies more than the
+    *slope* (in (0, 1]) and *intercept* come from training (the learner's out-of-fold benefit regressed
+    on the R-loss, a one-learner R-stack, Nie & Wager 2021): a learner whose benefit varies more than the
     outcomes bear out is shrunk toward the average. The ranking of the courses is the learner's.
     """
 
@@ -202,10 +202,12 @@ class CalibratedBenefit:
     centre: float      # the learner's mean out-of-fold benefit where the slope was fitted
     intercept: float
 
+    floor: float = 0.0  # the least slope training allowed: a slope at it was not estimated, it was bounded
+
     @property
     def learner(self) -> str:
-        """What predicts, in words: ``t_learner x 0.85``."""
-        return f"{self.model.learner} x {self.slope:.2f}"
+        """What predicts, in words: ``t_learner x 0.85``, ``s_learner x 0.10 (floor)``."""
+        return f"{self.model.learner} x {self.slope:.2f}" + (" (floor)" if self.slope <= self.floor else "")
 
     def probabilities(self, X: pd.DataFrame) -> None:
         return None
@@ -286,13 +288,15 @@ def _fit_t(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: 
 def _fit_x(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
            groups: np.ndarray | None = None, alpha: float = 0.01) -> BenefitModel:
     from econml.metalearners import XLearner
+    from sklearn.dummy import DummyClassifier
     from sklearn.linear_model import ElasticNet
 
     numeric = numeric_pipeline().fit(covariates(X))
-    # the propensity mixes the two arms' effect models; in a randomised cohort it is about constant
+    # the propensity mixes the two arms' effect models (g = e, Kunzel et al. 2019): the share of drug courses,
+    # which is the allocation ratio of a randomised cohort; a non-randomised one still gets a valid mix
     learner = XLearner(models=ProbabilityRegressor(TunedLogistic(random_state=seed)),
                        cate_models=ElasticNet(alpha=alpha, l1_ratio=0.5, random_state=seed),
-                       propensity_model=LogisticRegression(C=0.1, max_iter=2000))
+                       propensity_model=DummyClassifier(strategy="prior"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         learner.fit(y, treated, X=np.asarray(numeric.transform(covariates(X))))
@@ -348,8 +352,9 @@ _ENTRIES = (
     Learner("path", "risk modelling (PATH): benefit as a function of predicted placebo-arm risk, from a risk score "
             "fitted on both arms", _fit_path, ({"interaction": False}, {"interaction": True})),
     Learner("dr_learner", "doubly-robust learner (econml DRLearner): logistic outcome model, allocation-ratio "
-            "propensity, linear final stage; not in the default list: it ranked true benefit worst of the learners on "
-            "every scenario of benchmarks/benefit_learners.py", _fit_dr, default=False),
+            "propensity, linear final stage; not in the default list: in this configuration (ridge outcome models, "
+            "2-fold cross-fitting) it ranked true benefit worst on every scenario of benchmarks/benefit_learners.py",
+            _fit_dr, default=False),
 )
 LEARNERS: dict[str, Learner] = {entry.name: entry for entry in _ENTRIES}
 DEFAULT_LEARNERS = tuple(entry.name for entry in _ENTRIES if entry.default)

@@ -164,7 +164,10 @@ def _risk_scale_rates(scale: EffectScale, effect_size: float) -> Rates:
     return out
 
 
-PLACEBO_PROGNOSIS = {"n_failed_treatments": -0.35, "madrs_baseline": -0.3, "bmi": 0.3}
+PLACEBO_PROGNOSIS = {"n_failed_treatments": -0.6, "madrs_baseline": -0.5, "bmi": 0.5}
+# the benefit suite's placebo-driven case: weaker, so that plain learners rank true benefit with Spearman
+# 0.75-0.9 at 1,400 courses, as on the independent generator that found the failure (T-learner 0.78)
+PLACEBO_DRIVEN = {"n_failed_treatments": -0.35, "madrs_baseline": -0.3, "bmi": 0.3}
 RISK_PROGNOSTIC = {"n_failed_treatments": -0.8, "madrs_baseline": -0.6}
 
 
@@ -205,6 +208,12 @@ SCENARIOS: dict[str, Scenario] = {
             effects={}, prognostic={}, placebo_only=dict(PLACEBO_PROGNOSIS), prior_ect_drug_scale=1.0, site_sd=0.0,
         ),
         Scenario(
+            "placebo_driven", "benefit driven by placebo prognosis, milder than placebo_prognosis: features predict "
+            "the placebo response only (true benefit SD about 0.14 at the IV sites), the drug response is the same "
+            "for everyone",
+            effects={}, prognostic={}, placebo_only=dict(PLACEBO_DRIVEN), prior_ect_drug_scale=1.0, site_sd=0.0,
+        ),
+        Scenario(
             "constant_risk_difference", "every patient's benefit is +0.25 on the probability scale "
             "(p_drug = p_placebo + 0.25, p_placebo = 0.72 * Phi(predictor)) under strong prognosis: no feature "
             "modifies the absolute effect; drug rates are placebo + 0.25, not the literature's",
@@ -232,7 +241,7 @@ SCENARIOS: dict[str, Scenario] = {
 
 # Where the benefit of the drug over placebo comes from, one scenario per source (and none): the
 # benefit benchmark and tests run the benefit model on each against its oracle.
-BENEFIT_SUITE = ("benefit", "constant_log_odds", "constant_risk_difference", "placebo_prognosis", "null")
+BENEFIT_SUITE = ("benefit", "constant_log_odds", "constant_risk_difference", "placebo_driven", "null")
 
 # Nulls planted in every scenario: columns generated but given no effect on response.
 NULL_FEATURES = ("age", "sex", "il6_pg_ml", "crp_mg_l", "tnf_alpha_pg_ml", "kynurenine_umol_l",

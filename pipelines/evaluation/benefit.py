@@ -129,8 +129,8 @@ class BenefitSummary:
         gap = self.calibration_summary["gap"]  # a constant model's average can still be off
         out |= {f"benefit_mean_gap{suffix}": gap[0], f"benefit_mean_gap_ci_low{suffix}": gap[1],
                 f"benefit_mean_gap_ci_high{suffix}": gap[2]}
-        if self.heterogeneity is not None:  # does any learner's benefit track the DR scores (one-sided, Bonferroni)
-            out[f"benefit_learners_blp_p_bonferroni{suffix}"] = self.heterogeneity.any_learner_p[0]
+        if self.heterogeneity is not None:  # does any learner's benefit track the DR scores (one-sided, unadjusted)
+            out[f"benefit_learners_blp_p_min{suffix}"] = self.heterogeneity.best_learner_p[0]
         if not self.varies:
             return out
         c, low, high = self.c_for_benefit

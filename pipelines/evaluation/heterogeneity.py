@@ -42,14 +42,14 @@ class Heterogeneity:
     learner_p: dict[str, float] = field(default_factory=dict)  # each learner's own one-sided BLP p (NaN: constant)
 
     @property
-    def any_learner_p(self) -> tuple[float, str]:
-        """(Bonferroni-adjusted smallest learner BLP p, that learner): does any learner's out-of-fold benefit
-        track the DR scores? NaN where no learner's benefit varies."""
+    def best_learner_p(self) -> tuple[float, str]:
+        """(smallest learner BLP p, that learner): does any learner's out-of-fold benefit track the DR scores?
+        Unadjusted on purpose: it only ever withholds the claim "no heterogeneity". NaN where none varies."""
         tested = {n: p for n, p in self.learner_p.items() if p == p}
         if not tested:
             return float("nan"), ""
         name = min(tested, key=lambda n: tested[n])
-        return min(1.0, tested[name] * len(tested)), name
+        return tested[name], name
 
     def metrics(self, suffix: str = "") -> dict[str, float]:
         low, high = self.qini - 1.96 * self.qini_se, self.qini + 1.96 * self.qini_se
@@ -62,18 +62,22 @@ class Verdict(StrEnum):
     """What the run may say about heterogeneity of benefit (absolute scale), and on which test."""
 
     SHOWN = "shown"          # the benefit model's benefit varies and its BLP test rejects slope <= 0
-    NOT_SHOWN = "not_shown"  # it varies, but its BLP test does not reject (or could not be run)
-    NONE = "none"            # it is constant, and no learner's BLP test rejects (Bonferroni over learners)
+    NOT_SHOWN = "not_shown"  # it varies, its BLP test does not reject (or could not run), nor does any learner's
+    OTHER = "other_learner"  # it varies, its BLP test does not reject, but some learner's does
+    NONE = "none"            # it is constant, and no learner's BLP test rejects (unadjusted)
     MISSED = "missed"        # it is constant, yet some learner's BLP test rejects: heterogeneity it does not rank
 
 
 def verdict(varies: bool, h: Heterogeneity | None, alpha: float) -> Verdict:
-    """"No heterogeneity predicted" only where a test supports it: a constant benefit model whose learners'
-    out-of-fold benefits none track the doubly robust benefit."""
+    """What may be said about heterogeneity: "no heterogeneity predicted" only for a constant benefit model
+    none of whose learners' out-of-fold benefits tracks the doubly robust benefit (each tested one-sided at
+    *alpha*, unadjusted, so that the claim is the harder to make); not rejecting is no proof of none."""
+    found = h is not None and h.best_learner_p[0] <= alpha
     if varies:
-        return Verdict.SHOWN if h is not None and h.blp_p <= alpha else Verdict.NOT_SHOWN
-    p = h.any_learner_p[0] if h is not None else float("nan")
-    return Verdict.MISSED if p <= alpha else Verdict.NONE
+        if h is not None and h.blp_p <= alpha:
+            return Verdict.SHOWN
+        return Verdict.OTHER if found else Verdict.NOT_SHOWN
+    return Verdict.MISSED if found else Verdict.NONE
 
 
 def enough_events(y: np.ndarray, min_events: int) -> bool:

@@ -198,23 +198,29 @@ def withheld_active(m: dict[str, float], min_events: int) -> str:
             "that pooled AUROC, which the arm alone can carry")
 
 
-VERDICT_WORDS = {
-    Verdict.SHOWN: "heterogeneity shown: the predicted benefit tracks the doubly robust benefit (see the BLP test)",
-    Verdict.NOT_SHOWN: "heterogeneity not shown: no test shows that the predicted differences in benefit are real "
-                       "(see the BLP test), so read the ranking as unproven",
-}
+def _verdict_words(s: BenefitSummary) -> str:
+    """What the run says about heterogeneity of a benefit model whose benefit varies."""
+    if s.verdict is Verdict.SHOWN:
+        return "heterogeneity shown: the predicted benefit tracks the doubly robust benefit (see the BLP test)"
+    if s.verdict is Verdict.OTHER and s.heterogeneity is not None:
+        p, name = s.heterogeneity.best_learner_p
+        return (f"heterogeneity not shown for this model's ranking (see the BLP test), though {name}'s out-of-fold "
+                f"benefit tracks the doubly robust benefit (one-sided BLP {_p(p)}, not adjusted for the learners "
+                "tried); see the learners table")
+    return ("heterogeneity not shown: no test shows that the predicted differences in benefit are real (see the "
+            "BLP test, and no learner's own), so read the ranking as unproven")
 
 
 def _constant_sentence(s: BenefitSummary) -> str:
     """A benefit model that predicts one benefit for everyone: "no heterogeneity" only where the learners' tests agree."""
     gap = f"mean observed minus predicted benefit {_ci3(s.calibration_summary['gap'])}"
-    p, name = s.heterogeneity.any_learner_p if s.heterogeneity is not None else (float("nan"), "")
+    p, name = s.heterogeneity.best_learner_p if s.heterogeneity is not None else (float("nan"), "")
     if s.verdict is Verdict.MISSED:
         return (f"the benefit model ({s.learner}) predicts the same benefit for everyone, yet {name}'s out-of-fold "
-                f"benefit tracks the doubly robust benefit ({_p(p)}, one-sided BLP, Bonferroni over the learners): "
-                f"heterogeneity is likely and this model does not rank it; see the learners table; {gap}")
-    tested = (f"and no learner's out-of-fold benefit tracks the doubly robust benefit (smallest BLP {_p(p)}, "
-              "Bonferroni over the learners)") if p == p else "and no learner's benefit varies"
+                f"benefit tracks the doubly robust benefit (one-sided BLP {_p(p)}): heterogeneity is likely and this "
+                f"model does not rank it; see the learners table; {gap}")
+    tested = (f"and no learner's out-of-fold benefit tracks the doubly robust benefit (smallest one-sided BLP {_p(p)}, "
+              "unadjusted)") if p == p else "and no learner's benefit varies"
     return (f"no heterogeneity predicted (the benefit model, {s.learner}, predicts the same benefit for everyone, "
             f"{tested}; this is no proof that benefit is the same for all, and it gets no c-for-benefit); {gap}")
 
@@ -228,9 +234,9 @@ def benefit_sentence(s: BenefitSummary) -> str:
     elif not s.varies:
         text += ": " + _constant_sentence(s)
     else:
-        text += (f": c-for-benefit {_ci3(s.c_for_benefit)} (0.5 = no better than chance at ranking benefit), final "
-                 f"learner {s.learner} (x: the share of its spread of benefit kept by the R-loss rescaling); "
-                 f"{VERDICT_WORDS[s.verdict]}")
+        text += (f": c-for-benefit of the out-of-fold procedure {_ci3(s.c_for_benefit)} (0.5 = no better than chance "
+                 f"at ranking benefit; learner and scale chosen within each fold), final model {s.learner} (x: the "
+                 f"share of its spread of benefit kept by the R-loss rescaling, at least 0.10); {_verdict_words(s)}")
         slope = s.calibration_summary["slope"]
         if slope[0] == slope[0]:  # none where fewer than 3 groups have enough events in both arms
             text += (f"; calibration slope for benefit across fifths {_ci3(slope, 2)} (1 = predicted differences in "

@@ -135,7 +135,7 @@ def test_unknown_scenario_and_describe():
     for name in SCENARIOS:
         assert f"\n{name}: " in "\n" + text
     assert "family_history_aud +0.30" in text
-    assert "placebo-only effects, placebo arms only (probit per SD): n_failed_treatments -0.35" in text
+    assert "placebo-only effects, placebo arms only (probit per SD): n_failed_treatments -0.60" in text
     assert "log_odds: logit p_drug = logit p_placebo +1.5 for every patient" in text
     assert text.count("in the benefit suite") == len(BENEFIT_SUITE)
     assert "risk_difference: p_drug = p_placebo +0.25 for every patient" in text

@@ -8,6 +8,7 @@ benefit barely varies, and it claims no heterogeneity that its test does not sho
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -29,16 +30,17 @@ from ketamine_response.pipelines.training.progress import Progress
 from tests.pipelines.conftest import FAST_CONFIG
 
 TARGET = "response_24h"
-VARIES = {"benefit": 0.8, "constant_log_odds": 0.8, "placebo_prognosis": 0.6}  # the least Spearman with the truth
+VARIES = {"benefit": 0.8, "constant_log_odds": 0.8, "placebo_driven": 0.75}  # the least Spearman with the truth
 PLACEBO_PROGNOSIS = {"n_failed_treatments", "madrs_baseline", "bmi_kg_m2"}  # planted on placebo only
 
 
 @functools.cache
-def _run(scenario: str):
-    """Benefit estimated on one cohort of *scenario* (3 outer folds), and its final model on fresh courses."""
-    config = load_config(FAST_CONFIG)
-    # placebo prognosis on the absolute scale is ~0.07 of benefit per SD: the roles table needs ~1,700 IV courses
-    cohort, _ = build_cohort(2400 if scenario == "placebo_prognosis" else 1400, 31, scenario)
+def _run(scenario: str, n: int = 1400):
+    """Benefit estimated on *n* courses of *scenario* (3 outer folds; the shipped 3 inner folds, which make the
+    final model), and that final model's benefit on fresh courses with the oracle's truth."""
+    fast = load_config(FAST_CONFIG)
+    config = dataclasses.replace(fast, cv=dataclasses.replace(fast.cv, inner_folds=load_config().cv.inner_folds))
+    cohort, _ = build_cohort(n, 31, scenario)
     data, built, _ = build_training_data(validate_table(cohort, scenario), TARGET, config, False)
     splits = outer_splits(data.y, data.patients, data.sites, "kfold", 3, 1, config.seed)
     benefit, models = estimate_benefit(data, [FoldResult(s, "elastic_net", {}, {}) for s in splits], built, config,
@@ -65,11 +67,12 @@ def test_benefit_is_found_wherever_it_comes_from(scenario):
         assert np.std(predicted) <= 0.3 * max(np.std(truth[:, 1]), 0.05 / 0.3)
         assert summary.verdict is not Verdict.SHOWN
     if summary.verdict is Verdict.NONE:  # said only where no learner's test shows heterogeneity
-        assert not summary.heterogeneity.any_learner_p[0] <= 0.05
+        assert not summary.heterogeneity.best_learner_p[0] <= 0.05
 
 
 def test_placebo_prognosis_is_a_modifier_of_absolute_benefit():
-    benefit, _, _ = _run("placebo_prognosis")
+    # ~0.07 of benefit per SD on the absolute scale: the roles table needs ~1,700 IV courses to call it
+    benefit, _, _ = _run("placebo_driven", 2400)
     roles = benefit.roles.set_index("feature")
     called = set(roles.index[roles["role_absolute"] == "predictive"])
     assert called & PLACEBO_PROGNOSIS  # who gains more: those with a poor prognosis on placebo
