@@ -8,7 +8,8 @@ seed, an N-course cohort (default 1,400) is drawn, and on its ketamine-vs-placeb
 
 * **project**: ``train`` with the shipped default config (permutation test off: it does not touch
   the benefit model), its final benefit model; ``--quick`` fits the benefit selection on all courses
-  without the outer cross-validation (same final model, minutes faster: for development);
+  without the outer cross-validation and reports the chosen learner unrescaled (the rescaling needs the
+  outer folds; Spearman is the same, the SD is not), and the S-learner's drug-arm SD: for development;
 * **S-EN**: one elastic-net logistic model (scikit-learn ``LogisticRegressionCV``, l1_ratio 0.5, penalty
   by 5-fold log-loss) on the features, the arm and centred feature x arm terms;
 * **T-EN**: the same model fitted per arm;
@@ -108,13 +109,14 @@ def _project(cohort, data, config, quick: bool, tmp: Path, X_new, table_new, tru
 
     if quick:
         c = next(c for c in comparisons(data)[0] if c.arm == ARM)
-        stack, fitted, _ = fit_selected(data, c, config.benefit.learners, config.cv.inner_folds, config.seed,
-                                        config.benefit.propensity)
+        chosen, fitted, _ = fit_selected(data, c, config.benefit.learners, config.cv.inner_folds, config.seed,
+                                         config.benefit.propensity)
         from scipy.stats import spearmanr
 
         parts = " ".join(f"{k} {spearmanr(m.effect(X_new), truth)[0]:+.2f}" for k, m in fitted.items()
                          if np.ptp(truth) > 0 and np.ptp(m.effect(X_new)) > 0)
-        return stack.effect(X_new), float(np.std(fitted["s_learner"].probabilities(X_new)[0])), stack.learner, parts
+        return (fitted[chosen].effect(X_new), float(np.std(fitted["s_learner"].probabilities(X_new)[0])), chosen,
+                parts)
     from ketamine_response.features.cohort.reader import write_table
     from ketamine_response.pipelines.flows.train import run_train
 

@@ -189,25 +189,24 @@ class BenefitModel:
 
 @dataclass
 class CalibratedBenefit:
-    """A learner's benefit rescaled on the R-loss: ``intercept + slope * (effect - centre)``.
+    """A learner's benefit rescaled: ``intercept + slope * (effect - centre)``.
 
-    *slope* (in (0, 1]) and *intercept* come from training (the learner's out-of-fold benefit regressed
-    on the R-loss, a one-learner R-stack, Nie & Wager 2021): a learner whose benefit varies more than the
-    outcomes bear out is shrunk toward the average. The ranking of the courses is the learner's.
+    Training sets *slope* (in (0, 1]: the share of the learner's spread of benefit that the out-of-fold
+    tests support, at least *least*) and *intercept* (the doubly robust average benefit); *centre* is the
+    learner's mean benefit over the training courses. The ranking of the courses is the learner's.
     """
 
     arm: str
     model: BenefitModel
     slope: float
-    centre: float      # the learner's mean out-of-fold benefit where the slope was fitted
+    centre: float      # the learner's mean benefit over the training courses
     intercept: float
-
-    floor: float = 0.0  # the least slope training allowed: a slope at it was not estimated, it was bounded
+    least: float = 0.0  # the least slope training keeps: a slope there is a bound, not the data's estimate
 
     @property
     def learner(self) -> str:
-        """What predicts, in words: ``t_learner x 0.85``, ``s_learner x 0.10 (floor)``."""
-        return f"{self.model.learner} x {self.slope:.2f}" + (" (floor)" if self.slope <= self.floor else "")
+        """What predicts, in words: ``t_learner x 0.85``, ``t_learner x 0.10 (least kept)``."""
+        return f"{self.model.learner} x {self.slope:.2f}" + (" (least kept)" if self.slope <= self.least else "")
 
     def probabilities(self, X: pd.DataFrame) -> None:
         return None

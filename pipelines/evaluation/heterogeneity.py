@@ -42,6 +42,22 @@ class Heterogeneity:
     learner_p: dict[str, float] = field(default_factory=dict)  # each learner's own one-sided BLP p (NaN: constant)
 
     @property
+    def spread_kept(self) -> float:
+        """The share of the benefit model's spread of benefit that the final model keeps: the BLP slope shrunk
+        by its uncertainty, slope x (1 - 1/z^2) for z = slope / SE above 1, else 0, at most 1.
+
+        The BLP slope on every out-of-fold prediction is the calibration of the predicted differences in
+        benefit (1: as observed); its SE at trial sizes is often near the slope itself, so the slope is
+        shrunk toward 0 by how weakly the data determine it (positive-part shrinkage): a spread the data do
+        not support is removed, a clear one kept, and it is never widened (a slope above 1 keeps the
+        learner's spread). NaN slope (nothing varied): 0.
+        """
+        if np.isnan(self.blp_slope) or self.blp_slope <= self.blp_se:
+            return 0.0
+        z = self.blp_slope / self.blp_se
+        return float(min(1.0, self.blp_slope * (1.0 - 1.0 / z**2)))
+
+    @property
     def best_learner_p(self) -> tuple[float, str]:
         """(smallest learner BLP p, that learner): does any learner's out-of-fold benefit track the DR scores?
         Unadjusted on purpose: it only ever withholds the claim "no heterogeneity". NaN where none varies."""

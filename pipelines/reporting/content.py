@@ -207,8 +207,8 @@ def _verdict_words(s: BenefitSummary) -> str:
         return (f"heterogeneity not shown for this model's ranking (see the BLP test), though {name}'s out-of-fold "
                 f"benefit tracks the doubly robust benefit (one-sided BLP {_p(p)}, not adjusted for the learners "
                 "tried); see the learners table")
-    return ("heterogeneity not shown: no test shows that the predicted differences in benefit are real (see the "
-            "BLP test, and no learner's own), so read the ranking as unproven")
+    return ("heterogeneity not shown: neither this model's BLP test nor any learner's own shows that the predicted "
+            "differences in benefit are real, so read the ranking as unproven")
 
 
 def _constant_sentence(s: BenefitSummary) -> str:
@@ -235,8 +235,9 @@ def benefit_sentence(s: BenefitSummary) -> str:
         text += ": " + _constant_sentence(s)
     else:
         text += (f": c-for-benefit of the out-of-fold procedure {_ci3(s.c_for_benefit)} (0.5 = no better than chance "
-                 f"at ranking benefit; learner and scale chosen within each fold), final model {s.learner} (x: the "
-                 f"share of its spread of benefit kept by the R-loss rescaling, at least 0.10); {_verdict_words(s)}")
+                 f"at ranking benefit; learner chosen within each fold), final model {s.learner} (x: the share of the "
+                 f"learner's spread of benefit it keeps, the BLP slope shrunk by its uncertainty, 0.10 to 1, 0.10 where "
+                 f"the data support no more; its mean is the doubly robust average benefit); {_verdict_words(s)}")
         slope = s.calibration_summary["slope"]
         if slope[0] == slope[0]:  # none where fewer than 3 groups have enough events in both arms
             text += (f"; calibration slope for benefit across fifths {_ci3(slope, 2)} (1 = predicted differences in "
@@ -244,7 +245,8 @@ def benefit_sentence(s: BenefitSummary) -> str:
         h = s.heterogeneity
         if h is not None and h.blp_p == h.blp_p:
             text += (f"; BLP slope {h.blp_slope:.2f}, {_p(h.blp_p)} (tests whether predicted benefit tracks doubly "
-                     f"robust benefit, absolute scale); QINI {_ci3((h.qini, h.qini - 1.96 * h.qini_se, h.qini + 1.96 * h.qini_se))}")
+                     f"robust benefit, absolute scale; slope 1 = predicted differences as observed, above 1 = too "
+                     f"narrow); QINI {_ci3((h.qini, h.qini - 1.96 * h.qini_se, h.qini + 1.96 * h.qini_se))}")
         if s.flagged:
             text += f"; WARNING: mean predicted benefit is off the observed by {_ci3(s.calibration_summary['gap'])}"
     return text + withheld_sentence(s) + crossover_sentence(s)

@@ -181,7 +181,8 @@ source column tested together), FDR-controlled; <em>absolute interaction</em> is
 feature. <em>{html.escape(SCALE_WORDS["log_odds"])}</em>: the feature x drug interaction in log-odds per SD;
 <em>prognostic</em>: the feature's log-odds per SD on placebo (adjusted for arm and site). A feature that
 predicts response on placebo but not on the drug modifies the absolute benefit (those with a poor prognosis on
-placebo gain more): it is <em>predictive</em> on the absolute scale, whatever the log-odds scale calls it. Benefit
+placebo gain more): on the absolute scale it is called <em>predictive</em> where the cohort has the power to show
+it (often not: see the power line), whatever the log-odds scale calls it. Benefit
 also varies with baseline risk when no interaction exists (PATH statement, Kent et al. 2020): see the
 benefit-by-baseline-risk figure, where benefit that falls as placebo-arm risk rises is placebo prognosis.
 Standard errors clustered on the patient; missing values imputed (every course of the comparisons counts).

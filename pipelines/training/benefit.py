@@ -12,13 +12,12 @@ mean(((y - m(x)) - (T - e) tau(x))^2), m an arm-blind outcome model and e the pr
    a spread is not punished for its size, only for ranking against the outcomes), with the one-SE rule
    where candidates are within noise of the best, and among those the best outcome log-loss over both
    arms (:func:`within_noise`, which says why); the T-learner tunes each arm's penalty itself;
-2. its scale: the chosen learner's out-of-fold benefit regressed on the R-loss with a non-negative
-   slope (:func:`r_stack`), kept between ``MIN_SLOPE`` and 1: heterogeneity the outcomes do not bear
-   out is shrunk toward the average benefit, never widened; the ranking stays the learner's, and the
-   BLP test on the outer folds says whether it is real.
+2. the chosen learner predicts the outer test fold; the final model's spread is set afterwards from
+   every out-of-fold prediction (:meth:`Heterogeneity.spread_kept`), not from the inner folds, which
+   estimate it too noisily (a T-learner with Spearman 0.9 against the true benefit got slope 0 there).
 
-The rescaled learner predicts the outer test fold; each learner's own best candidate does too, for
-the comparison table and for the test of whether any learner found heterogeneity.
+Each learner's own best candidate predicts the outer test fold too, for the comparison table and for
+the test of whether any learner found heterogeneity.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from ketamine_response.features.cohort.schema import ACTIVE_ARMS
 from ketamine_response.models.benefit import (
     LEARNERS,
     BenefitModel,
-    CalibratedBenefit,
     Propensity,
     SafeLogistic,
     covariates,
@@ -48,7 +46,6 @@ from ketamine_response.pipelines.training.cv import inner_splits
 
 log = logging.getLogger(__name__)
 MIN_COURSES = 10  # per arm of a comparison: fewer and no benefit model is fitted
-MIN_SLOPE = 0.1   # the least share of the chosen learner's spread of benefit that the rescaling keeps
 Candidate = tuple[str, dict[str, Any]]
 
 
@@ -70,7 +67,7 @@ class ArmBenefit:
     oof: np.ndarray                        # selected procedure's pooled out-of-fold benefit, over rows
     oof_learners: dict[str, np.ndarray]    # each learner's, over rows
     selections: list[str]                  # per outer fold, the chosen learner
-    final: CalibratedBenefit
+    final: BenefitModel                    # the chosen learner refit on every course (rescaled by procedure)
     final_losses: dict[str, float]
     by_repeat: np.ndarray                  # the selected benefit of each CV repeat, (repeats, rows)
     learners_by_repeat: dict[str, np.ndarray]  # each learner's, the same way
@@ -244,9 +241,9 @@ def choose(fit: InnerFit, best: dict[str, int], patients: np.ndarray) -> str:
 
 
 def fit_selected(data: Data, c: Comparison, names: tuple[str, ...], folds: int, seed: int,
-                 kind: Propensity) -> tuple[CalibratedBenefit, dict[str, BenefitModel], dict[str, float]]:
-    """Inner fits on the courses of *c*, each learner's best candidate refit on all of them, the chosen one
-    rescaled (:class:`CalibratedBenefit`); with each learner's calibrated R-loss."""
+                 kind: Propensity) -> tuple[str, dict[str, BenefitModel], dict[str, float]]:
+    """Inner fits on the courses of *c*, each learner's best candidate refit on all of them, and the chosen
+    learner; with each learner's calibrated R-loss."""
     fit = inner_fit(data, c, names, folds, seed, kind)
     sub, every = data.take(c.rows), np.arange(len(c.rows))
     best = best_per_learner(names, fit, sub.patients)
@@ -254,14 +251,7 @@ def fit_selected(data: Data, c: Comparison, names: tuple[str, ...], folds: int, 
     e = propensity(data, c, every, every, kind)
     fitted = {name: get_learner(name).fit(sub.X, sub.y, c.treated, c.arm, seed, e, sub.patients, **pool[i][1])
               for name, i in best.items()}
-    chosen = choose(fit, best, sub.patients)
-    intercept, slope, centre = r_stack(fit, best[chosen])
-    # The inner folds' outcomes estimate the spread too noisily to discard a ranking (a T-learner with
-    # Spearman 0.9 against the true benefit got slope 0 on two inner folds) or to widen it (x3.9 seen):
-    # the slope shrinks the spread to between MIN_SLOPE and all of the learner's, and whether the ranking
-    # is real is the BLP test's to say on the outer folds. A learner that predicts one benefit still gives one.
-    slope = min(max(slope, MIN_SLOPE), 1.0)
-    return (CalibratedBenefit(c.arm, fitted[chosen], slope, centre, intercept, MIN_SLOPE), fitted,
+    return (choose(fit, best, sub.patients), fitted,
             {name: float(calibrated_loss(fit, i).mean()) for name, i in best.items()})
 
 
@@ -271,10 +261,10 @@ def _outer_fold(data: Data, c: Comparison, fold: FoldResult, names: tuple[str, .
     position = {row: i for i, row in enumerate(c.rows)}
     train = np.array([position[r] for r in fold.split.train if r in position])
     test = np.array([position[r] for r in fold.split.test if r in position])
-    stack, fitted, _ = fit_selected(data, restrict(c, train), names, inner, seed, kind)
+    chosen, fitted, _ = fit_selected(data, restrict(c, train), names, inner, seed, kind)
     X_test = data.X.iloc[c.rows[test]]
-    effects = {name: model.effect(X_test) for name, model in fitted.items()} | {SELECTED: stack.effect(X_test)}
-    return test, stack.model.learner, effects
+    effects = {name: model.effect(X_test) for name, model in fitted.items()}
+    return test, chosen, effects | {SELECTED: effects[chosen]}
 
 
 def run_benefit(data: Data, folds: list[FoldResult], c: Comparison, names: tuple[str, ...], inner: int,
@@ -301,7 +291,8 @@ def run_benefit(data: Data, folds: list[FoldResult], c: Comparison, names: tuple
         fold_of[repeats.index(f.split.repeat), test] = f.split.fold
     varies = {name: any(np.ptp(effects[name]) > 1e-9 for _, _, effects in runs if len(effects[name]))
               for name in (*names, SELECTED)}
-    final, _, losses = fit_selected(data, c, names, inner, seed, kind)
-    log.info("benefit %s: outer folds' leading learners %s, final %s", c.arm, [r[1] for r in runs], final.learner)
+    chosen, fitted, losses = fit_selected(data, c, names, inner, seed, kind)
+    final = fitted[chosen]
+    log.info("benefit %s: outer folds' learners %s, final %s", c.arm, [r[1] for r in runs], chosen)
     selected = by_repeat.pop(SELECTED)
     return ArmBenefit(c, mean.pop(SELECTED), mean, [r[1] for r in runs], final, losses, selected, by_repeat, fold_of, varies)

@@ -30,9 +30,11 @@ from ketamine_response.pipelines.training.progress import Progress
 from ketamine_response.pipelines.training.roles import others_indexes, related_features
 
 log = logging.getLogger(__name__)
-BENEFIT_NOTE = ("benefit model: out-of-fold benefit per course (inside each outer fold: the learner with the best "
-                "outcome log-loss over both arms unless another's calibrated R-loss is lower by more than one SE, its "
-                "benefit rescaled on the R-loss, at least 0.1 of its spread kept); propensity = {propensity}; c-for-benefit CI resamples "
+MIN_SPREAD = 0.1  # the least share of the chosen learner's spread of benefit the final model keeps
+BENEFIT_NOTE = ("benefit model: out-of-fold benefit per course (inside each outer fold: learner chosen by the "
+                "calibrated R-loss, the outcome log-loss breaking ties within one SE); the final model keeps the share "
+                "of its learner's spread that the out-of-fold BLP slope supports (shrunk by its SE; 0.1 to 1) around "
+                "the doubly robust average benefit; propensity = {propensity}; c-for-benefit CI resamples "
                 "patients over the out-of-fold predictions (refit variance not included); biomarker roles from one "
                 "cluster-robust regression per feature, adjusted for the other features' cross-fitted prognostic and "
                 "modifier indices, FDR-adjusted")
@@ -82,19 +84,37 @@ def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, c
                                   propensity(data, a.comparison, every(a), every(a), b.propensity),  # type: ignore[arg-type]
                                   a.by_repeat, a.fold_of, config.seed, a.learners_by_repeat)
              for a in arms]
-    summaries = [summarise(a.comparison.arm, a.final.learner, a.selections, a.oof, a.oof_learners, data.y[a.comparison.rows],
+    finals = [rescaled(a, h, data) for a, h in zip(arms, tests, strict=True)]
+    summaries = [summarise(a.comparison.arm, f.learner, a.selections, a.oof, a.oof_learners, data.y[a.comparison.rows],
                            a.comparison.treated, data.patients[a.comparison.rows], config.evaluation.bootstrap, config.seed,
                            None if periods is None else periods[a.comparison.rows], h, config.policy.min_events_per_arm,
                            a.varies, config.policy.alpha)
-                 for a, h in zip(arms, tests, strict=True)]
-    return BenefitResult(summaries, _roles(data, arms, tests, built, config), notes), {a.comparison.arm: a.final for a in arms}
+                 for a, h, f in zip(arms, tests, finals, strict=True)]
+    return (BenefitResult(summaries, _roles(data, arms, finals, tests, built, config), notes),
+            {f.arm: f for f in finals})
 
 
-def _roles(data: Data, arms: list[ArmBenefit], tests: list[Heterogeneity], built: FeatureTable,
-           config: TrainConfig) -> pd.DataFrame:
+def rescaled(arm: ArmBenefit, h: Heterogeneity, data: Data) -> CalibratedBenefit:
+    """The final benefit model: the chosen learner's spread kept as far as the out-of-fold BLP supports it
+    (:meth:`Heterogeneity.spread_kept`), and never below ``MIN_SPREAD`` of it, centred on the doubly robust
+    average benefit.
+
+    Why a least share: at trial sizes the BLP often cannot establish a real spread (on a placebo-driven
+    cohort of 1,400 courses, z below 1 for a learner with Spearman 0.8 against the true benefit), and a
+    spread of 0 would discard a ranking that is right; a tenth of it keeps the ranking while the
+    predicted differences stay small, and the verdict says the ranking is unproven.
+    """
+    effect = arm.final.effect(data.X.iloc[arm.comparison.rows])
+    return CalibratedBenefit(arm.comparison.arm, arm.final, max(h.spread_kept, MIN_SPREAD), float(effect.mean()),
+                             float(h.scores.mean()), MIN_SPREAD)
+
+
+def _roles(data: Data, arms: list[ArmBenefit], finals: list[CalibratedBenefit], tests: list[Heterogeneity],
+           built: FeatureTable, config: TrainConfig) -> pd.DataFrame:
     """The biomarker roles table on both scales over the courses of every comparison."""
     sizes = [len(a.comparison.rows) for a in arms]  # mean |SHAP| over comparisons, weighted by their courses
-    shap = sum(benefit_shap(a.final, data.X.iloc[a.comparison.rows], config.seed) * n for a, n in zip(arms, sizes, strict=True))
+    shap = sum(benefit_shap(f, data.X.iloc[a.comparison.rows], config.seed) * n
+               for a, f, n in zip(arms, finals, sizes, strict=True))
     importance = {str(k): float(v) / sum(sizes) for k, v in shap.items()}  # type: ignore[union-attr]
     rows = np.unique(np.concatenate([a.comparison.rows for a in arms]))
     scores, drug = np.full(len(data.y), np.nan), np.full(len(data.y), "", dtype=object)
