@@ -35,13 +35,18 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ketamine_response.features.cohort.schema import ARM_COLUMNS
+
+# imported here too: models logged before the split pickled these classes under this module's name
+from ketamine_response.models.benefit_estimators import (
+    KnownPropensity,
+    ProbabilityRegressor,
+    RiskModelling,
+    TunedLogistic,
+    _logistic,
+    numeric_pipeline,
+)
 from ketamine_response.models.families import linear_pipeline
 
 Propensity = Literal["allocation", "estimated"]
@@ -64,89 +69,6 @@ def with_arm(X: pd.DataFrame, arm: str | None) -> pd.DataFrame:
 def covariates(X: pd.DataFrame) -> pd.DataFrame:
     """The features without the arm indicators: what the effect may depend on."""
     return X[[c for c in X.columns if c not in ARM_COLUMNS]]
-
-
-class SafeLogistic(ClassifierMixin, BaseEstimator):
-    """Penalised logistic regression that predicts the training rate when the training labels have one class.
-
-    Benefit learners fit one arm, or one cross-fitting fold, at a time; in a trial of tens of
-    patients (ds005917: one placebo responder) such a part can hold no responder at all.
-    """
-
-    def __init__(self, C: float = 0.3, l1_ratio: float = 0.0, random_state: int | None = None):
-        self.C = C
-        self.l1_ratio = l1_ratio
-        self.random_state = random_state
-
-    def fit(self, X: Any, y: Any) -> SafeLogistic:
-        y = np.asarray(y).ravel().astype(int)
-        self.classes_ = np.array([0, 1])
-        self.rate_ = float(y.mean()) if len(y) else 0.0
-        self.model_: LogisticRegression | None = None
-        if len(np.unique(y)) == 2:
-            # saga is the solver that takes an L1 part
-            solver = {"solver": "saga", "max_iter": 5000} if self.l1_ratio else {"max_iter": 2000}
-            self.model_ = LogisticRegression(C=self.C, l1_ratio=self.l1_ratio, tol=1e-4, random_state=self.random_state,
-                                             **solver).fit(X, y)
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        p = self.model_.predict_proba(X)[:, 1] if self.model_ is not None else np.full(len(X), self.rate_)
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X: Any) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
-
-
-class TunedLogistic(SafeLogistic):
-    """Elastic-net logistic regression whose penalty is chosen by its own cross-validated log-loss
-    (scikit-learn's ``LogisticRegressionCV`` over its default path of *Cs* penalties, 1e-4 to 1e4, five
-    folds); the training rate when the labels have too few of a class for five folds.
-
-    Each arm of a T- or X-learner gets its own: with one penalty for both, an arm without signal
-    (the drug arm when only placebo response varies) forces noise into the other, or the other's
-    signal out.
-    """
-
-    def __init__(self, Cs: int = 10, random_state: int | None = None):
-        self.Cs = Cs
-        self.random_state = random_state
-
-    def fit(self, X: Any, y: Any) -> TunedLogistic:
-        from sklearn.linear_model import LogisticRegressionCV
-
-        y = np.asarray(y).ravel().astype(int)
-        self.classes_ = np.array([0, 1])
-        self.rate_ = float(y.mean()) if len(y) else 0.0
-        self.model_ = None
-        if len(np.unique(y)) == 2 and np.bincount(y).min() >= 5:  # five folds need a case of each in each
-            self.model_ = LogisticRegressionCV(Cs=self.Cs, l1_ratios=[0.5], solver="saga", cv=5, max_iter=3000, use_legacy_attributes=False,
-                                               tol=1e-3, scoring="neg_log_loss", random_state=self.random_state).fit(X, y)
-        return self
-
-
-def _logistic(seed: int, C: float = 0.3, l1_ratio: float = 0.0) -> SafeLogistic:
-    return SafeLogistic(C=C, l1_ratio=l1_ratio, random_state=seed)
-
-
-def numeric_pipeline() -> Pipeline:
-    """econml takes no NaN: median imputation with indicators, then scaling (fitted in-fold)."""
-    return make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                         StandardScaler())
-
-
-class ProbabilityRegressor(RegressorMixin, BaseEstimator):
-    """A classifier whose ``predict`` is P(response): econml's meta-learners call ``predict``."""
-
-    def __init__(self, classifier: Any = None):
-        self.classifier = classifier
-
-    def fit(self, X: Any, y: Any) -> ProbabilityRegressor:
-        self.classifier_ = clone(self.classifier).fit(X, np.asarray(y).ravel().astype(int))
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        return np.asarray(self.classifier_.predict_proba(X)[:, 1])
 
 
 @dataclass
@@ -214,55 +136,6 @@ class CalibratedBenefit:
     def effect(self, X: pd.DataFrame) -> np.ndarray:
         """Predicted benefit of the drug over placebo, per course (probability scale)."""
         return np.clip(self.intercept + self.slope * (self.model.effect(X) - self.centre), -1.0, 1.0)
-
-
-class RiskModelling(BaseEstimator):
-    """PATH risk modelling: a risk score fitted on both arms, then response on arm x score.
-
-    Hand-written: the two stages are two logistic fits (scikit-learn), and no maintained library
-    offers the PATH model itself. The score is the linear predictor with the arm set to placebo.
-    """
-
-    def __init__(self, C: float = 0.1, interaction: bool = True, random_state: int | None = None):
-        self.C = C
-        self.interaction = interaction
-        self.random_state = random_state
-
-    def _stage2(self, score: np.ndarray, treated: np.ndarray) -> np.ndarray:
-        columns = [score, treated] + ([score * treated] if self.interaction else [])
-        return np.column_stack(columns)
-
-    def score(self, x: np.ndarray) -> np.ndarray:
-        risk = self.risk_.model_
-        if risk is None:
-            return np.zeros(len(x))
-        return np.asarray(risk.decision_function(np.column_stack([x, np.zeros(len(x))])))
-
-    def fit(self, x: np.ndarray, y: np.ndarray, treated: np.ndarray) -> RiskModelling:
-        self.risk_ = SafeLogistic(C=self.C, l1_ratio=0.5, random_state=self.random_state).fit(np.column_stack([x, treated]), y)
-        # the outcome on the score and the arm: three or four coefficients, barely penalised
-        self.outcome_ = SafeLogistic(C=100.0, random_state=self.random_state).fit(self._stage2(self.score(x), treated), y)
-        return self
-
-    def probabilities(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        score, ones = self.score(x), np.ones(len(x))
-        return (self.outcome_.predict_proba(self._stage2(score, ones))[:, 1],
-                self.outcome_.predict_proba(self._stage2(score, 0 * ones))[:, 1])
-
-
-class KnownPropensity(ClassifierMixin, BaseEstimator):
-    """The propensity supplied with the data (the last input column) as DRLearner's propensity model."""
-
-    def fit(self, X: Any, y: Any) -> KnownPropensity:
-        self.classes_ = np.array([0, 1])
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        e = np.asarray(X)[:, -1]
-        return np.column_stack([1 - e, e])
-
-    def predict(self, X: Any) -> np.ndarray:
-        return (np.asarray(X)[:, -1] >= 0.5).astype(int)
 
 
 def _fit_s(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,

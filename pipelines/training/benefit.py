@@ -31,15 +31,8 @@ import numpy as np
 import pandas as pd
 
 from ketamine_response.features.cohort.schema import ACTIVE_ARMS
-from ketamine_response.models.benefit import (
-    LEARNERS,
-    BenefitModel,
-    Propensity,
-    SafeLogistic,
-    covariates,
-    get_learner,
-    numeric_pipeline,
-)
+from ketamine_response.models.benefit import LEARNERS, BenefitModel, Propensity, covariates, get_learner
+from ketamine_response.models.benefit_estimators import SafeLogistic, numeric_pipeline
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.folds import Data, FoldResult
 from ketamine_response.pipelines.training.cv import inner_splits

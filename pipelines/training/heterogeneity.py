@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ketamine_response.models.benefit import KnownPropensity, ProbabilityRegressor, SafeLogistic, covariates, numeric_pipeline
+from ketamine_response.models.benefit import covariates
+from ketamine_response.models.benefit_estimators import KnownPropensity, ProbabilityRegressor, SafeLogistic, numeric_pipeline
 from ketamine_response.pipelines.evaluation.heterogeneity import Heterogeneity
 from ketamine_response.pipelines.folds import Data
 from ketamine_response.pipelines.training.cv import inner_splits
