@@ -44,8 +44,8 @@ from ketamine_response.models.benefit_estimators import (
     ProbabilityRegressor,
     RiskModelling,
     TunedLogistic,
-    _logistic,
     numeric_pipeline,
+    penalised_logistic,
 )
 from ketamine_response.models.families import linear_pipeline
 
@@ -141,7 +141,7 @@ class CalibratedBenefit:
 def _fit_s(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
            groups: np.ndarray | None = None, C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
     columns = tuple(c for c in X.columns if c not in ARM_COLUMNS or c == arm_column(arm))
-    model = linear_pipeline(columns, _logistic(seed, C, l1_ratio))
+    model = linear_pipeline(columns, penalised_logistic(seed, C, l1_ratio))
     return BenefitModel("s_learner", arm, model.fit(X, y), tuple(X.columns))
 
 
@@ -189,7 +189,7 @@ def _fit_dr(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed:
 
     numeric = numeric_pipeline().fit(covariates(X))
     # W carries the known propensity: KnownPropensity reads it back (the outcome model sees it as a covariate)
-    learner = DRLearner(model_propensity=KnownPropensity(), model_regression=_logistic(seed),
+    learner = DRLearner(model_propensity=KnownPropensity(), model_regression=penalised_logistic(seed),
                         discrete_outcome=True, cv=2, random_state=seed, min_propensity=0.05)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

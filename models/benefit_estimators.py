@@ -75,7 +75,7 @@ class TunedLogistic(SafeLogistic):
         return self
 
 
-def _logistic(seed: int, C: float = 0.3, l1_ratio: float = 0.0) -> SafeLogistic:
+def penalised_logistic(seed: int, C: float = 0.3, l1_ratio: float = 0.0) -> SafeLogistic:
     return SafeLogistic(C=C, l1_ratio=l1_ratio, random_state=seed)
 
 
