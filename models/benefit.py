@@ -220,7 +220,7 @@ _ENTRIES = (
     Learner("t_learner", "T-learner (econml TLearner): an elastic-net logistic model per arm, the placebo arm's as "
             "flexible as the drug arm's, each arm's penalty tuned by its own log-loss", _fit_t),
     Learner("x_learner", "X-learner (econml XLearner): elastic-net logistic outcome model per arm (tuned per arm), imputed effects "
-            "regressed by an elastic net per arm", _fit_x, ({"alpha": 0.01}, {"alpha": 0.003})),
+            "regressed by an elastic net per arm", _fit_x, ({"alpha": 0.01},)),
     Learner("path", "risk modelling (PATH): benefit as a function of predicted placebo-arm risk, from a risk score "
             "fitted on both arms", _fit_path, ({"interaction": False}, {"interaction": True})),
     Learner("dr_learner", "doubly-robust learner (econml DRLearner): logistic outcome model, allocation-ratio "

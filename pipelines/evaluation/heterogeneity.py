@@ -58,9 +58,14 @@ class Heterogeneity:
         return float(min(1.0, self.blp_slope * (1.0 - 1.0 / z**2)))
 
     @property
+    def learners_tested(self) -> int:
+        """How many learners' out-of-fold benefits varied, so had a BLP test."""
+        return sum(p == p for p in self.learner_p.values())
+
+    @property
     def best_learner_p(self) -> tuple[float, str]:
         """(smallest learner BLP p, that learner): does any learner's out-of-fold benefit track the DR scores?
-        Unadjusted on purpose: it only ever withholds the claim "no heterogeneity". NaN where none varies."""
+        Unadjusted (:func:`verdict` adjusts it where it supports a claim). NaN where none varies."""
         tested = {n: p for n, p in self.learner_p.items() if p == p}
         if not tested:
             return float("nan"), ""
@@ -78,22 +83,24 @@ class Verdict(StrEnum):
     """What the run may say about heterogeneity of benefit (absolute scale), and on which test."""
 
     SHOWN = "shown"          # the benefit model's benefit varies and its BLP test rejects slope <= 0
-    NOT_SHOWN = "not_shown"  # it varies, its BLP test does not reject (or could not run), nor does any learner's
-    OTHER = "other_learner"  # it varies, its BLP test does not reject, but some learner's does
-    NONE = "none"            # it is constant, and no learner's BLP test rejects (unadjusted)
-    MISSED = "missed"        # it is constant, yet some learner's BLP test rejects: heterogeneity it does not rank
+    NOT_SHOWN = "not_shown"  # no test shows heterogeneity, and "none" is not supported either
+    OTHER = "other_learner"  # it varies, its BLP test does not reject, but a learner's does (Bonferroni)
+    NONE = "none"            # it is constant, and no learner's BLP test rejects, even unadjusted
+    MISSED = "missed"        # it is constant, yet a learner's BLP test rejects (Bonferroni): heterogeneity unranked
 
 
 def verdict(varies: bool, h: Heterogeneity | None, alpha: float) -> Verdict:
-    """What may be said about heterogeneity: "no heterogeneity predicted" only for a constant benefit model
-    none of whose learners' out-of-fold benefits tracks the doubly robust benefit (each tested one-sided at
-    *alpha*, unadjusted, so that the claim is the harder to make); not rejecting is no proof of none."""
-    found = h is not None and h.best_learner_p[0] <= alpha
-    if varies:
-        if h is not None and h.blp_p <= alpha:
-            return Verdict.SHOWN
-        return Verdict.OTHER if found else Verdict.NOT_SHOWN
-    return Verdict.MISSED if found else Verdict.NONE
+    """What may be said about heterogeneity, each claim made the harder way: that a learner found it needs
+    its one-sided BLP p times the number of learners tested <= *alpha* (Bonferroni); "no heterogeneity
+    predicted" needs a constant benefit model and every learner's unadjusted p > *alpha*; not rejecting is
+    no proof of none."""
+    p, tested = h.best_learner_p[0] if h is not None else float("nan"), h.learners_tested if h is not None else 0
+    found, hinted = p * tested <= alpha, p <= alpha
+    if varies and h is not None and h.blp_p <= alpha:
+        return Verdict.SHOWN
+    if found:
+        return Verdict.OTHER if varies else Verdict.MISSED
+    return Verdict.NOT_SHOWN if varies or hinted else Verdict.NONE
 
 
 def enough_events(y: np.ndarray, min_events: int) -> bool:

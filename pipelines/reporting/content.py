@@ -205,8 +205,8 @@ def _verdict_words(s: BenefitSummary) -> str:
     if s.verdict is Verdict.OTHER and s.heterogeneity is not None:
         p, name = s.heterogeneity.best_learner_p
         return (f"heterogeneity not shown for this model's ranking (see the BLP test), though {name}'s out-of-fold "
-                f"benefit tracks the doubly robust benefit (one-sided BLP {_p(p)}, not adjusted for the learners "
-                "tried); see the learners table")
+                f"benefit tracks the doubly robust benefit (one-sided BLP {_p(p)}, below alpha after Bonferroni over "
+                f"the {s.heterogeneity.learners_tested} learners tested); see the learners table")
     return ("heterogeneity not shown: neither this model's BLP test nor any learner's own shows that the predicted "
             "differences in benefit are real, so read the ranking as unproven")
 
@@ -217,8 +217,12 @@ def _constant_sentence(s: BenefitSummary) -> str:
     p, name = s.heterogeneity.best_learner_p if s.heterogeneity is not None else (float("nan"), "")
     if s.verdict is Verdict.MISSED:
         return (f"the benefit model ({s.learner}) predicts the same benefit for everyone, yet {name}'s out-of-fold "
-                f"benefit tracks the doubly robust benefit (one-sided BLP {_p(p)}): heterogeneity is likely and this "
-                f"model does not rank it; see the learners table; {gap}")
+                f"benefit tracks the doubly robust benefit (one-sided BLP {_p(p)}, below alpha after Bonferroni over "
+                f"the learners): heterogeneity is likely and this model does not rank it; see the learners table; {gap}")
+    if s.verdict is Verdict.NOT_SHOWN:
+        return (f"the benefit model ({s.learner}) predicts the same benefit for everyone; no test shows heterogeneity "
+                f"(smallest one-sided learner BLP {_p(p)}, not below alpha once adjusted for the learners tried), nor "
+                f"does that support 'none'; {gap}")
     tested = (f"and no learner's out-of-fold benefit tracks the doubly robust benefit (smallest one-sided BLP {_p(p)}, "
               "unadjusted)") if p == p else "and no learner's benefit varies"
     return (f"no heterogeneity predicted (the benefit model, {s.learner}, predicts the same benefit for everyone, "
