@@ -28,16 +28,20 @@ class SafeLogistic(ClassifierMixin, BaseEstimator):
         self.l1_ratio = l1_ratio
         self.random_state = random_state
 
+    def _estimator(self, y: np.ndarray) -> Any:
+        """The model to fit on labels *y*, or None where they cannot carry one."""
+        if len(np.unique(y)) < 2:
+            return None
+        # saga is the solver that takes an L1 part
+        solver = {"solver": "saga", "max_iter": 5000} if self.l1_ratio else {"max_iter": 2000}
+        return LogisticRegression(C=self.C, l1_ratio=self.l1_ratio, tol=1e-4, random_state=self.random_state, **solver)
+
     def fit(self, X: Any, y: Any) -> SafeLogistic:
         y = np.asarray(y).ravel().astype(int)
         self.classes_ = np.array([0, 1])
         self.rate_ = float(y.mean()) if len(y) else 0.0
-        self.model_: LogisticRegression | None = None
-        if len(np.unique(y)) == 2:
-            # saga is the solver that takes an L1 part
-            solver = {"solver": "saga", "max_iter": 5000} if self.l1_ratio else {"max_iter": 2000}
-            self.model_ = LogisticRegression(C=self.C, l1_ratio=self.l1_ratio, tol=1e-4, random_state=self.random_state,
-                                             **solver).fit(X, y)
+        estimator = self._estimator(y)
+        self.model_ = estimator.fit(X, y) if estimator is not None else None
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -62,17 +66,13 @@ class TunedLogistic(SafeLogistic):
         self.Cs = Cs
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any) -> TunedLogistic:
+    def _estimator(self, y: np.ndarray) -> Any:
         from sklearn.linear_model import LogisticRegressionCV
 
-        y = np.asarray(y).ravel().astype(int)
-        self.classes_ = np.array([0, 1])
-        self.rate_ = float(y.mean()) if len(y) else 0.0
-        self.model_ = None
-        if len(np.unique(y)) == 2 and np.bincount(y).min() >= 5:  # five folds need a case of each in each
-            self.model_ = LogisticRegressionCV(Cs=self.Cs, l1_ratios=[0.5], solver="saga", cv=5, max_iter=3000, use_legacy_attributes=False,
-                                               tol=1e-3, scoring="neg_log_loss", random_state=self.random_state).fit(X, y)
-        return self
+        if len(np.unique(y)) < 2 or np.bincount(y).min() < 5:  # five folds need a case of each in each
+            return None
+        return LogisticRegressionCV(Cs=self.Cs, l1_ratios=[0.5], solver="saga", cv=5, max_iter=3000, tol=1e-3,
+                                    use_legacy_attributes=False, scoring="neg_log_loss", random_state=self.random_state)
 
 
 def penalised_logistic(seed: int, C: float = 0.3, l1_ratio: float = 0.0) -> SafeLogistic:

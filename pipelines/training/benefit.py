@@ -206,7 +206,7 @@ def within_noise(fit: InnerFit, indexes: list[int], patients: np.ndarray) -> int
     models no outcome ranks after those that do, by its R-loss).
 
     Why the tie-break: at trial sizes most benefit losses are within their noise of each other (on one
-    placebo-driven cohort, learners with Spearman 0.36 and 0.63 against the true benefit had calibrated
+    placebo-driven cohort in development, learners with Spearman 0.36 and 0.63 against the true benefit had calibrated
     R-losses 0.3 SE apart), while heterogeneity from either arm shows in each arm's fit: a placebo-arm
     prognosis the drug does not share is a better fit per arm, not noise.
     """

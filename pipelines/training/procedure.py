@@ -100,7 +100,7 @@ def rescaled(arm: ArmBenefit, h: Heterogeneity, data: Data) -> CalibratedBenefit
     average benefit.
 
     Why a least share: at trial sizes the BLP often cannot establish a real spread (on a placebo-driven
-    cohort of 1,400 courses, z below 1 for a learner with Spearman 0.8 against the true benefit), and a
+    cohort of 1,400 courses, BLP p = 0.1 for a learner with Spearman 0.8 against the true benefit), and a
     spread of 0 would discard a ranking that is right; a tenth of it keeps the ranking while the
     predicted differences stay small, and the verdict says the ranking is unproven.
     """
