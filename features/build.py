@@ -23,7 +23,7 @@ class FeatureTable:
     ----------
     frame : pandas.DataFrame
         Design columns (``patient_id``, ``treatment``, ``site``, ``period`` where present), the
-        features, then the target; one row per input row, same index.
+        features, then the target (and a time to event's event flag); one row per input row, same index.
     features : tuple of str
         The feature columns, in order.
     dictionary : pandas.DataFrame
@@ -85,7 +85,7 @@ def build_feature_table(table: pd.DataFrame, target: Target, extra_features: tup
     chosen, notes = select_features(list(table.columns), target, extra_features)
     design = [c for c in DESIGN_COLUMNS if c in table.columns]
     parts = [table[design]] + [f.func(table) for f in chosen]
-    parts.append(build_target(table, target, source, remission_threshold).to_frame())
+    parts.append(build_target(table, target, source, remission_threshold))
     frame = pd.concat(parts, axis=1)
     names = tuple(out for f in chosen for out in f.outputs)
     return FeatureTable(frame, names, feature_dictionary(chosen), tuple(notes), target.name)

@@ -26,7 +26,7 @@ from ketamine_response.features.tasks import TaskKind
 from ketamine_response.features.transformers import ActiveArmInteractions, SelectColumns, Winsorizer, ZScoreComposite
 
 # How models.explain computes exact SHAP values for the family's final step.
-ExplainerKind = Literal["constant", "linear", "tree"]
+ExplainerKind = Literal["constant", "linear", "tree", "survival_tree"]
 ColumnPolicy = Callable[[tuple[str, ...], Mapping[str, str]], tuple[str, ...]]
 Builder = Callable[[tuple[str, ...], int], Pipeline]
 CLINICAL_DOMAINS = ("clinical", "pharmacological")
@@ -146,6 +146,26 @@ def _mean(columns: tuple[str, ...], seed: int) -> Pipeline:
     return Pipeline([("select", SelectColumns(columns)), ("model", DummyRegressor(strategy="mean"))])
 
 
+def _km(columns: tuple[str, ...], seed: int) -> Pipeline:
+    from ketamine_response.models.survival import KaplanMeierRelapse
+
+    return Pipeline([("select", SelectColumns(columns)), ("model", KaplanMeierRelapse())])
+
+
+def _coxnet(columns: tuple[str, ...], seed: int) -> Pipeline:
+    from ketamine_response.models.survival import CoxnetRelapse
+
+    return linear_pipeline(columns, CoxnetRelapse())
+
+
+def _boosted_survival(columns: tuple[str, ...], seed: int) -> Pipeline:
+    from ketamine_response.models.survival import BoostedRelapse
+
+    steps = [("select", SelectColumns(columns)), ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+             ("model", BoostedRelapse(random_state=seed))]
+    return Pipeline(steps).set_output(transform="pandas")
+
+
 _LGBM_SPACE: dict[str, list[Any]] = {"model__num_leaves": [4, 8], "model__n_estimators": [100, 200], "model__learning_rate": [0.03, 0.06],
                "model__min_child_samples": [20, 40], "model__reg_lambda": [1.0, 10.0]}
 _ENTRIES = (
@@ -169,6 +189,17 @@ _ENTRIES = (
     Family("lightgbm_regression", "gradient-boosted regression trees with the same small-data settings",
            _LGBM_SPACE, all_columns, _lightgbm_regression, "tree", task=TaskKind.CONTINUOUS, calibrate=False,
            threads_param="model__n_jobs"),
+    # time to relapse (time_to_relapse): right-censored, on the courses followed after a response
+    Family("kaplan_meier", "the training courses' Kaplan-Meier curve for everyone (the floor)", {}, first_column, _km,
+           "constant", task=TaskKind.SURVIVAL, calibrate=False),
+    Family("coxnet", "elastic-net penalised Cox model on all features (scikit-survival)",
+           {"model__alpha": [0.01, 0.03, 0.1, 0.3], "model__l1_ratio": [0.5, 0.9]}, all_columns, _coxnet, "linear",
+           task=TaskKind.SURVIVAL, calibrate=False),
+    # a small space: each fit boosts 100 trees (0.2 s on 500 courses), and the permutation test re-runs the search
+    # 20 times; depth 1 is additive, depth 2 lets pairs of features (a factor and the arm) interact
+    Family("boosted_survival", "gradient-boosted Cox model with depth-1 or depth-2 trees (scikit-survival)",
+           {"model__max_depth": [1, 2], "model__n_estimators": [100], "model__learning_rate": [0.1]},
+           all_columns, _boosted_survival, "survival_tree", task=TaskKind.SURVIVAL, calibrate=False),
 )
 FAMILIES: dict[str, Family] = {f.name: f for f in _ENTRIES}
 # The row, child run and pooled predictions of the whole procedure: the family each outer fold's inner loop chose.

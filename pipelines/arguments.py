@@ -12,10 +12,10 @@ import argparse
 from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 
-from ketamine_response.features.tasks import TASKS
+from ketamine_response.features.tasks import TARGET_HELP as TARGETS
 
 # every target form, by task (the registry is light: no numpy or pandas at import)
-TARGET_HELP = "; ".join(", ".join(f"{k}_<tp>" for k in t.target_kinds) + f" ({t.kind})" for t in TASKS.values()) + ", e.g. response_24h"
+TARGET_HELP = TARGETS + ", e.g. response_24h, sbp_change_mmhg_ge40 or time_to_relapse"
 COHORT_HELP = "cohort file (.csv or .parquet)"
 COHORT_OUT_HELP = "cohort file to write (.csv or .parquet)"
 EXIT_CODES = ("Exit codes: 0 ok, 1 row problems in the cohort, 2 file or usage problem, "
@@ -150,8 +150,14 @@ def _score(sub: Sub, shared: SimpleNamespace) -> None:
     own = _bare()
     own.add_argument("cohort", help="cohort file (.csv or .parquet); outcome columns are not needed")
     own.add_argument("--out", required=True, help="scores to write (.csv or .parquet)")
-    own.add_argument("--model", help="MLflow model URI (default: champion of the only registered model)")
-    own.add_argument("--explain", type=int, default=0, metavar="K", help="add the K features that pushed each prediction most")
+    own.add_argument("--model", action="append", metavar="URI",
+                     help="MLflow model URI (default: champion of the only registered model). Repeat it to write "
+                     "several models' predictions in one file, one row per course: model_name and model_version "
+                     "become model_name_<target> and model_version_<target>, warnings are led by their target, and "
+                     "models writing the same column (two of the same task) are refused; not with --explain or "
+                     "--engine spark")
+    own.add_argument("--explain", type=int, default=0, metavar="K",
+                     help="add the K features that pushed each prediction most (one --model only)")
     own.add_argument("--strict", action="store_true", help="exit 3 when any row is rejected")
     own.add_argument("--chunk-rows", type=int, default=100_000, metavar="N",
                      help="rows per chunk of the local engine (default 100000)")
@@ -161,7 +167,7 @@ def _score(sub: Sub, shared: SimpleNamespace) -> None:
                         "(--out) or rejected with its problems (<out stem>.rejected.csv).")
     sc.add_argument("--engine", choices=("local", "spark"), default="local",
                     help="local: stream the file on this machine (default); spark: validate and score as Spark tasks "
-                    "(pip install 'ketamine-response[spark]', Java 17+), same outputs")
+                    "(pip install 'ketamine-response[spark]', Java 17+), same outputs; one --model only")
     sc.add_argument("--spark-master", metavar="URL", help="Spark master for --engine spark (default $SPARK_MASTER or local[2])")
 
 

@@ -158,17 +158,24 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     if args.chunk_rows < 1 or args.explain < 0:
         raise UsageError("--chunk-rows must be >= 1 and --explain >= 0")
+    models = args.model or []  # --model may be repeated
     if args.engine == "spark":
+        if len(models) > 1:  # before pyspark is imported: the Spark engine scores with one model
+            raise UsageError("--engine spark scores with one --model; use --engine local to write several models' "
+                             "predictions in one file, or run score once per model.")
         from ketamine_response.pipelines.flows.score_spark import run_score_spark  # imports pyspark only when Spark is asked for
 
-        s = run_score_spark(args.cohort, args.out, args.model, args.explain, args.mapping, args.spark_master)
+        s = run_score_spark(args.cohort, args.out, models[0] if models else None, args.explain, args.mapping,
+                            args.spark_master)
     else:
         from ketamine_response.pipelines.flows.score import run_score
 
         if args.spark_master is not None:
             raise UsageError("--spark-master applies to --engine spark only")
-        s = run_score(args.cohort, args.out, args.model, args.explain, args.chunk_rows, args.mapping)
-    print(f"read {s.read}, scored {s.scored}, rejected {s.rejected} (model {s.model} version {s.version or '-'})")
+        s = run_score(args.cohort, args.out, models or None, args.explain, args.chunk_rows, args.mapping)
+    pairs = s.models or ((s.model, s.version),)
+    named = ", ".join(f"{name} version {version or '-'}" for name, version in pairs)
+    print(f"read {s.read}, scored {s.scored}, rejected {s.rejected} (model{'s' if len(pairs) > 1 else ''} {named})")
     print(f"scores: {s.out}\nrejected rows: {s.rejected_path}")
     return EXIT_STRICT if args.strict and s.rejected else EXIT_OK
 

@@ -132,6 +132,8 @@ class TrainConfig:
     families: tuple[str, ...] = field(default_factory=lambda: _registered_families())
     # used instead of families for a continuous target (pct_change_<tp>)
     regression_families: tuple[str, ...] = field(default_factory=lambda: _registered_families(TaskKind.CONTINUOUS))
+    # used for a time to relapse (time_to_relapse)
+    survival_families: tuple[str, ...] = field(default_factory=lambda: _registered_families(TaskKind.SURVIVAL))
     early_course: bool = False
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
@@ -184,7 +186,7 @@ def _build(cls: type, raw: Any, where: str, path: str) -> Any:
 
 
 def _family_list_ok(c: TrainConfig, task: Task) -> tuple[bool, str]:
-    known, value = _registered_families(task.kind), getattr(c, task.families_key)
+    known, value = _registered_families(task.family_kind), getattr(c, task.families_key)
     ok = (isinstance(value, tuple) and len(value) > 0 and all(isinstance(f, str) for f in value)
           and set(value) <= set(known) and len(set(value)) == len(value))
     return ok, f"{task.families_key} must be a non-empty list of distinct names from {', '.join(known)}"
@@ -219,7 +221,7 @@ def _problems(c: TrainConfig) -> list[str]:
         (isinstance(c.search.budget, int) and c.search.budget >= 1, "search.budget must be >= 1"),
         (c.search.selection_metric in ("log_loss", "brier", "auroc"),
          "search.selection_metric must be log_loss, brier or auroc"),
-        *(_family_list_ok(c, task) for task in TASKS.values()),
+        *dict.fromkeys(_family_list_ok(c, task) for task in TASKS.values()),
         (c.calibration.method in ("sigmoid", "isotonic"), "calibration.method must be sigmoid or isotonic"),
         (isinstance(e.bootstrap, int) and e.bootstrap >= 50, "evaluation.bootstrap must be >= 50"),
         (isinstance(e.permutations, int) and 0 <= e.permutations <= 9999, "evaluation.permutations must be 0-9999"),

@@ -24,7 +24,8 @@ class Data:
     Attributes
     ----------
     X : tier-1 feature table, one row per course
-    y : the outcome per course (float), a label of the task (0/1 for a binary target)
+    y : the outcome per course, a label of the task (0/1 for a binary target; a structured (event, time) array
+        for a time to relapse, so that splits and permutations move both together)
     patients, sites, treatments : per-course grouping arrays (patient ids never reach the store)
     domains : feature -> domain, for the families' column policies
     task : the target's task (:mod:`ketamine_response.features.tasks`): split strata, losses, metrics
@@ -63,6 +64,8 @@ class FoldResult:
     shap: pd.DataFrame | None = None  # out-of-fold SHAP of the selected family on the test courses
     shap_modifier: pd.DataFrame | None = None  # the part of it through feature x active-arm terms
     additivity_error: float = 0.0     # max |sum(SHAP) + base - raw output| on this fold
+    # a time to relapse: each family's relapse-free curves of the test courses on the evaluation's weekly grid
+    curves: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _over_repeats(n: int, folds: list[FoldResult], value: Callable[[FoldResult], Any]) -> np.ndarray:

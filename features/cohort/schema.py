@@ -80,6 +80,10 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("site", "string", required=True, role="design"),
     ColumnSpec("treatment", "category", required=True, categories=TREATMENTS, role="key"),
     _num("period", 1, 10, "order", integer=True, role="design"),
+    # the course: doses given (6 IV infusions over ~2 weeks; esketamine twice weekly), and the dose of each
+    _num("n_doses", 1, 40, "doses", integer=True, role="design"),
+    _num("dose_mg_per_kg", 0.05, 2.0, "mg/kg per IV infusion"),
+    _num("dose_mg", 14, 112, "mg per intranasal session"),
     # written by `synth` (scenario and seed), so a report says when its data are not patients'
     ColumnSpec("synthetic", "string", role="provenance"),
     _num("madrs_baseline", 0, 60, "points", required=True),
@@ -98,6 +102,7 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     _flag("benzodiazepine"),
     _flag("lithium"),
     _flag("prior_suicide_attempt"),
+    _flag("hypertension"),
     _num("shaps_baseline", 0, 14, "points"),
     _num("cadss_40min", 0, 92, "points", timepoint="40min"),
     _num("il6_pg_ml", 0, None, "pg/mL"),
@@ -114,7 +119,15 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     _num("glx_acc_mmol", 0, None, "mmol"),
     _num("sbp_change_mmhg", -60, 120, "mmHg", role="safety"),
     ColumnSpec("nausea", "binary", categories=("0", "1"), role="safety"),
+    # follow-up after a response: days from the response to relapse (relapse_observed 1) or to the last
+    # relapse-free contact (0); both empty for courses that did not respond or were not followed
+    _num("days_to_relapse", 0, 3650, "days", integer=True, role="outcome"),
+    ColumnSpec("relapse_observed", "binary", categories=("0", "1"), role="outcome"),
 )
+# what a harm target (<column>_ge<threshold>) may be built from: the safety columns and dissociation at 40 min
+HARM_COLUMNS: tuple[str, ...] = ("sbp_change_mmhg", "cadss_40min", "nausea")
+# the follow-up pair: a course is in the durability analysis when both are filled
+FOLLOW_UP: tuple[str, str] = ("days_to_relapse", "relapse_observed")
 
 SPECS: dict[str, ColumnSpec] = {c.name: c for c in COLUMNS}
 REQUIRED: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.required)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ketamine_response.features.cohort.mapping import ColumnMapping, apply_mapping, load_mapping
 from ketamine_response.features.cohort.reader import read_cohort_file
-from ketamine_response.features.cohort.schema import KEY, REQUIRED, SPECS, ColumnSpec, spec_for
+from ketamine_response.features.cohort.schema import FOLLOW_UP, KEY, REQUIRED, SPECS, ColumnSpec, spec_for
 from ketamine_response.features.errors import CohortFileError
 
 PROBLEM_COLUMNS = ["row", "patient_id", "column", "value", "problem"]
@@ -131,6 +131,7 @@ def validate_table(raw: pd.DataFrame, source: str, mapping: ColumnMapping | None
         table[column] = values
         found.extend(column_problems)
     found.append(_blank_rows(raw.index, missing))
+    found.append(follow_up_problems(raw, missing))
     if check_duplicates:
         found.append(duplicate_keys(table))
     problems = _assemble(found, ids)
@@ -250,6 +251,21 @@ def _blank_rows(index: pd.Index, missing: dict[str, np.ndarray]) -> pd.DataFrame
     blank = np.logical_and.reduce(list(missing.values()))
     return pd.DataFrame({"row": index[blank], "column": "(all)", "value": "",
                          "problem": "the row is blank; delete it"})
+
+
+def follow_up_problems(raw: pd.DataFrame, missing: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One problem per row whose follow-up pair is half filled (an event flag without a time, or a time without
+    an event flag), judged on the raw cells so that a time rejected for its value is not reported twice."""
+    time, event = FOLLOW_UP
+    blank, none = pd.Series("", index=raw.index), np.ones(len(raw), dtype=bool)
+    has_time, has_event = ~missing.get(time, none), ~missing.get(event, none)
+    both = "or leave both empty for a course not followed up"
+    return pd.concat([
+        _problem(has_event & ~has_time, event, raw.get(event, blank), f"'{event}' is filled but '{time}' is empty; give "
+                 f"the days from the response to the relapse (or to the last relapse-free contact), {both}"),
+        _problem(has_time & ~has_event, time, raw.get(time, blank), f"'{time}' is filled but '{event}' is empty; write 1 "
+                 f"if the course relapsed on that day, 0 if it was last seen relapse-free then, {both}"),
+    ], ignore_index=True)
 
 
 def key_problems(raw_keys: pd.DataFrame, first_row: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -7,12 +7,14 @@ import pandas as pd
 
 from ketamine_response.features.cohort.schema import COLUMNS, SPECS
 from ketamine_response.features.synthetic.covariates import draw_patients, mask_missing, truncated_madrs
+from ketamine_response.features.synthetic.durability import simulate_durability
 from ketamine_response.features.synthetic.outcomes import planted_effect, rate_arm, simulate_outcomes, simulate_safety
-from ketamine_response.features.synthetic.scenarios import get_scenario
+from ketamine_response.features.synthetic.scenarios import Scenario, get_scenario
+from ketamine_response.features.synthetic.tolerability import simulate_tolerability
 
 CROSSOVER_SHARE = 0.15  # share of IV-site patients in a ketamine/placebo crossover
 _INTEGER_COLUMNS = ("age", "period", "n_failed_treatments", "episode_duration_months", "shaps_baseline",
-                    "cadss_40min", "sbp_change_mmhg", "madrs_baseline")
+                    "cadss_40min", "sbp_change_mmhg", "madrs_baseline", "n_doses", "dose_mg", "days_to_relapse")
 
 
 def n_sites_for(n: int) -> int:
@@ -94,10 +96,24 @@ def build_cohort(n: int, seed: int, scenario: str = "literature") -> tuple[pd.Da
         if name in observed and name not in table and name != "madrs_baseline":
             table[name] = observed[name][index]
     table["madrs_baseline"] = courses["madrs_baseline"]
-    table |= madrs | simulate_safety(rng, courses)
+    if spec.durability is None:
+        table |= madrs | simulate_safety(rng, courses)
+    else:  # drawn after everything the other scenarios draw, so their cohorts stay as they were
+        course, extra = _durability(rng, spec, courses, madrs)
+        table |= madrs | course
+        oracle |= extra
     cohort = _typed(pd.DataFrame(table))
     oracle_table = pd.DataFrame({"patient_id": ids, "treatment": courses["treatment"], **oracle}).round(6)
     return cohort, oracle_table
+
+
+def _durability(rng: np.random.Generator, spec: Scenario, courses: dict[str, np.ndarray],
+                madrs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The repeated-dose course, follow-up and tolerability columns, and their oracle."""
+    course, oracle = simulate_durability(rng, spec, courses, madrs)
+    dose_step = course.pop("dose_step")
+    safety, harms = simulate_tolerability(rng, spec.name, courses, course["hypertension"], dose_step)
+    return course | safety, oracle | harms
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:

@@ -20,6 +20,7 @@ columns exactly as the pipeline derives them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal
 
@@ -48,7 +49,8 @@ def rate_arm(treatment: np.ndarray, esk_site: np.ndarray) -> np.ndarray:
     return np.where(treatment == "placebo", placebo, treatment)
 
 
-def _bisect(f, lo: float, hi: float, target: float, iters: int = 60) -> float:
+def solve_increasing(f: Callable[[float], float], lo: float, hi: float, target: float, iters: int = 60) -> float:
+    """The x in [lo, hi] where the increasing function *f* meets *target*, by bisection."""
     # f must be increasing; plain bisection keeps the solve deterministic and dependency-free.
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
@@ -76,15 +78,15 @@ def calibration(name: str) -> dict[tuple[str, str], tuple[float, float]]:
     # placebo arms first: a drug arm is solved on top of its placebo intercept
     for (arm, tp), (resp, rem, thr) in sorted(scenario.rates.items(), key=lambda kv: not kv[0][0].startswith("placebo")):
         if arm.startswith("placebo"):
-            a = _bisect(lambda v: (ceiling * ndtr(v + site + placebo_only)).mean(), -8, 8, resp)
+            a = solve_increasing(lambda v: (ceiling * ndtr(v + site + placebo_only)).mean(), -8, 8, resp)
         elif scenario.scale is not EffectScale.PROBIT:
             a = np.nan  # the scenario's rates already hold the drug rate its risk scale implies
         else:
             a_p = out[("placebo_" + ("iv" if arm == "ketamine_iv" else "in"), tp)][0]
-            a = _bisect(lambda v: ndtr(a_p + v * scale + eta + site).mean(), -8, 8, resp)  # noqa: B023 - called here
+            a = solve_increasing(lambda v: ndtr(a_p + v * scale + eta + site).mean(), -8, 8, resp)  # noqa: B023 - called here
         bound = np.minimum(1.0, 2.0 * (thr + 1) / ref["madrs_baseline"])
         # a larger k pushes responders' scores down, so the share in remission grows with k
-        k = np.exp(_bisect(lambda lk: (bound ** np.exp(-lk)).mean(), -5, 5, rem / resp))  # noqa: B023 - called here
+        k = np.exp(solve_increasing(lambda lk: (bound ** np.exp(-lk)).mean(), -5, 5, rem / resp))  # noqa: B023 - called here
         out[(arm, tp)] = (a, k)
     return out
 
@@ -162,6 +164,15 @@ def counterfactual_oracle(scenario: Scenario, courses: dict[str, np.ndarray], tp
     return out
 
 
+def madrs_scores(rng: np.random.Generator, base: np.ndarray, responder: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """A responder's MADRS ``floor(B * 0.5 * U**k)``, a non-responder's ``ceil(B * U(0.5, 1.1))``: response
+    (<= 50% of baseline) follows from the score exactly, and k sets the share in remission."""
+    u = rng.random(base.size)
+    low = np.floor(base * 0.5 * u ** k)
+    high = np.minimum(60.0, np.ceil(base * (0.5 + 0.6 * np.maximum(u, 1e-9))))
+    return np.where(responder, low, high)
+
+
 def simulate_outcomes(rng: np.random.Generator, scenario: Scenario,
                       courses: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """MADRS at every timepoint and the oracle probabilities, per course.
@@ -189,11 +200,7 @@ def simulate_outcomes(rng: np.random.Generator, scenario: Scenario,
         lin = response_index(scenario, courses, courses["rate_arm"], tp)
         k = _per_arm(masks, {arm: cal[(arm, tp)][1] for arm in ARMS if (arm, tp) in cal})
         noise = np.sqrt(rho) * shared + np.sqrt(1 - rho) * rng.standard_normal(n)
-        responder = lin + noise > 0
-        u = rng.random(n)
-        low = np.floor(base * 0.5 * u ** k)
-        high = np.minimum(60.0, np.ceil(base * (0.5 + 0.6 * np.maximum(u, 1e-9))))
-        score = np.where(responder, low, high)
+        score = madrs_scores(rng, base, lin + noise > 0, k)
         madrs[f"madrs_{tp}"] = np.where(visit & (dropout >= _DROPOUT[tp]), score, np.nan)
         p = np.where(visit, ndtr(lin), np.nan)
         oracle[f"p_response_{tp}"] = p

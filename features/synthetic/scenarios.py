@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
+from ketamine_response.features.synthetic.durability_truth import COURSE_RATES, Durability
+
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
@@ -115,6 +117,7 @@ class Scenario:
     scale: EffectScale = EffectScale.PROBIT
     effect_size: float = 0.0            # the drug's constant effect on a risk scale (unused on PROBIT)
     placebo_ceiling: float = 1.0        # p_placebo = ceiling * Phi(predictor): room left for the drug below 1
+    durability: Durability | None = None  # repeated-dose courses with relapse follow-up and planted tolerability
 
     def __post_init__(self) -> None:
         # A risk-scale scenario whose drug probability could pass 1 would need clipping, and a clip
@@ -235,6 +238,17 @@ SCENARIOS: dict[str, Scenario] = {
             rates=_risk_scale_rates(EffectScale.RISK_RATIO, 1.8), effects={}, prognostic=dict(RISK_PROGNOSTIC),
             prior_ect_drug_scale=1.0, site_sd=0.0, scale=EffectScale.RISK_RATIO, effect_size=1.8,
             placebo_ceiling=0.5,
+        ),
+        Scenario(
+            "durability", "repeated-dose courses (6 IV infusions, 8 esketamine sessions) with end-of-course "
+            "response, relapse follow-up of responders under planted proportional hazards, and tolerability "
+            "driven by age, BMI, hypertension, dose and drug",
+            rates=dict(LITERATURE_RATES) | COURSE_RATES, durability=Durability(),
+        ),
+        Scenario(
+            "durability_null", "the durability design with no patient factor in the relapse hazard: only the "
+            "arm sets it (drug vs placebo HR 0.49 kept), so no model may find a durability predictor",
+            rates=dict(LITERATURE_RATES) | COURSE_RATES, durability=Durability(prognostic={}, drug_modified={}),
         ),
     )
 }

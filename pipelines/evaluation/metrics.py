@@ -195,7 +195,7 @@ def bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, threshold: 
         values = averaged(_resampled, y[pick], np.atleast_2d(p)[:, pick], t[pick])
         for m in CI_METRICS:
             draws[m].append(values[m])
-    return {m: _percentile_interval(np.asarray(v)) for m, v in draws.items()}
+    return {m: percentile_interval(np.asarray(v)) for m, v in draws.items()}
 
 
 def _resampled(y: np.ndarray, p: np.ndarray, t: np.ndarray) -> dict[str, float]:
@@ -204,7 +204,7 @@ def _resampled(y: np.ndarray, p: np.ndarray, t: np.ndarray) -> dict[str, float]:
             "calibration_intercept": intercept, **threshold_metrics(y, p, t)}
 
 
-def _percentile_interval(values: np.ndarray) -> tuple[float, float]:
+def percentile_interval(values: np.ndarray) -> tuple[float, float]:
     seen = values[~np.isnan(values)]
     if len(seen) < len(values) / 2:  # undefined in most resamples: no honest interval
         return float("nan"), float("nan")
@@ -295,7 +295,7 @@ def continuous_bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, 
         values = averaged(continuous_metrics, y[pick], np.atleast_2d(p)[:, pick])
         for m in CONTINUOUS_CI_METRICS:
             draws[m].append(values[m])
-    return {m: _percentile_interval(np.asarray(v)) for m, v in draws.items()}
+    return {m: percentile_interval(np.asarray(v)) for m, v in draws.items()}
 
 
 def continuous_subgroups(y: np.ndarray, p: np.ndarray, groups: dict[str, np.ndarray], min_n: int = 10) -> pd.DataFrame:
@@ -311,4 +311,11 @@ def continuous_subgroups(y: np.ndarray, p: np.ndarray, groups: dict[str, np.ndar
 
 # Each task's headline metric by the name its entry gives (features/tasks.py): what a run is judged and
 # permutation-tested by.
-STATISTICS = {"auroc": auroc, "r2_pct_change": r2}
+def c_index(y: np.ndarray, p: np.ndarray) -> float:
+    """Harrell's C of a time to relapse (see :mod:`~ketamine_response.pipelines.evaluation.survival`)."""
+    from ketamine_response.pipelines.evaluation.survival import harrell_c  # it imports this module
+
+    return harrell_c(y, p)
+
+
+STATISTICS = {"auroc": auroc, "r2_pct_change": r2, "c_index": c_index}

@@ -77,8 +77,10 @@ def statistic_of(data: Data, min_events: int = 0) -> str:
     """The metric the headline p tests: the within-active-arm AUROC (response *if given the drug*) for a
     probability where some drug has *min_events* responders and non-responders; otherwise the task's
     headline over all courses (the AUROC pooling all arms, named as such)."""
+    if not data.task.probabilities:
+        return data.task.headline
     drugs = [a for a in ACTIVE_ARMS if enough_events(data.y[data.treatments == a], max(min_events, 1))]
-    return ACTIVE_AUROC if data.task.probabilities and drugs else data.task.headline
+    return ACTIVE_AUROC if drugs else data.task.headline
 
 
 def drug_auroc(data: Data, folds: list[FoldResult], family: str | None, min_events: int = 0) -> float:

@@ -8,6 +8,11 @@ in the R/Stata package pmsampsize):
 2. optimism in Nagelkerke R2 <= delta = 0.05: S = R2_CS / (R2_CS + delta * max R2_CS), then as in 1;
 3. the overall risk estimated within +-0.05: n = (1.96 / 0.05)^2 phi (1 - phi).
 
+A time to relapse follows Part II's time-to-event criteria (pmsampsize type "s"): 1 and 2 as above with the
+maximum Cox-Snell R2 of an exponential null model, 1 - exp(2 (E ln(E / T) - E) / n) for E events in T
+person-days, and 3 the relapse risk at 28 days estimated within +-0.05 under that exponential rate. With no
+prior durability model to anticipate from, R2_CS is 15% of its maximum, the paper's conservative default.
+
 Continuous outcomes follow Part I (Riley et al. Stat Med 2019;38:1262-1275), criteria 1-3.
 
 The anticipated performance is prespecified in the config (``evaluation.anticipated_c_statistic`` for a
@@ -181,7 +186,10 @@ class SampleSize:
     @property
     def events_per_parameter(self) -> float:
         """Events (the smaller outcome class) per parameter; courses per parameter for a continuous outcome."""
-        informative = min(self.events, self.courses - self.events) if self.task.probabilities else self.courses
+        if self.task.probabilities:
+            informative = min(self.events, self.courses - self.events)
+        else:  # relapses for a time to event, courses for a continuous outcome
+            informative = self.events if self.task.size_unit == "events" else self.courses
         return informative / max(self.parameters, 1)
 
     @property
@@ -197,7 +205,7 @@ class SampleSize:
         return patients < self.roles_minimum
 
     def metrics(self) -> dict[str, float]:
-        nested = "nested_r2_cs" if self.task.probabilities else "nested_r2"
+        nested = "nested_r2_cs" if self.task.r2_wording == "Cox-Snell R2" else "nested_r2"
         out = {"n_parameters": float(self.parameters), "events_per_parameter": self.events_per_parameter,
                "min_courses_riley": float(self.minimum), "anticipated_r2_cs": self.r2_cs, nested: self.nested_r2}
         if self.task.probabilities:
@@ -206,6 +214,8 @@ class SampleSize:
 
     def note(self) -> str:
         counted = (f"{self.events} events in {self.courses} courses of {self.patients} patients" if self.task.probabilities
+                   else f"{self.events} relapses in {self.courses} courses followed after a response, of {self.patients} "
+                   "patients" if self.task.size_unit == "events"
                    else f"{self.courses} courses of {self.patients} patients (continuous outcome)")
         r2_name, per = self.task.r2_wording, self.task.size_unit
         text = (f"{counted}; the most flexible candidate model estimates "
@@ -235,6 +245,8 @@ def assess(data: Data, families: tuple[str, ...], oof: np.ndarray, evaluation: E
     y = data.y
     parameters = count_parameters(data, families)
     patients = len(np.unique(data.patients))
+    if data.task.kind is TaskKind.SURVIVAL:
+        return _survival(data, parameters, patients, oof, evaluation)
     if not data.task.probabilities:  # Riley's rules for a continuous outcome
         from ketamine_response.pipelines.evaluation.metrics import r2
 
@@ -252,3 +264,42 @@ def assess(data: Data, families: tuple[str, ...], oof: np.ndarray, evaluation: E
                       evaluation.min_events_per_predictor, patients=patients, nested_r2=r2_cox_snell(y, oof), anticipated_c=c,
                       roles_minimum=interaction_sample_size(prevalence, evaluation.roles_interaction, allocation),
                       roles_interaction=evaluation.roles_interaction)
+
+
+SURVIVAL_R2_SHARE = 0.15  # of the maximum Cox-Snell R2: Riley et al. 2020's default without a prior model
+
+
+def riley_minimum_survival(parameters: int, rate: float, mean_followup: float, r2_cs: float,
+                           day: float = 28.0) -> dict[str, int]:
+    """The three criteria's minimum numbers of courses for a time to event (Riley et al. 2020, Part II).
+
+    *rate* is relapses per person-day and *mean_followup* the mean days of follow-up (exponential null model).
+    """
+    per_person = rate * mean_followup * math.log(rate) - rate * mean_followup  # ln L_null / n
+    max_r2 = 1 - math.exp(2 * per_person)
+
+    def shrinkage_n(s: float) -> int:
+        return math.ceil(parameters / ((s - 1) * math.log(1 - r2_cs / s)))
+
+    # the 95% interval of the rate, rate +- 1.96 sqrt(rate / (n mean_followup)), must keep the 28-day risk
+    # 1 - exp(-rate day) within the margin on both sides: the largest half-width of the rate that does, then n
+    free = math.exp(-rate * day)
+    up = -math.log(1 - MARGIN / free) / day if free > MARGIN else math.inf
+    half = min(up, math.log(1 + MARGIN / free) / day)
+    return {"shrinkage": shrinkage_n(SHRINKAGE), "optimism": shrinkage_n(r2_cs / (r2_cs + OPTIMISM * max_r2)),
+            "risk_at_28_days": math.ceil(1.96 ** 2 * rate / (mean_followup * half ** 2))}
+
+
+def _survival(data: Data, parameters: int, patients: int, oof: np.ndarray, evaluation: EvaluationConfig) -> SampleSize:
+    from ketamine_response.pipelines.evaluation.survival import partial_log_likelihood
+
+    y = data.y
+    events, days = int(y["event"].sum()), float(y["time"].sum())
+    rate, followup = max(events, 1) / max(days, 1.0), float(y["time"].mean())
+    max_r2 = 1 - math.exp(2 * (rate * followup * math.log(rate) - rate * followup))
+    r2_cs = SURVIVAL_R2_SHARE * max_r2
+    gain = events * (partial_log_likelihood(y, oof) - partial_log_likelihood(y, np.full(len(y), 0.5)))
+    nested = 1 - math.exp(-2 * gain / len(y)) if np.isfinite(gain) else math.nan
+    return SampleSize(len(y), events, parameters, r2_cs, f"{SURVIVAL_R2_SHARE:.0%} of the maximum for this relapse rate",
+                      riley_minimum_survival(parameters, rate, followup, r2_cs), evaluation.min_events_per_predictor,
+                      data.task, patients, nested_r2=nested)

@@ -8,12 +8,18 @@ that looks finished.
 A file without a ``treatment`` column is scored "blind" when the model was trained with a placebo
 arm: every arm's probability and each drug's predicted benefit, for a clinician who has not chosen
 yet (each row on its own: without a treatment there is no course key to check for duplicates).
+
+Several models score the file in one pass (validation, the duplicate check and the rejected rows once):
+one row per course with the keys once and each model's columns. Their columns must not clash, as two
+models of the same task would (both write ``probability``): refused before the cohort is read, rather
+than renamed, so a column always means the same thing whichever models were asked for.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +35,8 @@ from ketamine_response.models.wrapper import ScoringModel
 
 log = logging.getLogger(__name__)
 BLIND_ARM = "placebo"  # placeholder treatment of a blind file (never written out)
+KEYS = ("patient_id", "treatment")
+SHARED_COLUMNS = (*KEYS, "model_name", "model_version", "warnings")  # written once however many models score
 
 
 @dataclass(frozen=True)
@@ -40,18 +48,78 @@ class ScoreSummary:
     rejected_path: Path
     model: str
     version: str
+    models: tuple[tuple[str, str], ...] = ()  # (name, version) of every model, the first being model/version
 
 
-def run_score(cohort_path: str | Path, out: str | Path, model_uri: str | None, explain: int = 0,
+@dataclass(frozen=True)
+class Scorer:
+    """A loaded model and the registry name and version written beside its predictions."""
+
+    model: ScoringModel
+    name: str
+    version: str
+
+    @property
+    def label(self) -> str:
+        return model_label(self.name, self.version)
+
+
+def model_label(name: str, version: str) -> str:
+    """How a message names a model: ``NAME version V``, or the name alone when it has no version."""
+    return f"{name} version {version}" if version else name
+
+
+def run_score(cohort_path: str | Path, out: str | Path, model_uri: str | Sequence[str] | None, explain: int = 0,
               chunk_rows: int = 100_000, mapping_path: str | Path | None = None) -> ScoreSummary:
-    """Score *cohort_path* with the logged model *model_uri* (None: the only registered model's champion)."""
+    """Score *cohort_path* with the logged model *model_uri*, or with each of several URIs into one file
+    (None: the only registered model's champion)."""
     from ketamine_response.pipelines import registry, tracking
 
-    check_paths(Path(cohort_path), Path(out), mapping_path)  # before the model loads
+    uris: list[str | None] = [model_uri] if model_uri is None or isinstance(model_uri, str) else [*model_uri]
+    refuse_explain_several(len(uris), explain)
+    check_paths(Path(cohort_path), Path(out), mapping_path)  # before the models load
     tracking.open_store()
-    uri, name, version = registry.resolve_model(model_uri)
-    model = registry.load_model(uri).unwrap_python_model()
-    return score_file(cohort_path, out, model, name, version, explain, chunk_rows, mapping_path)
+    resolved = [registry.resolve_model(uri) for uri in uris or [None]]
+    refuse_repeats(resolved)  # before loading: a repeat is a typo, not worth a model download
+    scorers = [Scorer(registry.load_model(uri).unwrap_python_model(), name, version) for uri, name, version in resolved]
+    return score_models(cohort_path, out, scorers, explain, chunk_rows, mapping_path)
+
+
+def refuse_explain_several(count: int, explain: int) -> None:
+    """--explain with several models is refused (exit 2): one file of several models' reasons would leave
+    the reader guessing which model each reason belongs to."""
+    if count > 1 and explain:
+        raise UsageError("--explain explains one model's predictions: score with a single --model to get its "
+                         "reasons (run score once per model with --explain), or drop --explain.")
+
+
+def refuse_repeats(resolved: Sequence[tuple[str, str, str]]) -> None:
+    """Two --model URIs naming the same registered version (an alias and its number, say) are exit 2."""
+    seen: dict[tuple[str, str], str] = {}
+    for uri, name, version in resolved:
+        if (name, version) in seen:
+            raise UsageError(f"--model {seen[name, version]} and --model {uri} are the same model "
+                             f"({model_label(name, version)}); name each model once.")
+        seen[name, version] = uri
+
+
+def refuse_clashes(scorers: Sequence[Scorer]) -> None:
+    """Models whose scores would share a column name are exit 2, naming both models and the column."""
+    owner: dict[str, Scorer] = {}
+    for scorer in scorers:
+        for column in own_columns(scorer):
+            if column in owner:
+                raise UsageError(f"models {owner[column].label} and {scorer.label} both write the column "
+                                 f"'{column}'; score them separately (one --model per run) and join the files "
+                                 "on patient_id and treatment.")
+            owner[column] = scorer
+
+
+def own_columns(scorer: Scorer) -> list[str]:
+    """The columns a model adds beside others: its predictions and per-arm columns, its name and version."""
+    target = scorer.model.target
+    predicted = [c for c in empty_scores(scorer.model, 0).columns if c not in SHARED_COLUMNS]
+    return [*predicted, f"model_name_{target}", f"model_version_{target}"]
 
 
 def check_paths(cohort_path: Path, out: Path, mapping_path: str | Path | None) -> None:
@@ -129,13 +197,13 @@ def require_keys(path: Path, mapping, blind: bool) -> None:
                                   "column to it with --mapping.")
 
 
-def is_blind(path: Path, mapping, model: ScoringModel, explain: int) -> bool:
-    """Whether the file has no treatment column and the model can score every arm instead."""
+def is_blind(path: Path, mapping, model: ScoringModel, explain: int, label: str = "this model") -> bool:
+    """Whether the file has no treatment column and the model (*label*, in the message) can score every arm."""
     inverse = {v: k for k, v in mapping.columns.items()}
     if inverse.get("treatment", "treatment") in cohort_columns(path):
         return False
     if not model.arm_columns():
-        raise UsageError(f"{path}: there is no treatment column, and this model predicts for the arm given only "
+        raise UsageError(f"{path}: there is no treatment column, and {label} predicts for the arm given only "
                          "(it was trained without a placebo arm, or on a continuous target). Add the treatment "
                          "column (ketamine_iv, esketamine_in or placebo).")
     if explain:
@@ -144,14 +212,30 @@ def is_blind(path: Path, mapping, model: ScoringModel, explain: int) -> bool:
     return True
 
 
+def all_blind(path: Path, mapping, scorers: Sequence[Scorer], explain: int) -> bool:
+    """:func:`is_blind` for every model: a blind file needs each of them to score every arm."""
+    several = len(scorers) > 1  # then a refusal names the model it is about
+    return all(is_blind(path, mapping, s.model, explain, f"model {s.label}" if several else "this model")
+               for s in scorers)
+
+
 def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, model_name: str, model_version: str,
                explain: int = 0, chunk_rows: int = 100_000, mapping_path: str | Path | None = None) -> ScoreSummary:
     """Score every valid row of a cohort file; write the rest, unchanged, to ``<out>.rejected.csv``."""
+    return score_models(cohort_path, out, [Scorer(model, model_name, model_version)], explain, chunk_rows, mapping_path)
+
+
+def score_models(cohort_path: str | Path, out: str | Path, scorers: Sequence[Scorer], explain: int = 0,
+                 chunk_rows: int = 100_000, mapping_path: str | Path | None = None) -> ScoreSummary:
+    """:func:`score_file` with one model or several: one row per course with every model's columns."""
     cohort_path, out = Path(cohort_path), Path(out)
+    refuse_explain_several(len(scorers), explain)
     check_paths(cohort_path, out, mapping_path)
+    refuse_clashes(scorers)
     mapping = load_mapping(mapping_path)
-    model.use_threads(os.cpu_count() or 1)
-    blind = is_blind(cohort_path, mapping, model, explain)
+    for scorer in scorers:
+        scorer.model.use_threads(os.cpu_count() or 1)
+    blind = all_blind(cohort_path, mapping, scorers, explain)
     require_keys(cohort_path, mapping, blind)
     duplicates = _duplicates(cohort_path, mapping, chunk_rows, blind)
     scored_sink, rejected_sink = OutputSink(out), OutputSink(rejected_path_for(out))
@@ -171,11 +255,12 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
                 rejected_sink.write(rejected_rows(chunk, problems))
             good = checked.table.drop(index=list(bad))
             if len(good):
-                scored_sink.write(_score_chunk(model, good, model_name, model_version, explain, blind))
+                scored_sink.write(combined(scorers, [_score_chunk(s.model, good, s.name, s.version, explain, blind)
+                                                     for s in scorers]))
             read, scored, rejected = read + len(chunk), scored + len(good), rejected + len(bad)
         # both files always exist, with their header even when nothing landed in them
         if not scored_sink.started:
-            scored_sink.write(empty_scores(model, explain, blind))
+            scored_sink.write(combined(scorers, [empty_scores(s.model, explain, blind) for s in scorers]))
         if not rejected_sink.started:
             rejected_sink.write(pd.DataFrame(columns=["row", *chunk.columns, "problems"]))
         scored_sink.close()
@@ -189,7 +274,33 @@ def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, mo
                                   "is writable and has free space; nothing was left behind.") from None
         raise
     log.info("scored %s: read %d, scored %d, rejected %d", cohort_path, read, scored, rejected)
-    return ScoreSummary(read, scored, rejected, out, rejected_path_for(out), model_name, model_version)
+    first = scorers[0]
+    return ScoreSummary(read, scored, rejected, out, rejected_path_for(out), first.name, first.version,
+                        tuple((s.name, s.version) for s in scorers))
+
+
+def combined(scorers: Sequence[Scorer], frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One row per course from each model's scores (*frames*, in *scorers*' order): the keys once, each
+    model's columns with its name and version suffixed by its target, then one ``warnings`` joining every
+    model's, each led by its target. One model's scores are returned as they are."""
+    if len(frames) == 1:
+        return frames[0]
+    keys = [c for c in KEYS if c in frames[0].columns]  # a blind file has no treatment
+    parts, warnings = [frames[0][keys]], pd.Series("", index=frames[0].index, dtype=object)
+    for scorer, frame in zip(scorers, frames):
+        target = scorer.model.target
+        parts.append(frame.drop(columns=[*keys, "warnings"]).rename(
+            columns={"model_name": f"model_name_{target}", "model_version": f"model_version_{target}"}))
+        warnings = joined_warnings(warnings, frame["warnings"], target)
+    return pd.concat(parts, axis=1).assign(warnings=warnings)
+
+
+def joined_warnings(so_far: pd.Series, more: pd.Series, target: str) -> pd.Series:
+    """*so_far* and *more*'s non-empty warnings, led by *target* (``response_24h: site not seen in training``)."""
+    more = more.fillna("").astype(str)
+    has = (more != "").to_numpy()
+    separator = np.where((so_far != "").to_numpy() & has, "; ", "")
+    return so_far + separator + np.where(has, target + ": " + more, "")
 
 
 def empty_scores(model: ScoringModel, explain: int, blind: bool = False) -> pd.DataFrame:

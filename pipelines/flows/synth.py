@@ -7,6 +7,7 @@ from pathlib import Path
 from ketamine_response.features.cohort.formats import format_of
 from ketamine_response.features.cohort.reader import refuse_overwriting, write_table
 from ketamine_response.features.synthetic.cohort import build_cohort
+from ketamine_response.features.synthetic.durability_truth import CADSS_THRESHOLD, COURSE_DOSES, Durability
 from ketamine_response.features.synthetic.scenarios import BENEFIT_SUITE, LITERATURE_RATES, NULL_FEATURES, SCENARIOS, EffectScale, Scenario
 
 
@@ -37,6 +38,24 @@ def _effect_scale_line(s: Scenario) -> str:
     return f"  drug effect scale: {s.scale.value}: {rule}, p_placebo = {s.placebo_ceiling:g} x Phi(predictor)"
 
 
+def _durability_lines(d: Durability) -> list[str]:
+    """The relapse and tolerability truth of a durability scenario."""
+    prognostic = ", ".join(f"{k} {v:+.2f}" for k, v in d.prognostic.items()) or "none"
+    modified = ", ".join(f"{k} {v:+.2f}" for k, v in d.drug_modified.items()) or "none"
+    (t1, s1), (t2, s2) = d.maintained_relapse_free
+    return [
+        f"  courses: IV {COURSE_DOSES['iv']} infusions (end-of-course madrs_day14), esketamine {COURSE_DOSES['in']} sessions "
+        "(madrs_day28); end-of-course responders followed for relapse (days_to_relapse, relapse_observed)",
+        f"  relapse (Weibull proportional hazards): IV ketamine median {d.iv_median_days:g} days; esketamine relapse-free "
+        f"{s1:.0%} at {t1:g} and {s2:.0%} at {t2:g} days; HR drug vs placebo {d.hr_drug_vs_placebo:g}; "
+        f"follow-up {d.follow_up_days} days, {d.lost_by_end:.0%} lost",
+        f"  relapse log-HR per SD, every arm: {prognostic}",
+        f"  relapse log-HR per SD, drug arms only: {modified}",
+        f"  tolerability (probit, label rates): dissociation = cadss_40min >= {CADSS_THRESHOLD}, SBP rise >= 40 mmHg, nausea; "
+        "driven by age, BMI, hypertension, dose and drug",
+    ]
+
+
 def describe_scenarios() -> str:
     """The planted truth of every scenario as a plain-text table (``synth --describe``)."""
     lines = []
@@ -54,11 +73,14 @@ def describe_scenarios() -> str:
             placebo_only = ", ".join(f"{k} {v:+.2f}" for k, v in s.placebo_only.items())
             lines.append(f"  placebo-only effects, placebo arms only (probit per SD): {placebo_only}")
         lines.append(_effect_scale_line(s))
+        if s.durability is not None:
+            lines += _durability_lines(s.durability)
         changed = {k: v for k, v in s.rates.items() if LITERATURE_RATES.get(k) != v}
         if s.name == "literature" or changed:
             rates = s.rates if s.name == "literature" else changed
             lines.append("  response / remission (threshold) by arm and timepoint"
                          + ("" if s.name == "literature" else ", where different from literature") + ":")
             lines += [f"    {arm:14s} {tp:6s} {r:.3f} / {m:.3f} (<= {t})" for (arm, tp), (r, m, t) in rates.items()]
-    lines.append("null features in every scenario (no effect): " + ", ".join(NULL_FEATURES))
+    lines.append("null features in every scenario (no effect on response; age and sex drive tolerability in the durability "
+                 "scenarios): " + ", ".join(NULL_FEATURES))
     return "\n".join(lines)

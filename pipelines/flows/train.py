@@ -16,7 +16,7 @@ from ketamine_response.features.build import FeatureTable, build_feature_table
 from ketamine_response.features.cohort.targets import Target
 from ketamine_response.features.cohort.validation import ValidatedCohort, load_cohort
 from ketamine_response.features.synthetic.cohort import data_origin, input_example
-from ketamine_response.features.tasks import parse_target, task_of
+from ketamine_response.features.tasks import TaskKind, parse_target, task_of
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines import tracking
 from ketamine_response.pipelines.config import TrainConfig
@@ -49,11 +49,14 @@ def build_training_data(cohort: ValidatedCohort, target: Target | str, config: T
         # by arm: dropout can be informative (e.g. placebo non-responders leaving early)
         missing = built.frame.loc[built.frame[target].isna(), "treatment"].value_counts()
         arms = ", ".join(f"{arm} {n}" for arm, n in missing.items())
-        notes.append(f"excluded {len(built.frame) - len(frame)} courses with no {target} outcome ({arms})")
+        why = (f"with no {parsed.outcome_column} (not followed after a response: not in the durability analysis)"
+               if task_of(parsed).kind is TaskKind.SURVIVAL else f"with no {target} outcome")
+        notes.append(f"excluded {len(built.frame) - len(frame)} courses {why} ({arms})")
     domains = dict(zip(built.dictionary["feature"], built.dictionary["domain"]))
     keep = [f for f in built.features if config.early_course or domains[f] != "early_course"]
-    data = Data(frame[keep], frame[target].to_numpy(dtype=float), frame["patient_id"].to_numpy(str),
-                frame["site"].to_numpy(str), frame["treatment"].to_numpy(str), domains, task_of(parsed))
+    task = task_of(parsed)
+    data = Data(frame[keep], task.outcome(frame, target), frame["patient_id"].to_numpy(str),
+                frame["site"].to_numpy(str), frame["treatment"].to_numpy(str), domains, task)
     return data, built, notes
 
 
@@ -122,7 +125,7 @@ def fit_and_evaluate(cohort: ValidatedCohort, data: Data, built: FeatureTable, n
     benefit, learners = estimate_benefit(data, folds, built, config, periods, progress)
     if benefit is not None:
         notes += benefit.notes + [BENEFIT_NOTE.format(propensity=config.benefit.propensity)] * bool(benefit.summaries)
-    model = make_model(estimator, selected, data, built, cohort, target, fold_threshold(data.y, config), learners)
+    model = make_model(estimator, selected, data, built, cohort, target, fold_threshold(data, config), learners)
     return TrainingResult(target, config, data, built, folds, selected, evaluations, permutation, size, model,
                           shap, notes, benefit, warnings=warnings)
 

@@ -18,7 +18,16 @@ def check_cv_feasible(y: np.ndarray, patients: np.ndarray, sites: np.ndarray, de
     if not task.labels_ok(y):
         raise TrainingDataError(f"{source}: the outcome is not a {task.label} for every course; check the target's "
                                 "outcome columns.")
-    if task.kind is not TaskKind.BINARY:  # enough courses, and not all the same value
+    if task.kind is TaskKind.SURVIVAL:  # enough relapses to fold
+        events = int(y["event"].sum())
+        if events < needed:
+            raise TrainingDataError(
+                f"{source}: {len(y)} courses followed after a response, {events} relapses; nested cross-validation "
+                f"with {outer_folds} outer x {inner_folds} inner folds needs at least {needed} relapses. Use fewer "
+                "folds (cv.outer_folds, cv.inner_folds) or more follow-up.")
+        _check_groups(patients, sites, design, outer_folds, source)
+        return
+    if not task.probabilities:  # enough courses, and not all the same value
         if len(y) < needed or np.ptp(y) == 0:
             raise TrainingDataError(f"{source}: {len(y)} courses with the outcome, {len(np.unique(y))} distinct values; "
                                     f"nested cross-validation with {outer_folds} outer x {inner_folds} inner folds needs "

@@ -21,6 +21,7 @@ from ketamine_response.models.explain import explain
 from ketamine_response.models.families import FAMILY_NAMES, get_family, predict
 from ketamine_response.pipelines.config import TrainConfig
 from ketamine_response.pipelines.evaluation.metrics import auroc, brier, log_loss
+from ketamine_response.pipelines.evaluation.survival import GRID_DAYS, partial_log_likelihood
 from ketamine_response.pipelines.folds import Data, FoldResult, Split
 from ketamine_response.pipelines.training.cv import inner_splits, outer_splits
 from ketamine_response.pipelines.training.progress import Progress
@@ -33,7 +34,7 @@ Folds = list[tuple[np.ndarray, np.ndarray]]  # (train, test) positions of inner 
 # turned so that higher is better.
 CRITERIA: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "log_loss": lambda y, p: -log_loss(y, p), "brier": lambda y, p: -brier(y, p), "auroc": auroc,
-    "mse": lambda y, p: -float(np.mean((p - y) ** 2))}
+    "mse": lambda y, p: -float(np.mean((p - y) ** 2)), "partial_likelihood": partial_log_likelihood}
 
 
 
@@ -94,10 +95,13 @@ def select(best_score: dict[str, float]) -> str:
     return max(best_score, key=lambda f: (best_score[f], -FAMILY_NAMES.index(f)))
 
 
-def fold_threshold(y_train: np.ndarray, config: TrainConfig) -> float:
-    """The decision threshold of a fold: the configured probability, or its training event rate."""
+def fold_threshold(train: Data, config: TrainConfig) -> float:
+    """The decision threshold of a fold: the configured probability, or its training event rate (none for a
+    prediction that is not the probability of a binary outcome)."""
     t = config.evaluation.threshold
-    return float(y_train.mean()) if t == "prevalence" else float(t)
+    if not train.task.probabilities:
+        return float("nan")
+    return float(train.y.mean()) if t == "prevalence" else float(t)
 
 
 def run_fold(data: Data, split: Split, config: TrainConfig, explain_selected: bool = True) -> FoldResult:
@@ -106,10 +110,13 @@ def run_fold(data: Data, split: Split, config: TrainConfig, explain_selected: bo
     train, test = data.take(split.train), data.take(split.test)
     inner = inner_splits(train.task.strata(train.y), train.patients, config.cv.inner_folds, seed)  # drawn once: slow for many patients
     params, scores = search(train, config, seed, inner)
-    result = FoldResult(split, select(scores), params, scores, fold_threshold(train.y, config))
+    result = FoldResult(split, select(scores), params, scores, fold_threshold(train, config))
     for family in config.families:
         model = fit_calibrated(family, params[family], train, config, seed, inner)
         result.predictions[family] = predict(model, test.X)
+        last = model.steps[-1][1] if hasattr(model, "steps") else None
+        if hasattr(last, "survival"):  # a durability model: its curves, for the integrated Brier score
+            result.curves[family] = last.survival(model[:-1].transform(test.X), GRID_DAYS)
         if family == result.selected and explain_selected:
             explained = explain(model, family, train.X, test.X)
             result.shap, result.shap_modifier = explained.values, explained.modifier

@@ -68,7 +68,7 @@ def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, c
     from ketamine_response.pipelines.training.backend import parallel as open_parallel
 
     b = config.benefit
-    if not b.enabled or not data.task.probabilities:  # benefit is a difference in probabilities
+    if not b.enabled or not data.task.benefit:  # benefit is a difference in the probability of a good outcome
         return None, {}
     # baseline features only: an early-course measure (dissociation, early MADRS change) is caused by the drug
     data = replace(data, X=data.X[[c for c in data.X.columns if data.domains.get(c) != "early_course"]])

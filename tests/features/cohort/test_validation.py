@@ -127,3 +127,50 @@ def test_parquet_typed_columns_validate(tmp_path):
     report = load_cohort(path)
     assert [(p.row, p.column) for p in report.problems.itertuples()] == [(2, "madrs_baseline")]
     assert report.table.loc[1, "bipolar"] == 1.0
+
+
+@pytest.mark.parametrize("days, event, column, message", [
+    ("", "1", "relapse_observed", r"'relapse_observed' is filled but 'days_to_relapse' is empty; give the days from the "
+                                  r"response to the relapse .* or leave both empty for a course not followed up"),
+    ("30", "", "days_to_relapse", r"'days_to_relapse' is filled but 'relapse_observed' is empty; write 1 if the course "
+                                  r"relapsed on that day, 0 if it was last seen relapse-free then, or leave both empty"),
+    ("-3", "1", "days_to_relapse", r"^value -3 is below 0; expected ≥ 0$"),  # reported once, not also as 'no time'
+    ("12", "0", "days_to_relapse", None),  # a complete pair
+])
+def test_follow_up_pair_rules(raw_cohort, days, event, column, message):
+    raw_cohort["days_to_relapse"] = ["40", "", days]
+    raw_cohort["relapse_observed"] = ["0", "", event]
+    found = problems_of(raw_cohort)
+    if message is None:
+        assert found == []
+        return
+    assert len(found) == 1
+    row, col, text = found[0]
+    assert (row, col) == (3, column)
+    assert re.search(message, text)
+    assert format_problem(validate_table(raw_cohort, "c.csv").problems.iloc[0]).startswith(f"column '{column}', row 3: ")
+
+
+def test_follow_up_column_alone_flags_every_filled_row(raw_cohort):
+    raw_cohort["relapse_observed"] = ["1", "", "0"]
+    found = problems_of(raw_cohort)
+    assert [(r, c) for r, c, _ in found] == [(1, "relapse_observed"), (3, "relapse_observed")]
+    assert all("'days_to_relapse' is empty" in text for _, _, text in found)
+
+
+def test_follow_up_rows_are_numbered_within_their_file(raw_cohort):
+    raw_cohort["days_to_relapse"] = ["", "5", ""]
+    report = validate_table(raw_cohort, "c.csv", first_row=101)  # a later chunk of a streamed file
+    assert [(p.row, p.column, p.value) for p in report.problems.itertuples()] == [(102, "days_to_relapse", "5")]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("0", r"^value 0 is below 1; expected ≥ 1$"),
+    ("41", r"^value 41 is above 40; expected ≤ 40$"),
+    ("2.5", r"^value 2.5 is not a whole number; expected a count$"),
+])
+def test_n_doses_rules(raw_cohort, value, message):
+    raw_cohort["n_doses"] = ["6", "8", value]
+    found = problems_of(raw_cohort)
+    assert [(r, c) for r, c, _ in found] == [(3, "n_doses")]
+    assert re.search(message, found[0][2])

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from ketamine_response.features.cohort.validation import load_cohort
+from ketamine_response.features.cohort.validation import load_cohort, validate_table
 from ketamine_response.features.synthetic.cohort import build_cohort, n_sites_for
 from ketamine_response.features.synthetic.scenarios import BENEFIT_SUITE, LITERATURE_RATES, SCENARIOS, get_scenario
 from ketamine_response.pipelines.flows.synth import describe_scenarios, write_synthetic
@@ -140,6 +140,9 @@ def test_unknown_scenario_and_describe():
     assert text.count("in the benefit suite") == len(BENEFIT_SUITE)
     assert "risk_difference: p_drug = p_placebo +0.25 for every patient" in text
     assert "risk_ratio: p_drug = 1.8 x p_placebo for every patient" in text
+    assert "relapse log-HR per SD, drug arms only: benzodiazepine +0.50, bdnf_met_carrier +0.50" in text
+    assert text.count("relapse log-HR per SD, every arm: none") == 1  # durability_null
+    assert "dissociation = cadss_40min >= 5" in text
     assert len(LITERATURE_RATES) <= text.count("(<= ")
 
 
@@ -227,3 +230,119 @@ def test_observed_drug_response_matches_the_oracle(scenario):
     given = (cohort["treatment"] == "ketamine_iv") & score.notna()
     observed = (score[given] <= 0.5 * cohort.loc[given, "madrs_baseline"].astype(float)).mean()
     assert observed == pytest.approx(oracle.loc[given, "p_response_24h"].mean(), abs=0.03)
+
+
+# --- durability scenarios: repeated-dose courses, relapse follow-up, tolerability -------------------------
+
+DURABILITY = ("durability", "durability_null")
+ORACLE_DURABILITY = ("relapse_log_hazard", "relapse_free_28d", "relapse_free_56d", "p_harm_sbp_change_mmhg_ge40",
+                     "p_harm_cadss_40min_ge5", "p_harm_nausea")
+
+
+def _end_of_course_responder(cohort: pd.DataFrame, arm: pd.Series) -> pd.Series:
+    end = np.where(arm.isin(["esketamine_in", "placebo_in"]), cohort["madrs_day28"].astype(float), cohort["madrs_day14"].astype(float))
+    return pd.Series(end <= 0.5 * cohort["madrs_baseline"].astype(float), index=cohort.index)
+
+
+@pytest.mark.parametrize("scenario", DURABILITY)
+def test_durability_cohorts_are_valid_and_follow_only_responders(scenario):
+    cohort, oracle = build_cohort(3_000, 5, scenario)
+    again, oracle_again = build_cohort(3_000, 5, scenario)
+    assert cohort.to_csv() == again.to_csv() and oracle.to_csv() == oracle_again.to_csv()
+    assert validate_table(cohort, "synthetic").problems.empty
+    arm = _arm(cohort)
+    followed = cohort["relapse_observed"].notna()
+    assert (followed == cohort["days_to_relapse"].notna()).all()  # the pair is filled together
+    responder = _end_of_course_responder(cohort, arm)
+    assert not (followed & ~responder).any()  # non-responders and courses without an end-of-course score: empty
+    assert 0.75 < followed[responder].mean() < 0.95  # most responders are followed, not all
+    days = cohort["days_to_relapse"].astype(float).dropna()
+    assert days.min() >= 0 and days.max() <= 84 and (days == np.round(days)).all()
+    n_doses = cohort["n_doses"].astype(float)
+    assert n_doses.between(1, 40).all()
+    iv = arm.isin(["ketamine_iv", "placebo_iv"])
+    assert (n_doses[iv & cohort["madrs_day14"].notna()] == 6).all()
+    assert (n_doses[~iv & cohort["madrs_day28"].notna()] == 8).all()
+    assert (n_doses[iv & cohort["madrs_day14"].isna()] < 6).all()
+    assert set(cohort.loc[arm == "ketamine_iv", "dose_mg_per_kg"].unique()) == {0.5, 1.0}
+    assert set(cohort.loc[arm == "esketamine_in", "dose_mg"].astype(float).unique()) == {56.0, 84.0}
+    assert cohort.loc[arm != "ketamine_iv", "dose_mg_per_kg"].isna().all()
+    assert cohort.loc[arm != "esketamine_in", "dose_mg"].isna().all()
+    assert set(ORACLE_DURABILITY) <= set(oracle.columns)
+    assert oracle[list(ORACLE_DURABILITY)].notna().all().all()  # defined for every course
+    assert (cohort["madrs_day14"].notna() <= iv).all()
+
+
+def test_durability_adds_to_the_literature_cohort_without_changing_it():
+    # its draws come after everything the literature scenario draws, with the same planted response truth
+    lit, lit_oracle = build_cohort(800, 3)
+    dur, dur_oracle = build_cohort(800, 3, "durability")
+    same = [c for c in lit.columns if c not in ("synthetic", "cadss_40min", "sbp_change_mmhg", "nausea")]
+    pd.testing.assert_frame_equal(lit[same], dur[same])
+    pd.testing.assert_frame_equal(lit_oracle, dur_oracle[lit_oracle.columns])
+
+
+def test_null_durability_hazard_depends_on_the_arm_only():
+    cohort, oracle = build_cohort(3_000, 6, "durability_null")
+    spread = oracle["relapse_log_hazard"].groupby(_arm(cohort)).agg(["std", "mean"])
+    assert len(spread) == 4 and (spread["std"] < 1e-9).all()
+    # the arm effect is kept: each drug's hazard is 0.49 x its placebo's
+    m = spread["mean"]
+    assert np.exp(m["ketamine_iv"] - m["placebo_iv"]) == pytest.approx(0.49, abs=1e-4)
+    assert np.exp(m["esketamine_in"] - m["placebo_in"]) == pytest.approx(0.49, abs=1e-4)
+    planted = build_cohort(3_000, 6, "durability")[1]
+    assert planted["relapse_log_hazard"].groupby(_arm(cohort)).std().min() > 0.3
+
+
+@pytest.fixture(scope="module")
+def durability_large():
+    cohort, oracle = build_cohort(N, 12, "durability")
+    return cohort, oracle, _arm(cohort)
+
+
+def _km(followed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    from sksurv.nonparametric import kaplan_meier_estimator
+    return kaplan_meier_estimator(followed["relapse_observed"].astype(bool).to_numpy(), followed["days_to_relapse"].astype(float).to_numpy())
+
+
+def test_durability_relapse_is_calibrated(durability_large):
+    cohort, oracle, arm = durability_large
+    followed = cohort["relapse_observed"].notna()
+    times, surv = _km(cohort[followed & (arm == "ketamine_iv")])
+    assert 16 <= times[np.argmax(surv <= 0.5)] <= 20  # median 18 days (Murrough 6-infusion, S*)
+    times, surv = _km(cohort[followed & (arm == "esketamine_in")])
+    assert surv[times <= 28][-1] == pytest.approx(0.80, abs=0.04)  # McInnes 2022
+    assert surv[times <= 56][-1] == pytest.approx(0.60, abs=0.04)
+    # the oracle is the truth the observed follow-up was drawn from: mean relapse-free at 28 days among the
+    # esketamine courses followed matches their Kaplan-Meier estimate
+    esk = followed & (arm == "esketamine_in")
+    assert oracle.loc[esk, "relapse_free_28d"].mean() == pytest.approx(surv[times <= 28][-1], abs=0.02)
+
+
+def test_durability_course_trajectory(durability_large):
+    cohort, oracle, arm = durability_large
+    iv = arm == "ketamine_iv"
+    score = cohort.loc[iv, "madrs_day14"].astype(float).dropna()
+    assert (score <= 0.5 * cohort.loc[score.index, "madrs_baseline"].astype(float)).mean() == pytest.approx(0.675, abs=0.03)
+    done = iv & cohort["madrs_day14"].notna()
+    assert (oracle.loc[done, "doses_to_response"] == 1).mean() == pytest.approx(0.13, abs=0.02)  # Zheng 2019
+    assert oracle.loc[done, "doses_to_response"].median() == 3  # Phillips 2019
+
+
+def test_durability_harms_follow_the_label_and_the_oracle(durability_large):
+    cohort, oracle, arm = durability_large
+    harms = {"p_harm_cadss_40min_ge5": cohort["cadss_40min"].astype(float) >= 5,
+             "p_harm_sbp_change_mmhg_ge40": cohort["sbp_change_mmhg"].astype(float) >= 40,
+             "p_harm_nausea": cohort["nausea"].astype(float) == 1}
+    for column, observed in harms.items():
+        for a in ("ketamine_iv", "esketamine_in", "placebo_iv", "placebo_in"):
+            mask = arm == a
+            assert observed[mask].mean() == pytest.approx(oracle.loc[mask, column].mean(), abs=0.015), (column, a)
+    esk, pbo, young = arm == "esketamine_in", arm == "placebo_in", cohort["age"].astype(float) < 65
+    assert harms["p_harm_cadss_40min_ge5"][esk].mean() == pytest.approx(0.41, abs=0.03)
+    assert harms["p_harm_cadss_40min_ge5"][pbo].mean() == pytest.approx(0.09, abs=0.02)
+    assert harms["p_harm_sbp_change_mmhg_ge40"][esk & young].mean() == pytest.approx(0.08, abs=0.015)
+    assert harms["p_harm_nausea"][esk].mean() == pytest.approx(0.28, abs=0.03)
+    sbp, hyp = cohort["sbp_change_mmhg"].astype(float), cohort["hypertension"].astype(float) == 1
+    assert 3.3 <= sbp[arm == "ketamine_iv"].mean() <= 7.4
+    assert sbp[(arm == "ketamine_iv") & hyp].mean() > sbp[(arm == "ketamine_iv") & ~hyp].mean() + 1
