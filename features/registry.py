@@ -17,6 +17,7 @@ from ketamine_response.features.derivations import clinical as cl
 from ketamine_response.features.derivations import inflammatory as inf
 from ketamine_response.features.derivations import kynurenine as ky
 from ketamine_response.features.derivations import neurotrophic as nt
+from ketamine_response.features.derivations import pharmacological as ph
 from ketamine_response.features.derivations.early_course import madrs_pct_change
 from ketamine_response.features.derivations.pharmacological import treatment_arm_indicators
 
@@ -104,6 +105,9 @@ STATIC_FEATURES: tuple[Feature, ...] = (
     _raw("anxious_depression", "0/1", _CLINICAL, "no drug x anxiety interaction (PMC4431955); not a moderator vs ECT (ELEKT-D): expected null"),
     _raw("benzodiazepine", "0/1", _PHARM, "- dose attenuates day-1 response (Feeney 2023; Czech NIMH 2020: >8 mg diazepam-eq.); binary use ns"),
     _raw("lithium", "0/1", _PHARM, "continuation after response gave no benefit (PMID 30858518); moderator role not found"),
+    Feature("route_intranasal", ph.route_intranasal, ("route",), ("route_intranasal",), "0/1", _PHARM,
+            "the course's route, placebo's included (IV midazolam/saline vs intranasal spray): the placebo arms differ "
+            "(24-h response 12-28% IV vs day-28 45% intranasal with an antidepressant; Turkoz 2021)"),
     _raw("dose_mg_per_kg", "mg/kg", _PHARM,
          "IV dose: 0.5 and 1.0 mg/kg beat midazolam, 0.1 mg/kg did not (Fava 2018); BP rise larger with higher dose (China IV, S*)"),
     _raw("dose_mg", "mg", _PHARM, "esketamine 56 or 84 mg twice weekly (TRANSFORM); dose-related dissociation and BP rise (label)"),

@@ -141,3 +141,13 @@ class KaplanMeierRelapse(RelapseModel):
 
     def _curves(self, X: Any) -> np.ndarray:
         return np.tile(self.curve_, (len(X), 1))
+
+
+def relapse_free(pipeline: Any, X: Any, days: tuple[int, ...] | np.ndarray) -> np.ndarray:
+    """A fitted durability pipeline's relapse-free probabilities of the courses in *X* at *days*."""
+    return np.asarray(pipeline[-1].survival(pipeline[:-1].transform(X), days))
+
+
+def median_days(pipeline: Any, X: Any) -> np.ndarray:
+    """A fitted durability pipeline's median days to relapse (NaN where not reached in follow-up)."""
+    return np.asarray(pipeline[-1].median_days(pipeline[:-1].transform(X)))

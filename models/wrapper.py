@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from ketamine_response.features.tasks import TASKS, Task
+from ketamine_response.features.cohort.schema import ARM_COLUMNS
+from ketamine_response.features.tasks import HORIZONS, Task, TaskKind, task_of
 from ketamine_response.models.families import get_family, predict
 
 if TYPE_CHECKING:
@@ -27,6 +28,11 @@ class ScoringModel(Protocol):
 
     @property
     def task(self) -> Task: ...
+
+    @property
+    def score_columns(self) -> tuple[str, ...]: ...
+
+    def predictions(self, cohort: pd.DataFrame) -> dict[str, Any]: ...
 
     def feature_table(self, cohort: pd.DataFrame) -> pd.DataFrame: ...
 
@@ -111,7 +117,31 @@ class CohortModel(PythonModel):
     @property
     def task(self) -> Task:
         """The target's task: what the prediction is, and which columns ``score`` writes."""
-        return TASKS[get_family(self.family).task]
+        return task_of(self.target)
+
+    @property
+    def score_columns(self) -> tuple[str, ...]:
+        """The prediction columns ``score`` writes for this model's target."""
+        return self.task.columns_for(self.target)
+
+    def predictions(self, cohort: pd.DataFrame) -> dict[str, Any]:
+        """The :attr:`score_columns` of validated courses: the prediction and the call at the threshold, or a
+        durability model's relapse-free probabilities at 28 and 56 days and its median days to relapse (NaN
+        when the curve stays above one half through the follow-up it was fitted on). Blank for a course of
+        an arm the model never saw in training."""
+        from ketamine_response.models.survival import median_days, relapse_free
+
+        unseen = self.not_seen(cohort, "treatment").to_numpy()
+        if self.task.kind is TaskKind.SURVIVAL:
+            X = self.feature_table(cohort)
+            free = relapse_free(self.estimator, X, HORIZONS)
+            values: tuple[Any, ...] = (free[:, 0], free[:, 1], median_days(self.estimator, X))
+            return {c: np.where(unseen, np.nan, v) for c, v in zip(self.score_columns, values, strict=True)}
+        p = self.predict_table(cohort)
+        if not self.task.probabilities:
+            return {self.score_columns[0]: p}
+        called = pd.array(np.where(np.isnan(p), pd.NA, p >= self.threshold), dtype="Int64")  # type: ignore[call-overload,var-annotated]
+        return dict(zip(self.score_columns, (p, called), strict=True))
 
     def use_threads(self, n: int) -> None:
         """Predict with *n* threads where the family can (training fixes 1 for parallel CV folds)."""
@@ -130,17 +160,33 @@ class CohortModel(PythonModel):
         if not self.arm_columns():
             return pd.DataFrame(index=cohort.index)
         X = self.feature_table(cohort)
+        if not self.task.benefit:  # a harm's probability, or the 28-day relapse-free probability, on each arm
+            return pd.DataFrame({f"{self.score_columns[0]}_{arm}": self._first(with_arm(X, None if arm == "placebo" else arm))
+                                 for arm in self.arms}, index=cohort.index)
         out = {f"probability_{arm}": predict(self.estimator, with_arm(X, None if arm == "placebo" else arm))
                for arm in self.arms}
         out |= {f"predicted_benefit_{arm}": model.effect(X) for arm, model in self.benefit.items()}
         return pd.DataFrame(out, index=cohort.index)[self.arm_columns()]
 
     def arm_columns(self) -> list[str]:
-        """The per-arm columns :meth:`arm_table` writes (none for a model trained without a placebo arm)."""
+        """The per-arm columns :meth:`arm_table` writes: for a response, every arm's probability and each drug's
+        benefit (none without a placebo arm); for a harm or a time to relapse trained on more than one arm, its
+        first prediction on every arm; none for a percentage change."""
+        if self.task.kind in (TaskKind.HARM, TaskKind.SURVIVAL):
+            with_arms = len(self.arms) > 1 and any(c in self.features for c in ARM_COLUMNS)
+            return [f"{self.score_columns[0]}_{arm}" for arm in self.arms] if with_arms else []
         benefit = getattr(self, "benefit", {})  # models logged before benefit existed have none
         if not benefit or not self.task.probabilities:
             return []
         return [f"probability_{arm}" for arm in self.arms] + [f"predicted_benefit_{arm}" for arm in benefit]
+
+    def _first(self, X: pd.DataFrame) -> np.ndarray:
+        """The first score column from features: a probability, or the 28-day relapse-free probability."""
+        from ketamine_response.models.survival import relapse_free
+
+        if self.task.kind is TaskKind.SURVIVAL:
+            return relapse_free(self.estimator, X, HORIZONS[:1])[:, 0]
+        return predict(self.estimator, X)
 
     def not_seen(self, cohort: pd.DataFrame, column: str) -> pd.Series:
         """Per course, whether its *column* (``treatment`` or ``site``) holds a value training never saw."""

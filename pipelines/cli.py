@@ -87,7 +87,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                        progress=TerminalProgress())
     for note in result.notes:
         print(f"note: {note}")
-    print(render_table(result.table(), result.data.task, result.permutation.statistic))
+    print(render_table(result.table(), result.data.task, result.permutation.statistic, result.target))
     print(selection_reason(result))
     if result.benefit is not None and result.benefit.summaries:
         print(render_benefit(result.benefit, roles_exploratory(result)))

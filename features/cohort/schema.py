@@ -82,6 +82,8 @@ COLUMNS: tuple[ColumnSpec, ...] = (
     _num("period", 1, 10, "order", integer=True, role="design"),
     # the course: doses given (6 IV infusions over ~2 weeks; esketamine twice weekly), and the dose of each
     _num("n_doses", 1, 40, "doses", integer=True, role="design"),
+    ColumnSpec("route", "category", categories=("iv", "intranasal"),
+               aliases=(("intravenous", "iv"), ("in", "intranasal"), ("nasal", "intranasal"))),
     _num("dose_mg_per_kg", 0.05, 2.0, "mg/kg per IV infusion"),
     _num("dose_mg", 14, 112, "mg per intranasal session"),
     # written by `synth` (scenario and seed), so a report says when its data are not patients'

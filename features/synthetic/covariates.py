@@ -93,6 +93,7 @@ def standardised_drivers(cov: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "family_history_aud": flag("family_history_aud"),
         "benzodiazepine": flag("benzodiazepine"),
         "prior_suicide_attempt": flag("prior_suicide_attempt"),
+        "prior_ect": flag("prior_ect"),
         "bdnf_met_carrier": (met - met_carrier_p) / np.sqrt(met_carrier_p * (1 - met_carrier_p)),
         "bmi": (np.log(cov["bmi"]) - np.log(BMI_MEDIAN)) / BMI_LOG_SD,
         "madrs_baseline": (cov["madrs_baseline"] - MADRS_MEAN) / MADRS_SD,

@@ -209,6 +209,9 @@ def simulate_durability(rng: np.random.Generator, scenario: Scenario, courses: d
     log_hazard = relapse_log_hazard(scenario, courses, courses["rate_arm"])
     days, event = _follow_up(rng, truth, shape, log_hazard, followed)
     columns = {name: design[name] for name in ("n_doses", "dose_mg_per_kg", "dose_mg", "hypertension", "dose_step")}
+    # the route of every course, placebo's included (intranasal spray vs IV midazolam/saline): the two placebo
+    # arms relapse at their own drug's pace, and a clinic knows which it gave
+    columns["route"] = np.where(courses["esk_site"], "intranasal", "iv")
     columns |= {"madrs_day14": day14, "days_to_relapse": days, "relapse_observed": event}
     oracle |= {"relapse_log_hazard": log_hazard, "relapse_free_28d": np.exp(-np.exp(log_hazard)),
                "relapse_free_56d": np.exp(-np.exp(log_hazard) * (56.0 / HAZARD_DAYS) ** shape)}

@@ -25,6 +25,9 @@ from ketamine_response.pipelines.evaluation.metrics import STATISTICS, auroc
 from ketamine_response.pipelines.folds import Data, FoldResult
 
 ACTIVE_AUROC = "auroc_active"
+# a time to relapse: Harrell's C among the courses of each drug (relapse *if given the drug*); the arm and the
+# route, which set most of the relapse rate, cannot carry it
+ACTIVE_C = "c_index_active"
 
 
 def repeats(folds: list[FoldResult]) -> list[list[FoldResult]]:
@@ -73,30 +76,52 @@ def active(data: Data) -> np.ndarray:
     return np.isin(data.treatments, ACTIVE_ARMS)
 
 
+def _enough(data: Data, rows: np.ndarray, min_events: int) -> bool:
+    """Enough events to judge a ranking: responders and non-responders, or relapses for a time to relapse."""
+    y = data.y[rows]
+    if y.dtype.names:
+        return int(y["event"].sum()) >= max(min_events, 1)
+    return enough_events(y, max(min_events, 1))
+
+
+def judged_drugs(data: Data, min_events: int = 0) -> list[str]:
+    """The drugs whose courses have enough events for a within-drug statistic."""
+    return [a for a in ACTIVE_ARMS if (data.treatments == a).any() and _enough(data, data.treatments == a, min_events)]
+
+
 def statistic_of(data: Data, min_events: int = 0) -> str:
-    """The metric the headline p tests: the within-active-arm AUROC (response *if given the drug*) for a
-    probability where some drug has *min_events* responders and non-responders; otherwise the task's
-    headline over all courses (the AUROC pooling all arms, named as such)."""
-    if not data.task.probabilities:
+    """The metric the headline p tests: within the drug arm(s) (response or harm *if given the drug*: AUROC;
+    relapse after responding to the drug: Harrell's C) where some drug has *min_events* events (and, for a
+    binary outcome, non-events); otherwise the task's headline over all courses (named as such). A
+    continuous outcome is judged on all courses."""
+    if not (data.task.probabilities or data.y.dtype.names) or not judged_drugs(data, min_events):
         return data.task.headline
-    drugs = [a for a in ACTIVE_ARMS if enough_events(data.y[data.treatments == a], max(min_events, 1))]
-    return ACTIVE_AUROC if drugs else data.task.headline
+    return ACTIVE_AUROC if data.task.probabilities else ACTIVE_C
 
 
 def drug_auroc(data: Data, folds: list[FoldResult], family: str | None, min_events: int = 0) -> float:
-    """The within-active-arm AUROC: within each drug, then averaged weighted by its courses, so that with
-    ketamine and esketamine both present the drug's identity cannot pass for a prediction. A drug with
-    fewer than *min_events* responders or non-responders is left out (NaN when every drug is)."""
-    arms = [a for a in ACTIVE_ARMS if enough_events(data.y[data.treatments == a], max(min_events, 1))]
+    """The within-active-arm statistic (AUROC, or Harrell's C of a time to relapse): within each drug, then
+    averaged weighted by its courses, so that with ketamine and esketamine both present the drug's identity
+    cannot pass for a prediction. A drug with fewer than *min_events* events is left out (NaN when every drug is)."""
+    arms = judged_drugs(data, min_events)
     sizes = np.array([(data.treatments == a).sum() for a in arms])
-    values = np.array([within_auroc(data, folds, family, data.treatments == a) for a in arms])
+    within = within_auroc if data.task.probabilities else within_c
+    values = np.array([within(data, folds, family, data.treatments == a) for a in arms])
     seen = ~np.isnan(values)
     return float(np.average(values[seen], weights=sizes[seen])) if seen.any() else float("nan")
 
 
+def within_c(data: Data, folds: list[FoldResult], family: str | None, mask: np.ndarray) -> float:
+    """Harrell's C among the *mask* courses, per repeat then averaged; 0.5 for a model constant within them in every
+    fold (its fold-to-fold constants would otherwise pool into a ranking)."""
+    if constant_within(folds, family, mask):
+        return 0.5
+    return mean_over_repeats(data, folds, family, mask, STATISTICS["c_index"])
+
+
 def statistic_value(data: Data, folds: list[FoldResult], family: str | None, min_events: int = 0) -> float:
     """The tested statistic (see :func:`statistic_of`) of one family, or of the selected procedure."""
-    if statistic_of(data, min_events) == ACTIVE_AUROC:
+    if statistic_of(data, min_events) in (ACTIVE_AUROC, ACTIVE_C):
         return drug_auroc(data, folds, family, min_events)
     every = np.ones(len(data.y), bool)
     if data.task.probabilities:

@@ -57,13 +57,21 @@ def uno_c(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def td_auroc(y: np.ndarray, p: np.ndarray, day: float) -> float:
-    """Cumulative/dynamic AUROC at *day* (NaN when no course relapsed by then or none is still at risk)."""
+    """Cumulative/dynamic AUROC at *day* (NaN when no course relapsed by then or none is still at risk).
+
+    The courses are judged as censored just after *day* (which leaves the AUROC at *day* unchanged): with
+    administrative censoring at the end of follow-up the censoring curve reaches 0 there, and the inverse
+    weights scikit-survival would compute for later relapses do not exist.
+    """
     from sksurv.metrics import cumulative_dynamic_auc
 
-    if not (y["event"] & (y["time"] <= day)).any() or not (y["time"] > day).any() or day >= y["time"].max():
+    if not (y["event"] & (y["time"] <= day)).any() or not (y["time"] > day).any():
         return float("nan")
+    judged = y.copy()
+    judged["event"] &= judged["time"] <= day
+    judged["time"] = np.minimum(judged["time"], day + 1)
     try:
-        return float(cumulative_dynamic_auc(y, y, p, [day])[0][0])
+        return float(cumulative_dynamic_auc(y, judged, p, [day])[0][0])
     except ValueError:
         return float("nan")
 
@@ -117,7 +125,7 @@ def calibration_28d(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
 def survival_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """The point metrics of one prediction set."""
     table = calibration_28d(y, p)
-    gap = np.abs(table["predicted_relapse_28d"] - table["observed_relapse_28d"])
+    gap = (table["predicted_relapse_28d"] - table["observed_relapse_28d"]).abs()
     return {"c_index": harrell_c(y, p), "uno_c": uno_c(y, p), "auroc_28d": td_auroc(y, p, HORIZONS[0]),
             "auroc_56d": td_auroc(y, p, HORIZONS[1]),
             "calibration_28d_ici": float(np.average(gap, weights=table["n"])) if gap.notna().all() else float("nan"),

@@ -7,7 +7,7 @@ from pathlib import Path
 from ketamine_response.pipelines import tracking
 
 REPORT_FOLDERS = ("report", "shap")
-OPTIONAL_FOLDERS = ("benefit",)  # runs with a placebo arm
+OPTIONAL_FOLDERS = ("benefit", "durability")  # runs with a placebo arm; a time to relapse
 
 
 def run_report(run_id: str, out: str | Path) -> Path:

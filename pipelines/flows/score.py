@@ -156,10 +156,8 @@ def _score_chunk(model: ScoringModel, table: pd.DataFrame, name: str, version: s
         return pd.concat([pd.DataFrame({"patient_id": table["patient_id"], "model_name": name, "model_version": version},
                                        index=table.index), model.arm_table(table)], axis=1).assign(
             warnings=model.unseen(table.drop(columns="treatment")))
-    p = model.predict_table(table)  # blank for an arm the model never saw (named in `warnings`)
+    predicted = model.predictions(table)  # blank for an arm the model never saw (named in `warnings`)
     unseen = model.unseen(table)
-    responder = pd.array(np.where(np.isnan(p), pd.NA, p >= model.threshold), dtype="Int64")  # type: ignore[call-overload,var-annotated]
-    predicted = dict(zip(model.task.score_columns, (p, responder)))  # the prediction, then the call at the threshold
     out = pd.DataFrame({"patient_id": table["patient_id"], "treatment": table["treatment"], **predicted,
                         "model_name": name, "model_version": version}, index=table.index)
     out = pd.concat([out, model.arm_table(table)], axis=1).assign(warnings=unseen)
@@ -308,7 +306,7 @@ def empty_scores(model: ScoringModel, explain: int, blind: bool = False) -> pd.D
     engine selects these columns)."""
     if blind:
         return pd.DataFrame(columns=["patient_id", "model_name", "model_version", *model.arm_columns(), "warnings"])
-    predicted = list(model.task.score_columns)
+    predicted = list(model.score_columns)
     columns = ["patient_id", "treatment", *predicted, "model_name", "model_version", *model.arm_columns(), "warnings"]
     columns += [f"reason_{i + 1}_{part}" for i in range(explain) for part in ("feature", "value", "shap")]
     return pd.DataFrame(columns=columns)

@@ -75,6 +75,9 @@ def run_score_spark(cohort_path: str | Path, out: str | Path, model_uri: str | N
     uri, name, version = registry.resolve_model(model_uri)
     pyfunc = registry.load_model(uri)  # checked against the recorded SHA-256 before unpickling
     model = pyfunc.unwrap_python_model()
+    if len(model.score_columns) > 2:  # the Spark UDF returns one prediction per course
+        raise UsageError(f"{name} version {version} predicts {', '.join(model.score_columns)}: the Spark engine scores "
+                         "models with one prediction per course; score it with --engine local.")
     blind = is_blind(cohort_path, mapping, model, explain)
     require_keys(cohort_path, mapping, blind)
     if getattr(model, "extra_features", ()):
@@ -211,7 +214,7 @@ def _write_parts(spark: Any, job: dict[str, Any], model: Any, udf: Any, ids: tup
         scored = scored.withColumn("_p", udf(F.struct(*[v[c].alias(c) for c in job["inputs"]])))
         p = F.col("_p")
         called = F.when(F.isnan(p) | p.isNull(), None).otherwise((p >= model.threshold).cast("long"))
-        picked |= dict(zip(model.task.score_columns, (p, called)))  # the prediction, then the call at the threshold
+        picked |= dict(zip(model.score_columns, (p, called)))  # the prediction, then the call at the threshold
     scored.select("row", *[picked[c].alias(c) for c in columns]).write.parquet(str(tmp / "scored"))
     stage.where(F.col("problems").isNotNull()).select(
         "row", *[F.col(f"c{i}") for i in range(len(header.columns))], "problems").write.parquet(str(tmp / "rejected"))

@@ -118,8 +118,10 @@ def fit_and_evaluate(cohort: ValidatedCohort, data: Data, built: FeatureTable, n
     notes.append(permutation.note(config.evaluation.permutation_stop))
     if "responders_active" in evaluations[SELECTED].metrics and "auroc_active" not in evaluations[SELECTED].metrics:
         from ketamine_response.pipelines.reporting.content import withheld_active
+        from ketamine_response.pipelines.reporting.wording import event_words
 
-        notes.append("AUROC within the drug arm " + withheld_active(evaluations[SELECTED].metrics, config.policy.min_events_per_arm))
+        notes.append("AUROC within the drug arm " + withheld_active(evaluations[SELECTED].metrics, config.policy.min_events_per_arm,
+                                                                    event_words(data.task)))
     shap = explain_training(data, folds, estimator, selected, built.dictionary, signal)
     periods = cohort.table.loc[data.X.index, "period"].to_numpy(dtype=float) if "period" in cohort.table else None
     benefit, learners = estimate_benefit(data, folds, built, config, periods, progress)

@@ -11,16 +11,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ketamine_response.features.tasks import parse_target
+from ketamine_response.features.tasks import TaskKind, parse_target
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.evaluation.benefit import BenefitResult, BenefitSummary
 from ketamine_response.pipelines.evaluation.evaluate import Evaluation
 from ketamine_response.pipelines.evaluation.heterogeneity import Verdict
 from ketamine_response.pipelines.folds import pooled
-from ketamine_response.pipelines.reporting import summary, tables
+from ketamine_response.pipelines.reporting import sections, summary, tables
 from ketamine_response.pipelines.reporting.html import ReportContent, render_report
 from ketamine_response.pipelines.reporting.plots import benefit_calibration_figure, path_figure, performance_figures
 from ketamine_response.pipelines.reporting.shap_plots import shap_figures
+from ketamine_response.pipelines.reporting.wording import event_words, events_heading, first_question, outcome_word
 from ketamine_response.pipelines.result import TrainingResult
 
 RunContent = dict[str, Any]  # metrics, tables, figures, texts: the arguments of tracking's run logging
@@ -32,10 +33,13 @@ def run_content(result: TrainingResult, name: str) -> RunContent:
     p = pooled(result.data, result.folds, None if name == SELECTED else name)
     label = f"{name if name != 'selected' else result.selected} ({ev.headline} {ev.metrics[ev.headline]:.3f})"
     metrics = ev.tracked_metrics(result.permutation.metrics(name))
+    curve = "calibration_28d.csv" if ev.task.kind is TaskKind.SURVIVAL else "decision_curve.csv"  # what ev.curve holds
+    extra = {}
     if name == SELECTED:
         metrics |= result.sample_size.metrics()
+        extra = sections.task_tables(result)
     return {"metrics": {k: v for k, v in metrics.items() if v == v},  # MLflow keeps NaN poorly: omit
-            "tables": {"decision_curve.csv": ev.curve, "subgroups.csv": ev.subgroups},
+            "tables": {curve: ev.curve, "subgroups.csv": ev.subgroups} | extra,
             "figures": performance_figures(result.data.y, p, ev, label), "texts": {}}
 
 
@@ -63,14 +67,16 @@ def headline_sentence(ev: Evaluation) -> str:
         return f"{label} {ev.metrics.get(name + '_fold_mean', ev.metrics[name]):.3f} (95% CI {low:.3f} to {high:.3f})"
 
     parts = [figure(n, label) for n, label in (
-        ("auroc_active", "AUROC within the active arm(s), i.e. response if given the drug,"),
+        ("auroc_active", f"AUROC within the active arm(s), i.e. {outcome_word(ev.task)} if given the drug,"),
+        ("c_index_active", "Harrell's C within the drug arm(s), i.e. relapse after responding to the drug,"),
         ("auroc_gain_over_arm", "gain over a model that knows only the arm"),
         (ev.headline, ev.task.headline_wording))
         if n in ev.ci]
     return "; ".join(parts) + " (means over outer folds, corrected resampled t intervals)"
 
 
-TESTED_WORDS = {"auroc_active": "the AUROC within the active arm(s)"}
+TESTED_WORDS = {"auroc_active": "the AUROC within the active arm(s)",
+                "c_index_active": "Harrell's C within the drug arm(s)"}
 
 
 def test_sentence(result: TrainingResult, name: str) -> str:
@@ -98,9 +104,11 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
         if benefit is not None and benefit.summaries else None,
         {k: tables.compact(v) for k, v in benefit_tables(benefit).items()} if benefit is not None else {},
         identity=dict(identity) if identity is not None else summary.default_identity(result, source),
-        headline=headline(result), participants=participants(result), subgroups=tables.compact(sel.subgroups),
+        headline=headline(result), participants=participants(result),
+        subgroups=tables.compact(sel.subgroups.rename(columns={"events": events_heading(sel.task).lower()})),
         small_subgroup=(result.config.policy.min_courses_per_group, result.config.policy.min_events_per_arm),
-        roles_note=roles_exploratory(result))
+        roles_note=roles_exploratory(result), sections=sections.task_sections(result), outcome=outcome_word(sel.task),
+        small_events="relapses" if sel.task.kind is TaskKind.SURVIVAL else "in either outcome class")
 
 
 def headline(result: TrainingResult) -> list[tuple[str, str]]:
@@ -114,9 +122,12 @@ def headline(result: TrainingResult) -> list[tuple[str, str]]:
 
 def participants(result: TrainingResult) -> pd.DataFrame:
     """Table 1 of the analysed courses (the feature frame carries age, sex and baseline MADRS)."""
-    frame = result.features.frame.loc[result.data.X.index]
-    return tables.participants_table(frame, result.data.treatments, result.data.patients, result.data.y,
-                                     not result.evaluations[SELECTED].task.probabilities)
+    frame, task, y = result.features.frame.loc[result.data.X.index], result.data.task, result.data.y
+    if task.kind is TaskKind.SURVIVAL:  # the relapses among the courses followed; their times are in the durability section
+        return tables.participants_table(frame, result.data.treatments, result.data.patients, y["event"].astype(float),
+                                         False, "Relapses (of the courses followed), n (%)")
+    return tables.participants_table(frame, result.data.treatments, result.data.patients, y, not task.probabilities,
+                                     f"{events_heading(task)} (outcome = 1), n (%)")
 
 
 def summary_items(result: TrainingResult, source: str, digest: str) -> dict[str, str]:
@@ -124,15 +135,16 @@ def summary_items(result: TrainingResult, source: str, digest: str) -> dict[str,
     c, sel, y = result.config, result.evaluations[SELECTED], result.data.y
     outcome = sel.task.describe(parse_target(result.target), c.evaluation.remission_threshold)
     domains = pd.Series(result.data.domains).reindex(result.data.X.columns).value_counts()
-    events = (f"{int(y.sum())} ({y.mean():.1%})" if sel.task.probabilities
-              else f"mean {y.mean():.1f}% (SD {y.std():.1f})")
+    events = (sections.followed_text(y) if sel.task.kind is TaskKind.SURVIVAL else f"{int(y.sum())} ({y.mean():.1%})"
+              if sel.task.probabilities else f"mean {y.mean():.1f}% (SD {y.std():.1f})")
+    courses = f"{len(y)} courses " + ("followed after a response" if sel.task.kind is TaskKind.SURVIVAL else "with the outcome")
     return {
         "Intended use and population": summary.intended_use(result),
         "Data source": summary.digest_text(source, digest),
-        "Participants": f"{len(np.unique(result.data.patients))} patients, {len(y)} courses with the outcome, "
+        "Participants": f"{len(np.unique(result.data.patients))} patients, {courses}, "
                         f"{len(np.unique(result.data.sites))} sites (characteristics by arm in table 1)",
         "Outcome": outcome,
-        sel.task.outcome_heading: events,
+        events_heading(sel.task): events,
         "Predictors": f"{result.data.X.shape[1]} candidates: " + ", ".join(f"{d} {n}" for d, n in domains.items()),
         "Missing data": "median imputation with missingness indicators inside each fold (linear models); "
                         "native missing-value handling (LightGBM)",
@@ -158,26 +170,30 @@ def limitations(result: TrainingResult) -> list[str]:
 
 def questions(result: TrainingResult) -> list[tuple[str, str]]:
     """The two clinical questions and this run's answers, each with its CI and the courses it is judged on."""
-    sel = result.evaluations[SELECTED]
+    sel, target = result.evaluations[SELECTED], parse_target(result.target)
+    question = first_question(sel.task, target)
+    if sel.task.kind is TaskKind.SURVIVAL:
+        return [(question, sections.relapse_answer(result, headline_sentence(sel), test_sentence(result, SELECTED)))]
     if not sel.task.probabilities:
-        return [(f"What will {sel.task.estimates(parse_target(result.target))} be if given the drug?",
-                 f"see the {sel.task.headline_wording} below; within-drug figures and the benefit model are for "
-                 "binary targets (response, remission)")]
+        return [(question, f"see the {sel.task.headline_wording} below; within-drug figures and the benefit model are for "
+                           "binary targets (response, remission)")]
     if "auroc_active" in sel.ci:
         low, high = sel.ci["auroc_active"]
         first = (f"AUROC {sel.metrics['auroc_active']:.3f} "
                  f"(95% CI {low:.3f} to {high:.3f}), judged on drug-arm courses only, out of fold")
     elif "responders_active" in sel.metrics:
-        first = withheld_active(sel.metrics, result.config.policy.min_events_per_arm)
+        first = withheld_active(sel.metrics, result.config.policy.min_events_per_arm, event_words(sel.task))
     else:
         first = "not estimated: the cohort has no drug-arm courses with this outcome, or the target is continuous"
+    if not sel.task.benefit:  # a harm: how often it happens on each arm, not who benefits
+        return [(question, first), ("How often does it happen on each arm?", sections.tolerability_answer(result))]
     benefit = result.benefit
     if benefit is None or not benefit.summaries:
         second = "not estimated: " + ("; ".join(benefit.notes) if benefit is not None and benefit.notes else
                                       "no placebo course has this outcome, or benefit is disabled in the config")
     else:
         second = "; ".join(benefit_sentence(s) for s in benefit.summaries)
-    return [(f"How likely is {parse_target(result.target).kind} if given the drug?", first),
+    return [(question, first),
             ("How much more likely than on placebo (who benefits)?", second)]
 
 
@@ -191,9 +207,10 @@ def _ci3(values: tuple[float, float, float], digits: int = 3) -> str:
     return f"{values[0]:.{digits}f} (95% CI {values[1]:.{digits}f} to {values[2]:.{digits}f})"
 
 
-def withheld_active(m: dict[str, float], min_events: int) -> str:
-    """Why the within-drug AUROC is not shown: the drug arm's counts (*m*, the metrics) against the policy's minimum."""
-    return (f"withheld: {int(m['responders_active'])} responders and {int(m['non_responders_active'])} non-responders "
+def withheld_active(m: dict[str, float], min_events: int, words: tuple[str, str] = ("responders", "non-responders")) -> str:
+    """Why the within-drug AUROC is not shown: the drug arm's counts (*m*, the metrics) against the policy's minimum;
+    *words* name the courses with and without the event (``wording.event_words``)."""
+    return (f"withheld: {int(m['responders_active'])} {words[0]} and {int(m['non_responders_active'])} {words[1]} "
             f"on the drug (at least {min_events} of each are needed); the p beside the AUROC pooling all arms tests "
             "that pooled AUROC, which the arm alone can carry")
 

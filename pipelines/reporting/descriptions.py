@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ketamine_response.features.tasks import parse_target
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.reporting.content import headline_sentence, test_sentence
+from ketamine_response.pipelines.reporting.wording import first_question
 from ketamine_response.pipelines.result import TrainingResult
 
 
@@ -42,7 +44,8 @@ def run_description(result: TrainingResult, alias_reason: str = "") -> str:
     warnings = [f"**{n}**" for n in result.warnings]
     version = (f"Registered as version {result.version}" + (f" with no alias: {alias_reason}." if alias_reason else ".")
                if result.version else "")
-    return "\n\n".join([*warnings, f"Target `{result.target}`, {result.config.cv.design} CV. Selected procedure: "
+    question = first_question(ev.task, parse_target(result.target))
+    return "\n\n".join([*warnings, f"Target `{result.target}`, {result.config.cv.design} CV; it answers: {question} Selected procedure: "
                         f"{headline_sentence(ev)}; {test_sentence(result, SELECTED)}.", _headline_table(result), selection_reason(result), version])
 
 

@@ -2,7 +2,8 @@
 
 Order: identity (run, date, model version, data origin); the headline (performance with its CI, every
 warning, which features matter, the operating point, calibration); the clinical questions and benefit;
-the TRIPOD+AI items beside table 1; performance, figures and subgroups; SHAP; notes and limitations.
+the TRIPOD+AI items beside table 1; performance, figures, the task's own sections (durability of a time to
+relapse, tolerability of a harm) and subgroups; SHAP; notes and limitations.
 
 Layout: figures sit in a grid that is several columns wide on a desktop and one column on a phone;
 tables wrap their cells, and below a width that grows with its column count (700, 900 or 1,150 px) a
@@ -77,6 +78,17 @@ SCALE_WORDS = {
 
 
 @dataclass
+class Section:
+    """A section of the report that only some tasks have (durability, tolerability): heading, a paragraph of
+    plain text, display tables (caption, frame) and the keys of its figures."""
+
+    heading: str
+    text: str
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    figures: tuple[str, ...] = ()
+
+
+@dataclass
 class ReportContent:
     """What goes into the report; every field is an aggregate (no patient-level rows).
 
@@ -102,6 +114,9 @@ class ReportContent:
     participants: pd.DataFrame | None = None  # table 1, by arm
     subgroups: pd.DataFrame | None = None
     small_subgroup: tuple[int, int] = (10, 5)  # the config's policy: fewer courses, or events per class, show counts only
+    sections: list[Section] = field(default_factory=list)  # the task's own sections, after the performance figures
+    outcome: str = "response"  # the outcome as a noun phrase (section headings)
+    small_events: str = "in either outcome class"  # what the subgroups' event minimum counts
 
 
 def png_base64(fig) -> str:
@@ -199,9 +214,10 @@ def _overview(c: ReportContent) -> str:
 
 
 def _performance(c: ReportContent, section: Callable[[list[str]], str]) -> str:
+    figures = section(list(PERFORMANCE_FIGURES))  # none for a time to relapse: its own section has its figures
     subgroups = "" if c.subgroups is None else (
         f"<h2>Subgroups (pooled out-of-fold)</h2><p>Subgroups with fewer than {c.small_subgroup[0]} courses, or fewer "
-        f"than {c.small_subgroup[1]} in either outcome class, show counts only. Small subgroups have wide uncertainty: read them as a check "
+        f"than {c.small_subgroup[1]} {html.escape(c.small_events)}, show counts only. Small subgroups have wide uncertainty: read them as a check "
         "for gross miscalibration, not as evidence of a difference.</p>" + _table(c.subgroups))
     return f"""<h2>Performance (pooled out-of-fold)</h2>
 <p>95% CIs: the <em>fold mean</em> intervals are corrected resampled t intervals over outer folds
@@ -212,13 +228,20 @@ B re-runs of the whole procedure on labels exchanged between whole patients with
 possible value is 1/(B+1). <em>p adjusted</em>: the same test with each family's p adjusted for testing every
 family (max-T, Westfall &amp; Young).</p>
 {_table(c.metrics)}
-<h2>Discrimination, calibration and clinical utility</h2><div class="figs">{section(list(PERFORMANCE_FIGURES))}</div>
+{figures and f'<h2>Discrimination, calibration and clinical utility</h2><div class="figs">{figures}</div>'}
+{"".join(_section(s, section) for s in c.sections)}
 {subgroups}"""
+
+
+def _section(s: Section, section: Callable[[list[str]], str]) -> str:
+    tables = "".join(f"<h3>{html.escape(caption)}</h3>{_table(frame)}" for caption, frame in s.tables)
+    return (f"<h2>{html.escape(s.heading)}</h2><p>{html.escape(s.text)}</p>"
+            f'<div class="figs">{section(list(s.figures))}</div>{tables}')
 
 
 def _shap(c: ReportContent, section: Callable[[list[str]], str]) -> str:
     final = [k for k in c.figures if k.startswith("shap/beeswarm") or k.startswith("shap/dependence")]
-    return f"""<h2>Which features predict response (SHAP)</h2>
+    return f"""<h2>Which features predict {html.escape(c.outcome)} (SHAP)</h2>
 <p>Global importance uses out-of-fold SHAP values: each outer fold's selected model explained on its
 held-out courses. <em>topk frequency</em> (CSV: topk_frequency) is the share of folds in which the feature is
 in the top 5; <em>sign consistency</em> (sign_consistency) the share agreeing on its direction;
@@ -239,7 +262,8 @@ def render_report(c: ReportContent) -> str:
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>{e(c.title)}</title>
 <style>{_STYLE}</style>{_CHECK}</head><body>
 <h1>{e(c.title)}</h1>{_identity(c)}{_headline(c)}
-<h2>The clinician's two questions</h2>{_items(c.questions)}
+<h2>The clinician's {"two questions" if len(c.questions) == 2 else "question" if len(c.questions) == 1 else "questions"}</h2>
+{_items(c.questions)}
 {_roles(c, section)}
 {_overview(c)}
 {_performance(c, section)}

@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ketamine_response.features.tasks import HORIZONS, TaskKind
 from ketamine_response.pipelines.evaluation.evaluate import Evaluation
+from ketamine_response.pipelines.evaluation.survival import km_by_fifth
 
 
 def titled_figure(title: str):
@@ -37,7 +39,8 @@ def roc_figure(y: np.ndarray, p: np.ndarray, label: str) -> object:
     return fig
 
 
-def calibration_figure(y: np.ndarray, p: np.ndarray, bins: int = 10, metrics: dict[str, float] | None = None) -> object:
+def calibration_figure(y: np.ndarray, p: np.ndarray, bins: int = 10, metrics: dict[str, float] | None = None,
+                       observed: str = "response rate") -> object:
     """Reliability plot: observed response rate per decile of predicted probability, with the loess
     calibration curve of the same (repeat-averaged) predictions; *metrics* (the evaluation's) put
     ICI, E50 and E90, computed per CV repeat then averaged, in the legend."""
@@ -56,7 +59,7 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, bins: int = 10, metrics: di
     if not np.isnan(m.get("calibration_ici", np.nan)):
         ax.plot([], [], ls="none", label=f"ICI {m['calibration_ici']:.3f}, E50 {m['calibration_e50']:.3f}, "
                                          f"E90 {m['calibration_e90']:.3f}\n(per CV repeat, averaged)")
-    ax.set(xlabel="predicted probability", ylabel="observed response rate", xlim=(0, 1), ylim=(0, 1))
+    ax.set(xlabel="predicted probability", ylabel=f"observed {observed}", xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="upper left", fontsize=8)
     return fig
 
@@ -85,11 +88,52 @@ def predicted_observed_figure(y: np.ndarray, p: np.ndarray, label: str) -> objec
     return fig
 
 
+def km_figure(curves: pd.DataFrame) -> object:
+    """Kaplan-Meier relapse-free curves by fifth of predicted 28-day relapse risk (``survival.km_by_fifth``)."""
+    fig, ax = titled_figure("Relapse-free by fifth of predicted risk (out of fold)")
+    last = int(curves["fifth"].max())
+    colours = matplotlib_colours(last)
+    for fifth in range(1, last + 1):
+        group = curves[curves["fifth"] == fifth]
+        if len(group):  # a fifth can be missing where predictions tie
+            ax.step(group["day"], group["relapse_free"], where="post", color=colours[fifth - 1],
+                    label=f"fifth {fifth}" + (" (lowest risk)" if fifth == 1 else " (highest risk)" if fifth == last else ""))
+    ax.set(xlabel="days after the response", ylabel="relapse-free (Kaplan-Meier)", ylim=(0, 1.02))
+    ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
+def matplotlib_colours(n: int) -> list[tuple[float, ...]]:
+    """*n* colours from low (dark blue) to high (orange) risk, none too pale to see on white."""
+    from matplotlib import colormaps
+
+    return [colormaps["plasma"](0.8 * i / max(n - 1, 1)) for i in range(n)]
+
+
+def calibration_28d_figure(table: pd.DataFrame, day: int) -> object:
+    """Predicted against Kaplan-Meier observed relapse by *day*, per fifth of predicted risk (the evaluation's table)."""
+    fig, ax = titled_figure(f"Calibration at {day} days, by fifth of predicted risk")
+    top = float(max(table["predicted_relapse_28d"].max(), table["observed_relapse_28d"].max(), 0.1)) * 1.1
+    ax.plot([0, top], [0, top], ls="--", color="grey", label="perfect")
+    ax.plot(table["predicted_relapse_28d"], table["observed_relapse_28d"], marker="o", label="fifths (out of fold)")
+    ax.set(xlabel=f"predicted relapse by day {day}", ylabel=f"observed relapse by day {day} (1 - Kaplan-Meier)",
+           xlim=(0, top), ylim=(0, top))
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
 def performance_figures(y: np.ndarray, p: np.ndarray, evaluation: Evaluation, label: str) -> dict[str, Any]:
-    """ROC, reliability and decision-curve figures (predicted vs observed for a continuous target)."""
+    """ROC, reliability and decision-curve figures; predicted vs observed for a continuous target; Kaplan-Meier
+    curves and calibration at 28 days by fifth of predicted risk for a time to relapse (ROC, reliability and
+    decision curve need a binary outcome observed for everyone, which censoring rules out)."""
+    if evaluation.task.kind is TaskKind.SURVIVAL:  # y is (event, time)
+        return {"plots/km_by_fifth.png": km_figure(km_by_fifth(y, p)),
+                "plots/calibration_28d.png": calibration_28d_figure(evaluation.curve, HORIZONS[0])}
     if not evaluation.task.probabilities:
         return {"plots/predicted_vs_observed.png": predicted_observed_figure(y, p, label)}
-    return {"plots/roc.png": roc_figure(y, p, label), "plots/calibration.png": calibration_figure(y, p, metrics=evaluation.metrics),
+    rate = "harm rate" if evaluation.task.kind is TaskKind.HARM else "response rate"
+    return {"plots/roc.png": roc_figure(y, p, label),
+            "plots/calibration.png": calibration_figure(y, p, metrics=evaluation.metrics, observed=rate),
             "plots/decision_curve.png": decision_curve_figure(evaluation.curve)}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ketamine_response.features.tasks import parse_target, task_of
+from ketamine_response.features.tasks import HORIZONS, TaskKind, parse_target, task_of
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.evaluation.evaluate import Evaluation
 from ketamine_response.pipelines.reporting.tables import with_ci
@@ -38,6 +38,9 @@ def digest_text(source: str, digest: str) -> str:
 def operating_point(result: TrainingResult) -> str:
     """The decision threshold and sensitivity / specificity at it, from the pooled out-of-fold predictions."""
     ev = result.evaluations[SELECTED]
+    if ev.task.kind is TaskKind.SURVIVAL:
+        return (f"not applicable: the prediction is a relapse risk by day {HORIZONS[0]} for ranking courses and is "
+                "judged by its C-index and calibration (no decision threshold)")
     if not ev.task.probabilities:
         return "not applicable: the target is continuous (no decision threshold)"
     t = result.config.evaluation.threshold
@@ -54,6 +57,8 @@ def operating_point(result: TrainingResult) -> str:
 def calibration_text(ev: Evaluation) -> str:
     """Calibration slope and intercept with their CIs (ideal: slope 1, intercept 0), and the ICI with
     its E50 and E90 (ideal 0; no CI) where the evaluation has them."""
+    if ev.task.kind is TaskKind.SURVIVAL:
+        return survival_calibration_text(ev)
     keys = (("slope", "calibration_slope"), ("intercept (in the large)", "calibration_intercept"),
             ("slope of the % change", "calibration_slope_pct_change"))
     parts = [f"{name} {with_ci(ev.metrics[key], *ev.ci.get(key, (np.nan, np.nan)))}"
@@ -65,6 +70,16 @@ def calibration_text(ev: Evaluation) -> str:
         text += (f"; ICI {m['calibration_ici']:.3f} (E50 {m['calibration_e50']:.3f}, E90 {m['calibration_e90']:.3f}; "
                  "mean |observed - predicted| along a loess curve, per CV repeat then averaged)")
     return text
+
+
+def survival_calibration_text(ev: Evaluation) -> str:
+    """Calibration of a relapse risk at the first horizon: predicted against Kaplan-Meier observed by fifth."""
+    key, day = f"calibration_{HORIZONS[0]}d_ici", HORIZONS[0]
+    value = with_ci(ev.metrics.get(key, np.nan), *ev.ci.get(key, (np.nan, np.nan)))
+    return (f"at {day} days, mean |predicted - Kaplan-Meier observed relapse| over fifths of predicted risk {value} "
+            f"(ideal 0; patient bootstrap); integrated Brier score "
+            f"{with_ci(ev.metrics.get('integrated_brier', np.nan), *ev.ci.get('integrated_brier', (np.nan, np.nan)))} "
+            "(lower is better; 0.25 = a 50% forecast); table and figure in the durability section")
 
 
 def arms_text(result: TrainingResult) -> str:

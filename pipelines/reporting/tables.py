@@ -13,7 +13,8 @@ import pandas as pd
 
 from ketamine_response.features.cohort.schema import ACTIVE_ARMS
 
-NAMES = {"brier": "Brier"}
+NAMES = {"brier": "Brier", "c_index": "Harrell's C", "c_index_active": "C within drug arm(s)", "uno_c": "Uno's C", "integrated_brier": "integrated Brier",
+         "calibration_28d_ici": "calibration ICI 28d"}
 ABBREVIATIONS = {"auroc": "AUROC", "auprc": "AUPRC", "r2": "R2", "rmse": "RMSE", "mae": "MAE", "pct": "%",
                  "shap": "SHAP", "ci": "CI", "q": "q (FDR)", "n": "n"}
 SMALL_CELL = 5  # fewer courses than this in a column: means and SDs are withheld (they would describe a person)
@@ -136,13 +137,14 @@ def _column(frame: pd.DataFrame, patients: np.ndarray, y: np.ndarray, regression
 
 
 def participants_table(features: pd.DataFrame, treatments: np.ndarray, patients: np.ndarray, y: np.ndarray,
-                       regression: bool) -> pd.DataFrame:
+                       regression: bool, events: str = "Events (outcome = 1), n (%)") -> pd.DataFrame:
     """Table 1: participant characteristics of the analysed courses by arm, then all arms together.
 
     *features* is the feature frame restricted to the analysed courses (same order as the arrays).
-    Means and shares are withheld for fewer than :data:`SMALL_CELL` courses.
+    Means and shares are withheld for fewer than :data:`SMALL_CELL` courses. *events* names the outcome row of a
+    0/1 outcome (harms are not events of response).
     """
-    outcome = "Outcome: % change in MADRS, mean (SD)" if regression else "Events (outcome = 1), n (%)"
+    outcome = "Outcome: % change in MADRS, mean (SD)" if regression else events
     rows = ["Courses", "Patients", "Age, years, mean (SD)", "Female, % (n)", "Baseline MADRS, mean (SD)", outcome]
     arms = [a for a in (*ACTIVE_ARMS, "placebo") if (treatments == a).any()]
     arms += sorted(set(map(str, treatments)) - set(arms))

@@ -63,16 +63,19 @@ def render_runs(runs: pd.DataFrame, wide: bool = False) -> str:
     return out.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}")
 
 
-def render_table(table: pd.DataFrame, task: Task, statistic: str = "auroc_active") -> str:
-    """The short result table printed after training.
+def render_table(table: pd.DataFrame, task: Task, statistic: str = "auroc_active", target: str = "") -> str:
+    """The short result table printed after training, under the clinical question it answers.
 
     For a probability (binary target) the within-active-arm AUROC leads (response *if given the drug*),
     then the gain over a model that knows only the arm, then the AUROC pooling all arms. For each, the
     interval is the corrected one over outer folds. *statistic* is what the p tests (the column it sits
-    beside). Any other task shows its headline and its table metrics.
+    beside). Any other task shows its headline and its table metrics. *target* (its name) words the question
+    of a harm by its column and threshold; without it a response or remission table prints no question line
+    (it names none that its columns do not).
     """
+    question = _question(task, target)
     if not task.probabilities or statistic != "auroc_active":
-        return _render_task(table, task, statistic)
+        return question + _render_task(table, task, statistic)
     w = _model_width(table)
     lines = [f"{'model':{w}s} {'AUROC active arm(s) (95% CI)':>29s} {'p':>5s} {'p adj':>5s} {'B':>3s} "
              f"{'gain over arm (95% CI)':>27s} {'AUROC all arms (95% CI)':>27s} {'Brier':>6s} {'slope':>6s}"]
@@ -80,7 +83,17 @@ def render_table(table: pd.DataFrame, task: Task, statistic: str = "auroc_active
         lines.append(f"{r['model']:{w}s} {_ci(r, 'auroc_active'):>29s} {_tests(r, statistic)} "
                      f"{_ci(r, 'auroc_gain_over_arm'):>27s} {_ci(r, 'auroc'):>27s} {r['brier']:6.3f} "
                      f"{r['calibration_slope']:6.2f}")
-    return "\n".join([*lines, _footer(table, statistic)])
+    return question + "\n".join([*lines, _footer(table, statistic)])
+
+
+def _question(task: Task, target: str) -> str:
+    """``question: ...`` and a line break, or "" for a response or remission table given no target."""
+    from ketamine_response.features.tasks import TaskKind, parse_target
+    from ketamine_response.pipelines.reporting.wording import first_question
+
+    if not target and task.kind is TaskKind.BINARY:
+        return ""
+    return f"question: {first_question(task, parse_target(target) if target else None)}\n"
 
 
 def _tests(row: dict, statistic: str) -> str:
@@ -102,14 +115,19 @@ def _ci(row: dict, name: str) -> str:
 
 
 def _render_task(table: pd.DataFrame, task: Task, statistic: str) -> str:
-    """The headline with its interval, then the task's table metrics (continuous targets and any new task)."""
+    """The tested statistic with its interval and p (a time to relapse: Harrell's C within the drug arm(s)), the
+    headline with its interval where it is another, then the task's table metrics (continuous targets, relapse)."""
     names = [label(m).replace("calibration slope", "slope") for m in task.table_metrics]  # as the binary table says
     w = _model_width(table)
-    lines = [f"{'model':{w}s} {label(task.headline) + ' (95% CI)':>27s} " + " ".join(f"{n:>{max(len(n), 7)}s}" for n in names)
-             + f" {'p':>5s} {'p adj':>5s} {'B':>3s}"]
+    lead = statistic if f"{statistic}_ci_low" in table else task.headline
+    rest = [task.headline] if lead != task.headline else []
+    header = f"{'model':{w}s} {label(lead) + ' (95% CI)':>27s} {'p':>5s} {'p adj':>5s} {'B':>3s} "
+    lines = [header + "".join(f"{label(h) + ' (95% CI)':>27s} " for h in rest)
+             + " ".join(f"{n:>{max(len(n), 7)}s}" for n in names)]
     for r in table.to_dict("records"):
         cells = " ".join(f"{r[m]:>{max(len(n), 7)}.2f}" for m, n in zip(task.table_metrics, names))
-        lines.append(f"{r['model']:{w}s} {_ci(r, task.headline):>27s} {cells} {_tests(r, statistic)}")
+        lines.append(f"{r['model']:{w}s} {_ci(r, lead):>27s} {_tests(r, statistic)} "
+                     + "".join(f"{_ci(r, h):>27s} " for h in rest) + cells)
     return "\n".join([*lines, _footer(table, statistic)])
 
 

@@ -114,7 +114,7 @@ def run_fold(data: Data, split: Split, config: TrainConfig, explain_selected: bo
     for family in config.families:
         model = fit_calibrated(family, params[family], train, config, seed, inner)
         result.predictions[family] = predict(model, test.X)
-        last = model.steps[-1][1] if hasattr(model, "steps") else None
+        last: Any = model.steps[-1][1] if hasattr(model, "steps") else None
         if hasattr(last, "survival"):  # a durability model: its curves, for the integrated Brier score
             result.curves[family] = last.survival(model[:-1].transform(test.X), GRID_DAYS)
         if family == result.selected and explain_selected:

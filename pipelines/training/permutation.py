@@ -31,7 +31,14 @@ import numpy as np
 
 from ketamine_response.models.families import SELECTED, get_family
 from ketamine_response.pipelines.config import TrainConfig
-from ketamine_response.pipelines.evaluation.repeats import active, constant_within, statistic_of, statistic_values
+from ketamine_response.pipelines.evaluation.repeats import (
+    ACTIVE_AUROC,
+    ACTIVE_C,
+    active,
+    constant_within,
+    statistic_of,
+    statistic_values,
+)
 from ketamine_response.pipelines.folds import Data, FoldResult
 from ketamine_response.pipelines.training.cv import permute_labels
 from ketamine_response.pipelines.training.nested import n_outer, run_nested
@@ -87,8 +94,9 @@ def _never_varies(data: Data, folds: list[FoldResult], name: str, min_events: in
     chosen = {f.selected if name == SELECTED else name for f in folds}
     if all(get_family(c).explainer == "constant" for c in chosen):
         return True
-    where = active(data) if statistic_of(data, min_events) == "auroc_active" else np.ones(len(data.y), bool)
-    return data.task.probabilities and constant_within(folds, family, where)
+    within_drug = statistic_of(data, min_events) in (ACTIVE_AUROC, ACTIVE_C)
+    where = active(data) if within_drug else np.ones(len(data.y), bool)
+    return (data.task.probabilities or within_drug) and constant_within(folds, family, where)
 
 
 def _with_max(values: dict[str, float], families: tuple[str, ...]) -> dict[str, float]:

@@ -72,7 +72,7 @@ def test_target_kinds_belong_to_one_task_each():
     assert len(TARGET_KINDS) == len(set(TARGET_KINDS))
     assert task_of("response_24h").kind is TaskKind.BINARY and task_of("pct_change_day2").kind is TaskKind.CONTINUOUS
     assert task_of("cadss_40min_ge5").kind is TaskKind.HARM and task_of("time_to_relapse").kind is TaskKind.SURVIVAL
-    with pytest.raises(ValueError, match="pct_change_<tp>.*<column>_ge<threshold>.*time_to_relapse"):
+    with pytest.raises(ValueError, match=r"pct_change_<tp>.*<column>_ge<threshold>.*time_to_relapse"):
         parse_target("change_24h")
 
 
@@ -87,7 +87,7 @@ def test_harm_and_relapse_targets():
 
 
 def test_durability_target_without_follow_up_columns_names_them():
-    with pytest.raises(CohortFileError, match="days_to_relapse.*relapse_observed.*follow-up columns"):
+    with pytest.raises(CohortFileError, match=r"days_to_relapse.*relapse_observed.*follow-up columns"):
         build_target(TABLE, parse_target("time_to_relapse"))
 
 

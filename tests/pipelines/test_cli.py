@@ -221,3 +221,13 @@ def test_commands_without_a_store_say_where_to_look_and_create_nothing(tmp_path)
         assert result.returncode == 2, (args, result.stderr)
         assert "Train a model first" in result.stderr and "MLFLOW_TRACKING_URI" in result.stderr
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_durability_target_without_follow_up_exits_2_naming_the_columns(tmp_path):
+    cohort = tmp_path / "cohort.csv"
+    assert run("synth", "--n", 60, "--seed", 1, "--out", cohort).returncode == 0  # literature: no follow-up
+    result = run("train", cohort, "--target", "time_to_relapse", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "days_to_relapse" in result.stderr and "relapse_observed" in result.stderr and "Traceback" not in result.stderr
+    harm = run("train", cohort, "--target", "madrs_24h_ge20", cwd=tmp_path)
+    assert harm.returncode == 2 and "not a harm target" in harm.stderr

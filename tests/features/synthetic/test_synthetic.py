@@ -140,7 +140,7 @@ def test_unknown_scenario_and_describe():
     assert text.count("in the benefit suite") == len(BENEFIT_SUITE)
     assert "risk_difference: p_drug = p_placebo +0.25 for every patient" in text
     assert "risk_ratio: p_drug = 1.8 x p_placebo for every patient" in text
-    assert "relapse log-HR per SD, drug arms only: benzodiazepine +0.50, bdnf_met_carrier +0.50" in text
+    assert "relapse log-HR per SD, drug arms only: benzodiazepine +0.50, prior_ect +0.50" in text
     assert text.count("relapse log-HR per SD, every arm: none") == 1  # durability_null
     assert "dissociation = cadss_40min >= 5" in text
     assert len(LITERATURE_RATES) <= text.count("(<= ")
