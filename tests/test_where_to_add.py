@@ -189,11 +189,15 @@ def test_a_measured_biomarker(project, request):
 
 
 POINTS_TASK = '''    Task(TaskKind.POINTS_CHANGE, "change in MADRS points from baseline to a timepoint (a throwaway task)",
-         ("points_change",), "change in points per course", lambda score, baseline, kind, threshold: score - baseline,
-         lambda target, threshold: f"change in MADRS points from baseline to {target.timepoint}",
+         ("points_change",), ((rf"points_change_{_TP}", "points_change_<tp>", "points_change_24h"),), _timepoint_target,
+         "change in points per course",
+         lambda table, target, threshold: (table[target.outcome_column].astype("float64")
+                                           - table["madrs_baseline"].astype("float64")).rename(target.name).to_frame(),
+         _y_float, lambda target, threshold: f"change in MADRS points from baseline to {target.timepoint}",
          lambda target: f"the change in MADRS points at {target.timepoint}",
          lambda target: ("larger predicted change", "smaller predicted change"), _labels_finite,
-         _strata_quintiles, probabilities=False, selection_metric="mse", headline="r2_points_change",
+         _strata_quintiles, probabilities=False, benefit=False, family_kind=TaskKind.POINTS_CHANGE,
+         selection_metric="mse", headline="r2_points_change",
          headline_wording="R2 of the change in points", headline_bounds=(float("-inf"), 1.0),
          table_metrics=("rmse_points_change", "mae_points_change"), families_key="points_change_families",
          size_unit="courses", r2_wording="R2", score_columns=("predicted_points_change",),
@@ -216,9 +220,9 @@ def test_a_task(project, request):
                     '    CONTINUOUS = "continuous"\n    POINTS_CHANGE = "points_change"\n')
     project.add_entry("features/tasks.py", "_ENTRIES = (", POINTS_TASK)
     project.replace("pipelines/evaluation/evaluate.py", "# Each task's metric suite", f"{POINTS_SUITE}# Each task's metric suite")
-    project.replace("pipelines/evaluation/evaluate.py", "TaskKind.CONTINUOUS: _continuous}",
-                    "TaskKind.CONTINUOUS: _continuous,\n          TaskKind.POINTS_CHANGE: _points_change}")
-    project.replace("pipelines/evaluation/metrics.py", '"r2_pct_change": r2}', '"r2_pct_change": r2, "r2_points_change": r2}')
+    project.replace("pipelines/evaluation/evaluate.py", "TaskKind.SURVIVAL: _survival}",
+                    "TaskKind.SURVIVAL: _survival,\n    TaskKind.POINTS_CHANGE: _points_change}")
+    project.replace("pipelines/evaluation/metrics.py", '"c_index": c_index}', '"c_index": c_index, "r2_points_change": r2}')
     project.add_entry("models/families.py", "_ENTRIES = (",
                       '    Family("points_mean", "predicts the training mean change for everyone (the floor)", {}, first_column,\n'
                       '           _mean, "constant", task=TaskKind.POINTS_CHANGE, calibrate=False),')

@@ -129,7 +129,7 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
 def input_example(training_columns: tuple[str, ...], rows: int = 3) -> pd.DataFrame:
     """An input example made up by the generator (never a real course), in a model's input columns: what a
     logged model shows as its example, so no patient's row reaches the store."""
-    example, _ = build_cohort(max(rows, 2), seed=0)
+    example, _ = build_cohort(max(rows, 2), seed=0, scenario="durability")  # every optional column: the signature keeps them
     keep = [c.name for c in COLUMNS if c.role not in ("outcome", "safety", "provenance") and c.name in example.columns]
     keep += [c for c in training_columns if c.startswith("madrs_") and c in example.columns
              and c != "madrs_baseline" and c not in keep]
