@@ -300,7 +300,7 @@ _ENTRIES = (
          _estimates_relapse, _directions_relapse, _labels_survival, _strata_event,
          probabilities=False, benefit=False, family_kind=TaskKind.SURVIVAL, selection_metric="partial_likelihood",
          headline="c_index", headline_wording="Harrell's C of relapse", headline_bounds=(0.0, 1.0),
-         table_metrics=("uno_c", "auroc_28d", "auroc_56d", "integrated_brier", "calibration_28d_ici"),
+         table_metrics=("uno_c", "auroc_28d", "auroc_56d", "integrated_brier", "calibration_28d_gap"),
          families_key="survival_families", size_unit="events", r2_wording="Cox-Snell R2",
          score_columns=("relapse_free_28d", "relapse_free_56d", "median_days_to_relapse"),
          outcome_heading="Relapses", explain_unit="log relapse hazard"),

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ketamine_response.features.cohort.schema import ARM_COLUMNS
+from ketamine_response.features.cohort.schema import ARM_COLUMNS, ARM_DOSE, ARM_ROUTE
 
 # imported here too: models logged before the split pickled these classes under this module's name
 from ketamine_response.models.benefit_estimators import (
@@ -58,11 +58,20 @@ def arm_column(arm: str) -> str:
 
 
 def with_arm(X: pd.DataFrame, arm: str | None) -> pd.DataFrame:
-    """*X* as if every course had been given *arm* (None: placebo, every arm indicator 0)."""
+    """*X* as if every course had been given *arm* (None: placebo, every arm indicator 0), with what comes with the
+    arm: a drug's route and, for a course that had another arm, the drug's standard dose; placebo has no dose.
+    Changing the indicator alone would pair a drug with a placebo's missing dose (or placebo with a dose), a
+    combination no training course had."""
     out = X.copy()
     for column in ARM_COLUMNS:
         if column in out:
             out[column] = 1.0 if arm is not None and column == arm_column(arm) else 0.0
+    if arm is not None and "route_intranasal" in out:
+        out["route_intranasal"] = ARM_ROUTE[arm]
+    for drug, (column, standard) in ARM_DOSE.items():
+        if column in out:
+            had = X[arm_column(drug)].to_numpy() == 1 if arm_column(drug) in X else np.zeros(len(X), bool)
+            out[column] = np.where(arm == drug, np.where(had, X[column].to_numpy(dtype=float), standard), np.nan)
     return out
 
 

@@ -65,14 +65,17 @@ class CoxnetRelapse(RelapseModel):
     def fit(self, X: Any, y: np.ndarray) -> CoxnetRelapse:
         from sksurv.linear_model import CoxnetSurvivalAnalysis
 
-        # a warm-started path down to the penalty: started cold at a small penalty, coordinate descent overflows
-        path = np.geomspace(max(1.0, 10 * self.alpha), self.alpha, 12)
+        X = np.asarray(X, dtype=float)
         with warnings.catch_warnings():  # "all coefficients are zero" at a large penalty is an answer, not a fault
             warnings.simplefilter("ignore")
+            # the data's largest useful penalty (every coefficient zero above it): where the path starts
+            top = float(CoxnetSurvivalAnalysis(n_alphas=2, l1_ratio=self.l1_ratio).fit(X, y).alphas_[0])
+            # warm-started down to the penalty: started cold at a small penalty, coordinate descent overflows
+            path = np.geomspace(top, self.alpha, 12) if self.alpha < top else np.array([self.alpha])
             self.model_ = CoxnetSurvivalAnalysis(alphas=path, l1_ratio=self.l1_ratio, fit_baseline_model=True,
-                                                 max_iter=100_000).fit(np.asarray(X, dtype=float), y)
+                                                 max_iter=100_000).fit(X, y)
         self.times_ = np.asarray(self.model_.unique_times_, dtype=float)
-        # glmnet ends the path early once nothing changes (every coefficient zero): the last penalty it reached
+        # glmnet ends a path early when the deviance stops changing: the penalty actually fitted is its last
         self.alpha_ = float(self.model_.alphas_[-1])
         self.coef_ = np.asarray(self.model_.coef_)[:, -1]
         self.intercept_ = 0.0  # a Cox model's log hazard has no intercept: the baseline hazard carries it

@@ -57,6 +57,7 @@ def build_parser(handlers: Mapping[str, Callable[[argparse.Namespace], int]]) ->
     _score(sub, shared)
     _ingest(sub)
     _report(sub)
+    _view(sub)
     _servers(sub, shared)
     for name, command in sub.choices.items():
         command.set_defaults(func=handlers[name])
@@ -144,6 +145,17 @@ def _report(sub: Sub) -> None:
                         "without a server), its SHAP tables and benefit tables out of the tracking store.")
     rp.add_argument("run_id", help="MLflow run id printed by train")
     rp.add_argument("--out", required=True, help="folder to write report/index.html and shap/ into")
+
+
+def _view(sub: Sub) -> None:
+    vp = sub.add_parser("view", help="a scores file as a per-patient benefit-and-harm page (HTML, local only)",
+                        description="Render a file written by 'score' (one or more --model: response, benefit, "
+                        "durability, harms) as one card per course, every number under the question it answers. "
+                        "The page holds patient-level rows: it is written locally and never logged.")
+    vp.add_argument("scores", help="scores CSV written by 'ketamine-response score'")
+    vp.add_argument("--out", required=True, help="the HTML page to write (.html)")
+    vp.add_argument("--patient", action="append", default=[], metavar="ID",
+                    help="show only this patient's courses (repeatable); needed above 500 courses")
 
 
 def _score(sub: Sub, shared: SimpleNamespace) -> None:

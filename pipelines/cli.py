@@ -197,6 +197,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_view(args: argparse.Namespace) -> int:
+    from ketamine_response.pipelines.flows.view import run_view
+
+    shown = run_view(args.scores, args.out, tuple(args.patient))
+    print(f"view of {shown} courses written to {args.out} (local only: it holds patient-level rows)")
+    return EXIT_OK
+
+
 def _target_or_usage(target: str) -> None:
     from ketamine_response.features.tasks import parse_target
 
@@ -211,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     return arguments.build_parser({
         "validate": _cmd_validate, "synth": _cmd_synth, "features": _cmd_features, "train": _cmd_train,
         "runs": _cmd_runs, "promote": _cmd_promote, "explain": _cmd_explain, "score": _cmd_score,
-        "ingest": _cmd_ingest, "report": _cmd_report, "ui": _cmd_ui, "server": _cmd_server})
+        "ingest": _cmd_ingest, "report": _cmd_report, "view": _cmd_view, "ui": _cmd_ui, "server": _cmd_server})
 
 
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

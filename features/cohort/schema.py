@@ -18,6 +18,11 @@ ACTIVE_ARMS: tuple[str, ...] = ("ketamine_iv", "esketamine_in")
 TREATMENTS: tuple[str, ...] = (*ACTIVE_ARMS, "placebo")
 # the 0/1 indicator column of each active arm in the feature table (placebo is all zeros)
 ARM_COLUMNS: tuple[str, ...] = tuple(f"arm_{a}" for a in ACTIVE_ARMS)
+# what changes with the arm besides its indicator, for a course seen "as if given" another arm: each drug's route
+# (1 = intranasal) and its dose column at the standard dose (0.5 mg/kg IV, Murrough 2013 and Fava 2018; 56 mg
+# intranasal, the TRANSFORM starting dose); placebo keeps the course's route and has no dose
+ARM_ROUTE: dict[str, float] = {"ketamine_iv": 0.0, "esketamine_in": 1.0}
+ARM_DOSE: dict[str, tuple[str, float]] = {"ketamine_iv": ("dose_mg_per_kg", 0.5), "esketamine_in": ("dose_mg", 56.0)}
 KEY: tuple[str, str] = ("patient_id", "treatment")
 
 

@@ -9,9 +9,11 @@ in the R/Stata package pmsampsize):
 3. the overall risk estimated within +-0.05: n = (1.96 / 0.05)^2 phi (1 - phi).
 
 A time to relapse follows Part II's time-to-event criteria (pmsampsize type "s"): 1 and 2 as above with the
-maximum Cox-Snell R2 of an exponential null model, 1 - exp(2 (E ln(E / T) - E) / n) for E events in T
-person-days, and 3 the relapse risk at 28 days estimated within +-0.05 under that exponential rate. With no
-prior durability model to anticipate from, R2_CS is 15% of its maximum, the paper's conservative default.
+maximum Cox-Snell R2 of an exponential null model, 1 - exp(2 (d ln d - d)) with d = E / n events per course
+(pmsampsize's form since 1.0.2: it does not depend on the time unit), and 3 the relapse risk at 28 days
+within +-0.05 under the exponential rate (pmsampsize reports that interval at the larger of 1 and 2; solving
+it for n is our extension). With no prior durability model to anticipate from, R2_CS is 15% of its maximum,
+the paper's conservative default.
 
 Continuous outcomes follow Part I (Riley et al. Stat Med 2019;38:1262-1275), criteria 1-3.
 
@@ -269,14 +271,19 @@ def assess(data: Data, families: tuple[str, ...], oof: np.ndarray, evaluation: E
 SURVIVAL_R2_SHARE = 0.15  # of the maximum Cox-Snell R2: Riley et al. 2020's default without a prior model
 
 
+def max_r2_survival(events_per_course: float) -> float:
+    """The largest Cox-Snell R2 of a time-to-event model with *events_per_course* events per course (pmsampsize)."""
+    d = events_per_course
+    return 1 - math.exp(2 * (d * math.log(d) - d))
+
+
 def riley_minimum_survival(parameters: int, rate: float, mean_followup: float, r2_cs: float,
                            day: float = 28.0) -> dict[str, int]:
     """The three criteria's minimum numbers of courses for a time to event (Riley et al. 2020, Part II).
 
     *rate* is relapses per person-day and *mean_followup* the mean days of follow-up (exponential null model).
     """
-    per_person = rate * mean_followup * math.log(rate) - rate * mean_followup  # ln L_null / n
-    max_r2 = 1 - math.exp(2 * per_person)
+    max_r2 = max_r2_survival(rate * mean_followup)
 
     def shrinkage_n(s: float) -> int:
         return math.ceil(parameters / ((s - 1) * math.log(1 - r2_cs / s)))
@@ -296,8 +303,7 @@ def _survival(data: Data, parameters: int, patients: int, oof: np.ndarray, evalu
     y = data.y
     events, days = int(y["event"].sum()), float(y["time"].sum())
     rate, followup = max(events, 1) / max(days, 1.0), float(y["time"].mean())
-    max_r2 = 1 - math.exp(2 * (rate * followup * math.log(rate) - rate * followup))
-    r2_cs = SURVIVAL_R2_SHARE * max_r2
+    r2_cs = SURVIVAL_R2_SHARE * max_r2_survival(events / len(y))
     gain = events * (partial_log_likelihood(y, oof) - partial_log_likelihood(y, np.full(len(y), 0.5)))
     nested = 1 - math.exp(-2 * gain / len(y)) if np.isfinite(gain) else math.nan
     return SampleSize(len(y), events, parameters, r2_cs, f"{SURVIVAL_R2_SHARE:.0%} of the maximum for this relapse rate",

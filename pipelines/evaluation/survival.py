@@ -9,14 +9,16 @@ scikit-survival throughout:
   comparable, pairs with both censored or the shorter censored are not (``concordance_index_censored``).
 * Uno's C (``uno_c``): the same weighted by the inverse probability of remaining uncensored (IPCW, the
   censoring Kaplan-Meier of the evaluated courses), truncated at 56 days, so it does not depend on the
-  censoring distribution (``concordance_index_ipcw``).
+  censoring distribution where censoring is independent of the features (``concordance_index_ipcw``). Every
+  censoring weight here is that marginal Kaplan-Meier: follow-up that differs by site or arm biases them.
 * Time-dependent AUROC at 28 and 56 days (``auroc_28d``, ``auroc_56d``): cumulative cases (relapsed by t)
   against dynamic controls (still relapse-free at t), IPCW (``cumulative_dynamic_auc``).
 * Integrated Brier score (``integrated_brier``) of the predicted relapse-free curves, IPCW, over the weekly
-  grid the follow-up covers (``integrated_brier_score``); 0.25 is an uninformative 50% forecast.
+  grid to 56 days inside the follow-up (``integrated_brier_score``; later the censoring weights grow unstable);
+  the Kaplan-Meier floor's row is the reference.
 * Calibration at 28 days, by fifths of predicted risk: mean predicted relapse probability against
-  1 - Kaplan-Meier relapse-free probability at 28 days in that fifth; ``calibration_28d_ici`` is their
-  mean absolute difference, weighted by courses.
+  1 - Kaplan-Meier relapse-free probability at 28 days in that fifth; ``calibration_28d_gap`` is their
+  mean absolute difference, weighted by courses (a grouped gap, not Austin & Steyerberg's smoothed ICI).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import pandas as pd
 from ketamine_response.features.tasks import HORIZONS
 from ketamine_response.pipelines.evaluation.metrics import averaged, patient_resamples, percentile_interval
 
-SURVIVAL_CI_METRICS = ("c_index", "uno_c", "auroc_28d", "auroc_56d", "calibration_28d_ici")
+SURVIVAL_CI_METRICS = ("c_index", "uno_c", "auroc_28d", "auroc_56d", "calibration_28d_gap")
 GRID_DAYS = np.arange(7.0, 85.0, 7.0)  # weekly, to 12 weeks: where relapse-free curves are stored and scored
 
 
@@ -40,7 +42,10 @@ def harrell_c(y: np.ndarray, p: np.ndarray) -> float:
 
     if not y["event"].any():
         return float("nan")
-    return float(concordance_index_censored(y["event"], y["time"], p)[0])
+    try:
+        return float(concordance_index_censored(y["event"], y["time"], p)[0])
+    except ValueError:  # no comparable pair (a small arm within a fold)
+        return float("nan")
 
 
 def uno_c(y: np.ndarray, p: np.ndarray) -> float:
@@ -128,7 +133,7 @@ def survival_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     gap = (table["predicted_relapse_28d"] - table["observed_relapse_28d"]).abs()
     return {"c_index": harrell_c(y, p), "uno_c": uno_c(y, p), "auroc_28d": td_auroc(y, p, HORIZONS[0]),
             "auroc_56d": td_auroc(y, p, HORIZONS[1]),
-            "calibration_28d_ici": float(np.average(gap, weights=table["n"])) if gap.notna().all() else float("nan"),
+            "calibration_28d_gap": float(np.average(gap, weights=table["n"])) if gap.notna().all() else float("nan"),
             "relapses": float(y["event"].sum()), "n_courses": float(len(y))}
 
 
@@ -137,7 +142,7 @@ def integrated_brier(y: np.ndarray, curves: np.ndarray) -> float:
     days lie inside the follow-up)."""
     from sksurv.metrics import integrated_brier_score
 
-    inside = (y["time"].min() <= GRID_DAYS) & (y["time"].max() > GRID_DAYS)
+    inside = (y["time"].min() <= GRID_DAYS) & (y["time"].max() > GRID_DAYS) & (HORIZONS[-1] >= GRID_DAYS)
     if inside.sum() < 2:
         return float("nan")
     try:

@@ -74,7 +74,7 @@ def calibration_text(ev: Evaluation) -> str:
 
 def survival_calibration_text(ev: Evaluation) -> str:
     """Calibration of a relapse risk at the first horizon: predicted against Kaplan-Meier observed by fifth."""
-    key, day = f"calibration_{HORIZONS[0]}d_ici", HORIZONS[0]
+    key, day = f"calibration_{HORIZONS[0]}d_gap", HORIZONS[0]
     value = with_ci(ev.metrics.get(key, np.nan), *ev.ci.get(key, (np.nan, np.nan)))
     return (f"at {day} days, mean |predicted - Kaplan-Meier observed relapse| over fifths of predicted risk {value} "
             f"(ideal 0; patient bootstrap); integrated Brier score "

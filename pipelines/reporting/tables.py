@@ -13,8 +13,9 @@ import pandas as pd
 
 from ketamine_response.features.cohort.schema import ACTIVE_ARMS
 
-NAMES = {"brier": "Brier", "c_index": "Harrell's C", "c_index_active": "C within drug arm(s)", "uno_c": "Uno's C", "integrated_brier": "integrated Brier",
-         "calibration_28d_ici": "calibration ICI 28d"}
+NAMES = {"brier": "Brier", "c_index": "Harrell's C", "c_index_active": "C within drug arm(s)", "uno_c": "Uno's C",
+         "integrated_brier": "integrated Brier",
+         "calibration_28d_gap": "calibration gap 28d"}
 ABBREVIATIONS = {"auroc": "AUROC", "auprc": "AUPRC", "r2": "R2", "rmse": "RMSE", "mae": "MAE", "pct": "%",
                  "shap": "SHAP", "ci": "CI", "q": "q (FDR)", "n": "n"}
 SMALL_CELL = 5  # fewer courses than this in a column: means and SDs are withheld (they would describe a person)

@@ -4,8 +4,8 @@ Each permutation exchanges whole patients' labels within site x arm (crossover p
 crossover patients, their pairs kept together), draws its own outer splits on the permuted labels,
 and re-runs the procedure being tested: the inner family and hyperparameter search, in-fold
 calibration. The statistic is the one the table shows beside the p (:mod:`~ketamine_response.pipelines.evaluation.repeats`):
-the within-active-arm AUROC, per repeat then averaged (the task's headline where no course had the
-drug), of the selected procedure and of each family, all from the same permuted runs. Exchanging
+the within-active-arm AUROC (Harrell's C within the drug arms for a time to relapse), per repeat then
+averaged (the task's headline where no course had the drug), of the selected procedure and of each family, all from the same permuted runs. Exchanging
 within arm keeps the arm effect, so the arm alone cannot carry the test.
 
 Each family's row also gets a p adjusted for having tested every family (single-step max-T,

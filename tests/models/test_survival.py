@@ -64,3 +64,20 @@ def test_median_is_empty_when_not_reached_in_follow_up():
     short = Surv.from_arrays(np.ones(200, bool), rng.exponential(10, 200))
     fitted = spec.pipeline(("x0",), {"x0": "clinical"}, {}, 0).fit(X, short)
     assert 3 < median_days(fitted, X.head(1))[0] < 12  # exponential with mean 10: median about 7
+
+
+def test_a_course_as_if_given_another_arm_takes_its_route_and_standard_dose():
+    from ketamine_response.models.benefit import with_arm
+
+    X = pd.DataFrame({"arm_ketamine_iv": [1.0, 0.0, 0.0], "arm_esketamine_in": [0.0, 1.0, 0.0],
+                      "route_intranasal": [0.0, 1.0, 0.0], "dose_mg_per_kg": [1.0, np.nan, np.nan],
+                      "dose_mg": [np.nan, 84.0, np.nan], "age": [30.0, 40.0, 50.0]})
+    iv = with_arm(X, "ketamine_iv")
+    assert iv["dose_mg_per_kg"].tolist() == [1.0, 0.5, 0.5] and iv["dose_mg"].isna().all()  # own dose kept
+    assert iv["route_intranasal"].tolist() == [0.0, 0.0, 0.0] and iv["arm_ketamine_iv"].tolist() == [1.0, 1.0, 1.0]
+    placebo = with_arm(X, None)
+    assert placebo[["dose_mg_per_kg", "dose_mg"]].isna().all().all()
+    assert placebo["route_intranasal"].tolist() == [0.0, 1.0, 0.0]  # placebo keeps the course's route
+    nasal = with_arm(X, "esketamine_in")
+    assert nasal["dose_mg"].tolist() == [56.0, 84.0, 56.0] and nasal["route_intranasal"].tolist() == [1.0, 1.0, 1.0]
+    assert (nasal["age"] == X["age"]).all()

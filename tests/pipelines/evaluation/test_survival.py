@@ -54,7 +54,7 @@ def test_calibration_by_fifths_and_metrics_on_a_planted_hazard(planted):
     assert table["n"].sum() == len(y) and len(table) == 5
     assert np.abs(table["predicted_relapse_28d"] - table["observed_relapse_28d"]).max() < 0.08
     m = survival_metrics(y, p)
-    assert 0.65 < m["c_index"] < 0.8 and abs(m["uno_c"] - m["c_index"]) < 0.05 and m["calibration_28d_ici"] < 0.05
+    assert 0.65 < m["c_index"] < 0.8 and abs(m["uno_c"] - m["c_index"]) < 0.05 and m["calibration_28d_gap"] < 0.05
     assert m["auroc_28d"] > 0.65 and m["relapses"] == y["event"].sum()
     assert km_at(y, -1.0) == 1.0 and km_at(y, 28.0) == pytest.approx(1 - table["observed_relapse_28d"].mean(), abs=0.1)
 
@@ -66,3 +66,9 @@ def test_riley_part_ii_worked_example():
     assert criteria["shrinkage"] == 5143
     assert criteria["optimism"] < criteria["shrinkage"] and criteria["risk_at_28_days"] < criteria["shrinkage"]
     assert math.isfinite(criteria["risk_at_28_days"])
+
+
+def test_riley_part_ii_maximum_does_not_depend_on_the_time_unit():
+    in_days = riley_minimum_survival(20, 0.02, 40.0, 0.1, day=28.0)
+    in_weeks = riley_minimum_survival(20, 0.14, 40.0 / 7, 0.1, day=4.0)
+    assert in_days == in_weeks
