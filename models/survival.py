@@ -69,17 +69,30 @@ class CoxnetRelapse(RelapseModel):
         with warnings.catch_warnings():  # "all coefficients are zero" at a large penalty is an answer, not a fault
             warnings.simplefilter("ignore")
             # the data's largest useful penalty (every coefficient zero above it): where the path starts
-            top = float(CoxnetSurvivalAnalysis(n_alphas=2, l1_ratio=self.l1_ratio).fit(X, y).alphas_[0])
-            # warm-started down to the penalty: started cold at a small penalty, coordinate descent overflows
-            path = np.geomspace(top, self.alpha, 12) if self.alpha < top else np.array([self.alpha])
-            self.model_ = CoxnetSurvivalAnalysis(alphas=path, l1_ratio=self.l1_ratio, fit_baseline_model=True,
-                                                 max_iter=100_000).fit(X, y)
+            top = float(CoxnetSurvivalAnalysis(n_alphas=2, alpha_min_ratio=0.5, l1_ratio=self.l1_ratio).fit(X, y).alphas_[0])
+            self.model_ = self._path(X, y, top, self.alpha)
         self.times_ = np.asarray(self.model_.unique_times_, dtype=float)
         # glmnet ends a path early when the deviance stops changing: the penalty actually fitted is its last
         self.alpha_ = float(self.model_.alphas_[-1])
         self.coef_ = np.asarray(self.model_.coef_)[:, -1]
         self.intercept_ = 0.0  # a Cox model's log hazard has no intercept: the baseline hazard carries it
         return self
+
+    def _path(self, X: np.ndarray, y: np.ndarray, top: float, alpha: float) -> Any:
+        """The penalty path from *top* down to *alpha*, warm-started (cold at a small penalty, coordinate descent
+        overflows); where even that overflows (near-separation), the path stops at twice the penalty, and so on:
+        ``alpha_`` records the penalty fitted."""
+        from sksurv.linear_model import CoxnetSurvivalAnalysis
+
+        while True:
+            path = np.geomspace(top, alpha, 30) if alpha < top else np.array([alpha])
+            try:
+                return CoxnetSurvivalAnalysis(alphas=path, l1_ratio=self.l1_ratio, fit_baseline_model=True,
+                                              max_iter=100_000).fit(X, y)
+            except ArithmeticError:
+                if alpha >= top:
+                    raise
+                alpha = min(2 * alpha, top)
 
     def decision_function(self, X: Any) -> np.ndarray:
         return np.asarray(self.model_.predict(np.asarray(X, dtype=float), alpha=self.alpha_), dtype=float)

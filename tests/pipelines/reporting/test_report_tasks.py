@@ -65,7 +65,7 @@ def test_relapse_report_has_the_durability_section_instead_of_roc_and_decision_c
     assert "Durability: time to relapse after a response" in page
     assert 'alt="plots/km_by_fifth.png"' in page and 'alt="plots/calibration_28d.png"' in page
     assert "Calibration at 28 days by fifth of predicted risk" in page and "observed relapse 28d" in page
-    for metric in ("Harrell&#x27;s C", "Uno&#x27;s C", "AUROC 28d", "AUROC 56d", "integrated Brier", "calibration ICI 28d"):
+    for metric in ("Harrell&#x27;s C", "Uno&#x27;s C", "AUROC 28d", "AUROC 56d", "integrated Brier", "calibration gap 28d"):
         assert metric in page, metric
     assert "plots/roc.png" not in page and "plots/decision_curve.png" not in page and "plots/calibration.png" not in page
     assert RELAPSE_QUESTION in page
