@@ -29,14 +29,16 @@ def _response(row: pd.Series) -> list[str]:
         lines.append(f"Response if given {row.get('treatment', 'the arm given')}: {_pct(row['probability'])} "
                      "(probability of response at the model's timepoint)")
     for arm in ARMS:
-        if f"probability_{arm}" in row.index:
-            lines.append(f"Response if given {arm}: {_pct(row[f'probability_{arm}'])}")
+        if f"probability_{arm}" in row.index and arm != row.get("treatment"):
+            lines.append(f"Response if given {arm}: {_pct(row[f'probability_{arm}'])} (the response model with the arm set)")
     for arm in ARMS[:2]:
         column = f"predicted_benefit_{arm}"
         if column in row.index:
             value = pd.to_numeric(pd.Series([row[column]]), errors="coerce").iloc[0]
             shown = "–" if pd.isna(value) else f"{100 * float(value):+.0f} percentage points"
-            lines.append(f"Benefit of {arm} over placebo: {shown} (response probability on the drug minus on placebo)")
+            lines.append(f"Benefit of {arm} over placebo: {shown} (the benefit model's difference in response probability, "
+                         "drug minus placebo; it is fitted for the difference, so it need not equal the gap between "
+                         "the two response probabilities)")
     return lines
 
 
