@@ -267,10 +267,16 @@ def _within(fold: FoldResult, data: Data, family: str | None, mask: np.ndarray) 
 
 def without_spread(evaluation: Evaluation, data: Data, folds: list[FoldResult], family: str | None) -> Evaluation:
     """A model with no spread in any outer fold ranks nobody and has no calibration slope, whatever its
-    fold-to-fold constants pool to (the prevalence model's pooled slope read -8.34): AUROC 0.5, slope none."""
-    if not evaluation.task.probabilities or not constant_within(folds, family, np.ones(len(data.y), bool)):
+    fold-to-fold constants pool to (the prevalence model's pooled slope read -8.34): AUROC 0.5, slope none; for a
+    time to relapse every C and time-dependent AUROC 0.5 (the Kaplan-Meier floor's pooled C read 0.487)."""
+    if not constant_within(folds, family, np.ones(len(data.y), bool)):
         return evaluation
     nan = (float("nan"), float("nan"))
+    if data.y.dtype.names:  # a time to relapse: no ranking at all (the Kaplan-Meier floor), C 0.5 everywhere
+        ranks = ("c_index", "uno_c", "auroc_28d", "auroc_56d")
+        return evaluation.adding(dict.fromkeys(ranks, 0.5), {r: (0.5, 0.5) for r in ranks})
+    if not evaluation.task.probabilities:
+        return evaluation
     return evaluation.adding({"auroc": 0.5, "calibration_slope": float("nan")}, {"calibration_slope": nan})
 
 

@@ -264,7 +264,8 @@ def assess(data: Data, families: tuple[str, ...], oof: np.ndarray, evaluation: E
     allocation = float(treated.mean()) if 0 < treated.sum() < len(treated) else 0.5
     return SampleSize(len(y), int(y.sum()), parameters, r2_cs, source, riley_minimum(parameters, prevalence, r2_cs),
                       evaluation.min_events_per_predictor, patients=patients, nested_r2=r2_cox_snell(y, oof), anticipated_c=c,
-                      roles_minimum=interaction_sample_size(prevalence, evaluation.roles_interaction, allocation),
+                      roles_minimum=interaction_sample_size(prevalence, evaluation.roles_interaction, allocation)
+                      if data.task.benefit else 0,  # a harm has no benefit model, so no roles table
                       roles_interaction=evaluation.roles_interaction)
 
 

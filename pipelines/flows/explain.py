@@ -38,8 +38,7 @@ def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: 
     for i, (row, course) in enumerate(rows.iterrows()):
         values = explanation.values.loc[row]
         path = out if len(rows) == 1 else out.with_name(f"{out.stem}-{course['treatment']}{out.suffix}")
-        title = (f"{patient}, {course['treatment']}: P({model.target}) = {probabilities[i]:.2f}" if model.task.probabilities
-                 else f"{patient}, {course['treatment']}: predicted {model.target} = {probabilities[i]:+.1f}%")
+        title = f"{patient}, {course['treatment']}: {_predicted(model, probabilities[i])}"
         write_aside(path, partial(_save, waterfall(values, float(explanation.base[i]), features.loc[row], title),
                                   path.suffix.lstrip(".").lower() or "png"))
         lines.append(f"{title}  (waterfall: {path})")
@@ -52,3 +51,14 @@ def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: 
 def _save(figure: Any, kind: str, path: Path) -> None:
     # the format is named: the temporary name's extension (.partial) says nothing to matplotlib
     figure.savefig(path, format=kind, dpi=100, bbox_inches="tight")
+
+
+def _predicted(model: Any, value: float) -> str:
+    """The prediction a waterfall explains, in words: a probability, a relapse risk, or a percentage change."""
+    from ketamine_response.features.tasks import HORIZONS, TaskKind
+
+    if model.task.kind is TaskKind.SURVIVAL:
+        return f"P(relapse within {HORIZONS[0]} days of a response) = {value:.2f} (SHAP on the log relapse hazard)"
+    if model.task.probabilities:
+        return f"P({model.target}) = {value:.2f}"
+    return f"predicted {model.target} = {value:+.1f}%"

@@ -223,7 +223,8 @@ def _performance(c: ReportContent, section: Callable[[list[str]], str]) -> str:
 <p>95% CIs: the <em>fold mean</em> intervals are corrected resampled t intervals over outer folds
 (refit and selection included); the others are a patient bootstrap of the out-of-fold predictions (it leaves
 out refit and selection variance). <em>repeat range</em>: range over CV repeats. <em>p</em>: tests the statistic it is
-named after (the AUROC within the active arm(s), per CV repeat then averaged, where the cohort has drug courses) by
+named after (the AUROC within the active arm(s), or for a time to relapse Harrell's C within them, per CV repeat then
+averaged, where the cohort has drug courses) by
 B re-runs of the whole procedure on labels exchanged between whole patients within site and arm; its smallest
 possible value is 1/(B+1). <em>p adjusted</em>: the same test with each family's p adjusted for testing every
 family (max-T, Westfall &amp; Young).</p>

@@ -35,9 +35,14 @@ def excluded_text(result: TrainingResult) -> str:
             f"follow-up after it: {arms})")
 
 
-def followed_text(y: np.ndarray) -> str:
-    """Courses followed after a response and their relapses."""
-    return f"{len(y)} courses followed after a response, {int(y['event'].sum())} relapses ({y['event'].mean():.0%})"
+def followed_text(y: np.ndarray, metrics: dict[str, float] | None = None) -> str:
+    """Courses followed after a response and their relapses; with *metrics* holding the drug arms' counts, those
+    first (what the within-drug C is judged on)."""
+    every = f"{len(y)} courses followed after a response, {int(y['event'].sum())} relapses ({y['event'].mean():.0%})"
+    if metrics is None or "courses_active" not in metrics:
+        return every
+    return (f"{int(metrics['courses_active'])} drug-arm courses followed after a response, "
+            f"{int(metrics['relapses_active'])} relapses (all arms: {every})")
 
 
 def durability_section(result: TrainingResult) -> Section:
@@ -93,8 +98,9 @@ def task_tables(result: TrainingResult) -> dict[str, pd.DataFrame]:
 
 def relapse_answer(result: TrainingResult, headline: str, test: str) -> str:
     """The answer to the durability question: the C-index with its CI, and the courses it is judged on."""
-    return (f"{headline}, judged on {followed_text(result.data.y)}, out of fold; {test}. 0.5 = no better than chance "
-            f"at ranking who relapses first; durability section below")
+    judged = followed_text(result.data.y, result.evaluations[SELECTED].metrics)
+    return (f"{headline}, judged on {judged}, out of fold; {test}. 0.5 = no better than chance at ranking who "
+            "relapses first; durability section below")
 
 
 def tolerability_answer(result: TrainingResult) -> str:
