@@ -347,8 +347,9 @@ def build_target(table: pd.DataFrame, target: Target, source: str = "cohort",
     needed = list(FOLLOW_UP) if task.kind is TaskKind.SURVIVAL else [target.outcome_column]
     missing = [c for c in needed if c not in table.columns]
     if missing:
-        raise CohortFileError(f"{source}: target '{target.name}' needs column(s) {', '.join(repr(c) for c in missing)}, "
-                              f"which the cohort lacks. {_supported(table)}")
+        named = f"column {missing[0]!r}" if len(missing) == 1 else f"columns {', '.join(repr(c) for c in missing)}"
+        raise CohortFileError(f"{source}: target '{target.name}' needs {named}, which the cohort lacks. "
+                              f"{_supported(table)}")
     built = task.build(table, target, remission_threshold)
     return built.set_axis(table.index)
 

@@ -32,6 +32,11 @@ class ContinuousStandIn:
     def __getattr__(self, name: str) -> Any:  # everything else is the real model's
         return getattr(self.inner, name)
 
+    score_columns = ("predicted_pct_change",)
+
+    def predictions(self, cohort: pd.DataFrame) -> dict[str, Any]:
+        return {"predicted_pct_change": self.inner.predict_table(cohort)}  # the same model inside
+
     def arm_columns(self) -> list[str]:
         return []
 
