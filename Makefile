@@ -88,6 +88,8 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/auroc_coverage.py 30 400
 	$(PY) benchmarks/permutation_type1.py 243 --old 100
 	$(PY) benchmarks/benefit_accuracy.py 5 --speed
+	$(PY) benchmarks/durability_calibration.py
+	$(PY) benchmarks/durability_targets.py 1500
 
 clean:
 	rm -rf $(VENV) $(DEMO) mlruns/mlflow.db mlruns/artifacts
