@@ -261,6 +261,9 @@ EVENT = "{target}_event"  # the feature frame's event-flag column of a time-to-e
 _TP = TIMEPOINT_PATTERN
 _BINARY_FORMS = ((rf"response_{_TP}", "response_<tp>", "response_24h"),
                  (rf"remission_{_TP}", "remission_<tp>", "remission_day14"))
+# a response and a harm are both the probability of an event: the same comparison-table metrics
+_BINARY_TABLE = ("auprc", "brier", "calibration_slope", "calibration_intercept", "balanced_accuracy", "sensitivity",
+                 "specificity")
 _ENTRIES = (
     Task(TaskKind.BINARY, "response or remission at a timepoint: the probability of the event",
          ("response", "remission"), _BINARY_FORMS, _timepoint_target,
@@ -268,8 +271,7 @@ _ENTRIES = (
          _labels_binary, _strata_binary,
          probabilities=True, benefit=True, family_kind=TaskKind.BINARY, selection_metric=None, headline="auroc",
          headline_wording="AUROC pooling all arms", headline_bounds=(0.0, 1.0),
-         table_metrics=("auprc", "brier", "calibration_slope", "calibration_intercept", "balanced_accuracy",
-                        "sensitivity", "specificity"),
+         table_metrics=_BINARY_TABLE,
          families_key="families", size_unit="events", r2_wording="Cox-Snell R2",
          score_columns=("probability", "predicted_responder"), outcome_heading="Events", explain_unit="log-odds"),
     Task(TaskKind.CONTINUOUS, "percentage change in MADRS from baseline to a timepoint (negative is improvement)",
@@ -290,8 +292,7 @@ _ENTRIES = (
          _labels_binary, _strata_binary,
          probabilities=True, benefit=False, family_kind=TaskKind.BINARY, selection_metric=None, headline="auroc",
          headline_wording="AUROC pooling all arms", headline_bounds=(0.0, 1.0),
-         table_metrics=("auprc", "brier", "calibration_slope", "calibration_intercept", "balanced_accuracy",
-                        "sensitivity", "specificity"),
+         table_metrics=_BINARY_TABLE,
          families_key="families", size_unit="events", r2_wording="Cox-Snell R2",
          score_columns=("probability_{target}", "predicted_{target}"), outcome_heading="Events", explain_unit="log-odds"),
     Task(TaskKind.SURVIVAL, "time to relapse after a response (right-censored): relapse-free probabilities",
