@@ -86,6 +86,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/shap_speed.py
 	$(PY) benchmarks/null_default.py
 	$(PY) benchmarks/auroc_coverage.py 30 400
+	$(PY) benchmarks/interval_coverage.py 2000
 	$(PY) benchmarks/permutation_type1.py 243 --old 100
 	$(PY) benchmarks/benefit_accuracy.py 5 --speed
 	$(PY) benchmarks/durability_calibration.py

@@ -29,7 +29,8 @@ class FeatureTable:
     dictionary : pandas.DataFrame
         One row per feature: :data:`DICTIONARY_COLUMNS`.
     notes : tuple of str
-        Derivations skipped because their inputs are absent, said once each.
+        What must be said about the target (:func:`target_notes`), then the derivations skipped because
+        their inputs are absent, all in one note.
     """
 
     frame: pd.DataFrame
@@ -50,16 +51,32 @@ def select_features(columns: list[str], target: Target,
                     extra_features: tuple[str, ...] = ()) -> tuple[list[Feature], list[str]]:
     """Derivations allowed for *target* whose inputs the cohort has, and notes on those skipped."""
     present = set(columns)
-    chosen, notes = [], []
+    chosen, skipped = [], []
     for feature in registry_for(columns, extra_features):
         if not feature.allowed_for(target.minutes):
             continue
         if feature.available(present):
             chosen.append(feature)
         else:
-            notes.append(f"skipped {feature.name}: needs {' + '.join(feature.requires[0] if feature.requires else feature.inputs)}"
-                         " (absent from the cohort)")
+            skipped.append(f"{feature.name} (needs {' + '.join(feature.requires[0] if feature.requires else feature.inputs)})")
+    # one note for all of them: a cohort with few columns (ds005917) skips dozens, one line each buried the rest
+    notes = [f"skipped {len(skipped)} feature{'s' * (len(skipped) > 1)} whose inputs are absent from the cohort: "
+             + ", ".join(skipped)] if skipped else []
     return chosen, notes
+
+
+# Said wherever a percentage change is the target (the features and train output, the run's notes and report)
+PCT_CHANGE_CAVEAT = ("{target} is a percentage change from baseline: it depends on the baseline MADRS (the same "
+                     "drop in points is a larger percentage from a lower baseline) and carries regression to the "
+                     "mean (high scores tend to fall on re-measurement, with or without the drug), so part of what "
+                     "a model predicts is the baseline itself, not response to treatment; compare the drug arm "
+                     "with placebo, and prefer the follow-up score adjusted for baseline where the question allows "
+                     "(Vickers 2001, BMC Med Res Methodol 1:6)")
+
+
+def target_notes(target: Target) -> list[str]:
+    """What must be said about the target itself: the percentage-change caveat (none for other targets)."""
+    return [PCT_CHANGE_CAVEAT.format(target=target.name)] if target.kind == "pct_change" else []
 
 
 def feature_dictionary(features: list[Feature] | tuple[Feature, ...]) -> pd.DataFrame:
@@ -82,7 +99,8 @@ def build_feature_table(table: pd.DataFrame, target: Target, extra_features: tup
     extra_features : tuple of str
         Numeric columns declared in the mapping file.
     """
-    chosen, notes = select_features(list(table.columns), target, extra_features)
+    chosen, skipped = select_features(list(table.columns), target, extra_features)
+    notes = target_notes(target) + skipped
     design = [c for c in DESIGN_COLUMNS if c in table.columns]
     parts = [table[design]] + [f.func(table) for f in chosen]
     parts.append(build_target(table, target, source, remission_threshold))

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -89,6 +89,7 @@ class BenefitModel:
     estimator: Any
     columns: tuple[str, ...]  # the feature columns it was fitted on (a scoring table may hold more)
     numeric: Any = None  # the in-fold imputer/scaler of the econml learners
+    params: dict[str, Any] = field(default_factory=dict)  # the candidate's hyperparameters (refit on resamples)
 
     def _x(self, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.numeric.transform(covariates(X[list(self.columns)])))
@@ -133,6 +134,8 @@ class CalibratedBenefit:
     centre: float      # the learner's mean benefit over the training courses
     intercept: float
     least: float = 0.0  # the least slope training keeps: a slope there is a bound, not the data's estimate
+    # the same learner and rescaling refit on patient bootstrap resamples: the benefit's interval (models/intervals.py)
+    replicates: list[CalibratedBenefit] = field(default_factory=list)
 
     @property
     def learner(self) -> str:
@@ -151,7 +154,7 @@ def _fit_s(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: 
            groups: np.ndarray | None = None, C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
     columns = tuple(c for c in X.columns if c not in ARM_COLUMNS or c == arm_column(arm))
     model = linear_pipeline(columns, penalised_logistic(seed, C, l1_ratio))
-    return BenefitModel("s_learner", arm, model.fit(X, y), tuple(X.columns))
+    return BenefitModel("s_learner", arm, model.fit(X, y), tuple(X.columns), params={"C": C, "l1_ratio": l1_ratio})
 
 
 def _fit_t(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
@@ -181,7 +184,7 @@ def _fit_x(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         learner.fit(y, treated, X=np.asarray(numeric.transform(covariates(X))))
-    return BenefitModel("x_learner", arm, learner, tuple(X.columns), numeric)
+    return BenefitModel("x_learner", arm, learner, tuple(X.columns), numeric, {"alpha": alpha})
 
 
 def _fit_path(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
@@ -189,7 +192,7 @@ def _fit_path(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, see
     numeric = numeric_pipeline().fit(covariates(X))
     model = RiskModelling(C, interaction, seed).fit(np.asarray(numeric.transform(covariates(X))), y.astype(int),
                                                     treated.astype(float))
-    return BenefitModel("path", arm, model, tuple(X.columns), numeric)
+    return BenefitModel("path", arm, model, tuple(X.columns), numeric, {"C": C, "interaction": interaction})
 
 
 def _fit_dr(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,

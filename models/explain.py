@@ -43,6 +43,7 @@ class Explanation:
     base: np.ndarray
     raw: np.ndarray
     modifier: pd.DataFrame | None = None
+    member_bases: tuple[np.ndarray, ...] = ()  # each ensemble member's base (what its calibrator maps)
 
     @property
     def main(self) -> pd.DataFrame:
@@ -134,10 +135,47 @@ def explain(model: Any, family: str, background: pd.DataFrame | Sequence[np.ndar
     modifier = _member_mean(modifiers, columns)
     base = np.mean([p.base for p in parts], axis=0)
     raw = np.mean([p.raw for p in parts], axis=0)
-    return Explanation(values.reindex(index=X.index), base, raw, modifier.reindex(index=X.index))
+    return Explanation(values.reindex(index=X.index), base, raw, modifier.reindex(index=X.index),
+                       tuple(np.asarray(p.base, dtype=float) for p in parts))
 
 
 def _member_mean(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     """The ensemble members' mean, each member's missing columns counted as 0."""
     aligned = [f.reindex(columns=columns, fill_value=0.0) for f in frames]
     return sum(aligned[1:], aligned[0]) / len(frames)
+
+
+STEP = 1e-3  # log-odds step of the local slope used where a course's raw output equals the base
+
+
+def probability_points(model: Any, explanation: Explanation, probability: np.ndarray) -> pd.DataFrame:
+    """A classifier's SHAP values (log-odds) as percentage points of its calibrated *probability*.
+
+    Log-odds do not add on the probability scale, so each course's change from the reference probability
+    (the calibrated probability at the base value) is shared out in proportion to the log-odds values: the
+    points keep their signs and order and add up exactly to ``100 * (probability - reference)``. Where the
+    raw output equals the base, the calibrated curve's local slope scales them instead.
+    Hand-written: shap cannot explain the calibrated probability of a categorical LightGBM model directly
+    (its interventional mode fails on categorical splits), and Platt scaling is not the logistic link.
+    """
+    bases = explanation.member_bases or (explanation.base,)
+    reference = _probability_at(model, bases)
+    slope = (_probability_at(model, tuple(b + STEP for b in bases)) - reference) / STEP
+    span = explanation.raw - explanation.base
+    flat = np.abs(span) < 1e-9
+    scale = np.where(flat, slope, (np.asarray(probability, dtype=float) - reference) / np.where(flat, 1.0, span))
+    return explanation.values.mul(100.0 * scale, axis=0)
+
+
+def _probability_at(model: Any, log_odds: Sequence[np.ndarray]) -> np.ndarray:
+    """The calibrated probability each member gives for raw outputs *log_odds* (one array per member), averaged
+    as the calibrated ensemble averages them; an uncalibrated classifier's is the logistic of its log-odds."""
+    from scipy.special import expit
+
+    calibrated = getattr(model, "calibrated_classifiers_", None)
+    if not calibrated:
+        return np.asarray(expit(np.mean(log_odds, axis=0)), dtype=float)
+    # each calibrator reads what scikit-learn gave it: the member's decision_function (log-odds) where it has
+    # one, else its predict_proba (LightGBM's is the logistic of the log-odds that TreeSHAP explains)
+    reads = [b if hasattr(c.estimator, "decision_function") else expit(b) for c, b in zip(calibrated, log_odds)]
+    return np.mean([c.calibrators[0].predict(np.asarray(r, dtype=float)) for c, r in zip(calibrated, reads)], axis=0)

@@ -18,6 +18,7 @@ from ketamine_response.models.families import get_family, predict
 
 if TYPE_CHECKING:
     from ketamine_response.models.explain import Explanation
+    from ketamine_response.models.intervals import Intervals
 
 
 class ScoringModel(Protocol):
@@ -74,7 +75,17 @@ class CohortModel(PythonModel):
         Active arm -> fitted :class:`models.benefit.CalibratedBenefit` (empty without a placebo arm).
     arms, sites : tuple of str
         The treatments and sites seen in training (a course of another is flagged when scored).
+
+    Set after construction by training (class defaults, so models logged before them read as none):
+    ``caveats``, the model-level caveats ``score`` repeats on every row; ``operating_point``, the explicit
+    threshold of the training config (None: the prevalence default, and no class label unless asked for).
     """
+
+    caveats: tuple[str, ...] = ()
+    operating_point: float | None = None
+    # the bootstrap replicates and percentile grids of the per-patient intervals (models/intervals.py); set by
+    # training, None in models logged before them (their interval columns are blank)
+    intervals: Intervals | None = None
 
     def __init__(self, estimator: Any, family: str, features: tuple[str, ...], derivations: tuple[str, ...],
                  training_columns: tuple[str, ...], target: str, threshold: float,
@@ -121,11 +132,35 @@ class CohortModel(PythonModel):
 
     @property
     def score_columns(self) -> tuple[str, ...]:
-        """The prediction columns ``score`` writes for this model's target."""
-        return self.task.columns_for(self.target)
+        """The prediction columns ``score`` writes for this model's target: the prediction, its interval
+        columns (:meth:`interval_columns`), then the rest (the call at the threshold)."""
+        first, *rest = self.task.columns_for(self.target)
+        return (first, *self.interval_columns(), *rest)
+
+    def interval_columns(self) -> list[str]:
+        """``<prediction>_low`` and ``_high`` (and for a probability ``_percentile``); none for a time to relapse."""
+        if self.task.kind is TaskKind.SURVIVAL:
+            return []
+        first = self.task.columns_for(self.target)[0]
+        return [f"{first}_low", f"{first}_high"] + [f"{first}_percentile"] * self.task.probabilities
+
+    def interval_table(self, cohort: pd.DataFrame, p: np.ndarray | None = None) -> pd.DataFrame:
+        """The :meth:`interval_columns` of validated courses (*p*: their prediction, if already made); blank
+        where the prediction is, and for a model logged without intervals."""
+        columns = self.interval_columns()
+        ivs = getattr(self, "intervals", None)
+        p = self.predict_table(cohort) if p is None else p
+        if ivs is None or not columns:
+            return pd.DataFrame(np.nan, index=cohort.index, columns=columns)
+        low, high = ivs.bounds(self.feature_table(cohort), p, self.task.probabilities)
+        out = {columns[0]: np.where(np.isnan(p), np.nan, low), columns[1]: np.where(np.isnan(p), np.nan, high)}
+        if self.task.probabilities:
+            out[columns[2]] = ivs.percentiles(p, cohort["treatment"].astype(str).to_numpy())
+        return pd.DataFrame(out, index=cohort.index)
 
     def predictions(self, cohort: pd.DataFrame) -> dict[str, Any]:
-        """The :attr:`score_columns` of validated courses: the prediction and the call at the threshold, or a
+        """The :attr:`score_columns` of validated courses: the prediction, its interval (and percentile), and the
+        call at the threshold, or a
         durability model's relapse-free probabilities at 28 and 56 days and its median days to relapse (NaN
         when the curve stays above one half through the follow-up it was fitted on). Blank for a course of
         an arm the model never saw in training."""
@@ -138,23 +173,27 @@ class CohortModel(PythonModel):
             values: tuple[Any, ...] = (free[:, 0], free[:, 1], median_days(self.estimator, X))
             return {c: np.where(unseen, np.nan, v) for c, v in zip(self.score_columns, values, strict=True)}
         p = self.predict_table(cohort)
+        first, *rest = self.task.columns_for(self.target)
+        bounds = {str(c): v.to_numpy() for c, v in self.interval_table(cohort, p).items()}
         if not self.task.probabilities:
-            return {self.score_columns[0]: p}
+            return {first: p} | bounds
         called = pd.array(np.where(np.isnan(p), pd.NA, p >= self.threshold), dtype="Int64")  # type: ignore[call-overload,var-annotated]
-        return dict(zip(self.score_columns, (p, called), strict=True))
+        return {first: p} | bounds | dict(zip(rest, (called,), strict=True))
 
     def use_threads(self, n: int) -> None:
         """Predict with *n* threads where the family can (training fixes 1 for parallel CV folds)."""
         from ketamine_response.models.explain import members
 
         param = get_family(self.family).threads_param
+        replicates = getattr(getattr(self, "intervals", None), "estimators", [])
         if param is not None:
-            for member in members(self.estimator):
+            for member in (m for e in (self.estimator, *replicates) for m in members(e)):
                 member.set_params(**{param: n})
 
     def arm_table(self, cohort: pd.DataFrame) -> pd.DataFrame:
         """``probability_<arm>`` for every arm seen in training (the response model with that arm set) and
-        ``predicted_benefit_<drug>`` for every drug with a benefit model; empty without a placebo arm."""
+        ``predicted_benefit_<drug>`` for every drug with a benefit model, each followed by its interval's
+        ``_low`` and ``_high`` (blank for a model logged without intervals); empty without a placebo arm."""
         from ketamine_response.models.benefit import with_arm
 
         if not self.arm_columns():
@@ -163,9 +202,17 @@ class CohortModel(PythonModel):
         if not self.task.benefit:  # a harm's probability, or the 28-day relapse-free probability, on each arm
             return pd.DataFrame({f"{self.score_columns[0]}_{arm}": self._first(with_arm(X, None if arm == "placebo" else arm))
                                  for arm in self.arms}, index=cohort.index)
-        out = {f"probability_{arm}": predict(self.estimator, with_arm(X, None if arm == "placebo" else arm))
-               for arm in self.arms}
-        out |= {f"predicted_benefit_{arm}": model.effect(X) for arm, model in self.benefit.items()}
+        ivs, blank = getattr(self, "intervals", None), np.full(len(X), np.nan)
+        out = {}
+        for arm in self.arms:
+            on_arm = with_arm(X, None if arm == "placebo" else arm)
+            p = out[f"probability_{arm}"] = predict(self.estimator, on_arm)
+            out[f"probability_{arm}_low"], out[f"probability_{arm}_high"] = (
+                ivs.bounds(on_arm, p, True) if ivs is not None else (blank, blank))
+        for arm, model in self.benefit.items():
+            effect = out[f"predicted_benefit_{arm}"] = model.effect(X)
+            out[f"predicted_benefit_{arm}_low"], out[f"predicted_benefit_{arm}_high"] = (
+                ivs.benefit_bounds(model, X, effect) if ivs is not None else (blank, blank))
         return pd.DataFrame(out, index=cohort.index)[self.arm_columns()]
 
     def arm_columns(self) -> list[str]:
@@ -178,7 +225,8 @@ class CohortModel(PythonModel):
         benefit = getattr(self, "benefit", {})  # models logged before benefit existed have none
         if not benefit or not self.task.probabilities:
             return []
-        return [f"probability_{arm}" for arm in self.arms] + [f"predicted_benefit_{arm}" for arm in benefit]
+        return ([f"probability_{arm}{end}" for arm in self.arms for end in ("", "_low", "_high")]
+                + [f"predicted_benefit_{arm}{end}" for arm in benefit for end in ("", "_low", "_high")])
 
     def _first(self, X: pd.DataFrame) -> np.ndarray:
         """The first score column from features: a probability, or the 28-day relapse-free probability."""

@@ -18,6 +18,7 @@ from ketamine_response.features.tasks import TARGET_HELP as TARGETS
 TARGET_HELP = TARGETS + ", e.g. response_24h, sbp_change_mmhg_ge40 or time_to_relapse"
 COHORT_HELP = "cohort file (.csv or .parquet)"
 COHORT_OUT_HELP = "cohort file to write (.csv or .parquet)"
+VERBOSE_HELP = "log progress to stderr (before or after the command)"
 EXIT_CODES = ("Exit codes: 0 ok, 1 row problems in the cohort, 2 file or usage problem, "
               "3 rows rejected by score --strict, 70 internal error, 130 interrupted, 143 stopped by SIGTERM.")
 
@@ -48,7 +49,8 @@ def build_parser(handlers: Mapping[str, Callable[[argparse.Namespace], int]]) ->
         "with validation you can trust.",
         epilog=EXIT_CODES,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     shared = _shared()
     _cohort_commands(sub, shared)
@@ -61,7 +63,31 @@ def build_parser(handlers: Mapping[str, Callable[[argparse.Namespace], int]]) ->
     _servers(sub, shared)
     for name, command in sub.choices.items():
         command.set_defaults(func=handlers[name])
+    _verbose_everywhere(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (importlib.metadata: light, no heavy imports)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ketamine-response")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _verbose_everywhere(sub: Sub) -> None:
+    """``-v`` after the command too (``train ... -v``), on every command and ``ingest`` source.
+
+    SUPPRESS as the default: a command's parser then sets ``verbose`` only when ``-v`` is given after
+    it, and never overwrites a ``-v`` given before the command with False.
+    """
+    for command in sub.choices.values():
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+        for action in command._actions:  # argparse has no public accessor for a parser's subparsers
+            if isinstance(action, Sub):
+                _verbose_everywhere(action)
 
 
 def _cohort_commands(sub: Sub, shared: SimpleNamespace) -> None:
@@ -108,6 +134,7 @@ def _train(sub: Sub, shared: SimpleNamespace) -> None:
                      "spark extra and Java); identical results (default: the config's backend, local)")
     own.add_argument("--permutations", type=int, metavar="B", help="at most B re-runs of the whole procedure on "
                      "permuted labels (config default 19: smallest p 0.05; 99 resolves 0.01 at about 5x the cost)")
+    own.add_argument("--wide", action="store_true", help="the full result table (wider than 100 characters)")
     sub.add_parser("train", parents=[shared.cohort, own, shared.mapping, shared.drop_invalid],
                    help="nested-CV training of response classifiers, tracked in MLflow",
                    description="Fit and honestly validate response classifiers for one target; log to MLflow.")
@@ -117,34 +144,67 @@ def _model_commands(sub: Sub, shared: SimpleNamespace) -> None:
     """runs, promote, explain: what training left in the tracking store and registry."""
     from ketamine_response.pipelines.tracking import DEFAULT_EXPERIMENT
 
-    r = sub.add_parser("runs", help="compare training runs in the MLflow store",
-                       description="List an experiment's training runs, newest first: target, CV design, selected "
-                       "family, AUROC with its 95%% CI, permutation p and courses. Compare them in the UI with 'ui'.")
+    r = sub.add_parser("runs", help="list training and evaluation runs in the MLflow store",
+                       description="List an experiment's training and evaluation runs, newest first, within 100 "
+                       "columns: kind, status, target, the drug-arm AUROC with its 95% CI (for other targets the "
+                       "drug-arm C or R2), gain over the arm, c-for-benefit, data origin with a short digest, and the registered "
+                       "version with its alias (or why it has none). Put runs side by side with 'compare'.")
     r.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name (default %(default)s)")
     r.add_argument("--wide", action="store_true", help="every column, full run ids (wider than 100 characters)")
     r.add_argument("--csv", action="store_true", help="every column as CSV, for a spreadsheet or a script")
 
+    _compare_commands(sub, shared)
     p = sub.add_parser("promote", help="move the champion alias of a registered model to a version",
                        description="Make VERSION the champion of NAME (what 'score' uses by default) and say which "
                        "version it replaced. Versions without an alias (no evidence against permuted labels, or "
-                       "below the minimum sample size) can be promoted only this way.")
-    p.add_argument("name", help="registered model, e.g. ketamine-response-response_24h")
+                       "below the minimum sample size) can be promoted only this way, and only with --reason.")
+    p.add_argument("name", help="registered model, e.g. ketamine-response.response_24h (train prints it)")
     p.add_argument("version", type=int, help="version number (see the MLflow UI's Models tab, or train's output)")
+    p.add_argument("--reason", metavar="TEXT", help="why a version trained below the minimum sample size, or "
+                   "whose permutation p is above alpha, should be champion anyway (refused without it); recorded as "
+                   "version tags with your user name and the UTC date")
 
     own = _bare()
-    own.add_argument("--model", required=True, help="MLflow model URI, e.g. models:/ketamine-response-response_24h@champion")
+    own.add_argument("--model", required=True, help="MLflow model URI, e.g. models:/ketamine-response.response_24h@champion")
     own.add_argument("--patient", required=True, help="patient_id to explain (all of their courses)")
     own.add_argument("--out", default=None, help="waterfall PNG to write (default explain-<patient>.png)")
     sub.add_parser("explain", parents=[shared.cohort, own, shared.mapping],
-                   help="SHAP waterfall of one patient's courses under a logged model")
+                   help="SHAP waterfall of one patient's courses under a logged model",
+                   description="Explain one patient's predictions under a logged model: each course's SHAP "
+                   "contributions (what pushed its prediction up or down from the average), printed and drawn "
+                   "as a waterfall PNG.")
+
+
+def _compare_commands(sub: Sub, shared: SimpleNamespace) -> None:
+    """compare (runs side by side) and evaluate (a registered model on a new labelled cohort)."""
+    c = sub.add_parser("compare", help="put two or more runs side by side (terminal, or HTML with --out)",
+                       description="Compare training and evaluation runs side by side: headline metrics with their "
+                       "95% CIs and counts, calibration, biomarker roles, data origin and digest, and the config "
+                       "keys that differ.")
+    c.add_argument("run_ids", nargs="+", metavar="RUN", help="run ids or unique prefixes of them (see 'runs')")
+    c.add_argument("--out", metavar="FILE.html", help="also write the comparison as a self-contained HTML page")
+
+    own = _bare()
+    own.add_argument("--model", required=True, metavar="URI",
+                     help="registered model, e.g. models:/ketamine-response.response_24h@champion or .../3")
+    own.add_argument("--experiment", help="MLflow experiment of the evaluation run (default: the training run's)")
+    own.add_argument("--bootstrap", type=int, default=500, metavar="N",
+                     help="patient-bootstrap resamples for the 95%% CIs (default %(default)s)")
+    sub.add_parser("evaluate", parents=[shared.cohort, own, shared.mapping, shared.drop_invalid],
+                   help="external validation: score a new labelled cohort and measure the model on it",
+                   description="Score a new cohort that has the outcome with a registered model and report, within "
+                   "the drug arm(s), AUROC and calibration slope and intercept with patient-bootstrap 95% CIs, a "
+                   "loess calibration curve, and c-for-benefit where the model has a benefit model and the cohort "
+                   "a placebo arm. Logs an evaluation run (metrics only) linked to the model version; 'runs' and "
+                   "'compare' show it.")
 
 
 def _report(sub: Sub) -> None:
     rp = sub.add_parser("report", help="write a training run's HTML report (and SHAP tables) to a folder",
-                        description="Copy a training run's self-contained HTML report (DIR/report/index.html, opens "
+                        description="Copy a training run's self-contained HTML report (DIR/index.html, opens "
                         "without a server), its SHAP tables and benefit tables out of the tracking store.")
     rp.add_argument("run_id", help="MLflow run id printed by train")
-    rp.add_argument("--out", required=True, help="folder to write report/index.html and shap/ into")
+    rp.add_argument("--out", required=True, help="folder to write index.html and shap/ into")
 
 
 def _view(sub: Sub) -> None:
@@ -169,14 +229,19 @@ def _score(sub: Sub, shared: SimpleNamespace) -> None:
                      "models writing the same column (two of the same task) are refused; not with --explain or "
                      "--engine spark")
     own.add_argument("--explain", type=int, default=0, metavar="K",
-                     help="add the K features that pushed each prediction most (one --model only)")
+                     help="add the K features that pushed each prediction most, in percentage points (one --model "
+                     "only; without a treatment column: every arm's reasons and the drug-minus-placebo difference's)")
+    own.add_argument("--threshold", type=float, default=None, metavar="P",
+                     help="write the class label (predicted_responder) as probability >= P, 0 < P < 1 (one --model "
+                     "only); without it the label is written only for a model with an explicit operating point")
     own.add_argument("--strict", action="store_true", help="exit 3 when any row is rejected")
     own.add_argument("--chunk-rows", type=int, default=100_000, metavar="N",
                      help="rows per chunk of the local engine (default 100000)")
     sc = sub.add_parser("score", parents=[own, shared.mapping],
                         help="score a cohort file with a registered model; invalid rows are quarantined",
                         description="Stream a cohort file through a logged model. Every row is either scored "
-                        "(--out) or rejected with its problems (<out stem>.rejected.csv).")
+                        "(--out) or rejected with its problems (<out stem>.rejected.csv); <out>.model.md says what "
+                        "the scores mean, the model's caveats (also in every row's warnings) and the threshold.")
     sc.add_argument("--engine", choices=("local", "spark"), default="local",
                     help="local: stream the file on this machine (default); spark: validate and score as Spark tasks "
                     "(pip install 'ketamine-response[spark]', Java 17+), same outputs; one --model only")
@@ -187,7 +252,10 @@ def _ingest(sub: Sub) -> None:
     """``ingest SOURCE``: one subcommand per entry of the source registry."""
     from ketamine_response.features.sources.registry import SOURCES  # light: sources load their modules on use
 
-    ingest = sub.add_parser("ingest", help="convert a public dataset into a cohort file")
+    ingest = sub.add_parser("ingest", help="convert a public dataset into a cohort file",
+                            description="Convert a public dataset (one SOURCE below) into a cohort file, one row "
+                            "per treatment course, that every other command reads. 'ingest SOURCE --help' says "
+                            "what each source needs.")
     sources = ingest.add_subparsers(dest="source", required=True, metavar="SOURCE")
     for source in SOURCES.values():
         s = sources.add_parser(source.name, help=source.help, description=source.description)
@@ -200,12 +268,17 @@ def _ingest(sub: Sub) -> None:
 
 def _servers(sub: Sub, shared: SimpleNamespace) -> None:
     """ui (this machine's store) and server (a team's, on PostgreSQL)."""
+    from ketamine_response.pipelines.tracking import DEFAULT_EXPERIMENT
+
     u = sub.add_parser("ui", parents=[shared.port], help="start the MLflow UI on the project's store (127.0.0.1)",
                        description="Serve the MLflow UI on the project's tracking store until Ctrl-C or SIGTERM "
-                       "(which stop the server too). It binds 127.0.0.1, so only this machine can reach it, "
+                       "(which stop the server too), and print the URL that opens the experiment's training runs "
+                       "with their headline metric columns. It binds 127.0.0.1, so only this machine can reach it, "
                        "unless --host says otherwise.")
     u.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only; "
                    "0.0.0.0 exposes the store to the network)")
+    u.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="the experiment whose training runs the printed "
+                   "URL opens, with the headline metric columns shown (default %(default)s)")
 
     own = _bare()
     own.add_argument("--database", help="postgresql://USER:PASSWORD@HOST:PORT/DB (default: $MLFLOW_BACKEND_STORE_URI)")

@@ -61,8 +61,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
     built, dropped = run_features(args.cohort, args.target, args.out, args.mapping, args.drop_invalid)
     print(f"wrote {len(built.frame)} courses x {len(built.features)} features for {built.target} to {args.out}"
           + (f" ({dropped} invalid rows left out)" if dropped else ""))
-    for note in built.notes:
-        print(f"  note: {note}")
+    _print_notes(built.notes, ())
     return EXIT_OK
 
 
@@ -85,14 +84,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     result = run_train(args.cohort, args.target, config, args.experiment, args.mapping, args.drop_invalid,
                        progress=TerminalProgress())
-    for note in result.notes:
-        print(f"note: {note}")
-    print(render_table(result.table(), result.data.task, result.permutation.statistic, result.target))
+    _print_notes(result.notes, result.warnings)
+    caveats = getattr(result.model, "caveats", ())  # what score repeats on every row of this version's scores
+    if caveats:
+        print(f"warning: the registered version carries these caveats, repeated on every score: {'; '.join(caveats)}",
+              file=sys.stderr)
+    print(render_table(result.table(), result.data.task, result.permutation.statistic, result.target, wide=args.wide))
     print(selection_reason(result))
     if result.benefit is not None and result.benefit.summaries:
         print(render_benefit(result.benefit, roles_exploratory(result)))
-    alias = f" @{result.alias}" if result.alias else f" (no alias: {result.alias_reason}; promote it by hand if you must)"
-    print(f"MLflow run: {result.run_id}  registered: {registered_name(result.target)} version {result.version}{alias}")
+    alias = f" @{result.alias}" if result.alias else f" (no alias: {result.alias_reason}; 'promote --reason TEXT' if you must)"
+    print(f"MLflow run: {result.run_id}  registered: {registered_name(args.experiment, result.target)} version {result.version}{alias}")
     print(f"report artifacts: {result.artifact_uri}")
     return EXIT_OK
 
@@ -112,11 +114,45 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from ketamine_response.pipelines.flows.compare import run_compare
+    from ketamine_response.pipelines.reporting.comparison import render_comparison
+
+    if args.out is not None and not args.out.endswith(".html"):  # before the store is opened
+        raise UsageError(f"--out {args.out}: the comparison page is HTML; name a .html file")
+    comparison = run_compare(args.run_ids)
+    print(render_comparison(comparison.runs, comparison.sections))
+    if args.out is not None:
+        from ketamine_response.pipelines.flows.compare import write_page
+
+        print(f"comparison page written to {write_page(comparison, args.out)} (self-contained; opens without a server)")
+    return EXIT_OK
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ketamine_response.features.tasks import parse_target, task_of
+    from ketamine_response.pipelines.flows.external import run_evaluate
+    from ketamine_response.pipelines.reporting.comparison import render_evaluation
+    from ketamine_response.pipelines.reporting.wording import first_question
+
+    r = run_evaluate(args.cohort, args.model, args.experiment, args.mapping, args.drop_invalid, args.bootstrap)
+    header = (f"external validation of {r.model} version {r.version or '-'} (trained in run {r.training_run[:8] or '-'}) "
+              f"on {args.cohort}: {r.data_origin}, SHA-256 {r.digest[:12]}")
+    print(render_evaluation(header, first_question(task_of(r.target), parse_target(r.target)), r.metrics, r.curve, r.notes))
+    print(f"MLflow evaluation run: {r.run_id} (experiment {r.experiment}); see 'runs' and 'compare'")
+    return EXIT_OK
+
+
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from ketamine_response.pipelines import registry, tracking
+    from ketamine_response.pipelines import tracking
+    from ketamine_response.pipelines.flows.promote import run_promote
 
     tracking.open_store()
-    previous = registry.promote(args.name, args.version)
+    done = run_promote(args.name, args.version, args.reason)
+    if done.caveats:
+        print(f"warning: {args.name} version {args.version} promoted although {'; '.join(done.caveats)}; "
+              f"reason recorded on the version: {done.reason}", file=sys.stderr)
+    previous = done.previous
     moved = f"from version {previous}" if previous else "(no version had it before)"
     print(f"champion of {args.name}: version {args.version}, moved {moved}. Scoring with "
           f"models:/{args.name}@champion now uses version {args.version}.")
@@ -125,11 +161,14 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 def _cmd_ui(args: argparse.Namespace) -> int:
     from ketamine_response.pipelines import tracking
-    from ketamine_response.pipelines.flows.ui import check_port, run_ui
+    from ketamine_response.pipelines.flows.ui import check_port, landing_url, run_ui
 
     check_port(args.host, args.port)
     uri = tracking.store_uri()
-    print(f"MLflow UI on http://{args.host}:{args.port} (store {uri}); Ctrl-C to stop", flush=True)
+    url, note = landing_url(args.host, args.port, args.experiment)
+    if note:
+        print(f"note: {note}")
+    print(f"MLflow UI on {url} (store {tracking.redact(uri)}); Ctrl-C to stop", flush=True)
     return run_ui(uri, args.host, args.port)
 
 
@@ -156,6 +195,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    from ketamine_response.pipelines.flows.score_sidecar import sidecar_path
+
     if args.chunk_rows < 1 or args.explain < 0:
         raise UsageError("--chunk-rows must be >= 1 and --explain >= 0")
     models = args.model or []  # --model may be repeated
@@ -166,17 +207,20 @@ def _cmd_score(args: argparse.Namespace) -> int:
         from ketamine_response.pipelines.flows.score_spark import run_score_spark  # imports pyspark only when Spark is asked for
 
         s = run_score_spark(args.cohort, args.out, models[0] if models else None, args.explain, args.mapping,
-                            args.spark_master)
+                            args.spark_master, args.threshold)
     else:
         from ketamine_response.pipelines.flows.score import run_score
 
         if args.spark_master is not None:
             raise UsageError("--spark-master applies to --engine spark only")
-        s = run_score(args.cohort, args.out, models or None, args.explain, args.chunk_rows, args.mapping)
+        s = run_score(args.cohort, args.out, models or None, args.explain, args.chunk_rows, args.mapping, args.threshold)
     pairs = s.models or ((s.model, s.version),)
     named = ", ".join(f"{name} version {version or '-'}" for name, version in pairs)
     print(f"read {s.read}, scored {s.scored}, rejected {s.rejected} (model{'s' if len(pairs) > 1 else ''} {named})")
-    print(f"scores: {s.out}\nrejected rows: {s.rejected_path}")
+    print(f"scores: {s.out}\nrejected rows: {s.rejected_path}\nwhat the scores mean, the model's caveats and threshold: "
+          f"{sidecar_path(s.out)}")
+    for caveat in s.caveats:  # also in every row's warnings and in the sidecar
+        print(f"warning: {caveat}", file=sys.stderr)
     return EXIT_STRICT if args.strict and s.rejected else EXIT_OK
 
 
@@ -205,6 +249,19 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_notes(notes: Sequence[str], warnings: Sequence[str]) -> None:
+    """Notes on stdout, in the order they were made; those that are *warnings* (what should change how the
+    results are read: below the minimum sample size, no evidence against permuted labels) as ``warning:``
+    on stderr, where a pipe or a log keeps them apart from the results."""
+    for note in notes:
+        if note in warnings:
+            print(f"warning: {note.removeprefix('WARNING: ')}", file=sys.stderr)
+        else:
+            print(f"note: {note}")
+    for warning in (w for w in warnings if w not in notes):
+        print(f"warning: {warning.removeprefix('WARNING: ')}", file=sys.stderr)
+
+
 def _target_or_usage(target: str) -> None:
     from ketamine_response.features.tasks import parse_target
 
@@ -218,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of :mod:`.arguments`, each command's ``func`` its function here."""
     return arguments.build_parser({
         "validate": _cmd_validate, "synth": _cmd_synth, "features": _cmd_features, "train": _cmd_train,
-        "runs": _cmd_runs, "promote": _cmd_promote, "explain": _cmd_explain, "score": _cmd_score,
+        "runs": _cmd_runs, "compare": _cmd_compare, "evaluate": _cmd_evaluate, "promote": _cmd_promote,
+        "explain": _cmd_explain, "score": _cmd_score,
         "ingest": _cmd_ingest, "report": _cmd_report, "view": _cmd_view, "ui": _cmd_ui, "server": _cmd_server})
 
 

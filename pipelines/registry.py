@@ -22,7 +22,11 @@ from ketamine_response.pipelines.tracking import package_versions, store_uri
 if TYPE_CHECKING:
     import pandas as pd
 
-DIGEST_TAG, FILES_TAG = "artifact_sha256", "artifact_files_sha256"
+# prefixed so that they sort last among a version's tags: a 64-hex hash (or a JSON blob of them) is not what a
+# reader should meet first; versions logged before the rename carry the bare names, still read by _recorded_digest
+DIGEST_TAG, FILES_TAG = "zz_integrity.artifact_sha256", "zz_integrity.artifact_files_sha256"
+_OLD_DIGEST_TAG, _OLD_FILES_TAG = "artifact_sha256", "artifact_files_sha256"
+ALIAS_REASON_TAG = "alias_reason"  # why a version has, or lacks, an alias: set by register and promote
 
 
 def _signature(example: pd.DataFrame):
@@ -88,33 +92,46 @@ def record_digest(model_id: str) -> dict[str, str]:
 
 
 def register(model_uri: str, name: str, alias: bool = True, tags: dict[str, str] | None = None,
-             description: str = "") -> tuple[int, str]:
+             description: str = "", no_alias_reason: str = "") -> tuple[int, str]:
     """Register a model version, with its tags and description; returns (version, alias given).
 
     The alias is ``champion`` if the model has none yet, else ``challenger``. With *alias* False (no
     evidence the procedure beats permuted labels, or a cohort below the minimum sample size) the
     version gets none: it is kept and listed, but nothing scores with it unless promoted by hand.
+    Why it has or lacks an alias is its ``alias_reason`` tag (and, for an alias, its description's end).
     """
     import mlflow
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
     with contextlib.redirect_stderr(io.StringIO()):  # register_model prints its own banner
         version = int(mlflow.register_model(model_uri, name, tags=tags).version)
-    if description:
-        client.update_model_version(name, str(version), description=description)
-    if not alias:
-        return version, ""
+    role = _give_alias(client, name, str(version)) if alias else ""
+    why = {"champion": "champion: it earned an alias under the training config's policy (permutation p at most "
+                       "alpha; the minimum sample size unless the policy waives it) and no version held champion",
+           "challenger": "challenger: it earned an alias, but another version is champion; 'promote' it to "
+                         "score with it by default",
+           "": f"none: {no_alias_reason or 'not earned'}; 'promote --reason' can still make it champion"}[role]
+    client.set_model_version_tag(name, str(version), ALIAS_REASON_TAG, why)
+    if description or role:
+        client.update_model_version(name, str(version), description=" ".join(
+            filter(None, (description, f"Alias {why}." if role else ""))))
+    return version, role
+
+
+def _give_alias(client: Any, name: str, version: str) -> str:
+    """``champion`` to *version* when the model has none, else ``challenger``; returns the alias given."""
+    from mlflow.exceptions import MlflowException
+
     try:
         client.get_model_version_by_alias(name, "champion")
         role = "challenger"
     except MlflowException:
         role = "champion"
-    if not _set_alias(client, name, role, str(version)):  # another training took champion since we looked
+    if not _set_alias(client, name, role, version):  # another training took champion since we looked
         role = "challenger"
-        _set_alias(client, name, role, str(version), retry=True)
-    return version, role
+        _set_alias(client, name, role, version, retry=True)
+    return role
 
 
 def _set_alias(client: Any, name: str, alias: str, version: str, retry: bool = False) -> bool:
@@ -133,22 +150,52 @@ def _set_alias(client: Any, name: str, alias: str, version: str, retry: bool = F
     return True
 
 
-def promote(name: str, version: int) -> str | None:
-    """Move the ``champion`` alias of *name* to *version*; returns the version it left (None if none had it)."""
+def version_record(name: str, version: int) -> tuple[dict[str, str], str]:
+    """(tags, description) of a registered version; a missing one is a TrackingError."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = MlflowClient().get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise TrackingError(f"cannot promote {name} version {version}: {exc.message}") from None
+    return dict(found.tags), found.description or ""
+
+
+def promote(name: str, version: int, why: str = "", tags: dict[str, str] | None = None) -> str | None:
+    """Move the ``champion`` alias of *name* to *version*, record *why* (its ``alias_reason``) and *tags* on
+    it, and bring the ``alias`` tag of the runs that made it and the replaced version up to date. Returns
+    the version it left (None if none had it)."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
-    try:
-        client.get_model_version(name, str(version))
-    except MlflowException as exc:
-        raise TrackingError(f"cannot promote {name} version {version}: {exc.message}") from None
+    version_record(name, version)  # a missing version is refused before anything moves
     try:
         previous: str | None = client.get_model_version_by_alias(name, "champion").version
     except MlflowException:
         previous = None
     _set_alias(client, name, "champion", str(version), retry=True)  # two promotes at once: the last one wins
+    why = why or "champion: promoted by hand"
+    for key, value in {**(tags or {}), ALIAS_REASON_TAG: why}.items():
+        client.set_model_version_tag(name, str(version), key, value)
+    description = client.get_model_version(name, str(version)).description or ""
+    client.update_model_version(name, str(version), description=f"{description} Now {why}.".strip())
+    for moved in {str(version), previous} - {None}:
+        _sync_run_alias(client, name, str(moved), version)
     return previous
+
+
+def _sync_run_alias(client: Any, name: str, version: str, promoted: int) -> None:
+    """The ``alias`` tag of the run that made *version* set to the aliases it holds now ("none" when it lost
+    champion to *promoted*, with an ``alias_reason`` saying so)."""
+    found = client.get_model_version(name, version)
+    aliases = ", ".join(sorted(found.aliases)) or "none"
+    if aliases == "none":
+        client.set_model_version_tag(name, version, ALIAS_REASON_TAG, f"none: version {promoted} was promoted "
+                                     "to champion in its place")
+    if found.run_id:
+        client.set_tag(found.run_id, "alias", aliases)
 
 
 MODEL_URI_FORMS = "models:/NAME/VERSION, models:/NAME@ALIAS or models:/m-ID"
@@ -167,7 +214,7 @@ def _recorded_digest(uri: str) -> tuple[str | None, str | None]:
     else:
         name, _, version = ref.partition("/")
         tags = MlflowClient().get_model_version(name, version).tags
-    return tags.get(DIGEST_TAG), tags.get(FILES_TAG)
+    return tags.get(DIGEST_TAG, tags.get(_OLD_DIGEST_TAG)), tags.get(FILES_TAG, tags.get(_OLD_FILES_TAG))
 
 
 def _unloadable(uri: str, exc: Exception) -> TrackingError:

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +31,40 @@ REQUIRED_METRICS = ("auroc_active", "auroc_active_p", "auroc_active_permutations
 PIP_PACKAGES = ("scikit-learn", "lightgbm", "pandas", "numpy", "pyarrow", "mlflow", "scipy", "pyyaml", "econml")
 
 
-def registered_name(target: str) -> str:
-    """The registered model a target's runs are versions of."""
-    return f"{DEFAULT_EXPERIMENT}-{target}"
+def registered_name(experiment: str, target: str) -> str:
+    """The registered model the runs of *target* in *experiment* are versions of: one per experiment and target,
+    so versions trained in two experiments (synthetic trials, a real cohort) never share a champion.
+    ``ketamine-response.<experiment>.<target>``; ``ketamine-response.<target>`` for the default experiment.
+
+    The registry refuses ``/`` and ``:`` in a name, and ``@`` would read as an alias in ``models:/NAME@ALIAS``:
+    any character of the experiment's name outside letters, digits, ``_``, ``.`` and ``-`` becomes ``-``."""
+    import re
+
+    parts = (DEFAULT_EXPERIMENT, target) if experiment == DEFAULT_EXPERIMENT else (
+        DEFAULT_EXPERIMENT, re.sub(r"[^A-Za-z0-9_.-]", "-", experiment), target)
+    return ".".join(parts)
+
+
+# A run name is its identity in the UI's sorted table, which cuts long names at the right: what tells
+# runs apart (target, data origin, data digest, when) comes in that order, children lead with the family.
+NAME_SEPARATOR = " · "
+
+
+def origin_label(table: pd.DataFrame, source: str | Path) -> str:
+    """``synthetic:<scenario>`` for a cohort ``synth`` wrote (its ``synthetic`` marker column says
+    "<scenario> seed <n>"), else ``real:<file stem>``: the source, never a patient-level value."""
+    marks = sorted({str(m).split(" ")[0] for m in table["synthetic"].dropna().unique()}) if "synthetic" in table else []
+    return "synthetic:" + "+".join(marks) if marks else f"real:{Path(source).stem}"
+
+
+def run_name(target: str, origin: str, digest: str, when: datetime) -> str:
+    """A parent run's name, e.g. ``response_24h · synthetic:strong · 3f9a1c · 2026-12-06 14:05``."""
+    return NAME_SEPARATOR.join((target, origin, digest[:6], when.strftime("%Y-%m-%d %H:%M")))
+
+
+def child_name(family: str, target: str) -> str:
+    """A family's child run name, family first (``elastic_net · response_24h``): the table cuts the end."""
+    return f"{family}{NAME_SEPARATOR}{target}"
 
 
 def store_uri(root: str | Path | None = None) -> str:
@@ -211,13 +243,15 @@ def training_run(experiment_id: str, run_name: str, params: dict[str, str], tags
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         with contextlib.suppress(Exception):  # a store that broke mid-run must not hide the original error
-            mlflow.set_tag("mlflow.note.content", f"**Training {status.lower()}**: {type(exc).__name__}: "
-                                                  f"{str(exc)[:1000]}")
+            mlflow.set_tags({"mlflow.note.content": f"**Training {status.lower()}**: {type(exc).__name__}: "
+                                                    f"{str(exc)[:1000]}",
+                             "progress": f"{status.lower()} ({type(exc).__name__})"})  # not the last stage it reached
             mlflow.end_run(status)
         if isinstance(exc, OSError):  # a full or read-only store is the user's machine, not a bug (exit 2)
             raise TrackingError(f"tracking store {redact(store_uri())}: cannot be written ({exc.strerror or exc}). "
                                 "Free space or fix permissions under mlruns/, or set MLFLOW_TRACKING_URI.") from None
         raise
+    mlflow.set_tag("progress", "done")  # the last stage's message would read as still running
     mlflow.end_run("FINISHED")
 
 
@@ -235,13 +269,48 @@ def set_run_tags(tags: dict[str, str]) -> None:
     mlflow.set_tags(tags)
 
 
-def log_children(experiment_id: str, run_name: str, params: dict[str, str], tags: dict[str, str],
+# The runs table's columns, in this order where the experiment's runs carry them (binary, continuous,
+# durability targets); then the tags that say which registered version a run made and its alias.
+RUNS_VIEW_METRICS = ("auroc_active", "auroc_active_p", "auroc", "r2_pct_change", "c_index", "calibration_slope",
+                     "c_for_benefit", "n_courses")
+RUNS_VIEW_TAGS = ("data_source", "registered_model", "alias")
+RUNS_VIEW_KEY = "training-runs"
+
+
+def share_runs_view(experiment: str) -> str | None:
+    """Store the runs table's headline columns as a shared view of *experiment* and return the experiment id
+    (None when the store or the experiment does not exist yet: nothing is created).
+
+    MLflow 3.17 keeps the table's columns in the browser (localStorage) and takes none from the URL, except
+    through its "share view" feature: the view is an experiment tag ``mlflow.sharedViewState.<key>`` (JSON)
+    that the page applies when opened with ``?viewStateShareKey=<key>``. A fresh browser profile then shows
+    the metric columns without a plugin or a setting.
+    """
+    import json
+
+    import mlflow
+
+    try:
+        experiment_id = open_experiment(experiment, create=False)
+    except TrackingError:
+        return None
+    client = mlflow.MlflowClient()
+    runs = client.search_runs([experiment_id], max_results=200)
+    present = {k for r in runs for k in r.data.metrics}
+    metrics = [m for m in RUNS_VIEW_METRICS if m in present] or list(RUNS_VIEW_METRICS[:3])
+    columns = [f"metrics.`{m}`" for m in metrics] + [f"tags.`{t}`" for t in RUNS_VIEW_TAGS]
+    client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{RUNS_VIEW_KEY}",
+                              json.dumps({"selectedColumns": columns}))
+    return experiment_id
+
+
+def log_children(experiment_id: str, params: dict[str, str], tags: dict[str, str],
                  children: dict[str, dict[str, Any]], descriptions: dict[str, str]) -> None:
-    """One nested run per model family, named ``<parent name>/<family>`` so sorted tables stay readable."""
+    """One nested run per model family, named by :func:`child_name` (``tags["target"]`` is the target)."""
     import mlflow
 
     for family, content in children.items():
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{run_name}/{family}", nested=True,
+        with mlflow.start_run(experiment_id=experiment_id, run_name=child_name(family, tags["target"]), nested=True,
                               description=descriptions.get(family, "")):
             mlflow.log_params(params)
             mlflow.set_tags({**tags, "family": family})
@@ -277,8 +346,24 @@ def download_artifacts(run_id: str, folders: tuple[str, ...], out: str | Path, o
                             f"({getattr(exc, 'message', None) or exc}).") from None
 
 
+# What `runs` and `compare` read besides the required metrics: each interval beside the estimator it belongs to
+LISTED_METRICS = (*REQUIRED_METRICS, "auroc_fold_mean", "auroc_active_ci_low", "auroc_active_ci_high",
+                  "auroc_gain_over_arm", "auroc_gain_over_arm_fold_mean", "auroc_gain_over_arm_ci_low",
+                  "auroc_gain_over_arm_ci_high", "c_for_benefit", "c_for_benefit_ci_low", "c_for_benefit_ci_high",
+                  "c_index_active", "c_index_active_ci_low", "c_index_active_ci_high", "calibration_slope_active",
+                  "calibration_slope_active_ci_low", "calibration_slope_active_ci_high", "calibration_intercept_active",
+                  "calibration_intercept_active_ci_low", "calibration_intercept_active_ci_high",
+                  "n_courses_active", "responders_active")
+LISTED_TAGS = {"tags.run_kind": "kind", "tags.target": "target", "tags.cv_design": "cv",
+               "tags.selected_model": "selected", "tags.data_origin": "data_origin", "tags.data_source": "data_source",
+               "tags.data_digest": "data_digest",
+               "tags.registered_model": "registered_model", "tags.training_run_id": "training_run"}
+
+
 def list_runs(experiment: str) -> pd.DataFrame:
-    """Parent runs of *experiment*, newest first, with the comparison metrics."""
+    """Parent runs of *experiment* (training and evaluation), newest first: status, kind, data origin, the
+    registered version with its current alias or why it has none, and the comparison metrics. Every R² metric
+    (``r2_*``) is kept, whatever the continuous target's name."""
     import mlflow
 
     runs = mlflow.search_runs(experiment_names=[experiment], order_by=["start_time DESC"])
@@ -286,7 +371,97 @@ def list_runs(experiment: str) -> pd.DataFrame:
         return runs
     if "tags.mlflow.parentRunId" in runs.columns:
         runs = runs[runs["tags.mlflow.parentRunId"].isna()]
-    keep = {"run_id": "run_id", "start_time": "start", "tags.target": "target", "tags.cv_design": "cv",
-            "tags.selected_model": "selected", **{f"metrics.{m}": m for m in REQUIRED_METRICS}}
-    present = {k: v for k, v in keep.items() if k in runs.columns}
-    return runs[list(present)].rename(columns=present).reset_index(drop=True)
+    keep = {"run_id": "run_id", "start_time": "start", "status": "status", **LISTED_TAGS,
+            **{f"metrics.{m}": m for m in LISTED_METRICS},
+            **{c: c.removeprefix("metrics.") for c in runs.columns if c.startswith("metrics.r2_")}}
+    out = runs[[k for k in keep if k in runs.columns]].rename(columns=keep).reset_index(drop=True)
+    out["kind"] = out["kind"].fillna("training") if "kind" in out else "training"
+    return _with_versions(out)
+
+
+def _with_versions(runs: pd.DataFrame) -> pd.DataFrame:
+    """``version``, ``alias`` (as the registry holds it now, not as tagged at training) and ``alias_reason``
+    in place of the ``name/version`` tag; the name is left out (it repeats the target)."""
+    import pandas as pd
+
+    if "registered_model" not in runs:
+        return runs
+    found = {key: model_version(*key.rsplit("/", 1)) for key in runs["registered_model"].dropna().unique()}
+    rows = [found.get(key, {}) if isinstance(key, str) else {} for key in runs["registered_model"]]
+    versions = pd.DataFrame({"version": [key.rsplit("/", 1)[1] if isinstance(key, str) else None
+                                         for key in runs["registered_model"]],
+                             "alias": [", ".join(r.get("aliases", [])) for r in rows],
+                             "alias_reason": [r.get("alias_reason", "") for r in rows]}, index=runs.index)
+    return pd.concat([runs.drop(columns="registered_model"), versions], axis=1)
+
+
+def model_version(name: str, version: str) -> dict[str, Any]:
+    """What the registry holds on one version: its training ``run_id``, ``aliases``, ``tags``, and why it has no
+    alias (``alias_reason``: its tag, or the reason its description gives); {} where it cannot be read."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        v = MlflowClient().get_model_version(name, version)
+    except MlflowException:
+        return {}
+    description = v.description or ""
+    reason = v.tags.get("alias_reason") or (description.split("No alias: ", 1)[1].rstrip(".")
+                                            if "No alias: " in description else "")
+    reason = reason.removeprefix("none: ")  # the tag reads "none: <why>"
+    return {"run_id": v.tags.get("run_id") or v.run_id or "", "aliases": list(v.aliases), "tags": dict(v.tags),
+            "alias_reason": "" if v.aliases else reason}
+
+
+def find_runs(ids: list[str]) -> list[dict[str, Any]]:
+    """The runs named by full ids or unique prefixes, in the order given, from every experiment: id,
+    experiment, status, start, tags, params and metrics of each.
+
+    Raises
+    ------
+    TrackingError
+        If a prefix matches no run, or several (their ids listed).
+    """
+    import mlflow
+
+    every = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    out = []
+    for wanted in ids:
+        matches = [r for r in every if r.info.run_id.startswith(wanted.lower())]
+        if len(matches) != 1:
+            found = ", ".join(r.info.run_id[:12] for r in matches[:5])
+            raise TrackingError(f"run '{wanted}' " + (f"matches {len(matches)} runs ({found}); give more of its id."
+                                                      if matches else f"matches no run in {redact(store_uri())}. "
+                                                      "List the runs with 'ketamine-response runs'."))
+        run = matches[0]
+        experiment = mlflow.get_experiment(run.info.experiment_id)
+        out.append({"run_id": run.info.run_id, "experiment": experiment.name if experiment else "",
+                    "status": run.info.status, "start": run.info.start_time, "tags": dict(run.data.tags),
+                    "params": dict(run.data.params), "metrics": dict(run.data.metrics)})
+    return out
+
+
+def run_text(run_id: str, path: str) -> str | None:
+    """The text artifact *path* of run *run_id*, or None when the run did not log it."""
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(mlflow.artifacts.load_text(f"runs:/{run_id}/{path}"))
+    except (MlflowException, OSError):
+        return None
+
+
+def evaluation_run(experiment_id: str, run_name: str, tags: dict[str, str], params: dict[str, str],
+                   metrics: dict[str, float], tables: dict[str, pd.DataFrame]) -> str:
+    """Log one finished evaluation run (aggregate metrics and tables only) and return its id."""
+    import mlflow
+
+    try:
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags):
+            mlflow.log_params(params)
+            log_run_content({k: v for k, v in metrics.items() if v == v}, tables, {}, {})  # NaN: omitted
+            return active_run()[0]
+    except OSError as exc:  # a full or read-only store is the user's machine, not a bug (exit 2)
+        raise TrackingError(f"tracking store {redact(store_uri())}: cannot be written ({exc.strerror or exc}). "
+                            "Free space or fix permissions under mlruns/, or set MLFLOW_TRACKING_URI.") from None

@@ -81,7 +81,7 @@ def test_synth_train_score_from_the_wheel(installed, tmp_path):
     steps = [("synth", "--n", 240, "--seed", 5, "--scenario", "strong", "--out", "c.csv"),
              ("train", "c.csv", "--target", "response_24h", "--config", "small.yaml"),
              # 240 courses are below the minimum sample size: the version has no alias, so name it
-             ("score", "c.csv", "--out", "s.csv", "--model", "models:/ketamine-response-response_24h/1")]
+             ("score", "c.csv", "--out", "s.csv", "--model", "models:/ketamine-response.response_24h/1")]
     for step in steps:
         result = _run(venv, env, tmp_path, *step)
         assert result.returncode == 0, (step, result.stderr[-2000:])

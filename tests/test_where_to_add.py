@@ -250,7 +250,7 @@ open("small.yaml", "w").write("cv: {outer_folds: 3, outer_repeats: 1, inner_fold
 from ketamine_response.pipelines.cli import main
 for argv in (["synth", "--n", "150", "--seed", "3", "--out", "c.csv"],
              ["train", "c.csv", "--target", "points_change_24h", "--config", "small.yaml"],
-             ["runs"], ["score", "c.csv", "--out", "s.csv", "--model", "models:/ketamine-response-points_change_24h/1"]):
+             ["runs"], ["score", "c.csv", "--out", "s.csv", "--model", "models:/ketamine-response.points_change_24h/1"]):
     assert main(argv) == 0, argv
 """
 

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,8 @@ from scipy.stats import rankdata
 
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.evaluation.crossover import Crossover, crossover
+from ketamine_response.pipelines.evaluation.drug_arm import treatment_selection_curve
+from ketamine_response.pipelines.evaluation.estimators import with_own_interval
 from ketamine_response.pipelines.evaluation.heterogeneity import (
     Heterogeneity,
     Verdict,
@@ -60,7 +62,7 @@ def c_for_benefit_ci(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, pa
     values = [v for v in values if not np.isnan(v)]
     if not values:
         return point, float("nan"), float("nan")
-    return point, float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+    return with_own_interval(point, float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
 
 
 def calibration_for_benefit(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray, groups: int = 5,
@@ -111,6 +113,8 @@ class BenefitSummary:
     path: pd.DataFrame | None = None
     min_events: int = 10
     verdict: Verdict = Verdict.NOT_SHOWN  # what may be said about heterogeneity (policy alpha, BLP tests)
+    # treat by predicted benefit vs treat all vs treat none, responses gained per 100 patients (empty when withheld)
+    selection: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def flagged(self) -> bool:
@@ -169,7 +173,8 @@ def summarise(arm: str, learner: str, selections: list[str], benefit: np.ndarray
         calibration_for_benefit(benefit, y, treated, min_events=min_events),
         benefit_calibration(benefit, y, treated, patients, resamples, seed, min_events) if shown else {"slope": NAN3, "gap": NAN3},
         crossover(benefit, y, treated, patients, periods, figures), heterogeneity, path, min_events,
-        verdict(varies[SELECTED], heterogeneity, alpha))
+        verdict(varies[SELECTED], heterogeneity, alpha),
+        treatment_selection_curve(benefit, y, treated) if figures else pd.DataFrame())
 
 
 @dataclass(frozen=True)

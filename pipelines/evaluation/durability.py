@@ -41,8 +41,8 @@ def _judged_on(y: np.ndarray, metric: str) -> tuple[int, int]:
 
 def durability_table(ev: Evaluation, y: np.ndarray) -> pd.DataFrame:
     """One row per durability metric: estimate, 95% CI, the interval's kind, courses and relapses it is judged on,
-    and what it says. Harrell's C is the mean over outer folds with its corrected resampled t interval (the
-    run's headline); the others are pooled out of fold with a patient-bootstrap interval (NaN where not run)."""
+    and what it says. Harrell's C is the mean over CV repeats with the corrected resampled t interval centred on it
+    (the run's headline); the others have a patient-bootstrap interval (NaN where not run)."""
     rows = []
     for metric, meaning in DURABILITY_METRICS:
         if metric not in ev.metrics:
@@ -50,8 +50,7 @@ def durability_table(ev: Evaluation, y: np.ndarray) -> pd.DataFrame:
         headline = metric == ev.headline or metric == "c_index_active"
         low, high = ev.ci.get(metric, (np.nan, np.nan))
         courses, relapses = _judged_on(y, metric)
-        rows.append({"metric": metric, "estimate": ev.metrics.get(f"{metric}_fold_mean", ev.metrics[metric]) if headline
-                     else ev.metrics[metric], "ci_low": low, "ci_high": high,
+        rows.append({"metric": metric, "estimate": ev.metrics[metric], "ci_low": low, "ci_high": high,
                      "interval": "corrected CV (outer folds)" if headline else "patient bootstrap",
                      "courses": courses, "relapses": relapses, "reads": meaning})
     return pd.DataFrame(rows)

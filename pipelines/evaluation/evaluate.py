@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ketamine_response.features.cohort.schema import ACTIVE_ARMS
 from ketamine_response.features.tasks import TASKS, Task, TaskKind
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.config import TrainConfig
-from ketamine_response.pipelines.evaluation.heterogeneity import enough_events
+from ketamine_response.pipelines.evaluation.drug_arm import add_active_arm_metrics, drug_threshold
+from ketamine_response.pipelines.evaluation.estimators import centred, check_intervals, honest
 from ketamine_response.pipelines.evaluation.metrics import (
     STATISTICS,
     Threshold,
     auroc,
     averaged,
     bootstrap_ci,
-    brier,
-    calibration_slope_intercept,
     continuous_bootstrap_ci,
     continuous_metrics,
     continuous_subgroups,
@@ -37,11 +35,9 @@ from ketamine_response.pipelines.evaluation.repeats import (
     constant_within,
     drug_auroc,
     judged_drugs,
-    mean_over_repeats,
     per_repeat,
     repeats,
     statistic_of,
-    within_auroc,
     within_c,
 )
 from ketamine_response.pipelines.evaluation.survival import (
@@ -65,6 +61,15 @@ class Evaluation:
     curve: pd.DataFrame
     subgroups: pd.DataFrame
     task: Task = TASKS[TaskKind.BINARY]
+    curve_active: pd.DataFrame = field(default_factory=pd.DataFrame)  # the decision curve of the drug-arm courses
+
+    def __post_init__(self) -> None:
+        # one number per name: no point estimate outside its own interval, wherever the evaluation is assembled
+        check_intervals(self.metrics, self.ci)
+
+    def with_curve_active(self, curve: pd.DataFrame) -> Evaluation:
+        """A copy with the drug arm's decision curve."""
+        return replace(self, curve_active=curve)
 
     @property
     def headline(self) -> str:
@@ -85,14 +90,12 @@ class Evaluation:
     def row(self, name: str, tests: dict[str, float]) -> dict[str, Any]:
         """One line of the comparison table; *tests* are the permutation test's metrics of this run."""
         m, ci, h = self.metrics, self.ci, self.headline
-        head = {"model": name, h: m[h], f"{h}_fold_mean": m.get(f"{h}_fold_mean", m[h]),
-                f"{h}_ci_low": ci[h][0], f"{h}_ci_high": ci[h][1],
+        head = {"model": name, h: m[h], f"{h}_ci_low": ci[h][0], f"{h}_ci_high": ci[h][1],
                 f"{h}_repeat_min": m.get(f"{h}_repeat_min", m[h]), f"{h}_repeat_max": m.get(f"{h}_repeat_max", m[h])}
         within = {}
         if self.task.probabilities:  # NaN where the cohort has no active arm or no arm-only model
             nan = (float("nan"), float("nan"))
             within = {"auroc_active": m.get("auroc_active", float("nan")),
-                      "auroc_gain_over_arm_fold_mean": m.get("auroc_gain_over_arm_fold_mean", float("nan")),
                       "auroc_active_ci_low": ci.get("auroc_active", nan)[0],
                       "auroc_active_ci_high": ci.get("auroc_active", nan)[1],
                       "auroc_gain_over_arm": m.get("auroc_gain_over_arm", float("nan")),
@@ -143,7 +146,7 @@ def evaluate(y: np.ndarray, p: np.ndarray, patients: np.ndarray, subgroups: dict
     one row of predictions per CV repeat (metrics per repeat, then averaged); a subgroup with fewer than
     *min_n* courses or *min_events* events (or non-events) shows counts only."""
     metrics, ci, curve, groups = SUITES[task.kind](y, np.atleast_2d(p), patients, subgroups, threshold, n_boot, seed, min_n, min_events)
-    return Evaluation(metrics, ci, curve, groups, task)
+    return Evaluation(metrics, honest(metrics, ci), curve, groups, task)
 
 
 def _share(data: Data, folds: list[FoldResult]) -> float:
@@ -153,17 +156,19 @@ def _share(data: Data, folds: list[FoldResult]) -> float:
 def add_cv_uncertainty(evaluation: Evaluation, data: Data, folds: list[FoldResult], family: str | None) -> Evaluation:
     """Add the spread over CV repeats, and make the headline interval one that includes refit and selection.
 
-    The interval is the corrected resampled t interval of the mean per-fold value, logged as
-    ``<headline>_fold_mean``; the mean over repeats stays the point estimate. *family* None means the
-    selected procedure. The patient-bootstrap interval stays beside it as ``<headline>_bootstrap`` (it
-    holds the models fixed).
+    The point estimate stays the mean over repeats (the one estimator of the name, see
+    :mod:`~ketamine_response.pipelines.evaluation.estimators`); its interval is the corrected resampled t
+    interval of the per-fold values, centred on it. *family* None means the selected procedure. The
+    patient-bootstrap interval stays beside it as ``<headline>_bootstrap`` (it holds the models fixed).
     """
     h, metric = evaluation.headline, STATISTICS[evaluation.headline]
     repeats = [metric(data.y, p) for p in per_repeat(data, folds, family)]
     per_fold = np.array([_fold_metric(evaluation.task, data.y, f, family) for f in folds])
     mean, low, high = corrected_cv_interval(per_fold, _share(data, folds), evaluation.task.headline_bounds)
-    return evaluation.adding({f"{h}_repeat_min": min(repeats), f"{h}_repeat_max": max(repeats), f"{h}_fold_mean": mean},
-                             {f"{h}_bootstrap": evaluation.ci[h], h: (low, high)})
+    shown = evaluation.metrics[h]
+    return evaluation.adding({f"{h}_repeat_min": min(repeats), f"{h}_repeat_max": max(repeats)},
+                             {f"{h}_bootstrap": evaluation.ci[h],
+                              h: centred(shown, mean, low, high, evaluation.task.headline_bounds)})
 
 
 def _fold_metric(task: Task, y: np.ndarray, fold: FoldResult, family: str | None) -> float:
@@ -186,40 +191,7 @@ def add_integrated_brier(evaluation: Evaluation, data: Data, folds: list[FoldRes
             c[f.split.test] = f.curves[family or f.selected]
         curves.append(c)
     value, ci = brier_with_ci(data.y, curves, data.patients, n_boot, seed)
-    return evaluation.adding({"integrated_brier": value}, {"integrated_brier": ci})
-
-
-def add_active_arm_metrics(evaluation: Evaluation, data: Data, folds: list[FoldResult], family: str | None,
-                           min_events: int = 0) -> Evaluation:
-    """Within the active arm(s): how well the model predicts response *if given the drug*.
-
-    Pooled AUROC mixes arms, so the arm alone can carry it (drug responders outnumber placebo
-    ones). These metrics use only active-arm courses, per CV repeat then averaged (the permutation
-    test's statistic, :mod:`~ketamine_response.pipelines.evaluation.repeats`): ``auroc_active`` (0.5 for a
-    model constant within the arm) with the corrected interval over outer folds, ``brier_active``,
-    ``calibration_slope_active`` (none without spread within the arm), and with two active arms
-    ``auroc_<arm>`` for each. With fewer than *min_events* responders or non-responders on the drug these
-    are withheld: ``responders_active`` and ``non_responders_active`` stand instead.
-    """
-    drug = active(data)
-    if not evaluation.task.probabilities or not drug.any():
-        return evaluation
-    counts = {"responders_active": float(data.y[drug].sum()), "non_responders_active": float((1 - data.y[drug]).sum())}
-    if statistic_of(data, min_events) != "auroc_active":
-        return evaluation.adding(counts)
-    flat = constant_within(folds, family, drug)
-    per_fold = np.array([0.5 if flat else _within(f, data, family, drug) for f in folds])
-    mean, low, high = corrected_cv_interval(per_fold, _share(data, folds), (0.0, 1.0))
-    shown = drug_auroc(data, folds, family, min_events)  # the value the permutation test tests; the interval centred on it
-    low, high = max(shown - (mean - low), 0.0), min(shown + (high - mean), 1.0)
-    slope = mean_over_repeats(data, folds, family, drug, lambda y, p: calibration_slope_intercept(y, p)[0])
-    m = counts | {"auroc_active": shown, "brier_active": mean_over_repeats(data, folds, family, drug, brier),
-                  "calibration_slope_active": float("nan") if flat else slope}
-    arms = [a for a in ACTIVE_ARMS if (data.treatments == a).any()]
-    for arm in arms if len(arms) > 1 else []:
-        if enough_events(data.y[data.treatments == arm], max(min_events, 1)):
-            m[f"auroc_{arm}"] = within_auroc(data, folds, family, data.treatments == arm)
-    return evaluation.adding(m, {"auroc_active": (low, high)})
+    return evaluation.adding({"integrated_brier": value}, honest({"integrated_brier": value}, {"integrated_brier": ci}))
 
 
 def add_active_c_index(evaluation: Evaluation, data: Data, folds: list[FoldResult], family: str | None,
@@ -260,11 +232,6 @@ def _fold_c(fold: FoldResult, data: Data, family: str | None, arms: list[str]) -
     return float(np.average(np.asarray(values)[seen], weights=np.asarray(sizes)[seen])) if seen.any() else float("nan")
 
 
-def _within(fold: FoldResult, data: Data, family: str | None, mask: np.ndarray) -> float:
-    keep = mask[fold.split.test]
-    return auroc(data.y[fold.split.test][keep], fold.predictions[family or fold.selected][keep])
-
-
 def without_spread(evaluation: Evaluation, data: Data, folds: list[FoldResult], family: str | None) -> Evaluation:
     """A model with no spread in any outer fold ranks nobody and has no calibration slope, whatever its
     fold-to-fold constants pool to (the prevalence model's pooled slope read -8.34): AUROC 0.5, slope none; for a
@@ -277,14 +244,15 @@ def without_spread(evaluation: Evaluation, data: Data, folds: list[FoldResult], 
         return evaluation.adding(dict.fromkeys(ranks, 0.5), {r: (0.5, 0.5) for r in ranks})
     if not evaluation.task.probabilities:
         return evaluation
-    return evaluation.adding({"auroc": 0.5, "calibration_slope": float("nan")}, {"calibration_slope": nan})
+    return evaluation.adding({"auroc": 0.5, "calibration_slope": float("nan")},
+                             {"calibration_slope": nan, "auroc": (0.5, 0.5), "auroc_bootstrap": (0.5, 0.5)})
 
 
 def add_gain_over_arm(evaluations: dict[str, Evaluation], data: Data, folds: list[FoldResult]) -> dict[str, Evaluation]:
     """``auroc_arm_only`` and ``auroc_gain_over_arm`` (with its corrected interval) on every run.
 
-    The gain asks what the biomarkers add to knowing the arm; its interval comes from the per-fold
-    differences, since both models saw the same folds.
+    The gain asks what the biomarkers add to knowing the arm: the difference of the two repeat-mean AUROCs, with
+    the corrected interval of the per-fold differences (both models saw the same folds) centred on it.
     """
     if "arm_only" not in evaluations or not evaluations["arm_only"].task.probabilities:
         return evaluations
@@ -295,8 +263,9 @@ def add_gain_over_arm(evaluations: dict[str, Evaluation], data: Data, folds: lis
         diffs = np.array([auroc(data.y[f.split.test], f.predictions[family or f.selected])
                           - auroc(data.y[f.split.test], f.predictions["arm_only"]) for f in folds])
         mean, low, high = corrected_cv_interval(diffs, _share(data, folds), (-1.0, 1.0))
-        out[name] = evaluation.adding({"auroc_arm_only": arm_only, "auroc_gain_over_arm": evaluation.metrics["auroc"] - arm_only,
-                                       "auroc_gain_over_arm_fold_mean": mean}, {"auroc_gain_over_arm": (low, high)})
+        gain = evaluation.metrics["auroc"] - arm_only
+        out[name] = evaluation.adding({"auroc_arm_only": arm_only, "auroc_gain_over_arm": gain},
+                                      {"auroc_gain_over_arm": centred(gain, mean, low, high, (-1.0, 1.0))})
     return out
 
 
@@ -305,6 +274,7 @@ def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohor
     sex = cohort_table["sex"] if "sex" in cohort_table else pd.Series(None, index=cohort_table.index, dtype=object)
     groups = {"sex": sex.loc[data.X.index].to_numpy(object), "arm": data.treatments, "site": data.sites}
     t = pooled_threshold(data, folds)  # each course judged at its training folds' threshold
+    drug_t = drug_threshold(data, folds, config.evaluation.threshold)  # in the drug arm: its own training event rate
     out = {}
     for name in (*config.families, SELECTED):
         family = None if name == SELECTED else name
@@ -315,6 +285,7 @@ def evaluate_all(data: Data, folds: list[FoldResult], config: TrainConfig, cohor
                               config.seed, data.task, config.policy.min_courses_per_group, config.policy.min_events_per_arm)
         evaluation = without_spread(add_cv_uncertainty(evaluation, data, folds, family), data, folds, family)
         evaluation = add_integrated_brier(evaluation, data, folds, family, n_boot, config.seed)
-        evaluation = add_active_arm_metrics(evaluation, data, folds, family, config.policy.min_events_per_arm)
+        evaluation = add_active_arm_metrics(evaluation, data, folds, family, config.policy.min_events_per_arm,
+                                            drug_t, n_boot if family is None else 0, config.seed)
         out[name] = add_active_c_index(evaluation, data, folds, family, config.policy.min_events_per_arm)
     return add_gain_over_arm(out, data, folds)

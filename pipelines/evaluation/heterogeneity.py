@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from ketamine_response.pipelines.evaluation.estimators import with_own_interval
 from ketamine_response.pipelines.evaluation.metrics import newcombe, patient_resamples
 
 
@@ -158,6 +159,6 @@ def benefit_calibration(benefit: np.ndarray, y: np.ndarray, treated: np.ndarray,
         seen = draws[~np.isnan(draws[:, i]), i] if len(draws) else np.array([])
         if np.isnan(point[i]) or len(seen) < len(draws) / 2 or not len(seen):
             return point[i], float("nan"), float("nan")
-        return point[i], float(np.percentile(seen, 2.5)), float(np.percentile(seen, 97.5))
+        return with_own_interval(point[i], float(np.percentile(seen, 2.5)), float(np.percentile(seen, 97.5)))
 
     return {"slope": interval(0), "gap": interval(1)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ketamine_response.features.cohort.schema import ARM_COLUMNS
 from ketamine_response.features.derivations.inflammatory import COMPOSITE, COMPOSITE_MARKERS
 
 IMPORTANCE_COLUMNS = ["feature", "source_columns", "domain", "mean_abs_shap", "repeat_low", "repeat_high", "rank",
@@ -53,7 +54,8 @@ def global_importance(folds: list, X: pd.DataFrame, dictionary: pd.DataFrame, to
     the two need not add up to ``mean_abs_shap`` (they can offset each other within a course).
     """
     shaps = [f.shap for f in folds if f.shap is not None]
-    features = list(dict.fromkeys(c for s in shaps for c in s.columns))
+    # the treatment indicator is the arm, not a feature of the patient: it is never listed as one that matters
+    features = list(dict.fromkeys(c for s in shaps for c in s.columns if c not in ARM_COLUMNS))
     per_fold = pd.DataFrame([s.reindex(columns=features, fill_value=0.0).abs().mean() for s in shaps])
     ranks = per_fold.rank(axis=1, ascending=False, method="min").where(per_fold > 0, len(features))
     directions = pd.DataFrame([_fold_direction(s.reindex(columns=features, fill_value=0.0), X.loc[s.index])
@@ -83,7 +85,8 @@ def global_importance(folds: list, X: pd.DataFrame, dictionary: pd.DataFrame, to
 
 
 def by_domain(values: pd.DataFrame, dictionary: pd.DataFrame) -> pd.DataFrame:
-    """Mean |sum of a domain's SHAP values| per course, by domain."""
+    """Mean |sum of a domain's SHAP values| per course, by domain (the treatment indicator left out: it is the arm)."""
+    values = values.drop(columns=[c for c in ARM_COLUMNS if c in values], errors="ignore")
     domain = feature_metadata(dictionary)["domain"].reindex(values.columns).fillna("unknown")
     summed = values.T.groupby(domain.to_numpy()).sum().T
     out = summed.abs().mean().sort_values(ascending=False)
@@ -91,7 +94,9 @@ def by_domain(values: pd.DataFrame, dictionary: pd.DataFrame) -> pd.DataFrame:
 
 
 def by_source_column(values: pd.DataFrame, dictionary: pd.DataFrame) -> pd.DataFrame:
-    """Mean |SHAP| per source column: a feature's values are split equally among its inputs."""
+    """Mean |SHAP| per source column: a feature's values are split equally among its inputs (the treatment
+    indicator left out)."""
+    values = values.drop(columns=[c for c in ARM_COLUMNS if c in values], errors="ignore")
     sources = feature_metadata(dictionary)["source_columns"].reindex(values.columns).fillna("")
     rows: dict[str, pd.Series] = {}
     for feature, joined in sources.items():

@@ -9,8 +9,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ketamine_response.features.cohort.validation import load_cohort
 from ketamine_response.features.errors import CohortFileError
+from ketamine_response.pipelines.flows.score_reasons import shown as shown_values
 
 
 def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: str | Path | None = None,
@@ -34,18 +37,32 @@ def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: 
     features = model.feature_table(rows)
     out = Path(out) if out else Path(f"explain-{patient}.png")
     lines = []
-    unit = model.task.explain_unit
+    points = _points(model, explanation, probabilities)
     for i, (row, course) in enumerate(rows.iterrows()):
         values = explanation.values.loc[row]
         path = out if len(rows) == 1 else out.with_name(f"{out.stem}-{course['treatment']}{out.suffix}")
         title = f"{patient}, {course['treatment']}: {_predicted(model, probabilities[i])}"
         write_aside(path, partial(_save, waterfall(values, float(explanation.base[i]), features.loc[row], title),
                                   path.suffix.lstrip(".").lower() or "png"))
-        lines.append(f"{title}  (waterfall: {path})")
+        lines.append(f"{title}  (waterfall: {path}, in {model.task.explain_unit})")
         for name, v in values.reindex(values.abs().sort_values(ascending=False).index).head(top).items():
-            shown = features.loc[row].get(name, float("nan"))
-            lines.append(f"  {name:32s} value {shown:>9.3g}  SHAP {v:+.3f} {unit}")
+            shown = shown_values(np.array([features.loc[row].get(name, np.nan)], dtype=float))[0]
+            lines.append(f"  {name:32s} {shown:>17s}  " + _contribution(model, v, points.loc[row, name] if points is not None else None))
     return lines
+
+
+def _points(model: Any, explanation: Any, probabilities: Any) -> Any:
+    """A probability model's contributions in percentage points (None for other targets: their unit stands)."""
+    from ketamine_response.models.explain import probability_points
+
+    return probability_points(model.estimator, explanation, probabilities) if model.task.probabilities else None
+
+
+def _contribution(model: Any, log_odds: float, points: float | None) -> str:
+    """One contribution in words: percentage points with the log-odds beside them, or the target's own unit."""
+    if points is None:
+        return f"{log_odds:+.3f} {model.task.explain_unit}"
+    return f"{points:+.1f} percentage points (log-odds {log_odds:+.3f})"
 
 
 def _save(figure: Any, kind: str, path: Path) -> None:

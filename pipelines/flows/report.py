@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from ketamine_response.features.errors import CohortFileError
 from ketamine_response.pipelines import tracking
 
 REPORT_FOLDERS = ("report", "shap")
 OPTIONAL_FOLDERS = ("benefit", "durability")  # runs with a placebo arm; a time to relapse
+PAGE = "index.html"
 
 
 def run_report(run_id: str, out: str | Path) -> Path:
-    """Write *run_id*'s report/, shap/ and benefit/ artifacts into *out*; returns the report's index.html."""
+    """Write *run_id*'s report page to ``out/index.html`` and its shap/, benefit/ (and durability/) tables
+    beside it; returns the page.
+
+    The run keeps its page under the artifact folder ``report/``; ``report --out DIR`` is asked for DIR
+    itself, so the page is lifted out of that folder (it is self-contained: nothing links back to it).
+
+    Raises
+    ------
+    TrackingError
+        If the run or its artifacts cannot be read.
+    CohortFileError
+        If the page cannot be moved into *out*.
+    """
     tracking.open_store()
     out = Path(out)
     tracking.download_artifacts(run_id, REPORT_FOLDERS, out, OPTIONAL_FOLDERS)
-    return out / "report" / "index.html"
+    folder, page = out / "report", out / PAGE
+    try:
+        os.replace(folder / PAGE, page)
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    except OSError as exc:
+        raise CohortFileError(f"{page}: the report page cannot be written there ({exc.strerror or exc}).") from None
+    return page

@@ -2,12 +2,16 @@
 
 Two passes: the first reads only the key columns to find duplicated keys across the whole file;
 the second validates, scores and writes chunk by chunk, so memory stays flat as files grow.
-Both outputs are written aside and renamed when complete, so an interrupted run leaves nothing
-that looks finished.
+All three outputs (scores, rejected rows, the model sidecar) are written aside and renamed when complete,
+so an interrupted run leaves nothing that looks finished.
 
 A file without a ``treatment`` column is scored "blind" when the model was trained with a placebo
 arm: every arm's probability and each drug's predicted benefit, for a clinician who has not chosen
 yet (each row on its own: without a treatment there is no course key to check for duplicates).
+
+Every row's ``warnings`` repeats the model's caveats (recorded at training), and a sidecar ``<out>.model.md``
+says once what the scores are (:mod:`~ketamine_response.pipelines.flows.score_sidecar`); a class label is written
+only at a stated threshold. Only the columns a model reads (and the keys and required columns) can reject a row.
 
 Several models score the file in one pass (validation, the duplicate check and the rejected rows once):
 one row per course with the keys once and each model's columns. Their columns must not clash, as two
@@ -20,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +32,32 @@ import pandas as pd
 
 from ketamine_response.features.cohort.formats import format_of
 from ketamine_response.features.cohort.mapping import apply_mapping, load_mapping
-from ketamine_response.features.cohort.reader import OutputSink, cohort_columns, iter_cohort_chunks, refuse_overwriting
-from ketamine_response.features.cohort.validation import key_problems, validate_table
+from ketamine_response.features.cohort.reader import OutputSink, iter_cohort_chunks, refuse_overwriting
+from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.errors import CohortFileError, UsageError
 from ketamine_response.models.wrapper import ScoringModel
+from ketamine_response.pipelines.flows.score_inputs import (
+    BLIND_ARM,
+    is_blind,
+    key_duplicates,
+    model_inputs,
+    rejected_rows,
+    require_keys,
+)
+from ketamine_response.pipelines.flows.score_reasons import explain_columns, reason_columns
+from ketamine_response.pipelines.flows.score_sidecar import (
+    Sidecar,
+    caveats,
+    check_threshold,
+    label_column,
+    labelled,
+    resolve_threshold,
+    sidecar_path,
+    sidecar_text,
+    with_caveats,
+)
 
 log = logging.getLogger(__name__)
-BLIND_ARM = "placebo"  # placeholder treatment of a blind file (never written out)
 KEYS = ("patient_id", "treatment")
 SHARED_COLUMNS = (*KEYS, "model_name", "model_version", "warnings")  # written once however many models score
 
@@ -49,6 +72,7 @@ class ScoreSummary:
     model: str
     version: str
     models: tuple[tuple[str, str], ...] = ()  # (name, version) of every model, the first being model/version
+    caveats: tuple[str, ...] = ()  # every model's caveats (led by its target when there are several), also in warnings
 
 
 @dataclass(frozen=True)
@@ -58,6 +82,8 @@ class Scorer:
     model: ScoringModel
     name: str
     version: str
+    threshold: float | None = None  # the label's threshold (None: no label column)
+    threshold_source: str = ""
 
     @property
     def label(self) -> str:
@@ -70,27 +96,33 @@ def model_label(name: str, version: str) -> str:
 
 
 def run_score(cohort_path: str | Path, out: str | Path, model_uri: str | Sequence[str] | None, explain: int = 0,
-              chunk_rows: int = 100_000, mapping_path: str | Path | None = None) -> ScoreSummary:
+              chunk_rows: int = 100_000, mapping_path: str | Path | None = None,
+              threshold: float | None = None) -> ScoreSummary:
     """Score *cohort_path* with the logged model *model_uri*, or with each of several URIs into one file
-    (None: the only registered model's champion)."""
+    (None: the only registered model's champion); *threshold* calls the class label."""
     from ketamine_response.pipelines import registry, tracking
 
     uris: list[str | None] = [model_uri] if model_uri is None or isinstance(model_uri, str) else [*model_uri]
-    refuse_explain_several(len(uris), explain)
+    refuse_explain_several(len(uris), explain, threshold)
     check_paths(Path(cohort_path), Path(out), mapping_path)  # before the models load
     tracking.open_store()
     resolved = [registry.resolve_model(uri) for uri in uris or [None]]
     refuse_repeats(resolved)  # before loading: a repeat is a typo, not worth a model download
     scorers = [Scorer(registry.load_model(uri).unwrap_python_model(), name, version) for uri, name, version in resolved]
-    return score_models(cohort_path, out, scorers, explain, chunk_rows, mapping_path)
+    return score_models(cohort_path, out, scorers, explain, chunk_rows, mapping_path, threshold)
 
 
-def refuse_explain_several(count: int, explain: int) -> None:
-    """--explain with several models is refused (exit 2): one file of several models' reasons would leave
-    the reader guessing which model each reason belongs to."""
+def refuse_explain_several(count: int, explain: int, threshold: float | None = None) -> None:
+    """--explain or --threshold with several models is refused (exit 2): one file of several models' reasons
+    would leave the reader guessing which model each reason belongs to, and a threshold is a decision about
+    one model's probability; a bad threshold is refused too."""
+    check_threshold(threshold)
     if count > 1 and explain:
         raise UsageError("--explain explains one model's predictions: score with a single --model to get its "
                          "reasons (run score once per model with --explain), or drop --explain.")
+    if count > 1 and threshold is not None:
+        raise UsageError("--threshold calls one model's class label: score with a single --model to apply it "
+                         "(run score once per model), or drop --threshold.")
 
 
 def refuse_repeats(resolved: Sequence[tuple[str, str, str]]) -> None:
@@ -118,14 +150,15 @@ def refuse_clashes(scorers: Sequence[Scorer]) -> None:
 def own_columns(scorer: Scorer) -> list[str]:
     """The columns a model adds beside others: its predictions and per-arm columns, its name and version."""
     target = scorer.model.target
-    predicted = [c for c in empty_scores(scorer.model, 0).columns if c not in SHARED_COLUMNS]
+    predicted = [c for c in empty_scores(scorer.model, 0, threshold=scorer.threshold).columns if c not in SHARED_COLUMNS]
     return [*predicted, f"model_name_{target}", f"model_version_{target}"]
 
 
 def check_paths(cohort_path: Path, out: Path, mapping_path: str | Path | None) -> None:
     """A known output format, and no output that would replace the cohort or mapping file (exit 2)."""
     format_of(out)
-    refuse_overwriting({"--out": out, "the rejected-rows file": rejected_path_for(out)}, [cohort_path, mapping_path])
+    refuse_overwriting({"--out": out, "the rejected-rows file": rejected_path_for(out), "the model sidecar": sidecar_path(out)},
+                       [cohort_path, mapping_path])
 
 
 def rejected_path_for(out: Path) -> Path:
@@ -133,140 +166,87 @@ def rejected_path_for(out: Path) -> Path:
     return out.with_name(f"{out.stem}.rejected.csv")
 
 
-def explain_columns(model: ScoringModel, table: pd.DataFrame, k: int) -> pd.DataFrame:
-    """The k features that pushed each course's prediction most: name, value, SHAP (log-odds), as the
-    ``reason_<i>_feature``, ``_value`` and ``_shap`` columns of the scores."""
-    explanation = model.explain_table(table)
-    values = explanation.values.to_numpy()
-    features = model.feature_table(table).reindex(columns=explanation.values.columns).to_numpy(dtype=float)
-    order = np.argsort(-np.abs(values), axis=1)[:, :k]
-    rows = np.arange(len(table))[:, None]
-    names = np.asarray(explanation.values.columns, dtype=object)
-    out = {}
-    for i in range(min(k, values.shape[1])):
-        out[f"reason_{i + 1}_feature"] = names[order[:, i]]
-        out[f"reason_{i + 1}_value"] = features[rows[:, 0], order[:, i]]
-        out[f"reason_{i + 1}_shap"] = values[rows[:, 0], order[:, i]]
-    return pd.DataFrame(out, index=table.index)
-
-
-def _score_chunk(model: ScoringModel, table: pd.DataFrame, name: str, version: str, explain: int,
-                 blind: bool = False) -> pd.DataFrame:
+def _score_chunk(scorer: Scorer, table: pd.DataFrame, explain: int, blind: bool = False) -> pd.DataFrame:
+    model, ids = scorer.model, {"model_name": scorer.name, "model_version": scorer.version}
     if blind:  # no treatment given: the per-arm columns only, for a clinician choosing the arm
-        return pd.concat([pd.DataFrame({"patient_id": table["patient_id"], "model_name": name, "model_version": version},
-                                       index=table.index), model.arm_table(table)], axis=1).assign(
-            warnings=model.unseen(table.drop(columns="treatment")))
-    predicted = model.predictions(table)  # blank for an arm the model never saw (named in `warnings`)
-    unseen = model.unseen(table)
-    out = pd.DataFrame({"patient_id": table["patient_id"], "treatment": table["treatment"], **predicted,
-                        "model_name": name, "model_version": version}, index=table.index)
-    out = pd.concat([out, model.arm_table(table)], axis=1).assign(warnings=unseen)
-    return pd.concat([out, explain_columns(model, table, explain)], axis=1) if explain else out
+        out = pd.concat([pd.DataFrame({"patient_id": table["patient_id"], **ids}, index=table.index),
+                         model.arm_table(table)], axis=1)
+        out = out.assign(warnings=with_caveats(model, model.unseen(table.drop(columns="treatment"))))
+    else:  # blank predictions for an arm the model never saw (named in `warnings`)
+        predicted = labelled(model, model.predictions(table), scorer.threshold)
+        out = pd.DataFrame({"patient_id": table["patient_id"], "treatment": table["treatment"], **predicted, **ids},
+                           index=table.index)
+        out = pd.concat([out, model.arm_table(table)], axis=1).assign(warnings=with_caveats(model, model.unseen(table)))
+    return pd.concat([out, explain_columns(model, table, explain, blind)], axis=1) if explain else out
 
 
-def rejected_rows(raw: pd.DataFrame, problems: pd.DataFrame) -> pd.DataFrame:
-    """The rows of *raw* that have *problems*, unchanged, after their ``row`` number and before a ``problems``
-    text joining every problem of the row: the rejected-rows file of both engines."""
-    text = (problems["column"] + ": " + problems["problem"]).groupby(problems["row"]).agg("; ".join)
-    original = raw.loc[text.index].copy()
-    original.insert(0, "row", text.index)
-    original["problems"] = text.to_numpy()
-    return original
-
-
-def _duplicates(path: Path, mapping, chunk_rows: int, blind: bool) -> pd.DataFrame:
-    if blind:  # no course key without a treatment; each row gets every arm's prediction on its own
-        return pd.DataFrame(columns=["row", "column", "value", "problem"])
-    inverse = {v: k for k, v in mapping.columns.items()}
-    names = [inverse.get(c, c) for c in ("patient_id", "treatment")]
-    keys = pd.concat(list(iter_cohort_chunks(path, chunk_rows, names)), ignore_index=True)
-    return key_problems(keys.rename(columns=dict(zip(names, ("patient_id", "treatment")))))[1]
-
-
-def require_keys(path: Path, mapping, blind: bool) -> None:
-    """The key columns must exist before the first pass reads them (a clear exit 2, not a reader error);
-    a blind file needs ``patient_id`` only."""
-    inverse = {v: k for k, v in mapping.columns.items()}
-    columns = cohort_columns(path)
-    for key in ("patient_id",) if blind else ("patient_id", "treatment"):
-        if inverse.get(key, key) not in columns:
-            raise CohortFileError(f"{path}: no '{inverse.get(key, key)}' column; it is required (one row per "
-                                  "treatment course, keyed by patient_id and treatment). Add it, or map your "
-                                  "column to it with --mapping.")
-
-
-def is_blind(path: Path, mapping, model: ScoringModel, explain: int, label: str = "this model") -> bool:
-    """Whether the file has no treatment column and the model (*label*, in the message) can score every arm."""
-    inverse = {v: k for k, v in mapping.columns.items()}
-    if inverse.get("treatment", "treatment") in cohort_columns(path):
-        return False
-    if not model.arm_columns():
-        raise UsageError(f"{path}: there is no treatment column, and {label} predicts for the arm given only "
-                         "(it was trained without a placebo arm, or on a continuous target). Add the treatment "
-                         "column (ketamine_iv, esketamine_in or placebo).")
-    if explain:
-        raise UsageError(f"{path}: --explain needs the treatment column (reasons explain the arm given). "
-                         "Add it, or score without --explain to get every arm's probability.")
-    return True
-
-
-def all_blind(path: Path, mapping, scorers: Sequence[Scorer], explain: int) -> bool:
+def all_blind(path: Path, mapping, scorers: Sequence[Scorer]) -> bool:
     """:func:`is_blind` for every model: a blind file needs each of them to score every arm."""
     several = len(scorers) > 1  # then a refusal names the model it is about
-    return all(is_blind(path, mapping, s.model, explain, f"model {s.label}" if several else "this model")
+    return all(is_blind(path, mapping, s.model, f"model {s.label}" if several else "this model")
                for s in scorers)
 
 
 def score_file(cohort_path: str | Path, out: str | Path, model: ScoringModel, model_name: str, model_version: str,
-               explain: int = 0, chunk_rows: int = 100_000, mapping_path: str | Path | None = None) -> ScoreSummary:
+               explain: int = 0, chunk_rows: int = 100_000, mapping_path: str | Path | None = None,
+               threshold: float | None = None) -> ScoreSummary:
     """Score every valid row of a cohort file; write the rest, unchanged, to ``<out>.rejected.csv``."""
-    return score_models(cohort_path, out, [Scorer(model, model_name, model_version)], explain, chunk_rows, mapping_path)
+    return score_models(cohort_path, out, [Scorer(model, model_name, model_version)], explain, chunk_rows, mapping_path,
+                        threshold)
+
+
+def with_thresholds(scorers: Sequence[Scorer], threshold: float | None) -> list[Scorer]:
+    """Each scorer with the threshold its label is called at (:func:`resolve_threshold`)."""
+    return [replace(s, threshold=t, threshold_source=why) for s in scorers
+            for t, why in [resolve_threshold(s.model, threshold)]]
 
 
 def score_models(cohort_path: str | Path, out: str | Path, scorers: Sequence[Scorer], explain: int = 0,
-                 chunk_rows: int = 100_000, mapping_path: str | Path | None = None) -> ScoreSummary:
+                 chunk_rows: int = 100_000, mapping_path: str | Path | None = None,
+                 threshold: float | None = None) -> ScoreSummary:
     """:func:`score_file` with one model or several: one row per course with every model's columns."""
     cohort_path, out = Path(cohort_path), Path(out)
-    refuse_explain_several(len(scorers), explain)
+    refuse_explain_several(len(scorers), explain, threshold)
     check_paths(cohort_path, out, mapping_path)
+    scorers = with_thresholds(scorers, threshold)
     refuse_clashes(scorers)
     mapping = load_mapping(mapping_path)
     for scorer in scorers:
         scorer.model.use_threads(os.cpu_count() or 1)
-    blind = all_blind(cohort_path, mapping, scorers, explain)
+    blind = all_blind(cohort_path, mapping, scorers)
     require_keys(cohort_path, mapping, blind)
-    duplicates = _duplicates(cohort_path, mapping, chunk_rows, blind)
+    duplicates = key_duplicates(cohort_path, mapping, chunk_rows, blind)
+    used = model_inputs([s.model for s in scorers])
+    header = combined(scorers, [empty_scores(s.model, explain, blind, s.threshold) for s in scorers])
     scored_sink, rejected_sink = OutputSink(out), OutputSink(rejected_path_for(out))
     read = scored = rejected = 0
     chunks = iter_cohort_chunks(cohort_path, chunk_rows)  # a generator: nothing is read until the loop
+    sidecar = None
     try:
+        sidecar = Sidecar(out, sidecar_text(scorers, list(header.columns), cohort_path))
         for chunk in chunks:
             chunk.index = pd.RangeIndex(read + 1, read + 1 + len(chunk), name="row")
-            renamed = apply_mapping(chunk, mapping, str(cohort_path))
-            if blind:  # a placeholder arm for validation and features; arm_table sets each arm in turn
-                renamed = renamed.assign(treatment=BLIND_ARM)
-            checked = validate_table(renamed, str(cohort_path), mapping, first_row=read + 1, check_duplicates=False)
-            here = duplicates[duplicates["row"].between(read + 1, read + len(chunk))]
-            problems = pd.concat([checked.problems, here.assign(patient_id="")], ignore_index=True)
+            good, problems = checked_chunk(chunk, str(cohort_path), mapping, blind, duplicates, used)
             bad = problems["row"].unique()
             if len(bad):
                 rejected_sink.write(rejected_rows(chunk, problems))
-            good = checked.table.drop(index=list(bad))
             if len(good):
-                scored_sink.write(combined(scorers, [_score_chunk(s.model, good, s.name, s.version, explain, blind)
-                                                     for s in scorers]))
+                scored_sink.write(combined(scorers, [_score_chunk(s, good, explain, blind) for s in scorers]))
             read, scored, rejected = read + len(chunk), scored + len(good), rejected + len(bad)
         # both files always exist, with their header even when nothing landed in them
         if not scored_sink.started:
-            scored_sink.write(combined(scorers, [empty_scores(s.model, explain, blind) for s in scorers]))
+            scored_sink.write(header)
         if not rejected_sink.started:
             rejected_sink.write(pd.DataFrame(columns=["row", *chunk.columns, "problems"]))
         scored_sink.close()
         rejected_sink.close()
+        sidecar.close()
     except BaseException as exc:
         chunks.close()  # the reader's file handle, before the error travels up
         scored_sink.discard()
         rejected_sink.discard()
+        if sidecar is not None:
+            sidecar.discard()
         if isinstance(exc, OSError):  # a full disk, a missing or read-only folder: the user can fix it
             raise CohortFileError(f"{out}: cannot be written ({exc.strerror or exc}). Check that the folder exists, "
                                   "is writable and has free space; nothing was left behind.") from None
@@ -274,7 +254,28 @@ def score_models(cohort_path: str | Path, out: str | Path, scorers: Sequence[Sco
     log.info("scored %s: read %d, scored %d, rejected %d", cohort_path, read, scored, rejected)
     first = scorers[0]
     return ScoreSummary(read, scored, rejected, out, rejected_path_for(out), first.name, first.version,
-                        tuple((s.name, s.version) for s in scorers))
+                        tuple((s.name, s.version) for s in scorers), all_caveats(scorers))
+
+
+def all_caveats(scorers: Sequence[Scorer]) -> tuple[str, ...]:
+    """Every model's caveats, each led by the model's target when several models score."""
+    lead = len(scorers) > 1
+    return tuple(f"{s.model.target}: {c}" if lead else c for s in scorers for c in caveats(s.model))
+
+
+def checked_chunk(chunk: pd.DataFrame, source: str, mapping, blind: bool, duplicates: pd.DataFrame,
+                  used: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A chunk's valid rows (validated) and the problems that reject the others: those in the *used* columns
+    (:func:`model_inputs`) and the duplicated keys found across the file."""
+    renamed = apply_mapping(chunk, mapping, source)
+    if blind:  # a placeholder arm for validation and features; arm_table sets each arm in turn
+        renamed = renamed.assign(treatment=BLIND_ARM)
+    first = int(chunk.index[0])
+    checked = validate_table(renamed, source, mapping, first_row=first, check_duplicates=False)
+    here = duplicates[duplicates["row"].between(first, first + len(chunk) - 1)]
+    problems = pd.concat([checked.problems[checked.problems["column"].isin(used)], here.assign(patient_id="")],
+                         ignore_index=True)
+    return checked.table.drop(index=list(problems["row"].unique())), problems
 
 
 def combined(scorers: Sequence[Scorer], frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -301,12 +302,14 @@ def joined_warnings(so_far: pd.Series, more: pd.Series, target: str) -> pd.Serie
     return so_far + separator + np.where(has, target + ": " + more, "")
 
 
-def empty_scores(model: ScoringModel, explain: int, blind: bool = False) -> pd.DataFrame:
+def empty_scores(model: ScoringModel, explain: int, blind: bool = False, threshold: float | None = None) -> pd.DataFrame:
     """The scores output with no rows: its columns in order (written when no row was valid; the Spark
-    engine selects these columns)."""
+    engine selects these columns). The label column only with a *threshold*."""
+    reasons = reason_columns(model, explain, blind)
     if blind:
-        return pd.DataFrame(columns=["patient_id", "model_name", "model_version", *model.arm_columns(), "warnings"])
-    predicted = list(model.score_columns)
+        return pd.DataFrame(columns=["patient_id", "model_name", "model_version", *model.arm_columns(), "warnings",
+                                     *reasons])
+    label = label_column(model) if threshold is None else None
+    predicted = [c for c in model.score_columns if c != label]
     columns = ["patient_id", "treatment", *predicted, "model_name", "model_version", *model.arm_columns(), "warnings"]
-    columns += [f"reason_{i + 1}_{part}" for i in range(explain) for part in ("feature", "value", "shap")]
-    return pd.DataFrame(columns=columns)
+    return pd.DataFrame(columns=[*columns, *reasons])

@@ -44,13 +44,16 @@ from ketamine_response.features.cohort.validation import duplicate_keys, validat
 from ketamine_response.features.errors import CohortFileError, UsageError
 from ketamine_response.features.tasks import TASKS
 from ketamine_response.pipelines.flows.score import (
+    Scorer,
     ScoreSummary,
+    all_caveats,
     check_paths,
     empty_scores,
-    is_blind,
     rejected_path_for,
-    require_keys,
+    with_thresholds,
 )
+from ketamine_response.pipelines.flows.score_inputs import is_blind, model_inputs, require_keys
+from ketamine_response.pipelines.flows.score_sidecar import Sidecar, check_threshold, label_column, sidecar_text
 from ketamine_response.pipelines.flows.score_spark_tasks import columnar_rows, key_task, score_task, text_lines
 
 log = logging.getLogger(__name__)
@@ -61,12 +64,14 @@ _BATCH_ROWS = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 
 def run_score_spark(cohort_path: str | Path, out: str | Path, model_uri: str | None, explain: int = 0,
-                    mapping_path: str | Path | None = None, master: str | None = None) -> ScoreSummary:
+                    mapping_path: str | Path | None = None, master: str | None = None,
+                    threshold: float | None = None) -> ScoreSummary:
     """Score *cohort_path* with the logged model *model_uri* on Spark (*master*: default ``$SPARK_MASTER`` or
     local[2]); the same files and counts as :func:`ketamine_response.pipelines.flows.score.run_score`."""
     from ketamine_response.pipelines import registry, tracking
 
     cohort_path, out = Path(cohort_path), Path(out)
+    check_threshold(threshold)
     check_paths(cohort_path, out, mapping_path)
     read = _spark_read(cohort_path)
     header = _check_readable(cohort_path, read)
@@ -75,10 +80,11 @@ def run_score_spark(cohort_path: str | Path, out: str | Path, model_uri: str | N
     uri, name, version = registry.resolve_model(model_uri)
     pyfunc = registry.load_model(uri)  # checked against the recorded SHA-256 before unpickling
     model = pyfunc.unwrap_python_model()
-    if len(model.score_columns) > 2:  # the Spark UDF returns one prediction per course
-        raise UsageError(f"{name} version {version} predicts {', '.join(model.score_columns)}: the Spark engine scores "
+    predicted = model.task.columns_for(model.target)  # the prediction and its call; its interval columns are extras
+    if len(predicted) > 2:  # the Spark UDF returns one prediction per course
+        raise UsageError(f"{name} version {version} predicts {', '.join(predicted)}: the Spark engine scores "
                          "models with one prediction per course; score it with --engine local.")
-    blind = is_blind(cohort_path, mapping, model, explain)
+    blind = is_blind(cohort_path, mapping, model)
     require_keys(cohort_path, mapping, blind)
     if getattr(model, "extra_features", ()):
         raise UsageError(f"model {uri} uses extra features declared by a column mapping ({', '.join(model.extra_features)}); "
@@ -90,9 +96,10 @@ def run_score_spark(cohort_path: str | Path, out: str | Path, model_uri: str | N
         udf = None if blind else registry.spark_udf(spark, uri)  # from its own verified copy of the files
     signature = pyfunc.metadata.get_input_schema()  # the columns the pyfunc takes (it warns about others)
     inputs = signature.input_names() if signature is not None else list(valid)
+    scorer = with_thresholds([Scorer(model, name, version)], threshold)[0]
     job = dict(path=cohort_path, read=read, header=header, mapping=mapping, blind=blind, explain=explain, valid=valid,
-               inputs=[c for c in inputs if c in valid])
-    return _score(spark, job, model, udf, name, version, out)
+               inputs=[c for c in inputs if c in valid], used=model_inputs([model]))
+    return _score(spark, job, scorer, udf, out)
 
 
 def _spark_read(path: Path) -> SparkRead:
@@ -185,68 +192,77 @@ def _stage_schema(source: Any, job: dict[str, Any], extras: list[str]) -> str:
         kinds = ["string"] * len(job["header"].columns)
     return ", ".join(["row long", "problems string", *(f"c{i} {t}" for i, t in enumerate(kinds)),
                       *(f"v{j} {t}" for j, t in enumerate(job["valid"].values())),
-                      *(f"e{k} {'string' if c == 'warnings' or c.endswith('_feature') else 'double'}"
+                      *(f"e{k} {'string' if c == 'warnings' or c.endswith(('_feature', '_value')) else 'double'}"
                         for k, c in enumerate(extras))])
 
 
-def _write_parts(spark: Any, job: dict[str, Any], model: Any, udf: Any, ids: tuple[str, str], columns: list[str],
-                 tmp: Path, held: list[Any]) -> None:
+def _write_parts(spark: Any, job: dict[str, Any], scorer: Scorer, udf: Any, columns: list[str], tmp: Path,
+                 held: list[Any]) -> None:
     """Validate and score in Spark tasks; write the scored and the rejected rows as Parquet parts under *tmp*.
     What Spark keeps for the job (broadcasts, the persisted stage) goes into *held* for the caller to release."""
     from pyspark import StorageLevel, cloudpickle
     from pyspark.sql import functions as F
 
-    header, valid = job["header"], job["valid"]
+    header, valid, model = job["header"], job["valid"], scorer.model
     extras = [c for c in columns if c not in (*_PREDICTED, *KEY)]
     source = _rows(spark, job["read"], job["path"], header.columns)
     duplicates = _key_problems(spark, job, source)
     held += [spark.sparkContext.broadcast(cloudpickle.dumps(model)), spark.sparkContext.broadcast(duplicates)]
     task = partial(score_task, parse=job["read"].parse_lines, header=header, source=str(job["path"]), mapping=job["mapping"],
                    blind=job["blind"], explain=job["explain"], model=(secrets.token_hex(8), held[0]), duplicates=held[1],
-                   valid_columns=list(valid), extra_columns=extras)
+                   valid_columns=list(valid), extra_columns=extras, used=job["used"])
     stage = source.mapInPandas(task, _stage_schema(source, job, extras)).persist(StorageLevel.DISK_ONLY)
     held.append(stage)  # read twice below: scored, rejected rows
     v = {c: F.col(f"v{j}") for j, c in enumerate(valid)}
     picked = {**{c: F.col(f"e{k}") for k, c in enumerate(extras)}, "patient_id": v["patient_id"],
-              "treatment": v["treatment"], "model_name": F.lit(ids[0]), "model_version": F.lit(ids[1])}
+              "treatment": v["treatment"], "model_name": F.lit(scorer.name), "model_version": F.lit(scorer.version)}
     scored = stage.where(F.col("problems").isNull())
     if not job["blind"]:
         scored = scored.withColumn("_p", udf(F.struct(*[v[c].alias(c) for c in job["inputs"]])))
         p = F.col("_p")
-        called = F.when(F.isnan(p) | p.isNull(), None).otherwise((p >= model.threshold).cast("long"))
-        picked |= dict(zip(model.score_columns, (p, called)))  # the prediction, then the call at the threshold
+        # the prediction, then the call at the stated threshold (none without one); its interval columns come
+        # from the tasks, as extras
+        picked[model.task.columns_for(model.target)[0]] = p
+        label = label_column(model)
+        if label is not None and scorer.threshold is not None:
+            picked[label] = F.when(F.isnan(p) | p.isNull(), None).otherwise((p >= scorer.threshold).cast("long"))
     scored.select("row", *[picked[c].alias(c) for c in columns]).write.parquet(str(tmp / "scored"))
     stage.where(F.col("problems").isNotNull()).select(
         "row", *[F.col(f"c{i}") for i in range(len(header.columns))], "problems").write.parquet(str(tmp / "rejected"))
 
 
-def _score(spark: Any, job: dict[str, Any], model: Any, udf: Any, name: str, version: str, out: Path) -> ScoreSummary:
-    header = job["header"].columns
-    columns = empty_scores(model, job["explain"], job["blind"]).columns.tolist()
+def _score(spark: Any, job: dict[str, Any], scorer: Scorer, udf: Any, out: Path) -> ScoreSummary:
+    header, model, name, version = job["header"].columns, scorer.model, scorer.name, scorer.version
+    empty = empty_scores(model, job["explain"], job["blind"], scorer.threshold)
+    columns, label = empty.columns.tolist(), label_column(model)
     tmp = out.with_name(f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.spark")
     scored_sink, rejected_sink = OutputSink(out), OutputSink(rejected_path_for(out))
     held: list[Any] = []
-    batch_rows = None
+    batch_rows = sidecar = None
     try:
         tmp.mkdir()  # a missing or read-only output folder fails here, before Spark writes (or creates) anything
         # Arrow batches of the local engine's chunk size (Spark's default, 10,000, makes the model's per-call
         # overhead dominate); set for this job only
         batch_rows = spark.conf.get(_BATCH_ROWS)
         spark.conf.set(_BATCH_ROWS, "100000")
+        sidecar = Sidecar(out, sidecar_text([scorer], columns, job["path"]))
         with _pandas3_note():
-            _write_parts(spark, job, model, udf, (name, version), columns, tmp, held)
+            _write_parts(spark, job, scorer, udf, columns, tmp, held)
         n_scored = _merge(tmp / "scored", scored_sink, lambda f: f.drop(columns="row").astype(
-            {c: t for c, t in (("predicted_responder", "Int64"), ("warnings", object)) if c in f}))
+            {c: t for c, t in ((label, "Int64"), ("warnings", object)) if c in f}))
         n_rejected = _merge(tmp / "rejected", rejected_sink, lambda f: f.set_axis(["row", *header, "problems"], axis=1))
         if not scored_sink.started:
-            scored_sink.write(empty_scores(model, job["explain"], job["blind"]))
+            scored_sink.write(empty)
         if not rejected_sink.started:
             rejected_sink.write(pd.DataFrame(columns=["row", *header, "problems"]))
         scored_sink.close()
         rejected_sink.close()
+        sidecar.close()
     except BaseException as exc:
         scored_sink.discard()
         rejected_sink.discard()
+        if sidecar is not None:
+            sidecar.discard()
         if isinstance(exc, OSError):  # a full disk, a missing or read-only folder: the user can fix it
             raise CohortFileError(f"{out}: cannot be written ({exc.strerror or exc}). Check that the folder exists, "
                                   "is writable and has free space; nothing was left behind.") from None
@@ -261,7 +277,8 @@ def _score(spark: Any, job: dict[str, Any], model: Any, udf: Any, name: str, ver
             value.unpersist()
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("scored %s on Spark: read %d, scored %d, rejected %d", job["path"], n_scored + n_rejected, n_scored, n_rejected)
-    return ScoreSummary(n_scored + n_rejected, n_scored, n_rejected, out, rejected_path_for(out), name, version)
+    return ScoreSummary(n_scored + n_rejected, n_scored, n_rejected, out, rejected_path_for(out), name, version,
+                        caveats=all_caveats([scorer]))
 
 
 def _merge(folder: Path, sink: OutputSink, shape: Callable[[pd.DataFrame], pd.DataFrame]) -> int:

@@ -28,7 +28,9 @@ from ketamine_response.features.cohort.formats import Header, LineParser
 from ketamine_response.features.cohort.mapping import ColumnMapping, apply_mapping
 from ketamine_response.features.cohort.schema import KEY
 from ketamine_response.features.cohort.validation import key_problems, validate_table
-from ketamine_response.pipelines.flows.score import BLIND_ARM, explain_columns, rejected_rows
+from ketamine_response.pipelines.flows.score_inputs import BLIND_ARM, rejected_rows
+from ketamine_response.pipelines.flows.score_reasons import explain_columns
+from ketamine_response.pipelines.flows.score_sidecar import with_caveats
 
 _MODELS: dict[str, Any] = {}  # the driver's key of a model -> the model, unpickled once per Python worker (reused)
 
@@ -100,11 +102,12 @@ def _model(key: str, broadcast: Any) -> Any:
 
 def score_task(batches: Iterator[pd.DataFrame], parse: LineParser | None, header: Header, source: str,
                mapping: ColumnMapping, blind: bool, explain: int, model: tuple[str, Any], duplicates: Any,
-               valid_columns: list[str], extra_columns: list[str]) -> Iterator[pd.DataFrame]:
+               valid_columns: list[str], extra_columns: list[str], used: set[str]) -> Iterator[pd.DataFrame]:
     """Validate each batch as the local engine does. Every row comes out once: ``row``; ``problems`` (None when
     valid); the original cells ``c<i>`` (rejected rows); the validated cells ``v<j>``, the model input, and the
     model's per-arm columns, warnings and reasons ``e<k>`` (valid rows). The probability is the model's pyfunc,
-    applied by the driver's spark_udf to the ``v`` columns of the valid rows."""
+    applied by the driver's spark_udf to the ``v`` columns of the valid rows. Only problems in the *used*
+    columns (what the model reads, the keys and required columns) reject a row, as locally."""
     scorer = _model(*model)
     dups = duplicates.value
     for raw in _batches(batches, parse, header, source):
@@ -113,7 +116,8 @@ def score_task(batches: Iterator[pd.DataFrame], parse: LineParser | None, header
         if blind:  # a placeholder arm for validation and features, as locally
             renamed = renamed.assign(treatment=BLIND_ARM)
         checked = validate_table(renamed, source, mapping, first_row=0, check_duplicates=False)
-        problems = checked.problems.assign(row=rows[checked.problems["row"].to_numpy()])  # positions -> file rows
+        problems = checked.problems[checked.problems["column"].isin(used)]
+        problems = problems.assign(row=rows[problems["row"].to_numpy()])  # positions -> file rows
         problems = pd.concat([problems, dups[dups["row"].isin(rows)].assign(patient_id="")], ignore_index=True)
         bad = problems["row"].unique()
         table = checked.table.set_axis(raw.index)
@@ -136,5 +140,7 @@ def score_task(batches: Iterator[pd.DataFrame], parse: LineParser | None, header
 def _extras(model: Any, good: pd.DataFrame, blind: bool, explain: int) -> pd.DataFrame:
     """The local engine's score columns but the model's pyfunc prediction (the driver adds it)."""
     seen = good.drop(columns="treatment") if blind else good
-    out = model.arm_table(good).assign(warnings=model.unseen(seen))
-    return pd.concat([out, explain_columns(model, good, explain)], axis=1) if explain else out
+    # the prediction's interval columns (none for a blind file, which has no prediction of the arm given)
+    intervals = pd.DataFrame(index=good.index) if blind else model.interval_table(good)
+    out = pd.concat([intervals, model.arm_table(good)], axis=1).assign(warnings=with_caveats(model, model.unseen(seen)))
+    return pd.concat([out, explain_columns(model, good, explain, blind)], axis=1) if explain else out

@@ -10,8 +10,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 from ketamine_response.features.build import FeatureTable, build_feature_table
 from ketamine_response.features.cohort.targets import Target
 from ketamine_response.features.cohort.validation import ValidatedCohort, load_cohort
@@ -27,10 +25,12 @@ from ketamine_response.pipelines.flows.features import usable_rows
 from ketamine_response.pipelines.folds import Data, pooled
 from ketamine_response.pipelines.integrity import file_digest
 from ketamine_response.pipelines.result import TrainingResult
+from ketamine_response.pipelines.training.caveats import model_caveats, operating_point
 from ketamine_response.pipelines.training.cv import check_cv_feasible
 from ketamine_response.pipelines.training.nested import fold_threshold
 from ketamine_response.pipelines.training.procedure import BENEFIT_NOTE, estimate_benefit, fit_all, make_model
 from ketamine_response.pipelines.training.progress import Progress, Publishing
+from ketamine_response.pipelines.training.replicates import fit_intervals
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,16 @@ def build_training_data(cohort: ValidatedCohort, target: Target | str, config: T
     return data, built, notes
 
 
-def log_result(result: TrainingResult, experiment: tuple[str, str], run_name: str, digest: str, source: str,
+def evidence_tags(result: TrainingResult, run_tags: dict[str, str]) -> dict[str, str]:
+    """Version tags saying what the version was trained on and the two facts ``promote`` checks (the
+    policy's alias rules) before it makes the version champion without a ``--reason``."""
+    p = result.permutation.p[SELECTED]
+    return {"trained_on": f"{run_tags['data_source']} ({len(result.data.y)} courses)",
+            "below_minimum_sample": str(result.sample_size.below_minimum).lower(),
+            "beats_permuted_labels": str(result.config.policy.beats_permutations(p)).lower()}
+
+
+def log_result(result: TrainingResult, experiment: tuple[str, str], digest: str, source: str,
                tags: dict[str, str]) -> None:
     """Into the active run: the model (registered, described, aliased only when earned), the parent's
     content and report, and one child run per family."""
@@ -75,13 +84,14 @@ def log_result(result: TrainingResult, experiment: tuple[str, str], run_name: st
     earned, result.alias_reason = config.policy.alias(result.permutation.p[SELECTED], len(result.data.y), size.below_minimum,
                                                       size.minimum)
     info, digest_tags = registry.log_model(result.model, input_example(result.model.training_columns))
-    name = tracking.registered_name(result.target)
-    version_tags = d.version_tags(result, digest, experiment_name, result.run_id) | digest_tags
+    name = tracking.registered_name(experiment_name, result.target)
+    version_tags = d.version_tags(result, digest, experiment_name, result.run_id) | evidence_tags(result, tags) | digest_tags
     result.version, result.alias = registry.register(
-        info.model_uri, name, earned, version_tags, d.version_description(result, digest, experiment_name, result.alias_reason))
+        info.model_uri, name, earned, version_tags, d.version_description(result, digest, experiment_name, result.alias_reason),
+        result.alias_reason)
     parent = run_content(result, SELECTED)
     parent["tables"] |= {"metrics.csv": result.table(), "feature_dictionary.csv": result.features.dictionary}
-    parent["texts"] = {"config.yaml": yaml.safe_dump(config.flat(), sort_keys=True),
+    parent["texts"] = {"config.yaml": config.as_yaml(result.data.task),  # re-runs with train --config
                        "notes.txt": "\n".join([*result.notes, d.selection_reason(result)]) + "\n"}
     if result.benefit is not None and result.benefit.summaries:
         parent = benefit_content(result.benefit, parent)  # first: the report page shows its figures
@@ -93,7 +103,7 @@ def log_result(result: TrainingResult, experiment: tuple[str, str], run_name: st
     tracking.set_run_tags({"mlflow.note.content": d.run_description(result, result.alias_reason),
                            "selected_model": result.selected, "registered_model": f"{name}/{result.version}",
                            "alias": result.alias or "none"})
-    tracking.log_children(experiment_id, run_name, config.flat(), tags, {f: run_content(result, f) for f in config.families},
+    tracking.log_children(experiment_id, config.flat(), tags, {f: run_content(result, f) for f in config.families},
                           {f: d.family_description(result, f) for f in config.families})
 
 
@@ -127,7 +137,10 @@ def fit_and_evaluate(cohort: ValidatedCohort, data: Data, built: FeatureTable, n
     benefit, learners = estimate_benefit(data, folds, built, config, periods, progress)
     if benefit is not None:
         notes += benefit.notes + [BENEFIT_NOTE.format(propensity=config.benefit.propensity)] * bool(benefit.summaries)
-    model = make_model(estimator, selected, data, built, cohort, target, fold_threshold(data, config), learners)
+    caveats = model_caveats(size, selected, tuple(data.X.columns), data.domains, learners, data_origin(cohort.table),
+                            p_selected, config)
+    model = make_model(estimator, selected, data, built, cohort, target, fold_threshold(data, config), learners,
+                       caveats, operating_point(config), fit_intervals(estimator, data, config, progress))
     return TrainingResult(target, config, data, built, folds, selected, evaluations, permutation, size, model,
                           shap, notes, benefit, warnings=warnings)
 
@@ -149,14 +162,16 @@ def run_train(cohort_path: str | Path, target: str, config: TrainConfig,
     c = config.cv
     check_cv_feasible(data.y, data.patients, data.sites, c.design, c.outer_folds, c.inner_folds, str(cohort_path), data.task)
     experiment_id = tracking.open_experiment(experiment)
-    digest, run_name = file_digest(cohort_path), f"{target}-{c.design}"
+    digest, origin = file_digest(cohort_path), tracking.origin_label(cohort.table, cohort_path)
+    run_name = tracking.run_name(target, origin, digest, datetime.now(UTC))
     tags = {"target": target, "cv_design": c.design, "data_digest": digest, "data_origin": data_origin(cohort.table),
+            "data_source": origin,
             "git_commit": tracking.git_commit(), **{f"version.{k}": v for k, v in tracking.package_versions().items()}}
     try:
         with tracking.training_run(experiment_id, run_name, config.flat(), tags):
             result = fit_and_evaluate(cohort, data, built, notes, target, config, Publishing(progress, tracking.set_progress))
             progress.stage("logging to MLflow")
-            log_result(result, (experiment_id, experiment), run_name, digest, Path(cohort_path).name, tags)
+            log_result(result, (experiment_id, experiment), digest, Path(cohort_path).name, tags)
     finally:
         progress.close()
     return result

@@ -66,6 +66,29 @@ def run_team_server(database: str, artifacts: str, host: str, port: int, workers
     return serve(team_server_command(artifacts, host, port, workers), env)
 
 
+def landing_url(host: str, port: int, experiment: str) -> tuple[str, str]:
+    """(the URL that opens *experiment*'s runs table in model-training mode with its headline columns, a note
+    for the user when it cannot: no store or no such experiment yet).
+
+    MLflow 3.17's sidebar toggle (GenAI or model training) is read from the URL's ``workflowType`` before the
+    browser's localStorage, whose default is GenAI: the parameter is what makes a fresh profile land on the
+    runs table rather than on the GenAI overview. The columns come from a shared view
+    (:func:`~ketamine_response.pipelines.tracking.share_runs_view`). Both are plain MLflow URL state, so no
+    app plugin (an entry point the install must register, and ``--app-name``) is needed.
+    """
+    from urllib.parse import urlencode
+
+    from ketamine_response.pipelines.tracking import RUNS_VIEW_KEY, share_runs_view
+
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # a wildcard bind is reached by loopback here
+    base = f"http://{f'[{shown}]' if ':' in shown else shown}:{port}/"
+    experiment_id = share_runs_view(experiment)
+    if experiment_id is None:
+        return base, f"no experiment '{experiment}' in the store yet: train first, or pass --experiment NAME"
+    query = urlencode({"workflowType": "machine_learning", "viewStateShareKey": RUNS_VIEW_KEY})
+    return f"{base}#/experiments/{experiment_id}/runs?{query}", ""
+
+
 def run_ui(uri: str, host: str, port: int) -> int:
     """Serve the project's store until the server exits or this process is told to stop; returns the exit code."""
     check_port(host, port)

@@ -13,15 +13,27 @@ import pandas as pd
 
 from ketamine_response.features.tasks import TaskKind, parse_target
 from ketamine_response.models.families import SELECTED
-from ketamine_response.pipelines.evaluation.benefit import BenefitResult, BenefitSummary
+from ketamine_response.pipelines.evaluation.benefit import BenefitResult
 from ketamine_response.pipelines.evaluation.evaluate import Evaluation
-from ketamine_response.pipelines.evaluation.heterogeneity import Verdict
+from ketamine_response.pipelines.evaluation.repeats import active
 from ketamine_response.pipelines.folds import pooled
 from ketamine_response.pipelines.reporting import sections, summary, tables
 from ketamine_response.pipelines.reporting.html import ReportContent, render_report
-from ketamine_response.pipelines.reporting.plots import benefit_calibration_figure, path_figure, performance_figures
+from ketamine_response.pipelines.reporting.plots import (
+    benefit_calibration_figure,
+    path_figure,
+    performance_figures,
+    treatment_selection_figure,
+)
 from ketamine_response.pipelines.reporting.shap_plots import shap_figures
-from ketamine_response.pipelines.reporting.wording import event_words, events_heading, first_question, outcome_word
+from ketamine_response.pipelines.reporting.wording import (  # benefit_sentence: the terminal imports it from here
+    benefit_calibration_words,
+    benefit_sentence,
+    event_words,
+    events_heading,
+    first_question,
+    outcome_word,
+)
 from ketamine_response.pipelines.result import TrainingResult
 
 RunContent = dict[str, Any]  # metrics, tables, figures, texts: the arguments of tracking's run logging
@@ -31,7 +43,7 @@ def run_content(result: TrainingResult, name: str) -> RunContent:
     """Metrics, tables and figures of one family's run, or of the selected procedure (*name* "selected")."""
     ev = result.evaluations[name]
     p = pooled(result.data, result.folds, None if name == SELECTED else name)
-    label = f"{name if name != 'selected' else result.selected} ({ev.headline} {ev.metrics[ev.headline]:.3f})"
+    label = name if name != SELECTED else f"selected ({result.selected})"  # the legends add the metric's own value
     metrics = ev.tracked_metrics(result.permutation.metrics(name))
     curve = "calibration_28d.csv" if ev.task.kind is TaskKind.SURVIVAL else "decision_curve.csv"  # what ev.curve holds
     extra = {}
@@ -40,7 +52,7 @@ def run_content(result: TrainingResult, name: str) -> RunContent:
         extra = sections.task_tables(result)
     return {"metrics": {k: v for k, v in metrics.items() if v == v},  # MLflow keeps NaN poorly: omit
             "tables": {curve: ev.curve, "subgroups.csv": ev.subgroups} | extra,
-            "figures": performance_figures(result.data.y, p, ev, label), "texts": {}}
+            "figures": performance_figures(result.data.y, p, ev, label, active(result.data)), "texts": {}}
 
 
 def shap_content(result: TrainingResult, parent: RunContent, digest: str, source: str,
@@ -64,7 +76,7 @@ def headline_sentence(ev: Evaluation) -> str:
     """The headline figures with their CIs and the question each answers, within the drug arm(s) first."""
     def figure(name: str, label: str) -> str:
         low, high = ev.ci[name]
-        return f"{label} {ev.metrics.get(name + '_fold_mean', ev.metrics[name]):.3f} (95% CI {low:.3f} to {high:.3f})"
+        return f"{label} {ev.metrics[name]:.3f} (95% CI {low:.3f} to {high:.3f})"
 
     parts = [figure(n, label) for n, label in (
         ("auroc_active", f"AUROC within the active arm(s), i.e. {outcome_word(ev.task)} if given the drug,"),
@@ -72,7 +84,7 @@ def headline_sentence(ev: Evaluation) -> str:
         ("auroc_gain_over_arm", "gain over a model that knows only the arm"),
         (ev.headline, ev.task.headline_wording))
         if n in ev.ci]
-    return "; ".join(parts) + " (means over outer folds, corrected resampled t intervals)"
+    return "; ".join(parts) + " (means over CV repeats, corrected t intervals)"
 
 
 TESTED_WORDS = {"auroc_active": "the AUROC within the active arm(s)",
@@ -108,7 +120,17 @@ def report_content(result: TrainingResult, source: str, digest: str, figures: di
         subgroups=tables.compact(sel.subgroups.rename(columns={"events": events_heading(sel.task).lower()})),
         small_subgroup=(result.config.policy.min_courses_per_group, result.config.policy.min_events_per_arm),
         roles_note=roles_exploratory(result), sections=sections.task_sections(result), outcome=outcome_word(sel.task),
-        small_events="relapses" if sel.task.kind is TaskKind.SURVIVAL else "in either outcome class")
+        small_events="relapses" if sel.task.kind is TaskKind.SURVIVAL else "in either outcome class",
+        frequencies=summary.natural_frequencies(result), completeness=sections.completeness(result))
+
+
+def who_benefits(result: TrainingResult) -> list[tuple[str, str]]:
+    """What the benefit calibration table shows, in one sentence, as a headline item (none without the figures)."""
+    benefit = result.benefit
+    if benefit is None or not benefit.summaries or not (benefit.primary.shown and benefit.primary.varies):
+        return []
+    reading = benefit_calibration_words(benefit.primary)
+    return [("Who benefits", reading)] if reading else []
 
 
 def headline(result: TrainingResult) -> list[tuple[str, str]]:
@@ -116,7 +138,7 @@ def headline(result: TrainingResult) -> list[tuple[str, str]]:
     sel = result.evaluations[SELECTED]
     prediction = f"{headline_sentence(sel)}; {test_sentence(result, SELECTED)}."
     return [("How well it predicts", prediction), ("Which features matter", summary.feature_sentence(result)),
-            ("At the operating threshold", summary.operating_point(result)),
+            *who_benefits(result), ("At the operating threshold", summary.operating_point(result)),
             ("Calibration", summary.calibration_text(sel))]
 
 
@@ -179,8 +201,10 @@ def questions(result: TrainingResult) -> list[tuple[str, str]]:
                            "binary targets (response, remission)")]
     if "auroc_active" in sel.ci:
         low, high = sel.ci["auroc_active"]
-        first = (f"AUROC {sel.metrics['auroc_active']:.3f} "
-                 f"(95% CI {low:.3f} to {high:.3f}), judged on drug-arm courses only, out of fold")
+        chance = summary.drug_probability(result)
+        first = (f"{chance[:1].upper() + chance[1:]}; " if chance else "") + (
+            f"how well it ranks drug-arm courses: AUROC {sel.metrics['auroc_active']:.3f} "
+            f"(95% CI {low:.3f} to {high:.3f}), judged on drug-arm courses only, out of fold")
     elif "responders_active" in sel.metrics:
         first = withheld_active(sel.metrics, result.config.policy.min_events_per_arm, event_words(sel.task))
     else:
@@ -197,106 +221,12 @@ def questions(result: TrainingResult) -> list[tuple[str, str]]:
             ("How much more likely than on placebo (who benefits)?", second)]
 
 
-def _p(value: float) -> str:
-    """'p = 0.125', or 'p < 0.001' below what three decimals show."""
-    shown = tables.fmt(value)
-    return f"p {shown[0]} {shown[1:]}" if shown.startswith("<") else f"p = {shown}"
-
-
-def _ci3(values: tuple[float, float, float], digits: int = 3) -> str:
-    return f"{values[0]:.{digits}f} (95% CI {values[1]:.{digits}f} to {values[2]:.{digits}f})"
-
-
 def withheld_active(m: dict[str, float], min_events: int, words: tuple[str, str] = ("responders", "non-responders")) -> str:
     """Why the within-drug AUROC is not shown: the drug arm's counts (*m*, the metrics) against the policy's minimum;
     *words* name the courses with and without the event (``wording.event_words``)."""
     return (f"withheld: {int(m['responders_active'])} {words[0]} and {int(m['non_responders_active'])} {words[1]} "
             f"on the drug (at least {min_events} of each are needed); the p beside the AUROC pooling all arms tests "
             "that pooled AUROC, which the arm alone can carry")
-
-
-def _verdict_words(s: BenefitSummary) -> str:
-    """What the run says about heterogeneity of a benefit model whose benefit varies."""
-    if s.verdict is Verdict.SHOWN:
-        return "heterogeneity shown: the predicted benefit tracks the doubly robust benefit (see the BLP test)"
-    if s.verdict is Verdict.OTHER and s.heterogeneity is not None:
-        p, name = s.heterogeneity.best_learner_p
-        return (f"heterogeneity not shown for this model's ranking (see the BLP test), though {name}'s out-of-fold "
-                f"benefit tracks the doubly robust benefit (one-sided BLP {_p(p)}, below alpha after Bonferroni over "
-                f"the {s.heterogeneity.learners_tested} learners tested); see the learners table")
-    return ("heterogeneity not shown: neither this model's BLP test nor any learner's own shows that the predicted "
-            "differences in benefit are real, so read the ranking as unproven")
-
-
-def _constant_sentence(s: BenefitSummary) -> str:
-    """A benefit model that predicts one benefit for everyone: "no heterogeneity" only where the learners' tests agree."""
-    gap = f"mean observed minus predicted benefit {_ci3(s.calibration_summary['gap'])}"
-    p, name = s.heterogeneity.best_learner_p if s.heterogeneity is not None else (float("nan"), "")
-    if s.verdict is Verdict.MISSED:
-        return (f"the benefit model ({s.learner}) predicts the same benefit for everyone, yet {name}'s out-of-fold "
-                f"benefit tracks the doubly robust benefit (one-sided BLP {_p(p)}, below alpha after Bonferroni over "
-                f"the learners): heterogeneity is likely and this model does not rank it; see the learners table; {gap}")
-    if s.verdict is Verdict.NOT_SHOWN:
-        return (f"the benefit model ({s.learner}) predicts the same benefit for everyone; no test shows heterogeneity "
-                f"(smallest one-sided learner BLP {_p(p)}, not below alpha once adjusted for the learners tried), nor "
-                f"does that support 'none'; {gap}")
-    tested = (f"and no learner's out-of-fold benefit tracks the doubly robust benefit (smallest one-sided BLP {_p(p)}, "
-              "unadjusted)") if p == p else "and no learner's benefit varies"
-    return (f"no heterogeneity predicted (the benefit model, {s.learner}, predicts the same benefit for everyone, "
-            f"{tested}; this is no proof that benefit is the same for all, and it gets no c-for-benefit); {gap}")
-
-
-def benefit_sentence(s: BenefitSummary) -> str:
-    """One comparison's benefit figures, each with its CI and what it answers; withheld figures give their counts."""
-    text = (f"{s.arm} vs placebo ({s.n_drug} drug courses, {s.responders_drug} responders; {s.n_placebo} placebo "
-            f"courses, {s.responders_placebo} responders)")
-    if not s.shown:
-        text += (f": benefit figures withheld, fewer than {s.min_events} responders or non-responders in an arm")
-    elif not s.varies:
-        text += ": " + _constant_sentence(s)
-    else:
-        text += (f": c-for-benefit of the out-of-fold procedure {_ci3(s.c_for_benefit)} (0.5 = no better than chance "
-                 f"at ranking benefit; learner chosen within each fold), final model {s.learner} (x: the share of the "
-                 f"learner's spread of benefit it keeps, the BLP slope shrunk by its uncertainty, 0.10 to 1, 0.10 where "
-                 f"the data support no more; its mean is the doubly robust average benefit); {_verdict_words(s)}")
-        slope = s.calibration_summary["slope"]
-        if slope[0] == slope[0]:  # none where fewer than 3 groups have enough events in both arms
-            text += (f"; calibration slope for benefit across fifths {_ci3(slope, 2)} (1 = predicted differences in "
-                     "benefit are the observed ones)")
-        h = s.heterogeneity
-        if h is not None and h.blp_p == h.blp_p:
-            text += (f"; BLP slope {h.blp_slope:.2f}, {_p(h.blp_p)} (tests whether predicted benefit tracks doubly "
-                     f"robust benefit, absolute scale; slope 1 = predicted differences as observed, above 1 = too "
-                     f"narrow); QINI {_ci3((h.qini, h.qini - 1.96 * h.qini_se, h.qini + 1.96 * h.qini_se))}")
-        if s.flagged:
-            text += f"; WARNING: mean predicted benefit is off the observed by {_ci3(s.calibration_summary['gap'])}"
-    return text + withheld_sentence(s) + crossover_sentence(s)
-
-
-def withheld_sentence(s: BenefitSummary) -> str:
-    """How many benefit groups and baseline-risk quarters show counts only, and why."""
-    if not s.shown:
-        return ""
-    groups = int(s.calibration["observed_benefit"].isna().sum())
-    quarters = int((~s.path["shown"].astype(bool)).sum()) if s.path is not None else 0
-    if not groups and not quarters:
-        return ""
-    return (f"; withheld (fewer than {s.min_events} responders or non-responders in an arm, counts in "
-            f"benefit/calibration.csv and benefit/path.csv): {groups} of {len(s.calibration)} benefit groups, "
-            f"{quarters} of {0 if s.path is None else len(s.path)} baseline-risk quarters")
-
-
-def crossover_sentence(s: BenefitSummary) -> str:
-    """The crossover patients' own difference with its exact test, next to the discordant counts."""
-    x = s.crossover
-    if not x.patients:
-        return ""
-    text = (f"; {x.patients} crossover patients: better on drug {x.better_on_drug}, same {x.same}, better on placebo "
-            f"{x.better_on_placebo}; paired difference {x.mean_difference:+.2f} (95% CI {x.ci_low:+.2f} to "
-            f"{x.ci_high:+.2f}, Newcombe), exact McNemar {_p(x.p_exact)}")
-    if x.period_adjusted_p == x.period_adjusted_p:
-        text += f", period-adjusted (Mainland-Gart) {_p(x.period_adjusted_p)}"
-    return text
 
 
 def roles_exploratory(result: TrainingResult) -> str:
@@ -325,9 +255,13 @@ def benefit_content(benefit: BenefitResult, parent: RunContent) -> RunContent:
     # a figure only where some group shows a rate: axes of counts alone read as an empty plot
     figures = {f"benefit/calibration_{s.arm}.png": benefit_calibration_figure(s.calibration, s.arm)
                for s in benefit.summaries if s.calibration["observed_benefit"].notna().any()}
+    figures |= {f"benefit/treatment_selection_{s.arm}.png": treatment_selection_figure(s.selection, s.arm)
+                for s in benefit.summaries if not s.selection.empty}
     figures |= {f"benefit/path_{s.arm}.png": path_figure(s.path, s.arm)
                 for s in benefit.summaries if s.path is not None and s.path["shown"].astype(bool).any()}
     metrics = {k: v for k, v in benefit.metrics().items() if v == v}
+    selection = [s.selection.assign(arm=s.arm) for s in benefit.summaries if not s.selection.empty]  # CSV only: 41 rows
+    figures_csv = {"benefit/treatment_selection.csv": pd.concat(selection, ignore_index=True)} if selection else {}
     return {**parent, "metrics": parent["metrics"] | metrics,
-            "tables": parent["tables"] | benefit_tables(benefit) | {"benefit/biomarkers.csv": benefit.roles},
+            "tables": parent["tables"] | benefit_tables(benefit) | figures_csv | {"benefit/biomarkers.csv": benefit.roles},
             "figures": parent["figures"] | figures}

@@ -12,12 +12,23 @@ from ketamine_response.pipelines.reporting.content import headline_sentence, tes
 from ketamine_response.pipelines.reporting.wording import first_question
 from ketamine_response.pipelines.result import TrainingResult
 
+# The inner loop's criteria (training/nested.py CRITERIA) in words
+CRITERION_WORDS = {"log_loss": "log-loss", "brier": "Brier score", "auroc": "AUROC", "mse": "MSE (mean squared error)",
+                   "partial_likelihood": "Cox partial likelihood"}
+
+
+def selection_criterion(result: TrainingResult) -> str:
+    """What the inner loop chose families by, in words: the task's own loss (MSE for a percentage change, the
+    partial likelihood for a time to relapse), else the config's ``search.selection_metric``."""
+    metric = result.data.task.selection_metric or result.config.search.selection_metric
+    return CRITERION_WORDS.get(metric, metric)
+
 
 def selection_reason(result: TrainingResult) -> str:
     """Why the 'selected' row is not simply the family with the best row in the table."""
     counts = Counter(f.selected for f in result.folds)
     chosen = ", ".join(f"{name} {n}" for name, n in counts.most_common())
-    metric = result.data.task.selection_metric or result.config.search.selection_metric  # the task's own loss, if any
+    metric = selection_criterion(result)
     return (f"'selected' is the whole procedure: inside each of the {len(result.folds)} outer folds the inner CV "
             f"chose a family by {metric} (chosen: {chosen}); its row is judged on those choices. A family whose "
             f"own row scores higher could not have been known to be best without the test folds. The final model "
@@ -67,8 +78,7 @@ def version_tags(result: TrainingResult, digest: str, experiment: str, run_id: s
     for name in ("auroc_active", ev.headline):
         if name in ev.ci:
             low, high = ev.ci[name]
-            value = ev.metrics.get(name + "_fold_mean", ev.metrics[name])
-            tags[name] = f"{value:.3f} (95% CI {low:.3f} to {high:.3f})"
+            tags[name] = f"{ev.metrics[name]:.3f} (95% CI {low:.3f} to {high:.3f})"
     return tags
 
 

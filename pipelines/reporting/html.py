@@ -34,7 +34,7 @@ p,li,dd,dt,figcaption{overflow-wrap:anywhere}td,th{overflow-wrap:break-word}
 .identity div{min-width:0}.identity dt,.identity dd{display:inline;margin:0}.identity dt{font-weight:600}
 .identity dt::after{content:": "}
 .headline{background:#f4f8fc;border:1px solid #cddbeb;border-radius:6px;padding:.5em 1em;margin-bottom:1em}
-.headline h2{margin:.2em 0;border:0}
+.headline h2{margin:.2em 0;border:0}.nf{margin:.3em 0}.complete td{overflow-wrap:anywhere}
 .warn{background:#fff3cd;padding:.3em .7em;border-left:4px solid #e0a800;margin:.4em 0;font-size:.92em}
 dl.items{display:grid;grid-template-columns:minmax(9em,15em) minmax(0,1fr);gap:.35em 1em;margin:.4em 0}
 dt{font-weight:600}dd{margin:0}
@@ -44,7 +44,7 @@ dt{font-weight:600}dd{margin:0}
 figure{margin:0;min-width:0}img{display:block;max-width:100%;height:auto;border:1px solid #eee}
 .tbl{max-width:100%;overflow-x:auto}table{border-collapse:collapse;font-size:.85em;margin:.5em 0;max-width:100%}
 td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}th{background:#f3f3f3}td.num{text-align:right}
-@media (max-width:700px){body{padding:.4em .7em}h1{font-size:1.25em}.identity{font-size:.8em}
+@media (max-width:700px){body{padding:.4em .7em}h1{font-size:1.25em}.headline h2{display:none}.identity{font-size:.8em}
 .headline{padding:.3em .6em}dl.items{grid-template-columns:minmax(0,1fr)}dl.items dd{margin-bottom:.4em}}"""
 # Each row of a table becomes a labelled card below a width that depends on how many columns it has,
 # so a table is either readable in full or a list of cards, never a table cut off by a scroll box.
@@ -117,6 +117,9 @@ class ReportContent:
     sections: list[Section] = field(default_factory=list)  # the task's own sections, after the performance figures
     outcome: str = "response"  # the outcome as a noun phrase (section headings)
     small_events: str = "in either outcome class"  # what the subgroups' event minimum counts
+    # the first screen's answer in natural frequencies and percentage points, before any AUROC ("" for none)
+    frequencies: str = ""
+    completeness: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # versions, final model, flow
 
 
 def png_base64(fig) -> str:
@@ -174,13 +177,15 @@ def _warning(text: str) -> str:
 
 
 def _headline(c: ReportContent) -> str:
-    """Performance with its CI, then every warning (they qualify it), then the features and operating point.
+    """The answer in natural frequencies (a clinician's language first), performance with its CI, then every
+    warning (they qualify it), then the features and operating point.
 
-    Ordered so that on a phone the headline figure and the start of every warning fit the first screen.
+    Ordered so that on a phone the frequencies, the headline figure and the start of every warning fit the first screen.
     """
     first, rest = c.headline[:1], c.headline[1:]
     warn = "".join(_warning(w) for w in c.warnings)
-    return f'<section class="headline"><h2>In short</h2>{_items(first)}{warn}{_items(rest)}</section>'
+    lead = f'<p class="nf">{html.escape(c.frequencies)}</p>' if c.frequencies else ""
+    return f'<section class="headline"><h2>In short</h2>{lead}{_items(first)}{warn}{_items(rest)}</section>'
 
 
 def _roles(c: ReportContent, section: Callable[[list[str]], str]) -> str:
@@ -219,10 +224,13 @@ def _performance(c: ReportContent, section: Callable[[list[str]], str]) -> str:
         f"<h2>Subgroups (pooled out-of-fold)</h2><p>Subgroups with fewer than {c.small_subgroup[0]} courses, or fewer "
         f"than {c.small_subgroup[1]} {html.escape(c.small_events)}, show counts only. Small subgroups have wide uncertainty: read them as a check "
         "for gross miscalibration, not as evidence of a difference.</p>" + _table(c.subgroups))
-    return f"""<h2>Performance (pooled out-of-fold)</h2>
-<p>95% CIs: the <em>fold mean</em> intervals are corrected resampled t intervals over outer folds
-(refit and selection included); the others are a patient bootstrap of the out-of-fold predictions (it leaves
-out refit and selection variance). <em>repeat range</em>: range over CV repeats. <em>p</em>: tests the statistic it is
+    return f"""<h2>Performance (out of fold)</h2>
+<p>Every estimate is the mean over CV repeats of the metric of each repeat's out-of-fold predictions: one
+number per name, the same in the terminal, <code>runs</code>, MLflow and this report. 95% CIs: for the AUROCs
+(and the gain over the arm), the corrected resampled t interval over outer folds (refit and selection
+included), centred on the estimate; the others a patient bootstrap of the out-of-fold predictions (it leaves
+out refit and selection variance). Metrics named <em>active</em> are judged on the drug-arm courses only.
+<em>repeat range</em>: range over CV repeats. <em>p</em>: tests the statistic it is
 named after (the AUROC within the active arm(s), or for a time to relapse Harrell's C within them, per CV repeat then
 averaged, where the cohort has drug courses) by
 B re-runs of the whole procedure on labels exchanged between whole patients within site and arm; its smallest
@@ -269,6 +277,7 @@ def render_report(c: ReportContent) -> str:
 {_overview(c)}
 {_performance(c, section)}
 {_shap(c, section)}
+{"".join(f'<h2>{e(h)}</h2><div class="complete">{_table(t)}</div>' for h, t in c.completeness)}
 <h2>Notes</h2><ul>{notes}</ul>
 <h2>Limitations</h2><ul>{limits}</ul>
 </body></html>"""

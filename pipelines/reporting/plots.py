@@ -26,52 +26,85 @@ def titled_figure(title: str):
     return fig, ax
 
 
-def roc_figure(y: np.ndarray, p: np.ndarray, label: str) -> object:
-    """ROC curve of out-of-fold probabilities with the chance line."""
+def roc_figure(curves: list[tuple[np.ndarray, np.ndarray, str]]) -> object:
+    """ROC curves of out-of-fold probabilities, one per (y, p, legend) in *curves* (the drug arm first, solid;
+    all arms after it, dashed), with the chance line."""
     from sklearn.metrics import roc_curve
 
-    fpr, tpr, _ = roc_curve(y, p)
-    fig, ax = titled_figure("ROC, pooled out-of-fold")
-    ax.plot(fpr, tpr, label=label)
-    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
+    fig, ax = titled_figure("ROC, out of fold" + (": drug arm(s) first" if len(curves) > 1 else ""))
+    for i, (y, p, label) in enumerate(curves):
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=label, ls="-" if i == 0 else "--", alpha=1.0 if i == 0 else 0.7)
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", label="chance")
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="lower right", fontsize=8)
     return fig
 
 
-def calibration_figure(y: np.ndarray, p: np.ndarray, bins: int = 10, metrics: dict[str, float] | None = None,
-                       observed: str = "response rate") -> object:
-    """Reliability plot: observed response rate per decile of predicted probability, with the loess
-    calibration curve of the same (repeat-averaged) predictions; *metrics* (the evaluation's) put
-    ICI, E50 and E90, computed per CV repeat then averaged, in the legend."""
-    from ketamine_response.pipelines.evaluation.metrics import flexible_calibration, loess_calibration
-
+def _deciles(y: np.ndarray, p: np.ndarray, bins: int) -> pd.DataFrame:
     frame = pd.DataFrame({"y": y, "p": p})
     frame["bin"] = pd.qcut(frame["p"].rank(method="first"), q=min(bins, len(frame)), labels=False)
-    table = frame.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
-    fig, ax = titled_figure("Calibration, pooled out-of-fold")
+    return frame.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
+
+
+def calibration_figure(y: np.ndarray, p: np.ndarray, bins: int = 10, metrics: dict[str, float] | None = None,
+                       observed: str = "response rate", drug: np.ndarray | None = None) -> object:
+    """Reliability plot: observed rate per decile of predicted probability, with the loess calibration curve of the
+    same (repeat-averaged) predictions, on the drug-arm courses (*drug*) where given, the deciles of all arms
+    after them (labelled); *metrics* (the evaluation's, per CV repeat then averaged) put the drug arm's slope and
+    intercept, or the pooled ICI, E50 and E90, in the legend."""
+    from ketamine_response.pipelines.evaluation.metrics import flexible_calibration, loess_calibration
+
+    first = drug if drug is not None and drug.any() else np.ones(len(y), bool)
+    where = "drug arm(s)" if drug is not None and drug.any() else "all arms"
+    fig, ax = titled_figure(f"Calibration, out of fold: {where}")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect")
-    ax.plot(table["predicted"], table["observed"], marker="o", label="deciles")
-    if not np.isnan(flexible_calibration(y, p)["calibration_ici"]):  # no curve without spread or with one class
-        order = np.argsort(p, kind="stable")
-        ax.plot(p[order], loess_calibration(y, p)[order], color="#C44E52", label="loess (repeat-averaged predictions)")
-    m = metrics or {}
-    if not np.isnan(m.get("calibration_ici", np.nan)):
-        ax.plot([], [], ls="none", label=f"ICI {m['calibration_ici']:.3f}, E50 {m['calibration_e50']:.3f}, "
-                                         f"E90 {m['calibration_e90']:.3f}\n(per CV repeat, averaged)")
+    table = _deciles(y[first], p[first], bins)
+    ax.plot(table["predicted"], table["observed"], marker="o", label=f"deciles, {where}")
+    if not np.isnan(flexible_calibration(y[first], p[first])["calibration_ici"]):  # no curve without spread or one class
+        order = np.argsort(p[first], kind="stable")
+        ax.plot(p[first][order], loess_calibration(y[first], p[first])[order], color="#C44E52", label=f"loess, {where}")
+    if where != "all arms":
+        pooled = _deciles(y, p, bins)
+        ax.plot(pooled["predicted"], pooled["observed"], marker=".", ls="--", color="grey", alpha=0.7,
+                label="deciles, all arms")
+    ax.plot([], [], ls="none", label=_calibration_legend(metrics or {}, where))
     ax.set(xlabel="predicted probability", ylabel=f"observed {observed}", xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="upper left", fontsize=8)
     return fig
 
 
-def decision_curve_figure(curve: pd.DataFrame) -> object:
-    """Net benefit of the model against treating everyone and no one."""
-    fig, ax = titled_figure("Decision curve")
+def _calibration_legend(m: dict[str, float], where: str) -> str:
+    """The calibration figures the legend names: the metric names' own values (per CV repeat, averaged)."""
+    if where != "all arms" and not np.isnan(m.get("calibration_slope_active", np.nan)):
+        return (f"drug arm(s): slope {m['calibration_slope_active']:.2f}, intercept "
+                f"{m['calibration_intercept_active']:.2f}\n(per CV repeat, averaged)")
+    if not np.isnan(m.get("calibration_ici", np.nan)):
+        return (f"all arms: ICI {m['calibration_ici']:.3f}, E50 {m['calibration_e50']:.3f}, "
+                f"E90 {m['calibration_e90']:.3f}\n(per CV repeat, averaged)")
+    return "no calibration slope (no spread)"
+
+
+def decision_curve_figure(curve: pd.DataFrame, where: str = "all arms") -> object:
+    """Net benefit of the model against treating everyone and no one, on the courses *where* names."""
+    fig, ax = titled_figure(f"Decision curve: {where}")
     ax.plot(curve["threshold"], curve["model"], label="model")
     ax.plot(curve["threshold"], curve["treat_all"], label="treat all", color="grey")
     ax.plot(curve["threshold"], curve["treat_none"], label="treat none", color="black", ls=":")
     top = max(curve["model"].max(), curve["treat_all"].max(), 0.05)
     ax.set(xlabel="threshold probability", ylabel="net benefit", ylim=(-0.05, top * 1.1))
+    ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
+def treatment_selection_figure(curve: pd.DataFrame, arm: str) -> object:
+    """Treat by predicted benefit vs treat all vs treat none, in responses gained per 100 patients over placebo
+    (``drug_arm.treatment_selection_curve``)."""
+    fig, ax = titled_figure(f"Treatment selection: {arm} vs placebo")
+    ax.plot(curve["benefit_threshold"] * 100, curve["treat_by_benefit"], label="treat if predicted benefit > threshold")
+    ax.plot(curve["benefit_threshold"] * 100, curve["treat_all"], label=f"treat all with {arm}", color="grey")
+    ax.plot(curve["benefit_threshold"] * 100, curve["treat_none"], label="treat none (placebo)", color="black", ls=":")
+    ax.set(xlabel="benefit needed to treat (percentage points)", ylabel="net responses gained per 100 patients")
     ax.legend(loc="upper right", fontsize=8)
     return fig
 
@@ -122,19 +155,29 @@ def calibration_28d_figure(table: pd.DataFrame, day: int) -> object:
     return fig
 
 
-def performance_figures(y: np.ndarray, p: np.ndarray, evaluation: Evaluation, label: str) -> dict[str, Any]:
-    """ROC, reliability and decision-curve figures; predicted vs observed for a continuous target; Kaplan-Meier
+def performance_figures(y: np.ndarray, p: np.ndarray, evaluation: Evaluation, label: str,
+                        drug: np.ndarray | None = None) -> dict[str, Any]:
+    """ROC, reliability and decision-curve figures (on the drug-arm courses, *drug*, first; the legends print the
+    evaluation's own values of the names they show); predicted vs observed for a continuous target; Kaplan-Meier
     curves and calibration at 28 days by fifth of predicted risk for a time to relapse (ROC, reliability and
     decision curve need a binary outcome observed for everyone, which censoring rules out)."""
     if evaluation.task.kind is TaskKind.SURVIVAL:  # y is (event, time)
         return {"plots/km_by_fifth.png": km_figure(km_by_fifth(y, p)),
                 "plots/calibration_28d.png": calibration_28d_figure(evaluation.curve, HORIZONS[0])}
     if not evaluation.task.probabilities:
-        return {"plots/predicted_vs_observed.png": predicted_observed_figure(y, p, label)}
+        h = evaluation.headline
+        return {"plots/predicted_vs_observed.png": predicted_observed_figure(y, p, f"{label} ({h} {evaluation.metrics[h]:.3f})")}
     rate = "harm rate" if evaluation.task.kind is TaskKind.HARM else "response rate"
-    return {"plots/roc.png": roc_figure(y, p, label),
-            "plots/calibration.png": calibration_figure(y, p, metrics=evaluation.metrics, observed=rate),
-            "plots/decision_curve.png": decision_curve_figure(evaluation.curve)}
+    m = evaluation.metrics
+    curves = [(y, p, f"all arms: {label}, AUROC {m['auroc']:.3f}")]
+    if drug is not None and "auroc_active" in m:  # the drug arm first; the pooled curve stays, labelled
+        curves.insert(0, (y[drug], p[drug], f"drug arm(s): {label}, AUROC {m['auroc_active']:.3f}"))
+    active = not evaluation.curve_active.empty
+    return {"plots/roc.png": roc_figure(curves),
+            "plots/calibration.png": calibration_figure(y, p, metrics=m, observed=rate,
+                                                        drug=drug if "auroc_active" in m else None),
+            "plots/decision_curve.png": decision_curve_figure(evaluation.curve_active if active else evaluation.curve,
+                                                              "drug arm(s)" if active else "all arms")}
 
 
 def path_figure(table: pd.DataFrame, arm: str) -> object:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ketamine_response.features.cohort.schema import ACTIVE_ARMS, ARM_COLUMNS
 from ketamine_response.features.tasks import HORIZONS, TaskKind, parse_target
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.evaluation.durability import durability_table, not_followed
@@ -111,3 +112,77 @@ def tolerability_answer(result: TrainingResult) -> str:
         parts.append(f"{count} ({r.rate:.1%}, 95% CI {r.rate_ci_low:.1%} to {r.rate_ci_high:.1%})" if r.shown
                      else f"{count} (rate withheld: fewer than {result.config.policy.min_events_per_arm} harms)")
     return "; ".join(parts) + " (observed, not predicted; tolerability table below)"
+
+
+SOFTWARE = ("python", "ketamine-response", "scikit-learn", "lightgbm", "shap", "mlflow", "pandas", "numpy", "econml")
+
+
+def software_versions() -> pd.DataFrame:
+    """The versions of the software that produced the run (TRIPOD+AI item 18: reproducibility)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        if name == "python":
+            return platform.python_version()
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return pd.DataFrame({"software": SOFTWARE, "version": [installed(n) for n in SOFTWARE]})
+
+
+def _final_step(estimator: object) -> object:
+    """The fitted model inside the calibration and pipeline wrappers (scikit-learn's own attributes)."""
+    while True:
+        if hasattr(estimator, "calibrated_classifiers_"):
+            estimator = estimator.calibrated_classifiers_[0].estimator
+        elif hasattr(estimator, "steps"):
+            estimator = estimator.steps[-1][1]
+        else:
+            return estimator
+
+
+def final_model(result: TrainingResult) -> pd.DataFrame:
+    """The final model refit on all courses: its coefficients (log-odds per unit of the transformed feature) for a
+    linear family, else the features it uses; the treatment indicator is named as such, not as a predictor."""
+    model = getattr(result, "model", None)
+    step = _final_step(getattr(model, "estimator", None))
+    names = [str(n) for n in getattr(step, "feature_names_in_", getattr(step, "feature_name_", []))]
+    role = [_role(n) for n in names]
+    coef = getattr(step, "coef_", None)
+    if coef is not None and len(names) == np.ravel(coef).size:
+        intercept = float(np.ravel(getattr(step, "intercept_", [np.nan]))[0])
+        frame = pd.DataFrame({"term": ["(intercept)", *names], "coefficient": [intercept, *np.ravel(coef).astype(float)],
+                              "role": ["", *role]})
+        return frame[frame["coefficient"] != 0].reset_index(drop=True)  # elastic net: the zeros are in the CSV of SHAP
+    if names:
+        return pd.DataFrame({"feature": names, "role": role})
+    columns = list(getattr(model, "columns", ()) or result.data.X.columns)
+    return pd.DataFrame({"feature": columns, "role": [_role(c) for c in columns]})
+
+
+def _role(name: str) -> str:
+    return "treatment (the arm, not a patient feature)" if name in ARM_COLUMNS else "feature"
+
+
+def participant_flow(result: TrainingResult) -> pd.DataFrame:
+    """Courses by arm from the cohort to the analysis: valid courses read, left out without the outcome (or not
+    followed after a response), analysed (invalid rows, when dropping them was asked for, are counted in the notes)."""
+    frame = result.features.frame
+    analysed = pd.Series(result.data.treatments.astype(str)).value_counts()
+    read = frame["treatment"].astype(str).value_counts() if "treatment" in frame else analysed
+    arms = [a for a in (*ACTIVE_ARMS, "placebo") if a in read.index or a in analysed.index]
+    rows = {"valid courses read": read, "excluded: no outcome (or not followed)": read.sub(analysed, fill_value=0).clip(lower=0),
+            "analysed": analysed}
+    table = pd.DataFrame({step: [int(counts.get(a, 0)) for a in arms] + [int(counts.sum())]
+                          for step, counts in rows.items()}, index=[*arms, "all arms"])
+    return table.rename_axis("arm").reset_index()
+
+
+def completeness(result: TrainingResult) -> list[tuple[str, pd.DataFrame]]:
+    """The report's reproducibility tables: participant flow by arm, the final model, software versions."""
+    return [("Participant flow by arm", participant_flow(result)),
+            (f"Final model ({result.selected}, refit on all courses)", final_model(result)),
+            ("Software versions", software_versions())]

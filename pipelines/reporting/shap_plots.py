@@ -1,4 +1,9 @@
-"""SHAP figures. Each function returns a matplotlib Figure; nothing is shown."""
+"""SHAP figures. Each function returns a matplotlib Figure; nothing is shown.
+
+Every figure is fitted to its labels (:func:`fit_to_labels`) before it is returned: MLflow saves a figure
+as it is, without ``bbox_inches="tight"``, and shap sizes its plots for short names, so long feature names
+(``log_episode_duration_months``) were cut at the left edge of the logged PNGs.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,41 @@ def _pyplot():
     return plt
 
 
+def _overflow(fig: Any) -> tuple[float, float, float, float]:
+    """How far (inches) the drawn figure's artists reach past its left, bottom, right and top edges."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    canvas.draw()
+    tight = fig.get_tightbbox(canvas.get_renderer())
+    width, height = fig.get_size_inches()
+    return max(0.0, -tight.x0), max(0.0, -tight.y0), max(0.0, tight.x1 - width), max(0.0, tight.y1 - height)
+
+
+def fit_to_labels(fig: Any, pad: float = 0.08, tries: int = 4) -> Any:
+    """Grow *fig* so every label, title and colorbar lies inside it, keeping the axes' size in inches.
+
+    Hand-written because the savers are not ours: ``mlflow.log_figure`` takes the figure as it is. A figure
+    with a layout engine (constrained) lays itself out again in the wider canvas, which can move a centred
+    title again: hence a few tries. The others have their axes moved by the overflow.
+    """
+    for _ in range(tries):
+        overflow = _overflow(fig)
+        if not any(overflow):
+            break
+        left, bottom, right, top = (v + pad if v else 0.0 for v in overflow)
+        width, height = fig.get_size_inches()
+        new_w, new_h = width + left + right, height + bottom + top
+        if fig.get_layout_engine() is None:
+            # every position first: twinned axes (shap's waterfall) share one position, so moving one moves all
+            boxes = [(ax, ax.get_position()) for ax in fig.axes]
+            for ax, box in boxes:
+                ax.set_position([(box.x0 * width + left) / new_w, (box.y0 * height + bottom) / new_h,
+                                 box.width * width / new_w, box.height * height / new_h])
+        fig.set_size_inches(new_w, new_h)
+    return fig
+
+
 def _shap_explanation(values: pd.DataFrame, base: np.ndarray, data: pd.DataFrame):
     import shap
 
@@ -38,7 +78,7 @@ def importance_bar(table: pd.DataFrame, top: int = 15) -> object:
     ax.barh(t["feature"], t["mean_abs_shap"], xerr=err, color="#4C72B0", ecolor="black", capsize=2)
     ax.set_xlabel("mean |SHAP| (log-odds)")
     ax.tick_params(axis="y", labelsize=8)
-    return fig
+    return fit_to_labels(fig)
 
 
 def domain_bar(domains: pd.DataFrame) -> object:
@@ -47,7 +87,7 @@ def domain_bar(domains: pd.DataFrame) -> object:
     fig, ax = titled_figure("Importance by domain (final model)")
     ax.barh(t["domain"], t["mean_abs_shap"], color="#55A868")
     ax.set_xlabel("mean |sum of domain SHAP| (log-odds)")
-    return fig
+    return fit_to_labels(fig)
 
 
 def beeswarm(values: pd.DataFrame, base: np.ndarray, data: pd.DataFrame, top: int = 15) -> object:
@@ -62,7 +102,7 @@ def beeswarm(values: pd.DataFrame, base: np.ndarray, data: pd.DataFrame, top: in
     fig = plt.gcf()
     fig.set_size_inches(7, 0.35 * min(top, values.shape[1]) + 1.8)
     plt.close(fig)
-    return fig
+    return fit_to_labels(fig)
 
 
 def dependence(values: pd.DataFrame, base: np.ndarray, data: pd.DataFrame, feature: str) -> object:
@@ -76,7 +116,7 @@ def dependence(values: pd.DataFrame, base: np.ndarray, data: pd.DataFrame, featu
         warnings.simplefilter("ignore")
         shap.plots.scatter(explanation[:, feature], color=explanation, show=False, ax=fig.gca())
     plt.close(fig)
-    return fig
+    return fit_to_labels(fig)
 
 
 def waterfall(values: pd.Series, base: float, data: pd.Series, title: str) -> Any:
@@ -94,7 +134,7 @@ def waterfall(values: pd.Series, base: float, data: pd.Series, title: str) -> An
     fig = plt.gcf()
     fig.suptitle(title, fontsize=9)
     plt.close(fig)
-    return fig
+    return fit_to_labels(fig)
 
 
 def shap_figures(summary: ShapSummary, data: Data, top_dependence: int = 3) -> dict[str, object]:

@@ -8,7 +8,9 @@ import numpy as np
 from ketamine_response.features.tasks import HORIZONS, TaskKind, parse_target, task_of
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.evaluation.evaluate import Evaluation
+from ketamine_response.pipelines.evaluation.repeats import active
 from ketamine_response.pipelines.reporting.tables import with_ci
+from ketamine_response.pipelines.reporting.wording import DRUG_NAMES, points
 from ketamine_response.pipelines.result import TrainingResult
 
 CONSISTENCY_RULE = "top 5 in at least 80% of outer folds with one direction in at least 80%"
@@ -44,21 +46,39 @@ def operating_point(result: TrainingResult) -> str:
     if not ev.task.probabilities:
         return "not applicable: the target is continuous (no decision threshold)"
     t = result.config.evaluation.threshold
-    folds = np.array([f.threshold for f in result.folds])
-    rule = (f"each outer fold's training event rate (mean {folds.mean():.3f}, range {folds.min():.3f} to "
-            f"{folds.max():.3f})" if t == "prevalence" else f"{float(t):.3f}")
     m, ci = ev.metrics, ev.ci
-    parts = [f"{name} {with_ci(m[key], *ci.get(key, (np.nan, np.nan)))}"
-             for name, key in (("sensitivity", "sensitivity"), ("specificity", "specificity"),
-                               ("balanced accuracy", "balanced_accuracy")) if key in m]
-    return f"predicted probability ≥ {rule}: " + ", ".join(parts) + " (out of fold, per CV repeat then averaged; patient bootstrap)"
+    keys = (("sensitivity", "sensitivity"), ("specificity", "specificity"), ("balanced accuracy", "balanced_accuracy"))
+    pooled_parts = ", ".join(f"{name} {with_ci(m[key], *ci.get(key, (np.nan, np.nan)))}" for name, key in keys if key in m)
+    folds = np.array([f.threshold for f in result.folds])
+    pooled_rule = (f"each outer fold's training event rate, all arms (mean {folds.mean():.3f})" if t == "prevalence"
+                   else f"{float(t):.3f}")
+    pooled_text = f"all arms, predicted probability ≥ {pooled_rule}: {pooled_parts}"
+    if "sensitivity_active" not in m:
+        return pooled_text + " (out of fold, per CV repeat then averaged; patient bootstrap)"
+    drug = active(result.data)
+    rates = np.array([result.data.y[f.split.train[drug[f.split.train]]].mean() for f in result.folds])
+    rule = (f"each outer fold's drug-arm training event rate (mean {rates.mean():.3f}, range {rates.min():.3f} to "
+            f"{rates.max():.3f})" if t == "prevalence" else f"{float(t):.3f}")
+    drug_parts = ", ".join(f"{name} {with_ci(m[key + '_active'], *ci.get(key + '_active', (np.nan, np.nan)))}"
+                           for name, key in keys if key + "_active" in m)
+    return (f"drug arm(s), predicted probability ≥ {rule}: {drug_parts}; {pooled_text} (out of fold, per CV repeat then "
+            "averaged; patient bootstrap)")
 
 
 def calibration_text(ev: Evaluation) -> str:
-    """Calibration slope and intercept with their CIs (ideal: slope 1, intercept 0), and the ICI with
-    its E50 and E90 (ideal 0; no CI) where the evaluation has them."""
+    """Calibration slope and intercept with their CIs (ideal: slope 1, intercept 0) on the drug-arm courses first,
+    then over all arms with the ICI, E50 and E90 (ideal 0; no CI) where the evaluation has them."""
     if ev.task.kind is TaskKind.SURVIVAL:
         return survival_calibration_text(ev)
+    if not np.isnan(ev.metrics.get("calibration_slope_active", np.nan)):
+        drug = ", ".join(f"{name} {with_ci(ev.metrics[key], *ev.ci.get(key, (np.nan, np.nan)))}" for name, key in
+                         (("slope", "calibration_slope_active"), ("intercept", "calibration_intercept_active")))
+        return f"drug arm(s): {drug}; all arms: " + _pooled_calibration(ev)
+    return _pooled_calibration(ev)
+
+
+def _pooled_calibration(ev: Evaluation) -> str:
+    """Calibration over all courses (all arms), with the flexible-calibration figures."""
     keys = (("slope", "calibration_slope"), ("intercept (in the large)", "calibration_intercept"),
             ("slope of the % change", "calibration_slope_pct_change"))
     parts = [f"{name} {with_ci(ev.metrics[key], *ev.ci.get(key, (np.nan, np.nan)))}"
@@ -129,3 +149,57 @@ def default_identity(result: TrainingResult, source: str) -> dict[str, str]:
     return {"Run": result.run_id or "not logged yet",
             "Model": f"{result.selected}" + (f", registered version {result.version}" if result.version else ""),
             "Data": f"{source} (synthetic or real: not stated)"}
+
+
+
+
+def when(timepoint: str) -> str:
+    """A timepoint label in words: ``24h`` -> "within 24 hours", ``day7`` -> "by day 7"."""
+    import re
+
+    if found := re.fullmatch(r"(\d+)(min|h)", timepoint):
+        number, unit = found.groups()
+        return f"within {number} {'minutes' if unit == 'min' else 'hour' if number == '1' else 'hours'}"
+    return f"by {timepoint.replace('day', 'day ')}" if timepoint.startswith("day") else (f"at {timepoint}" if timepoint else "")
+
+
+def natural_frequencies(result: TrainingResult) -> str:
+    """The observed arm rates as natural frequencies, with their counts and the difference in percentage points:
+    "Of 100 patients like those in this cohort, about 50 respond within 24 hours on ketamine and 18 on placebo"
+    ("" for a continuous outcome or a time to relapse, which have no rate of this kind)."""
+    from ketamine_response.pipelines.evaluation.metrics import newcombe
+
+    task, y, arms = result.data.task, result.data.y, result.data.treatments
+    if not task.probabilities:
+        return ""
+    target = parse_target(result.target)
+    verb = f"have the harm {target.column} >= {target.threshold:g}" if task.kind is TaskKind.HARM else (
+        f"{'remit' if target.kind == 'remission' else 'respond'} {when(target.timepoint)}".rstrip())
+    drugs = [a for a in ("ketamine_iv", "esketamine_in") if (arms == a).any()]
+    shown = [a for a in (*drugs, "placebo") if (arms == a).any()]  # observed rates with their n: kept short for a phone
+    parts = [f"{100 * y[arms == a].mean():.0f} on {DRUG_NAMES[a]} (n = {(arms == a).sum()})" for a in shown]
+    if not parts:
+        return ""
+    number, first = parts[0].split(" ", 1)
+    listed = [first, *parts[1:]]
+    text = (f"Of 100 patients like those in this cohort, about {number} {verb} "
+            + (", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 else listed[0]))
+    if drugs and (arms == "placebo").any():
+        text += f": {points(newcombe(y[arms == drugs[0]], y[arms == 'placebo']))} on {DRUG_NAMES[drugs[0]]}"
+    return text + "."
+
+
+def drug_probability(result: TrainingResult) -> str:
+    """How likely response is if given the drug, in probability terms: the out-of-fold predicted and observed rates
+    in the lowest and highest fifth of predictions among the drug-arm courses ("" without enough of them)."""
+    from ketamine_response.pipelines.folds import pooled
+
+    drug = active(result.data)
+    if drug.sum() < 10 or not result.data.task.probabilities:
+        return ""
+    p, y = pooled(result.data, result.folds)[drug], result.data.y[drug]
+    order = np.argsort(p, kind="stable")
+    low, high = order[: len(order) // 5], order[-(len(order) // 5):]
+    return (f"on the drug, the predicted chance (out of fold) is about {p[low].mean():.0%} in the fifth of drug-arm "
+            f"courses with the lowest predictions (observed {y[low].mean():.0%}) and {p[high].mean():.0%} in the "
+            f"highest fifth (observed {y[high].mean():.0%})")

@@ -53,7 +53,7 @@ def _interval_owner(column: str, columns: list[str], position: int) -> str | Non
     stem = column.removesuffix("ci_low").removesuffix("_")
     if not stem:  # a bare ci_low: the estimate just before it
         return columns[position - 1] if position else None
-    for candidate in (f"{stem}_fold_mean", stem, f"{stem}_estimate"):
+    for candidate in (stem, f"{stem}_estimate"):
         if candidate in columns:
             return candidate
     return next((c for c in columns if c.startswith(f"{stem}_") and "_ci_" not in c), None)

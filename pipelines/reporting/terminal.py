@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ketamine_response.pipelines.reporting.comparison import WIDTH, runs_list
 from ketamine_response.pipelines.reporting.tables import label
 from ketamine_response.pipelines.training.progress import Progress
 
@@ -16,12 +17,21 @@ if TYPE_CHECKING:
 
 
 class TerminalProgress(Progress):
-    """Stage lines on stderr, and a tqdm bar with ETA over each counted stage's fits when stdout is a
-    terminal (quiet in pipes, logs and CI)."""
+    """Stage lines on stderr, and a tqdm bar over each counted stage's fits when stdout is a terminal (quiet
+    in pipes, logs and CI).
 
-    def __init__(self, bar: bool | None = None) -> None:
+    The time left is shown only once it means something: after *eta_after_fits* fits and *eta_after_seconds*
+    seconds of the stage. Before that, tqdm's estimate rests on one or two fits (the first pays for imports
+    and worker start-up) and swings by minutes.
+    """
+
+    EARLY = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, estimating time left]"
+    LATE = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
+
+    def __init__(self, bar: bool | None = None, eta_after_fits: int = 3, eta_after_seconds: float = 10.0) -> None:
         self.bar_wanted = sys.stdout.isatty() and sys.stderr.isatty() if bar is None else bar
         self.bar: Any = None
+        self.eta_after = (eta_after_fits, eta_after_seconds)
 
     def stage(self, message: str, total: int = 0) -> None:
         self.close()
@@ -29,11 +39,16 @@ class TerminalProgress(Progress):
         if self.bar_wanted and total:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="fit", file=sys.stderr, leave=False, dynamic_ncols=True)
+            self.bar = tqdm(total=total, unit="fit", file=sys.stderr, leave=False, dynamic_ncols=True,
+                            bar_format=self.EARLY)
 
     def advance(self, n: int = 1) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
+        if self.bar is None:
+            return
+        fits, seconds = self.eta_after
+        if self.bar.bar_format == self.EARLY and self.bar.n + n >= fits and self.bar.format_dict["elapsed"] >= seconds:
+            self.bar.bar_format = self.LATE
+        self.bar.update(n)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -41,29 +56,20 @@ class TerminalProgress(Progress):
             self.bar = None
 
 
-RUN_COLUMNS = {"run_id": "run", "start": "started", "target": "target", "cv": "cv", "selected": "selected",
-               "auroc_active": "AUROC active", "auroc_active_p": "p", "auroc": "AUROC", "n_courses": "courses"}
+def render_runs(runs: pd.DataFrame, wide: bool = False, now: pd.Timestamp | None = None) -> str:
+    """The runs list, newest first: within 100 columns (:func:`~.comparison.runs_list`: short id, age, kind,
+    status, target, the headline with its interval, gain over the arm, c-for-benefit, data origin, registered
+    version and alias), or with *wide* every column and full run ids."""
+    if wide:
+        out = runs.copy()
+        if "start" in out:
+            out["start"] = pd.to_datetime(out["start"]).dt.strftime("%Y-%m-%d %H:%M")
+        return out.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}")
+    return runs_list(runs, now if now is not None else pd.Timestamp.now(tz="UTC"))
 
 
-def render_runs(runs: pd.DataFrame, wide: bool = False) -> str:
-    """The runs list: within 100 columns (short run id, rounded metrics, counts as integers), or every
-    column with *wide*."""
-    out = runs.copy()
-    for column in ("n_courses", "n_events", "auroc_active_permutations"):
-        if column in out:
-            out[column] = out[column].astype("Int64")
-    if "start" in out:
-        out["start"] = pd.to_datetime(out["start"]).dt.strftime("%Y-%m-%d %H:%M")
-    if not wide:
-        out["run_id"] = out["run_id"].str.slice(0, 8)
-        if "auroc_ci_low" in out:
-            out["auroc"] = [f"{a:.3f} ({lo:.2f}-{hi:.2f})" if a == a else "-"
-                            for a, lo, hi in zip(out["auroc"], out["auroc_ci_low"], out["auroc_ci_high"], strict=True)]
-        out = out[[c for c in RUN_COLUMNS if c in out]].rename(columns=RUN_COLUMNS)
-    return out.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}")
-
-
-def render_table(table: pd.DataFrame, task: Task, statistic: str = "auroc_active", target: str = "") -> str:
+def render_table(table: pd.DataFrame, task: Task, statistic: str = "auroc_active", target: str = "",
+                 wide: bool = False) -> str:
     """The short result table printed after training, under the clinical question it answers.
 
     For a probability (binary target) the within-active-arm AUROC leads (response *if given the drug*),
@@ -71,9 +77,11 @@ def render_table(table: pd.DataFrame, task: Task, statistic: str = "auroc_active
     interval is the corrected one over outer folds. *statistic* is what the p tests (the column it sits
     beside). Any other task shows its headline and its table metrics. *target* (its name) words the question
     of a harm by its column and threshold; without it a response or remission table prints no question line
-    (it names none that its columns do not).
+    (it names none that its columns do not). Within 100 columns (:func:`_narrow`), or every column with *wide*.
     """
     question = _question(task, target)
+    if not wide:
+        return question + _narrow(table, task, statistic)
     if not task.probabilities or statistic != "auroc_active":
         return question + _render_task(table, task, statistic)
     w = _model_width(table)
@@ -84,6 +92,63 @@ def render_table(table: pd.DataFrame, task: Task, statistic: str = "auroc_active
                      f"{_ci(r, 'auroc_gain_over_arm'):>27s} {_ci(r, 'auroc'):>27s} {r['brier']:6.3f} "
                      f"{r['calibration_slope']:6.2f}")
     return question + "\n".join([*lines, _footer(table, statistic)])
+
+
+def _narrow(table: pd.DataFrame, task: Task, statistic: str) -> str:
+    """The result table within :data:`WIDTH` columns: compact intervals (two decimals), and the columns that
+    do not fit left out, named in the footer (``--wide`` shows them)."""
+    rows = table.to_dict("records")
+    columns: list[tuple[str, list[str]]]
+    tests = [("p", [f"{r[f'{statistic}_p']:.3f}" for r in rows]),
+             ("p adj", [_adjusted(r, statistic) for r in rows]),
+             ("B", [str(int(r[f"{statistic}_permutations"])) for r in rows])]
+    if task.probabilities and statistic == "auroc_active":
+        columns = [(_ci_header("auroc_active"), [_short(r, "auroc_active") for r in rows]), *tests,
+                   (_ci_header("auroc_gain_over_arm"), [_short(r, "auroc_gain_over_arm") for r in rows]),
+                   ("slope", [f"{r['calibration_slope']:.2f}" for r in rows]),  # in order of what to keep
+                   ("Brier", [f"{r['brier']:.3f}" for r in rows]), (_ci_header("auroc"), [_short(r, "auroc") for r in rows])]
+    else:
+        lead = statistic if f"{statistic}_ci_low" in table else task.headline
+        rest = [task.headline] if lead != task.headline else []
+        columns = [(_ci_header(lead), [_short(r, lead) for r in rows]), *tests,
+                   *((_ci_header(h), [_short(r, h) for r in rows]) for h in rest),
+                   *((label(m).replace("calibration slope", "slope"), [f"{r[m]:.2f}" for r in rows])
+                     for m in task.table_metrics)]
+    w = max([len("model"), *(len(str(r["model"])) for r in rows)])
+    shown: list[tuple[str, int, list[str]]] = []
+    left_out: list[str] = []
+    used = w
+    for header, cells in columns:
+        width = max(len(header), *map(len, cells))
+        if used + 1 + width <= WIDTH:
+            shown.append((header, width, cells))
+            used += 1 + width
+        else:
+            left_out.append(header)
+    lines = [f"{'model':{w}s}" + "".join(f" {h:>{cw}s}" for h, cw, _ in shown)]
+    lines += [f"{r['model']!s:{w}s}" + "".join(f" {c[i]:>{cw}s}" for _, cw, c in shown) for i, r in enumerate(rows)]
+    note = f"; not shown here (--wide shows every column): {', '.join(left_out)}" if left_out else ""
+    return "\n".join([*lines, _footer(table, statistic) + note])
+
+
+NARROW_LABELS = {"auroc_active": "AUROC drug arm", "auroc_gain_over_arm": "gain over arm", "auroc": "AUROC all arms",
+                 "c_index_active": "C drug arm(s)"}
+
+
+def _ci_header(name: str) -> str:
+    return f"{NARROW_LABELS.get(name) or label(name)} (95% CI)"
+
+
+def _short(row: dict, name: str) -> str:
+    """``0.860 (0.81, 0.91)``: the mean over outer folds and its interval, in two decimals to fit."""
+    value = row.get(name + "_fold_mean", row[name])
+    low, high = row[name + "_ci_low"], row[name + "_ci_high"]
+    return f"{value:.3f} ({low:.2f}, {high:.2f})"
+
+
+def _adjusted(row: dict, statistic: str) -> str:
+    adjusted = row.get(f"{statistic}_p_adjusted", float("nan"))
+    return f"{adjusted:.3f}" if adjusted == adjusted else "-"
 
 
 def _question(task: Task, target: str) -> str:

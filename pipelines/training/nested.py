@@ -90,6 +90,17 @@ def fit_calibrated(family: str, params: dict[str, Any], data: Data, config: Trai
     return CalibratedClassifierCV(model, method=config.calibration.method, cv=folds).fit(data.X, data.y)
 
 
+def refit(estimator: Any, data: Data, config: TrainConfig, seed: int) -> Any:
+    """*estimator* (a :func:`fit_calibrated` result) fitted anew on *data*: the same family and hyperparameters,
+    with its own in-fold calibration on patient-grouped folds of *data* (a bootstrap replicate of the final fit)."""
+    if not isinstance(estimator, CalibratedClassifierCV):
+        return clone(estimator).fit(data.X, data.y)
+    folds = inner_splits(data.task.strata(data.y), data.patients, config.cv.inner_folds, seed)
+    model = CalibratedClassifierCV(clone(estimator.estimator), method=estimator.method, cv=folds).fit(data.X, data.y)
+    model.cv = len(folds)  # the folds are course positions: prediction does not need them, the logged model keeps none
+    return model
+
+
 def select(best_score: dict[str, float]) -> str:
     """The family with the best inner score (ties: the simpler, earlier-listed family)."""
     return max(best_score, key=lambda f: (best_score[f], -FAMILY_NAMES.index(f)))

@@ -15,6 +15,7 @@ from ketamine_response.features.build import FeatureTable
 from ketamine_response.features.cohort.validation import ValidatedCohort
 from ketamine_response.models.benefit import CalibratedBenefit, benefit_shap
 from ketamine_response.models.explain import background_centres
+from ketamine_response.models.intervals import Intervals
 from ketamine_response.models.wrapper import CohortModel
 from ketamine_response.pipelines.config import TrainConfig
 from ketamine_response.pipelines.evaluation.absolute_roles import absolute_roles
@@ -27,6 +28,7 @@ from ketamine_response.pipelines.training.heterogeneity import assess_heterogene
 from ketamine_response.pipelines.training.nested import fit_calibrated, n_outer, run_nested, search, select
 from ketamine_response.pipelines.training.permutation import PermutationResult, permutation_test
 from ketamine_response.pipelines.training.progress import Progress
+from ketamine_response.pipelines.training.replicates import benefit_replicates
 from ketamine_response.pipelines.training.roles import others_indexes, related_features
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ def fit_all(data: Data, config: TrainConfig, progress: Progress) -> tuple[list[F
         folds = run_nested(data, config, parallel, progress=progress)
         for f in folds:  # shown with -v: which family each outer fold's inner loop chose
             log.info("outer fold repeat %d fold %d: selected %s (inner %s %s)", f.split.repeat + 1, f.split.fold + 1,
-                     f.selected, config.search.selection_metric, _scores_text(f.inner_scores))
+                     f.selected, data.task.selection_metric or config.search.selection_metric, _scores_text(f.inner_scores))
         permutation = permutation_test(data, folds, config, parallel, progress)
     progress.stage("refitting the selected model on all courses")
     params, scores = search(data, config, config.seed)
@@ -85,6 +87,12 @@ def estimate_benefit(data: Data, folds: list[FoldResult], built: FeatureTable, c
                                   a.by_repeat, a.fold_of, config.seed, a.learners_by_repeat)
              for a in arms]
     finals = [rescaled(a, h, data) for a, h in zip(arms, tests, strict=True)]
+    if config.intervals.benefit_replicates:
+        progress.stage(f"benefit intervals: each benefit model refit on {config.intervals.benefit_replicates} "
+                       "bootstrap resamples of patients")
+        with open_parallel(config) as parallel:
+            for a, h, f in zip(arms, tests, finals, strict=True):
+                f.replicates = benefit_replicates(data, a, f, h.scores, config, parallel)
     summaries = [summarise(a.comparison.arm, f.learner, a.selections, a.oof, a.oof_learners, data.y[a.comparison.rows],
                            a.comparison.treated, data.patients[a.comparison.rows], config.evaluation.bootstrap, config.seed,
                            None if periods is None else periods[a.comparison.rows], h, config.policy.min_events_per_arm,
@@ -137,10 +145,16 @@ def every(arm: ArmBenefit) -> np.ndarray:
 
 
 def make_model(estimator: Any, family: str, data: Data, built: FeatureTable, cohort: ValidatedCohort, target: str,
-               threshold: float, benefit: dict[str, CalibratedBenefit] | None = None) -> CohortModel:
-    """Wrap the refit estimator (and the benefit models, if any) so it takes a raw cohort table."""
+               threshold: float, benefit: dict[str, CalibratedBenefit] | None = None, caveats: tuple[str, ...] = (),
+               operating_point: float | None = None, intervals: Intervals | None = None) -> CohortModel:
+    """Wrap the refit estimator (and the benefit models, if any) so it takes a raw cohort table; *caveats* and
+    *operating_point* travel with it to every score (:mod:`ketamine_response.pipelines.training.caveats`), and
+    *intervals* (:mod:`ketamine_response.pipelines.training.replicates`) give its per-patient intervals."""
     derivations = tuple(dict.fromkeys(
         name for name in built.dictionary.set_index("feature").loc[list(data.X.columns), "derivation"]))
-    return CohortModel(estimator, family, tuple(data.X.columns), derivations, tuple(cohort.table.columns), target,
-                       threshold, tuple(cohort.extra_features), background_centres(estimator, family, data.X),
-                       benefit or {}, tuple(sorted(set(data.treatments))), tuple(sorted(set(data.sites))))
+    model = CohortModel(estimator, family, tuple(data.X.columns), derivations, tuple(cohort.table.columns), target,
+                        threshold, tuple(cohort.extra_features), background_centres(estimator, family, data.X),
+                        benefit or {}, tuple(sorted(set(data.treatments))), tuple(sorted(set(data.sites))))
+    model.caveats, model.operating_point = caveats, operating_point
+    model.intervals = intervals
+    return model

@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 FAST_CONFIG = REPO / "tests" / "pipelines" / "fast_train.yaml"
 DATASET = REPO / "data" / "public" / "openneuro-ds005917"
 TARGET = "response_24h"
-MODEL_NAME = f"ketamine-response-{TARGET}"
 EXPERIMENT = "faults"
+MODEL_NAME = f"ketamine-response.{EXPERIMENT}.{TARGET}"
 FIT_MARKER = "nested cross-validation"  # train's progress line when fitting starts
 
 

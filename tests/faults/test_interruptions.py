@@ -21,8 +21,9 @@ from tests.faults.probes import MODEL_NAME, cli, describe, kill, start
 ROWS, CHUNK = 12_000, 500
 
 
-def outputs(out: Path) -> tuple[Path, Path]:
-    return out, out.with_name(f"{out.stem}.rejected.csv")
+def outputs(out: Path) -> tuple[Path, Path, Path]:
+    """The scores, the rejected rows and the model sidecar."""
+    return out, out.with_name(f"{out.stem}.rejected.csv"), out.with_name(f"{out.name}.model.md")
 
 
 def score_args(cohort: Path, out: Path, model) -> list[object]:
@@ -76,7 +77,7 @@ def test_kill_9_mid_score_leaves_nothing_finished_and_rerun_is_identical(big, mo
     if proc.returncode != -signal.SIGKILL:
         assert proc.returncode == 0, (tmp_path / "killed.err").read_text()
         pytest.skip(f"score of {ROWS} rows finished before it could be killed")
-    assert [p.exists() for p in outputs(out)] == [False, False], "the killed run left a finished-looking output"
+    assert [p.exists() for p in outputs(out)] == [False] * 3, "the killed run left a finished-looking output"
     assert partials(out.parent, out), "killed mid-write, yet no partial file: was it killed while writing?"
     assert_only_hidden_partials(out.parent)
 

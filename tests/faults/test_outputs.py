@@ -40,7 +40,8 @@ def output_args(command: str, out: Path, side: Path, cohort: Path, model=None) -
 
 
 def extra_outputs(command: str, out: Path) -> tuple[Path, ...]:
-    return (out.with_name(f"{out.stem}.rejected.csv"),) if command == "score" else ()
+    # score's rejected rows and its model sidecar (``<out>.model.md``)
+    return (out.with_name(f"{out.stem}.rejected.csv"), out.with_name(f"{out.name}.model.md")) if command == "score" else ()
 
 
 def output_probes(commands, faults, tmp: Path, cohort: Path, model=None) -> dict[str, Probe]:
@@ -110,7 +111,7 @@ def check_missing_folder(command: str, probe: Probe) -> None:
         return
     assert "Traceback" not in result.stderr and result.returncode == 0, result.stderr
     if command == "report":
-        assert (out / "report" / "index.html").is_file()
+        assert (out / "index.html").is_file() and not (out / "report").exists()
     elif command == "explain":
         assert out.read_bytes().startswith(b"\x89PNG")
     else:

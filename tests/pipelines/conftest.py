@@ -44,7 +44,7 @@ def strong_run(store, fast_config, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("strong")
     path, cohort, oracle = make_cohort(tmp, 1500, 21, "strong")
     result = run_train(path, TARGET, fast_config, experiment="tests")
-    registry.promote(tracking.registered_name(TARGET), result.version)
+    registry.promote(tracking.registered_name("tests", TARGET), result.version)
     return result, cohort, oracle
 
 

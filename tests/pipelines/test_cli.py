@@ -1,6 +1,7 @@
 """The console script, run as a user runs it: a subprocess on tmp_path files."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,45 @@ def test_help_does_not_import_heavy_libraries():
     for args in (["--help"], ["validate", "--help"], ["synth", "--help"]):
         result = run(*args)
         assert result.returncode == 0 and "usage: ketamine-response" in result.stdout
+
+
+def _commands(parser) -> dict:
+    """Every command's parser by its name, with the ingest sources as ``ingest SOURCE``."""
+    import argparse
+
+    found = {}
+    for action in parser._actions:  # argparse has no public accessor for subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                found[f"{parser.prog.removeprefix('ketamine-response').strip()} {name}".strip()] = command
+                found |= _commands(command)
+    return found
+
+
+def test_every_command_has_help_and_verbose_goes_anywhere():
+    from ketamine_response.pipelines.cli import build_parser
+
+    parser = build_parser()
+    top = parser.format_help()
+    commands = _commands(parser)
+    assert {"explain", "ingest", "ingest bids", "runs", "train"} <= set(commands)
+    for name, command in commands.items():
+        assert command.description, f"{name} has no description"
+        text = command.format_help()
+        assert "%%" not in text and "-v, --verbose" in text, name
+        if " " not in name:
+            assert f"    {name} " in top or f"    {name}\n" in top, f"{name} has no line in --help"
+    assert "AUROC with its 95% CI" in commands["runs"].format_help()
+    for argv in (["-v", "runs"], ["runs", "-v"], ["runs", "--verbose"], ["ingest", "bids", "d", "--out", "c.csv", "-v"]):
+        assert parser.parse_args(argv).verbose is True, argv
+    assert parser.parse_args(["runs"]).verbose is False
+
+
+def test_version_is_the_installed_one():
+    from importlib.metadata import version
+
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"ketamine-response {version('ketamine-response')}"
 
 
 def test_synth_then_validate_clean(tmp_path):
@@ -148,26 +188,57 @@ def test_train_runs_and_compare(tmp_path):
     env = _train_env(tmp_path)
     cohort = tmp_path / "c.csv"
     assert run("synth", "--n", 240, "--seed", 2, "--scenario", "strong", "--out", cohort).returncode == 0
-    result = run_in(env, "train", cohort, "--target", "response_24h", "--config", FAST)
+    result = run_in(env, "train", cohort, "--target", "response_24h", "--config", FAST, "-v")  # -v after the command
     assert result.returncode == 0, result.stderr
-    assert "selected (" in result.stdout and "AUROC active arm(s) (95% CI)" in result.stdout
-    # the sample-size check speaks first, and the small cohort's version gets no alias
-    assert result.stdout.startswith("note: WARNING: too few patients") and "Riley" in result.stdout
+    assert "selected (" in result.stdout and "AUROC drug arm" in result.stdout and "p adj" in result.stdout
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("model "))
+    footer = next(i for i, line in enumerate(lines) if line.startswith("Estimates: mean over outer folds"))
+    assert max(map(len, lines[header:footer])) <= 100  # the result table fits; --wide shows every column
+    # the sample-size check speaks first, as a warning on stderr; the small cohort's version gets no alias
+    assert "warning: too few patients" in result.stderr and "Riley" in result.stderr
+    assert "WARNING" not in result.stdout and result.stdout.startswith("note: ")
+    assert "INFO " in result.stderr and "outer fold repeat 1 fold 1: selected" in result.stderr  # -v took effect
     assert "(no alias: below the minimum sample size" in result.stdout
     assert "smallest possible p = 1/(B+1)" in result.stdout
-    assert "registered: ketamine-response-response_24h version 1" in result.stdout
+    assert "registered: ketamine-response.response_24h version 1" in result.stdout
     assert "... nested cross-validation" in result.stderr  # progress goes to stderr
     assert "'selected' is the whole procedure" in result.stdout  # the reason, under the table
     listing = run_in(env, "runs")
     assert listing.returncode == 0 and "response_24h" in listing.stdout and "AUROC" in listing.stdout
     assert max(map(len, listing.stdout.splitlines())) <= 100 and ".000 " not in listing.stdout
+    run_line = listing.stdout.splitlines()[1]  # kind, status, data origin with digest, version and why no alias
+    assert " train done " in run_line and "SYN strong " in run_line and "v1 no alias" in run_line
+    assert "no alias:" in listing.stdout and "below the minimum sample size" in listing.stdout
     assert "auroc_ci_low" in run_in(env, "runs", "--csv").stdout.splitlines()[0]
     typo = run_in(env, "runs", "--experiment", "ketamine-typo")
     assert typo.returncode == 2 and "ketamine-response)" in typo.stderr
-    promoted = run_in(env, "promote", "ketamine-response-response_24h", "1")
+    # below the minimum sample size: refused without a reason, then promoted with one, recorded and warned about
+    refused = run_in(env, "promote", "ketamine-response.response_24h", "1")
+    assert refused.returncode == 2 and "below the minimum sample size" in refused.stderr and "--reason" in refused.stderr
+    promoted = run_in(env, "promote", "ketamine-response.response_24h", "1", "--reason", "demo only")
     assert promoted.returncode == 0 and "no version had it before" in promoted.stdout
-    missing = run_in(env, "promote", "ketamine-response-response_24h", "7")
+    assert promoted.stderr.startswith("warning: ") and "demo only" in promoted.stderr
+    _assert_promotion_recorded(env)
+    missing = run_in(env, "promote", "ketamine-response.response_24h", "7", "--reason", "x")
     assert missing.returncode == 2 and "cannot promote" in missing.stderr
+
+
+def _assert_promotion_recorded(env: dict) -> None:
+    """The reason, user and date on the version; the run's alias tag and the version's alias_reason follow."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    version = client.get_model_version("ketamine-response.response_24h", "1")
+    tags = version.tags
+    assert version.aliases == ["champion"] and tags["promoted_reason"] == "demo only"
+    assert tags["promoted_by"] == getpass.getuser() and tags["promoted_on"].startswith(datetime.now(UTC).strftime("%Y-%m-%d"))
+    assert tags["alias_reason"].startswith(f"champion: promoted by {getpass.getuser()}") and "demo only" in tags["alias_reason"]
+    assert re.fullmatch(r"synthetic:strong \(\d+ courses\)", tags["trained_on"]) and tags["below_minimum_sample"] == "true"
+    assert client.get_run(version.run_id).data.tags["alias"] == "champion"
 
 
 def test_train_bad_inputs_exit_2_and_register_nothing(tmp_path):

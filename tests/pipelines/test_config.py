@@ -35,6 +35,9 @@ def test_default_config_loads_and_flattens():
     ("policy: {shap_veto: 'no'}", r"policy\.shap_veto must be true or false"),
     ("policy: {min_events_per_arm: 0}", r"policy\.min_events_per_arm must be a whole number >= 1"),
     ("policy: {veto: true}", r"unknown key 'policy\.veto'"),
+    ("intervals: {replicates: 1}", r"intervals\.replicates must be 0 \(no intervals\) or a whole number from 2"),
+    ("intervals: {benefit_replicates: 2.5}", r"intervals\.benefit_replicates must be 0"),
+    ("intervals: {level: 90}", r"intervals\.level must be a coverage between 0 and 1"),
 ])
 def test_bad_configs_are_refused(tmp_path, text, message):
     path = tmp_path / "c.yaml"
@@ -77,3 +80,45 @@ def test_policy_decides_the_alias_and_the_shap_veto(tmp_path):
     path.write_text("policy: {alpha: 0.25, alias_needs_min_sample: false, shap_veto: false}")
     lenient = load_config(path).policy
     assert lenient.alias(0.2, 300, True, 500) == (True, "") and lenient.shap_shown(0.9)
+
+
+@pytest.mark.parametrize("name", ["train", "train_small"])
+def test_written_config_reads_back_equal(tmp_path, name):
+    import yaml
+
+    config = load_config(name)
+    path = tmp_path / "config.yaml"
+    path.write_text(config.as_yaml())
+    assert load_config(path) == config
+    # runs logged before: dotted keys with text values (MLflow params), read as the same config
+    path.write_text(yaml.safe_dump(config.flat()))
+    assert load_config(path) == config
+    path.write_text("cv.outer_folds: '3'\nseed: '7'\nevaluation.threshold: '0.2'\nbenefit.enabled: 'False'\n")
+    read = load_config(path)
+    assert (read.cv.outer_folds, read.seed, read.evaluation.threshold, read.benefit.enabled) == (3, 7, 0.2, False)
+    path.write_text("cv.folds: '3'\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'cv\.folds'"):
+        load_config(path)
+
+
+def test_a_continuous_targets_config_leaves_out_the_response_families(tmp_path):
+    import yaml
+
+    from ketamine_response.features.tasks import parse_target, task_of
+
+    task = task_of(parse_target("pct_change_day2"))
+    config = load_config()
+    ran = dataclasses.replace(config, families=config.families_for(task))  # what run_train trains with
+    path = tmp_path / "config.yaml"
+    path.write_text(ran.as_yaml(task))
+    assert "\nfamilies:" not in path.read_text() and load_config(path).families_for(task) == ran.families_for(task)
+    path.write_text(yaml.safe_dump(ran.flat()))  # logged before: dotted keys, families copied from the task's
+    assert load_config(path).families_for(task) == ran.families_for(task)
+
+
+def test_the_runs_logged_config_reruns_with_train_config(strong_run, tmp_path):
+    import mlflow.artifacts
+
+    result, _, _ = strong_run
+    logged = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="config.yaml", dst_path=str(tmp_path))
+    assert load_config(logged) == result.config

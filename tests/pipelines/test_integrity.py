@@ -35,7 +35,7 @@ def tampered(strong_run, tmp_path_factory) -> tuple[str, Path]:
     """A copy of the trained model logged and registered under its own name, then its pickle replaced."""
     import mlflow
 
-    model = registry.load_model(f"models:/ketamine-response-{TARGET}@champion").unwrap_python_model()
+    model = registry.load_model(f"models:/ketamine-response.tests.{TARGET}@champion").unwrap_python_model()
     with mlflow.start_run(experiment_id=tracking.open_experiment("integrity")):
         info, digest = registry.log_model(model, input_example(model.training_columns))
     registry.register(info.model_uri, "integrity-test", alias=False, tags=digest)
@@ -67,7 +67,7 @@ def test_score_exits_2_on_a_tampered_model(tampered, strong_run, tmp_path):
 def test_the_registered_version_carries_its_digest(strong_run):
     from mlflow import MlflowClient
 
-    version = MlflowClient().get_model_version_by_alias(f"ketamine-response-{TARGET}", "champion")
+    version = MlflowClient().get_model_version_by_alias(f"ketamine-response.tests.{TARGET}", "champion")
     assert len(version.tags[registry.DIGEST_TAG]) == 64
 
 

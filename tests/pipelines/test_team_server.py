@@ -23,7 +23,7 @@ from tests.pipelines.conftest import TARGET
 
 FAST = Path(__file__).parent / "fast_train.yaml"
 SECRET = "s3cret-Pw-91"
-NAME = f"ketamine-response-{TARGET}"
+NAME = f"ketamine-response.{TARGET}"  # the default experiment's model
 
 
 def _free_port() -> int:
@@ -99,7 +99,7 @@ def _two_trains(env: dict, tmp: Path) -> list[str]:
 
 def _check_registry(env: dict, tmp: Path) -> None:
     """Both versions are there; two promotes at once leave champion on one that exists."""
-    promotes = [_cli(env, "promote", NAME, v, cwd=tmp) for v in (1, 2)]
+    promotes = [_cli(env, "promote", NAME, v, "--reason", "race test", cwd=tmp) for v in (1, 2)]
     for proc in promotes:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err

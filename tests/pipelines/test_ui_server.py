@@ -1,7 +1,9 @@
 """The MLflow UI as a user meets it, through the real server `ketamine-response ui` starts: the
 experiment opens in model-training mode, a run is visible (RUNNING) while train still fits and FAILED
-with a description when stopped, child names are unique, registry versions carry descriptions and
-tags, a null cohort's version gets no alias; the server stops with its command and a busy port is refused."""
+with a description (and a final progress tag) when stopped, run names say target, data origin, digest and
+date, children lead with their family, registry versions say what they were trained on and why they lack
+an alias, the integrity hashes are their last tags, a null cohort's version gets no alias; the server
+stops with its command and a busy port is refused."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from ketamine_response.pipelines import registry
 from tests.pipelines.conftest import TARGET, make_cohort
 
 FAST = Path(__file__).parent / "fast_train.yaml"
@@ -84,22 +87,38 @@ def test_experiment_opens_in_training_mode_and_children_are_named_uniquely(ui):
     port, _ = ui
     experiment = _api(port, "experiments/get-by-name?experiment_name=tests")["experiment"]
     assert {t["key"]: t["value"] for t in experiment["tags"]}["mlflow.experimentKind"] == "custom_model_development"
-    names = [r["info"]["run_name"] for r in _runs(port, "tests")]
-    children = [n for n in names if "/" in n]
-    assert children and all(n.startswith(f"{TARGET}-kfold/") for n in children)
-    parents = [r for r in _runs(port, "tests") if "mlflow.parentRunId" not in _tags(r)]
+    runs = _runs(port, "tests")
+    children = [r["info"]["run_name"] for r in runs if "mlflow.parentRunId" in _tags(r)]
+    assert children and all(n.split(" · ")[1] == TARGET for n in children)
+    assert len(set(children)) == len(children) and {n.split(" · ")[0] for n in children} >= {"elastic_net"}
+    parents = [r for r in runs if "mlflow.parentRunId" not in _tags(r)]
     assert all(_tags(r)["mlflow.note.content"] for r in parents)
+    strong = [r for r in parents if r["info"]["run_name"].startswith(f"{TARGET} · synthetic:strong · ")]
+    assert strong and re.fullmatch(r"[0-9a-f]{6} · \d{4}-\d\d-\d\d \d\d:\d\d", strong[0]["info"]["run_name"].split(" · ", 2)[2])
+    assert strong[0]["info"]["run_name"].split(" · ")[2] == _tags(strong[0])["data_digest"][:6]
+    finished = [r for r in runs if r["info"]["status"] == "FINISHED" and "mlflow.parentRunId" not in _tags(r)]
+    assert finished and all(_tags(r)["progress"] == "done" for r in finished)
 
 
-def test_registry_version_has_description_and_tags(ui):
+def test_registry_version_has_description_and_tags(ui, strong_run):
     port, _ = ui
-    name = f"ketamine-response-{TARGET}"
+    name = f"ketamine-response.tests.{TARGET}"
     versions = _api(port, f"model-versions/search?filter=name%3D%27{name}%27")["model_versions"]
-    newest = max(versions, key=lambda v: int(v["version"]))
+    newest = next(v for v in versions if v["run_id"] == strong_run[0].run_id)
     tags = {t["key"]: t["value"] for t in newest.get("tags", [])}
     assert "permutation p" in newest["description"] and "kfold" in newest["description"]
-    assert {"target", "cv_design", "data_digest", "experiment", "auroc_active_p", "auroc", "artifact_sha256"} <= set(tags)
+    assert {"target", "cv_design", "data_digest", "experiment", "auroc_active_p", "auroc", registry.DIGEST_TAG} <= set(tags)
     assert len(tags["data_digest"]) == 64 and "95% CI" in tags["auroc"]
+    courses = len(strong_run[0].data.y)  # those with the outcome, as the version was trained
+    assert tags["trained_on"] == f"synthetic:strong ({courses} courses)" and tags["below_minimum_sample"] == "true"
+    assert sorted(tags)[-2:] == sorted([registry.DIGEST_TAG, registry.FILES_TAG])  # the hashes sort last
+    # promoted by hand (strong_run), perhaps replaced since by another test's promote: the reason and the
+    # run's alias tag follow the registry either way
+    held = _api(port, f"model-versions/get?name={name}&version={newest['version']}")["model_version"]  # search omits aliases
+    aliases = ", ".join(sorted(held.get("aliases", []))) or "none"
+    assert tags["alias_reason"].startswith("champion: promoted" if "champion" in aliases else "none: version ")
+    run = _api(port, f"runs/get?run_id={tags['run_id']}")["run"]
+    assert _tags(run)["alias"] == aliases
 
 
 def test_running_then_failed_run_and_a_null_cohort_gets_no_alias(ui, tmp_path):
@@ -128,6 +147,7 @@ def test_running_then_failed_run_and_a_null_cohort_gets_no_alias(ui, tmp_path):
     failed = _api(port, f"runs/get?run_id={run['info']['run_id']}")["run"]
     assert failed["info"]["status"] == "FAILED"
     assert "SIGTERM" in _tags(failed)["mlflow.note.content"]
+    assert _tags(failed)["progress"] == "failed (Terminated)"  # not the stage it was stopped in
 
     done = _cli("train", str(path), "--target", TARGET, "--config", str(FAST), "--experiment", "ui-live",
                 "--permutations", "19")
@@ -135,8 +155,10 @@ def test_running_then_failed_run_and_a_null_cohort_gets_no_alias(ui, tmp_path):
     assert done.returncode == 0, err
     assert "no alias" in out
     version = re.search(r"registered: \S+ version (\d+)", out).group(1)
-    tags = _api(port, f"model-versions/get?name=ketamine-response-{TARGET}&version={version}")["model_version"]
+    tags = _api(port, f"model-versions/get?name=ketamine-response.ui-live.{TARGET}&version={version}")["model_version"]
     assert not tags.get("aliases")
+    why = {t["key"]: t["value"] for t in tags["tags"]}["alias_reason"]
+    assert why.startswith("none: ") and "promote --reason" in why
 
 
 def test_ui_stops_with_sigterm_and_refuses_a_busy_port(strong_run):
@@ -156,3 +178,21 @@ def test_ui_stops_with_sigterm_and_refuses_a_busy_port(strong_run):
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_model_names_per_experiment_and_target_are_registry_safe():
+    from ketamine_response.pipelines.tracking import registered_name
+
+    assert registered_name("ketamine-response", TARGET) == f"ketamine-response.{TARGET}"
+    assert registered_name("trial 2/site:A@x", TARGET) == f"ketamine-response.trial-2-site-A-x.{TARGET}"
+    assert registered_name("tests", TARGET) != registered_name("tests-null", TARGET)
+
+
+def test_promote_reads_caveats_from_tags_or_an_older_versions_description():
+    from ketamine_response.pipelines.flows.promote import caveats
+
+    assert caveats({"below_minimum_sample": "false", "beats_permuted_labels": "true"}, "") == ()
+    flagged = caveats({"below_minimum_sample": "true", "beats_permuted_labels": "false"}, "")
+    assert len(flagged) == 2 and "minimum sample size" in flagged[0] and "above alpha" in flagged[1]
+    older = "`response_24h` ... No alias: below the minimum sample size (240 courses, Riley et al. minimum 12649)."
+    assert caveats({}, older) == ("it was trained below the minimum sample size",)

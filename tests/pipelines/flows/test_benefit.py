@@ -64,11 +64,12 @@ def test_scoring_adds_every_arm_and_the_benefit(strong_run, tmp_path):
     assert set(arms) <= set(scores.columns)
     drug = (scores["treatment"] == "ketamine_iv").to_numpy()
     np.testing.assert_allclose(scores.loc[drug, "probability"].astype(float), scores.loc[drug, "probability_ketamine_iv"])
+    caveats = "; ".join(result.model.caveats)  # the model's own, on every row after the row's
     assert scores["warnings"].iloc[:3].str.contains("site not seen in training").all()
-    assert (scores["warnings"].iloc[3:-1] == "").all()
+    assert (scores["warnings"].iloc[3:-1] == caveats).all()
     last = scores.iloc[-1]  # no number for an arm the model cannot know
-    assert last["warnings"] == "treatment not seen in training" and last["probability"] == ""
-    assert last["predicted_responder"] == "" and float(last["probability_placebo"]) > 0
+    assert last["warnings"] == f"treatment not seen in training; {caveats}" and last["probability"] == ""
+    assert "predicted_responder" not in scores and float(last["probability_placebo"]) > 0
     truth = oracle.loc[table.index, "benefit_24h_ketamine_iv"].to_numpy()  # defined for every IV-site course
     assert spearmanr(scores["predicted_benefit_ketamine_iv"].astype(float), truth)[0] > 0.5
 
@@ -83,7 +84,7 @@ def test_ds005917_reports_within_patient_benefit(store, tmp_path):
     cohort, config = ds005917_run_inputs(tmp_path, permutations=2)
     result = run_train(cohort, "response_day2", config, experiment="tests-benefit")
     # other tests expect the session store to hold one registered model
-    mlflow.MlflowClient().delete_registered_model("ketamine-response-response_day2")
+    mlflow.MlflowClient().delete_registered_model("ketamine-response.tests-benefit.response_day2")
     assert result.benefit is not None and result.sample_size.below_minimum
     summary = result.benefit.primary
     assert summary.arm == "ketamine_iv" and summary.crossover.patients >= 20
@@ -104,9 +105,6 @@ def test_ds005917_reports_within_patient_benefit(store, tmp_path):
 
 def test_scoring_without_treatment_gives_every_arm_only(strong_run, tmp_path):
     """A clinician scores before choosing: no treatment column, so no 'probability' of a given arm."""
-    import pytest
-
-    from ketamine_response.features.errors import UsageError
     from ketamine_response.pipelines.flows.score import score_file
 
     result, cohort, _ = strong_run
@@ -118,13 +116,15 @@ def test_scoring_without_treatment_gives_every_arm_only(strong_run, tmp_path):
     summary = score_file(blind, tmp_path / "b.csv", result.model, "m", "1")
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv", keep_default_na=False)
     assert summary.rejected == 0 and summary.scored == len(b)
-    assert list(b.columns) == ["patient_id", "model_name", "model_version", "probability_ketamine_iv",
-                               "probability_placebo", "predicted_benefit_ketamine_iv", "warnings"]
+    assert list(b.columns) == ["patient_id", "model_name", "model_version",
+                               *[f"{c}{end}" for c in ("probability_ketamine_iv", "probability_placebo",
+                                                       "predicted_benefit_ketamine_iv") for end in ("", "_low", "_high")],
+                               "warnings"]
     first = a.drop_duplicates("patient_id").set_index("patient_id")
     for column in ("probability_ketamine_iv", "probability_placebo", "predicted_benefit_ketamine_iv"):
         np.testing.assert_allclose(b.set_index("patient_id")[column].loc[first.index], first[column], rtol=1e-9)
-    with pytest.raises(UsageError, match="--explain needs the treatment column"):
-        score_file(blind, tmp_path / "c.csv", result.model, "m", "1", explain=2)
+    score_file(blind, tmp_path / "c.csv", result.model, "m", "1", explain=2)  # reasons per arm (test_score_caveats.py)
+    assert "reason_placebo_2_points" in pd.read_csv(tmp_path / "c.csv").columns
 
 
 def test_no_treatment_column_for_a_model_without_arms_is_a_usage_error(strong_run, tmp_path):

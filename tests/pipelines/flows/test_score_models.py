@@ -14,9 +14,11 @@ from ketamine_response.features.errors import UsageError
 from ketamine_response.features.tasks import TASKS, TaskKind
 from tests.pipelines.conftest import TARGET
 
-MODEL = f"models:/ketamine-response-{TARGET}@champion"
-ONE_MODEL_COLUMNS = ["patient_id", "treatment", "probability", "predicted_responder", "model_name", "model_version",
-                     "probability_ketamine_iv", "probability_placebo", "predicted_benefit_ketamine_iv", "warnings"]
+MODEL = f"models:/ketamine-response.tests.{TARGET}@champion"
+PER_ARM = [f"{c}{end}" for c in ("probability_ketamine_iv", "probability_placebo", "predicted_benefit_ketamine_iv")
+           for end in ("", "_low", "_high")]
+ONE_MODEL_COLUMNS = ["patient_id", "treatment", "probability", "probability_low", "probability_high",
+                     "probability_percentile", "model_name", "model_version", *PER_ARM, "warnings"]
 
 
 class ContinuousStandIn:
@@ -79,18 +81,19 @@ def test_two_models_give_one_row_per_course_with_both_models_columns(cohort_file
     alone = score_file(cohort_file, tmp_path / "alone.csv", response, "resp", "3")
     scores = pd.read_csv(tmp_path / "both.csv", keep_default_na=False)
     single = pd.read_csv(tmp_path / "alone.csv", keep_default_na=False)
-    assert list(scores.columns) == ["patient_id", "treatment", "probability", "predicted_responder",
-                                    f"model_name_{TARGET}", f"model_version_{TARGET}", "probability_ketamine_iv",
-                                    "probability_placebo", "predicted_benefit_ketamine_iv", "predicted_pct_change",
+    assert list(scores.columns) == ["patient_id", "treatment", "probability", "probability_low", "probability_high",
+                                    "probability_percentile", f"model_name_{TARGET}", f"model_version_{TARGET}",
+                                    *PER_ARM, "predicted_pct_change",
                                     "model_name_pct_change_24h", "model_version_pct_change_24h", "warnings"]
     assert (both.read, both.scored, both.rejected) == (30, 29, 1) and len(scores) == 29
     assert both.models == (("resp", "3"), ("change", "7"))
     assert (scores[f"model_version_{TARGET}"] == 3).all() and (scores["model_name_pct_change_24h"] == "change").all()
     pd.testing.assert_frame_equal(scores[["patient_id", "treatment"]], single[["patient_id", "treatment"]])
     np.testing.assert_allclose(scores["probability"], scores["predicted_pct_change"])  # the same model inside
-    assert scores["warnings"].iloc[0] == (f"{TARGET}: site not seen in training; "
-                                          "pct_change_24h: site not seen in training")
-    assert (scores["warnings"].iloc[2:] == "").all()
+    caveats = "; ".join(response.caveats)  # each model's caveats after the row's own warnings, led by its target
+    assert scores["warnings"].iloc[0] == (f"{TARGET}: site not seen in training; {caveats}; "
+                                          f"pct_change_24h: site not seen in training; {caveats}")
+    assert (scores["warnings"].iloc[2:] == f"{TARGET}: {caveats}; pct_change_24h: {caveats}").all()
     # validation and the rejected rows happen once: the same file as with one model
     assert both.rejected_path.read_bytes() == alone.rejected_path.read_bytes()
 
@@ -122,17 +125,17 @@ def test_one_model_writes_todays_columns(cohort_file, strong_run, tmp_path):
 
     summary = run_score(cohort_file, tmp_path / "one.csv", [MODEL])
     assert list(pd.read_csv(tmp_path / "one.csv").columns) == ONE_MODEL_COLUMNS
-    assert summary.model == f"ketamine-response-{TARGET}" and len(summary.models) == 1
+    assert summary.model == f"ketamine-response.tests.{TARGET}" and len(summary.models) == 1
 
 
 def test_clashing_columns_are_refused_naming_both_models(cohort_file, strong_run, capsys, tmp_path):
     from mlflow import MlflowClient
 
-    champion = MlflowClient().get_model_version_by_alias(f"ketamine-response-{TARGET}", "champion")
+    champion = MlflowClient().get_model_version_by_alias(f"ketamine-response.tests.{TARGET}", "champion")
     logged = str(champion.source)  # models:/m-ID: the same files by another URI, so every column clashes
     code, err = _cli(capsys, str(cohort_file), "--out", str(tmp_path / "s.csv"), "--model", MODEL, "--model", logged)
     assert code == 2, err
-    assert f"ketamine-response-{TARGET} version {champion.version}" in err and logged.removeprefix("models:/") in err
+    assert f"ketamine-response.tests.{TARGET} version {champion.version}" in err and logged.removeprefix("models:/") in err
     assert "'probability'" in err and "separately" in err
     assert list(tmp_path.glob("s*")) == []
 
@@ -140,8 +143,8 @@ def test_clashing_columns_are_refused_naming_both_models(cohort_file, strong_run
 def test_the_same_model_twice_is_refused(cohort_file, strong_run, capsys, tmp_path):
     from mlflow import MlflowClient
 
-    version = MlflowClient().get_model_version_by_alias(f"ketamine-response-{TARGET}", "champion").version
-    numbered = f"models:/ketamine-response-{TARGET}/{version}"
+    version = MlflowClient().get_model_version_by_alias(f"ketamine-response.tests.{TARGET}", "champion").version
+    numbered = f"models:/ketamine-response.tests.{TARGET}/{version}"
     code, err = _cli(capsys, str(cohort_file), "--out", str(tmp_path / "s.csv"), "--model", MODEL, "--model", numbered)
     assert code == 2 and "same model" in err and numbered in err
     assert list(tmp_path.glob("s*")) == []

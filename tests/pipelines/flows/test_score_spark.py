@@ -13,7 +13,7 @@ import pytest
 
 from tests.pipelines.conftest import TARGET
 
-MODEL = f"models:/ketamine-response-{TARGET}@champion"
+MODEL = f"models:/ketamine-response.tests.{TARGET}@champion"
 
 
 @pytest.fixture
@@ -34,6 +34,8 @@ def messy(strong_run, tmp_path) -> pd.DataFrame:
 def _same_outputs(local, spark, out_local: Path, out_spark: Path) -> None:
     assert (spark.read, spark.scored, spark.rejected) == (local.read, local.scored, local.rejected)
     assert spark.rejected_path.read_bytes() == local.rejected_path.read_bytes()
+    sidecar = out_spark.with_name(f"{out_spark.name}.model.md")  # the same caveats, threshold and columns
+    assert sidecar.read_text() == out_local.with_name(f"{out_local.name}.model.md").read_text()
     if out_local.suffix == ".parquet":
         assert pq.read_schema(out_spark).equals(pq.read_schema(out_local), check_metadata=True)
         a, b = pd.read_parquet(out_local), pd.read_parquet(out_spark)
@@ -43,8 +45,8 @@ def _same_outputs(local, spark, out_local: Path, out_spark: Path) -> None:
     pd.testing.assert_frame_equal(b, a, check_exact=False, rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize(("source", "out", "explain"), [("csv", "csv", 2), ("parquet", "parquet", 0)])
-def test_spark_engine_writes_what_the_local_engine_writes(spark, messy, tmp_path, source, out, explain):
+@pytest.mark.parametrize(("source", "out", "explain", "threshold"), [("csv", "csv", 2, 0.3), ("parquet", "parquet", 0, None)])
+def test_spark_engine_writes_what_the_local_engine_writes(spark, messy, tmp_path, source, out, explain, threshold):
     from ketamine_response.pipelines.flows.score import run_score
     from ketamine_response.pipelines.flows.score_spark import run_score_spark
 
@@ -53,8 +55,8 @@ def test_spark_engine_writes_what_the_local_engine_writes(spark, messy, tmp_path
         path.write_bytes(b"\xef\xbb\xbf" + messy.to_csv(index=False).encode())  # with a BOM, as spreadsheets write
     else:
         messy.to_parquet(path, index=False)
-    local = run_score(path, tmp_path / f"local.{out}", MODEL, explain)
-    spark_run = run_score_spark(path, tmp_path / f"spark.{out}", MODEL, explain)
+    local = run_score(path, tmp_path / f"local.{out}", MODEL, explain, threshold=threshold)
+    spark_run = run_score_spark(path, tmp_path / f"spark.{out}", MODEL, explain, threshold=threshold)
     _same_outputs(local, spark_run, tmp_path / f"local.{out}", tmp_path / f"spark.{out}")
     rejected = pd.read_csv(spark_run.rejected_path, dtype=str, keep_default_na=False)
     assert rejected["row"].astype(int).tolist() == [3, 4, 9, 13, 16, 31]  # both rows of the duplicated key
@@ -74,11 +76,12 @@ def test_spark_engine_blind_file_and_unit_mapping(spark, messy, tmp_path):
     mapped.to_parquet(tmp_path / "mapped.parquet", index=False)
     mapping = tmp_path / "map.yaml"
     mapping.write_text("columns:\n  PID: patient_id\n  CRP: crp_mg_l\nunits:\n  crp_mg_l: mg/dL\n")
-    for path, out, mapping_path in ((blind, "b.csv", None), (tmp_path / "mapped.parquet", "m.parquet", mapping)):
-        local = run_score(path, tmp_path / f"local-{out}", MODEL, mapping_path=mapping_path)
-        spark_run = run_score_spark(path, tmp_path / f"spark-{out}", MODEL, mapping_path=mapping_path)
+    for path, out, mapping_path, k in ((blind, "b.csv", None, 2), (tmp_path / "mapped.parquet", "m.parquet", mapping, 0)):
+        local = run_score(path, tmp_path / f"local-{out}", MODEL, k, mapping_path=mapping_path)
+        spark_run = run_score_spark(path, tmp_path / f"spark-{out}", MODEL, k, mapping_path=mapping_path)
         _same_outputs(local, spark_run, tmp_path / f"local-{out}", tmp_path / f"spark-{out}")
-    assert "probability" not in pd.read_csv(tmp_path / "spark-b.csv").columns
+    blind_scores = pd.read_csv(tmp_path / "spark-b.csv")
+    assert "probability" not in blind_scores.columns and "reason_difference_ketamine_iv_1_points" in blind_scores.columns
 
 
 def test_a_file_error_inside_a_spark_task_is_exit_2_and_leaves_nothing(spark, strong_run, tmp_path):

@@ -66,7 +66,7 @@ def test_registered_champion_scores_a_raw_cohort(strong_run, tmp_path):
     from ketamine_response.pipelines import registry
 
     result, cohort, _ = strong_run
-    model = registry.load_model(f"models:/ketamine-response-{TARGET}@champion")
+    model = registry.load_model(f"models:/ketamine-response.tests.{TARGET}@champion")
     raw = cohort.drop(columns=[c for c in cohort.columns if c.startswith("madrs_") and c != "madrs_baseline"])
     p = np.asarray(model.predict(raw.head(50)))
     unseen = (raw.head(50)["treatment"] == "esketamine_in").to_numpy()  # no 24 h visit: an arm it never saw
@@ -84,7 +84,7 @@ def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, fast_con
 
     path, _, _ = make_cohort(tmp_path, 300, 5, "strong")
     second = run_train(path, TARGET, fast_config, experiment="tests")
-    name = f"ketamine-response-{TARGET}"
+    name = f"ketamine-response.tests.{TARGET}"
     client = MlflowClient()
     assert second.sample_size.below_minimum and second.notes[0].startswith("WARNING: too few patients")
     assert client.get_model_version(name, str(second.version)).aliases == []
@@ -184,9 +184,14 @@ def test_shap_tables_and_report_are_logged(strong_run, tmp_path):
 
 def test_continuous_outcome_on_ds005917(store, tmp_path):
     """pct_change_day2 trains on the real crossover cohort; its metrics are named for what they measure."""
-    import mlflow
+    import dataclasses
 
+    import mlflow
+    import mlflow.artifacts
+
+    from ketamine_response.pipelines.config import load_config
     from ketamine_response.pipelines.flows.score import score_file
+    from ketamine_response.pipelines.reporting.descriptions import selection_reason
 
     cohort, config = ds005917_run_inputs(tmp_path, permutations=4)
     result = run_train(cohort, "pct_change_day2", config, experiment="tests-continuous")
@@ -197,6 +202,15 @@ def test_continuous_outcome_on_ds005917(store, tmp_path):
             "events_per_parameter", "min_courses_riley"} <= set(metrics)
     assert "auroc" not in metrics and "brier" not in metrics
     assert result.sample_size.below_minimum  # 57 courses cannot support ~20 parameters
+    # chosen by the task's own loss, not the config's log_loss; the percentage-change caveat in the notes and report
+    assert "chose a family by MSE (mean squared error)" in selection_reason(result)
+    caveat = [n for n in result.notes if n.startswith("pct_change_day2 is a percentage change from baseline")]
+    assert len(caveat) == 1 and "regression to the mean" in caveat[0]
+    assert "regression to the mean" in run_report(result.run_id, tmp_path / "report").read_text()
+    # the logged config re-runs with train --config: the same config once run_train picks the task's families
+    logged = load_config(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="config.yaml",
+                                                             dst_path=str(tmp_path)))
+    assert dataclasses.replace(logged, families=logged.families_for(result.data.task)) == result.config
     scores = tmp_path / "scores.csv"
     score_file(cohort, scores, result.model, "m", "1")
     assert {"predicted_pct_change"} <= set(pd.read_csv(scores).columns)
@@ -214,7 +228,7 @@ def test_within_active_arm_metrics_lead_and_are_logged_on_every_run(strong_run):
               "auroc_arm_only", "auroc_gain_over_arm", "auroc_gain_over_arm_ci_low", "auroc_gain_over_arm_ci_high"}
     for run in [parent, *children]:
         # a predictor constant within the arm (prevalence, arm only) has no calibration slope there
-        expected = wanted - ({"calibration_slope_active"} if run.info.run_name.rsplit("/", 1)[-1] in ("prevalence", "arm_only") else set())
+        expected = wanted - ({"calibration_slope_active"} if run.data.tags.get("family") in ("prevalence", "arm_only") else set())
         assert expected <= set(run.data.metrics), run.info.run_name
     # esketamine courses have no 24 h visit: one active arm, so no per-arm split
     assert set(result.data.treatments) == {"ketamine_iv", "placebo"} and "auroc_ketamine_iv" not in parent.data.metrics

@@ -34,13 +34,15 @@ def report(strong_run, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def small_report(site_result) -> str:
     """The hand-built site-CV result (two long warnings) with its real performance figures."""
+    from ketamine_response.pipelines.evaluation.repeats import active
     from ketamine_response.pipelines.folds import pooled
     from ketamine_response.pipelines.reporting.content import report_content
     from ketamine_response.pipelines.reporting.html import render_report
     from ketamine_response.pipelines.reporting.plots import performance_figures
 
     sel = site_result.evaluations["selected"]
-    figures = performance_figures(site_result.data.y, pooled(site_result.data, site_result.folds), sel, "elastic_net")
+    figures = performance_figures(site_result.data.y, pooled(site_result.data, site_result.folds), sel, "elastic_net",
+                                  active(site_result.data))
     return render_report(report_content(site_result, "cohort.csv", DIGEST, figures, IDENTITY))
 
 
@@ -58,8 +60,11 @@ def _assert_fits(layout: dict, width: int) -> None:
         assert table["containerScroll"] <= table["container"], table
 
 
-def _assert_first_screen(layout: dict, headline: str, warnings: list[str]) -> None:
+def _assert_first_screen(layout: dict, headline: str, warnings: list[str], frequencies: str) -> None:
     first = _squash(layout["firstScreen"])
+    # a clinician's language first: "Of 100 patients like those in this cohort, about N respond ... on placebo"
+    assert frequencies.startswith("Of 100 patients like those in this cohort, about ") and " on placebo " in frequencies
+    assert _squash(frequencies) in first
     assert _squash(headline) in first
     assert warnings, "the run should carry at least one warning to check"
     for warning in warnings:
@@ -100,24 +105,28 @@ def test_report_screenshot_is_readable(report, tmp_path):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_report_fits_the_screen_with_headline_and_warnings_first(report, strong_run, tmp_path, width):
     from ketamine_response.pipelines.reporting.content import headline_sentence
+    from ketamine_response.pipelines.reporting.summary import natural_frequencies
 
     result = strong_run[0]
     page = report.read_text(encoding="utf-8")
     layout = measure(page, tmp_path, width)
     _assert_fits(layout, width)
-    _assert_first_screen(layout, headline_sentence(result.evaluations["selected"]), result.warnings)
+    _assert_first_screen(layout, headline_sentence(result.evaluations["selected"]), result.warnings,
+                         natural_frequencies(result))
     _keep(screenshot(page, tmp_path, width, 2400), width)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_two_long_warnings_stay_on_the_first_screen(small_report, site_result, tmp_path, width):
     from ketamine_response.pipelines.reporting.content import headline_sentence
+    from ketamine_response.pipelines.reporting.summary import natural_frequencies
 
     layout = measure(small_report, tmp_path, width)
     _assert_fits(layout, width)
     warnings = site_result.warnings
     assert len(warnings) == 2
-    _assert_first_screen(layout, headline_sentence(site_result.evaluations["selected"]), warnings)
+    _assert_first_screen(layout, headline_sentence(site_result.evaluations["selected"]), warnings,
+                         natural_frequencies(site_result))
 
 
 def test_phone_width_is_really_emulated(small_report, tmp_path):

@@ -56,9 +56,10 @@ def test_table_one_threshold_calibration_and_intended_use(page, site_result):
                  "Intended use and population", "not a clinical decision tool", "Subgroups"):
         assert item.lower() in text.lower(), item
     sel = site_result.evaluations["selected"]
-    for name in ("sensitivity", "specificity"):
-        assert f"{name} {sel.metrics[name]:.3f}" in text
-    assert "training event rate (mean" in text
+    for name in ("sensitivity", "specificity"):  # the drug arm's operating point first, then all arms'
+        assert text.index(f"{name} {sel.metrics[name + '_active']:.3f}") < text.index(f"{name} {sel.metrics[name]:.3f}")
+    assert "drug-arm training event rate (mean" in text and "training event rate, all arms (mean" in text
+    assert f"drug arm(s): slope {sel.metrics['calibration_slope_active']:.3f}" in text
     assert f"slope {sel.metrics['calibration_slope']:.3f} (" in text
     assert f"intercept (in the large) {sel.metrics['calibration_intercept']:.3f} (" in text
 
@@ -79,3 +80,24 @@ def test_the_small_subgroup_rule_is_the_configs(site_result, page):
     stricter = dataclasses.replace(site_result, config=dataclasses.replace(site_result.config, policy=policy))
     text = _text(render_report(report_content(stricter, "cohort.csv", DIGEST, {}, IDENTITY)))
     assert "fewer than 20 courses, or fewer than 8 in either outcome class" in text
+
+
+def test_first_screen_speaks_in_natural_frequencies_and_the_report_ends_complete(page, site_result):
+    import platform
+
+    import sklearn
+
+    text = _text(page)
+    y, arms = site_result.data.y, site_result.data.treatments
+    drug, placebo = y[arms == "ketamine_iv"], y[arms == "placebo"]
+    sentence = (f"Of 100 patients like those in this cohort, about {100 * drug.mean():.0f} respond within 24 hours on "
+                f"ketamine (n = {len(drug)}), ")
+    assert sentence in text and f" and {100 * placebo.mean():.0f} on placebo (n = {len(placebo)}): " in text
+    assert text.index(sentence) < text.index("How well it predicts")  # before any AUROC
+    assert f"{100 * (drug.mean() - placebo.mean()):+.0f} percentage points" in text
+    assert "On the drug, the predicted chance (out of fold) is about " in text  # the question in probability terms
+    for heading in ("Participant flow by arm", "Final model (elastic_net, refit on all courses)", "Software versions"):
+        assert heading in text
+    assert f"scikit-learn {sklearn.__version__}" in text and f"python {platform.python_version()}" in text
+    assert f"ketamine_iv {len(drug)} 0 {len(drug)}" in text  # the flow: read, excluded, analysed
+    assert "arm_ketamine_iv treatment (the arm, not a patient feature)" in text

@@ -1,0 +1,115 @@
+"""Bootstrap replicates of the final fit, for the per-patient intervals the logged model gives.
+
+Each replicate refits the whole final procedure on a bootstrap resample of patients (every course of a
+drawn patient, as often as the patient is drawn): the selected family with its chosen hyperparameters and
+its own in-fold calibration, or the chosen benefit learner with its hyperparameters and the final model's
+rescaling. The spread of the replicates' predictions for one course is the estimation uncertainty of its
+prediction (:mod:`ketamine_response.models.intervals` turns it into an interval). Seeds come from the
+run's seed, so a run's intervals are reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ketamine_response.features.tasks import TaskKind
+from ketamine_response.models.benefit import CalibratedBenefit, get_learner
+from ketamine_response.models.families import predict
+from ketamine_response.models.intervals import Intervals, between_site_sd, grids_by_arm, replicate_fills
+from ketamine_response.pipelines.config import TrainConfig
+from ketamine_response.pipelines.folds import Data
+from ketamine_response.pipelines.training.benefit import ArmBenefit, propensity
+from ketamine_response.pipelines.training.nested import refit
+from ketamine_response.pipelines.training.progress import Progress
+
+TRIES = 3  # draws per replicate: a resample of a tiny cohort can leave an inner fold with one class
+
+
+def bootstrap_rows(patients: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Positions of a bootstrap resample of patients: as many patients as there are, drawn with replacement,
+    each bringing all of its courses."""
+    codes, uniques = pd.factorize(pd.Series(patients))
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=len(uniques))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    drawn = rng.integers(0, len(uniques), len(uniques))
+    return np.concatenate([order[starts[d]:starts[d] + counts[d]] for d in drawn])
+
+
+def _rng(config: TrainConfig, stream: int, replicate: int) -> np.random.Generator:
+    return np.random.default_rng((config.seed, stream, replicate))
+
+
+def _response_replicate(estimator: Any, data: Data, config: TrainConfig, replicate: int) -> Any | None:
+    """The final fit on one resample; None if every draw failed to fit (a one-class inner fold)."""
+    rng = _rng(config, 1, replicate)
+    for _ in range(TRIES):
+        sample = data.take(bootstrap_rows(data.patients, rng))
+        sample = replace(sample, X=sample.X.reset_index(drop=True))  # a course drawn twice is two rows
+        try:
+            return refit(estimator, sample, config, config.seed + replicate)
+        except ValueError:
+            continue
+    return None
+
+
+def fit_intervals(estimator: Any, data: Data, config: TrainConfig, progress: Progress) -> Intervals | None:
+    """The response model's replicates and its percentile grids per arm; None for a time to relapse (no
+    intervals) or with ``intervals.replicates`` 0."""
+    from joblib import delayed
+
+    from ketamine_response.pipelines.training.backend import parallel as open_parallel
+
+    n = config.intervals.replicates
+    if data.task.kind is TaskKind.SURVIVAL or n == 0:
+        return None
+    progress.stage(f"per-patient intervals: the final model refit on {n} bootstrap resamples of patients", n)
+    fitted = []
+    with open_parallel(config) as parallel:
+        for model in parallel(delayed(_response_replicate)(estimator, data, config, r) for r in range(n)):
+            fitted.append(model)
+            progress.advance()
+    kept = [m for m in fitted if m is not None]
+    fills = replicate_fills(data.X, len(kept), _rng(config, 3, 0))
+    if not data.task.probabilities:
+        return Intervals(kept, config.intervals.level, fills=fills)
+    p = predict(estimator, data.X)
+    return Intervals(kept, config.intervals.level, grids_by_arm(p, data.treatments),
+                     between_site_sd(p, data.y, data.sites), fills)
+
+
+def _benefit_replicate(data: Data, arm: ArmBenefit, final: CalibratedBenefit, dr_scores: np.ndarray,
+                       e: np.ndarray, config: TrainConfig, replicate: int) -> CalibratedBenefit | None:
+    """The chosen learner on one resample of the comparison's patients, rescaled as the final model is: the
+    same slope, centred on the replicate's own mean benefit, around the resample's doubly robust average
+    benefit (so the interval carries the average's uncertainty too)."""
+    c, sub = arm.comparison, data.take(arm.comparison.rows)
+    rng = _rng(config, 2, replicate)
+    for _ in range(TRIES):
+        rows = bootstrap_rows(sub.patients, rng)
+        X = sub.X.iloc[rows].reset_index(drop=True)
+        try:
+            model = get_learner(final.model.learner).fit(X, sub.y[rows], c.treated[rows], c.arm, config.seed + replicate,
+                                                         e[rows], sub.patients[rows], **final.model.params)
+        except ValueError:
+            continue
+        return CalibratedBenefit(c.arm, model, final.slope, float(model.effect(X).mean()),
+                                 float(dr_scores[rows].mean()), final.least)
+    return None
+
+
+def benefit_replicates(data: Data, arm: ArmBenefit, final: CalibratedBenefit, dr_scores: np.ndarray,
+                       config: TrainConfig, parallel: Any) -> list[CalibratedBenefit]:
+    """``intervals.benefit_replicates`` refits of one comparison's final benefit model (*dr_scores*: its
+    courses' doubly robust benefit scores, whose mean is the final model's centre)."""
+    from joblib import delayed
+
+    every = np.arange(len(arm.comparison.rows))
+    e = propensity(data, arm.comparison, every, every, config.benefit.propensity)  # type: ignore[arg-type]
+    runs = parallel(delayed(_benefit_replicate)(data, arm, final, dr_scores, e, config, r)
+                    for r in range(config.intervals.benefit_replicates))
+    return [r for r in runs if r is not None]

@@ -1,0 +1,132 @@
+"""What travels with every score: the model's caveats on each row and in the ``<out>.model.md`` sidecar, the
+class label only at a stated threshold, reasons in percentage points (blind files too), and rows rejected
+only for the columns the model reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.pipelines.conftest import TARGET
+
+MODEL = f"models:/ketamine-response.tests.{TARGET}@champion"
+
+
+@pytest.fixture(scope="module")
+def response(strong_run):
+    from ketamine_response.pipelines import registry
+
+    return registry.load_model(MODEL).unwrap_python_model()
+
+
+@pytest.fixture
+def cohort_file(strong_run, tmp_path) -> Path:
+    """24 ketamine and placebo courses of the training sites, outcomes dropped but one (madrs_24h) kept."""
+    result, cohort, _ = strong_run
+    table = cohort[cohort["site"].isin(result.model.sites)].head(24).copy()
+    table = table.drop(columns=[c for c in table.columns if c.startswith("madrs_") and c not in ("madrs_baseline", "madrs_24h")])
+    table["madrs_24h"] = table["madrs_24h"].astype(object)
+    table.loc[table.index[1], "madrs_24h"] = "abc"  # an outcome the model never reads: not a reason to reject
+    table.loc[table.index[2], "madrs_baseline"] = 75  # a model input out of range: rejected
+    table.loc[table.index[3], "crp_mg_l"] = np.nan  # missing: imputed by the model, shown so
+    path = tmp_path / "cohort.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_every_row_names_the_caveats_and_the_sidecar_says_them_once(cohort_file, response, strong_run, tmp_path):
+    """Acceptance: a model trained below the minimum sample size says so on every row."""
+    from ketamine_response.pipelines.flows.score import score_file
+
+    result, _, _ = strong_run
+    assert result.sample_size.below_minimum  # the shared run is below it, as most real cohorts are
+    out = tmp_path / "scores.csv"
+    summary = score_file(cohort_file, out, response, "resp", "3")
+    scores = pd.read_csv(out, keep_default_na=False)
+    assert (summary.scored, summary.rejected) == (23, 1)
+    rejected = pd.read_csv(summary.rejected_path)
+    assert rejected["row"].tolist() == [3] and "madrs_baseline" in rejected["problems"].iloc[0]
+    assert scores["warnings"].str.contains("trained below the minimum sample size").all()
+    assert scores["warnings"].str.contains("trained on synthetic data").all()
+    assert "predicted_responder" not in scores.columns  # no threshold stated: no label
+    p = pd.to_numeric(scores["probability"])
+    if "probability_low" in scores.columns:  # the per-patient intervals (blank for a model logged without them)
+        low, high = pd.to_numeric(scores["probability_low"]), pd.to_numeric(scores["probability_high"])
+        assert (low.isna() | ((low <= p + 1e-12) & (p <= high + 1e-12))).all()
+    sidecar = (tmp_path / "scores.csv.model.md").read_text()
+    assert "## Model resp version 3" in sidecar and f"Target `{TARGET}`" in sidecar
+    assert "How likely is response if given the drug?" in sidecar
+    assert "- trained below the minimum sample size" in sidecar and "No threshold is applied" in sidecar
+    assert all(f"- `{c}`: " in sidecar for c in scores.columns)  # every column explained
+
+
+def test_a_stated_threshold_calls_the_label_and_is_written_down(cohort_file, response, strong_run, capsys, tmp_path):
+    from ketamine_response.pipelines.cli import main
+
+    out = tmp_path / "t.csv"
+    assert main(["score", str(cohort_file), "--out", str(out), "--model", MODEL, "--threshold", "0.3"]) == 0
+    assert "t.csv.model.md" in capsys.readouterr().out
+    scores = pd.read_csv(out)
+    called = scores["predicted_responder"].to_numpy()
+    np.testing.assert_array_equal(called, (scores["probability"] >= 0.3).astype(int).to_numpy())
+    assert "at least 0.3 (given with --threshold)" in (tmp_path / "t.csv.model.md").read_text()
+    assert main(["score", str(cohort_file), "--out", str(tmp_path / "u.csv"), "--model", MODEL, "--threshold", "1.5"]) == 2
+    assert "--threshold 1.5" in capsys.readouterr().err and not list(tmp_path.glob("u.csv*"))
+
+
+def test_reasons_are_percentage_points_and_missing_values_say_so(cohort_file, response, tmp_path):
+    from ketamine_response.features.cohort.validation import validate_table
+    from ketamine_response.pipelines.flows.score import score_file
+    from ketamine_response.pipelines.flows.score_reasons import contributions
+
+    k = len(response.features)  # every feature, so the imputed one is among them
+    score_file(cohort_file, tmp_path / "r.csv", response, "resp", "3", explain=k)
+    scores = pd.read_csv(tmp_path / "r.csv", keep_default_na=False)
+    assert "reason_1_points" in scores.columns and "reason_1_shap" not in scores.columns
+    planted = pd.read_csv(cohort_file).iloc[3]
+    row = scores[(scores["patient_id"] == planted["patient_id"]) & (scores["treatment"] == planted["treatment"])].iloc[0]
+    crp = [i for i in range(1, k + 1) if row[f"reason_{i}_feature"] == "log_crp"]
+    assert crp and row[f"reason_{crp[0]}_value"] == "missing (imputed)"
+    # the points of one course add up to its probability's change from the reference (exact SHAP, shared out)
+    valid = validate_table(pd.read_csv(cohort_file).iloc[[0, 3, 4]], "t").table
+    points, _ = contributions(response, valid)
+    p = response.predict_table(valid)
+    assert np.ptp(p * 100 - points.sum(axis=1).to_numpy()) < 1e-6  # the same reference for every course
+
+
+def test_a_blind_file_is_explained_per_arm_and_for_the_difference(cohort_file, response, tmp_path):
+    from ketamine_response.features.cohort.validation import validate_table
+    from ketamine_response.pipelines.flows.score import score_file
+    from ketamine_response.pipelines.flows.score_reasons import contributions
+
+    blind = tmp_path / "blind.csv"
+    pd.read_csv(cohort_file).drop(columns="treatment").to_csv(blind, index=False)
+    score_file(blind, tmp_path / "b.csv", response, "resp", "3", explain=2)
+    scores = pd.read_csv(tmp_path / "b.csv", keep_default_na=False)
+    for group in ("reason_ketamine_iv_", "reason_placebo_", "reason_difference_ketamine_iv_"):
+        assert {f"{group}1_feature", f"{group}1_value", f"{group}2_points"} <= set(scores.columns)
+    assert scores["warnings"].str.contains("trained below the minimum sample size").all()
+    # the difference's points are the drug's minus placebo's, adding up to the two arms' difference
+    valid = validate_table(pd.read_csv(blind).drop(index=2).head(3).assign(treatment="placebo"), "b").table
+    drug, _ = contributions(response, valid.assign(treatment="ketamine_iv"))
+    placebo, _ = contributions(response, valid)
+    gap = (drug - placebo).sum(axis=1).to_numpy()
+    arms = response.arm_table(valid)
+    np.testing.assert_allclose(gap, 100 * (arms["probability_ketamine_iv"] - arms["probability_placebo"]), atol=1e-6)
+    top = (drug - placebo).abs().idxmax(axis=1).to_numpy()
+    np.testing.assert_array_equal(scores["reason_difference_ketamine_iv_1_feature"].head(3).to_numpy(), top)
+
+
+def test_explain_prints_points_and_names_imputed_values(cohort_file, response, tmp_path):
+    from ketamine_response.pipelines.flows.explain import explain_patient
+
+    planted = pd.read_csv(cohort_file).iloc[3]  # its crp_mg_l is missing
+    lines = explain_patient(MODEL, cohort_file, planted["patient_id"], tmp_path / "w.png", top=1000)  # every feature
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{planted['patient_id']}, {planted['treatment']}:"))
+    course = lines[start + 1:]  # the planted course's contributions first
+    crp = [line for line in course if line.strip().startswith("log_crp")]
+    assert crp and "missing (imputed)" in crp[0] and "nan" not in crp[0]
+    assert all("percentage points (log-odds " in line for line in lines if line.startswith("  "))
