@@ -44,11 +44,11 @@ class Comparison:
 
 def estimate(metrics: dict[str, float], name: str) -> Cell:
     """*name*'s point estimate and its interval, or the bare value; NaN when not logged. The point is the one
-    the interval is built around: the mean over outer folds where training logged it (``_fold_mean``)."""
+    the interval is built around (one estimator per name)."""
     nan = float("nan")
     if name not in metrics:
         return nan
-    point = metrics.get(f"{name}_fold_mean", metrics[name])
+    point = metrics[name]
     if f"{name}_ci_low" not in metrics:
         return point
     return point, metrics[f"{name}_ci_low"], metrics.get(f"{name}_ci_high", nan)
@@ -71,8 +71,7 @@ def run_compare(ids: list[str]) -> Comparison:
 
 
 def _r2_rows(runs: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
-    names = sorted({m for r in runs for m in r["metrics"] if m.startswith("r2_") and "_ci_" not in m
-                    and not m.endswith("_fold_mean")})
+    names = sorted({m for r in runs for m in r["metrics"] if m.startswith("r2_") and "_ci_" not in m})
     return tuple((m, f"R² ({m.removeprefix('r2_').replace('_', ' ')})") for m in names)
 
 

@@ -57,7 +57,7 @@ h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.5rem}.scroll{overflow-x:aut
 table{border-collapse:collapse}th,td{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.num{font-variant-numeric:tabular-nums;white-space:nowrap}p.note{color:#555;font-size:.9rem}"""
 
-NOTE = ("Each figure is a point estimate with its 95% interval: for a training run the mean over outer folds with "
+NOTE = ("Each figure is a point estimate with its 95% interval: for a training run the mean over CV repeats with "
         "the corrected resampled t interval (the drug-arm AUROC: the permutation-tested value, its interval centred "
         "on it); for an evaluation run the value on the new cohort with a patient-bootstrap interval. \"-\": not "
         "logged by that run.")
@@ -142,7 +142,7 @@ def _run_widths(rows: list[dict[str, str]]) -> dict[str, int]:
 _RUNS_LEGEND = textwrap.wrap(
     "headline: AUROC within the drug arm(s) for a response or harm, Harrell's C within the drug arm(s) for "
     "time_to_relapse, R2 for a continuous target; each point is the estimate its interval is built around (training: "
-    "mean over outer folds; evaluation: on the new cohort). gain: AUROC gain over the arm alone. c-ben: "
+    "mean over CV repeats; evaluation: on the new cohort). gain: AUROC gain over the arm alone. c-ben: "
     "c-for-benefit. data: SYN <scenario> or real, first hex digits of the file's SHA-256. --wide: every column.", WIDTH)
 
 
@@ -174,14 +174,13 @@ def _text(value: Any) -> str:
 
 
 def _point(r: dict[str, Any], name: str) -> float:
-    """The estimate *name*'s interval is built around: the fold mean where training logged one."""
-    value = r.get(f"{name}_fold_mean")
-    return float(value) if value is not None and value == value else float(r.get(name, float("nan")))
+    """The logged estimate *name* (its interval is built around it), NaN when not logged."""
+    return float(r.get(name, float("nan")))
 
 
 def _headline(r: dict[str, Any]) -> str:
     names = ["auroc_active", "c_index_active", *sorted(k for k in r if k.startswith("r2_")
-                                                       and not k.endswith(("_ci_low", "_ci_high", "_fold_mean")))]
+                                                       and not k.endswith(("_ci_low", "_ci_high")))]
     for name in names:
         point = _point(r, name)
         if point == point:

@@ -74,7 +74,7 @@ def render_table(table: pd.DataFrame, task: Task, statistic: str = "auroc_active
 
     For a probability (binary target) the within-active-arm AUROC leads (response *if given the drug*),
     then the gain over a model that knows only the arm, then the AUROC pooling all arms. For each, the
-    interval is the corrected one over outer folds. *statistic* is what the p tests (the column it sits
+    interval is the corrected one over outer folds, centred on the mean over CV repeats. *statistic* is what the p tests (the column it sits
     beside). Any other task shows its headline and its table metrics. *target* (its name) words the question
     of a harm by its column and threshold; without it a response or remission table prints no question line
     (it names none that its columns do not). Within 100 columns (:func:`_narrow`), or every column with *wide*.
@@ -140,8 +140,8 @@ def _ci_header(name: str) -> str:
 
 
 def _short(row: dict, name: str) -> str:
-    """``0.860 (0.81, 0.91)``: the mean over outer folds and its interval, in two decimals to fit."""
-    value = row.get(name + "_fold_mean", row[name])
+    """``0.860 (0.81, 0.91)``: the mean over CV repeats and its interval, in two decimals to fit."""
+    value = row[name]
     low, high = row[name + "_ci_low"], row[name + "_ci_high"]
     return f"{value:.3f} ({low:.2f}, {high:.2f})"
 
@@ -174,8 +174,8 @@ def _model_width(table: pd.DataFrame) -> int:
 
 
 def _ci(row: dict, name: str) -> str:
-    """The mean over outer folds with its interval (the pooled value is in the logged metrics)."""
-    value = row.get(name + "_fold_mean", row[name])
+    """The mean over CV repeats with its interval, as logged (one estimator per name)."""
+    value = row[name]
     return f"{value:.3f} ({row[name + '_ci_low']:.3f} to {row[name + '_ci_high']:.3f})"
 
 
@@ -198,7 +198,7 @@ def _render_task(table: pd.DataFrame, task: Task, statistic: str) -> str:
 
 def _footer(table: pd.DataFrame, statistic: str) -> str:
     planned = int(table[f"{statistic}_permutations"].max()) if len(table) else 0
-    return (f"Estimates: mean over outer folds, 95% CI by the corrected resampled t (means over CV repeats are logged). "
+    return (f"Estimates: mean over CV repeats (as logged), 95% CI by the corrected resampled t. "
             f"p tests {statistic} (per repeat, then averaged): the whole procedure re-run on labels exchanged between "
             f"whole patients within site and arm, B permutations (0: constant where judged, p = 1); p adj: each "
             f"family's p adjusted for testing every family (max-T); smallest possible p = 1/(B+1)"

@@ -174,5 +174,6 @@ def benefit_calibration_words(s: BenefitSummary) -> str:
         reading = "it rises overall but not steadily, so the model separates the extremes at best, not finer differences"
     else:
         reading = "it does not rise, so the model does not distinguish who gains more"
-    return (f"Observed benefit of {DRUG_NAMES.get(s.arm, s.arm)} over placebo across {len(s.calibration)} groups of "
-            f"predicted benefit, lowest first: {steps} percentage points; {reading}.")
+    groups = f"{len(s.calibration)}" if len(shown) == len(s.calibration) else f"{len(shown)} of {len(s.calibration)}"
+    return (f"Observed benefit of {DRUG_NAMES.get(s.arm, s.arm)} over placebo across {groups} groups of "
+            f"predicted benefit shown, lowest first: {steps} percentage points; {reading}.")
