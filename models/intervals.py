@@ -1,18 +1,28 @@
 """Per-patient intervals and percentiles, from what the logged model keeps of its bootstrap replicates.
 
-Training refits the whole procedure (the selected family with its hyperparameters and its in-fold
-calibration; the chosen benefit learner with its rescaling) on bootstrap resamples of patients. The
-interval of a course's prediction is a normal bootstrap interval: on the logit scale for a probability,
-``logit(p) ± t · SD_r(logit(p_r))``, mapped back, so it is centred on the probability shown and
+What the interval is: an *estimation + site + missing-data interval* for the model's probability. Its
+spread combines, in quadrature on the logit scale, (1) refit noise: training refits the selected family
+with its hyperparameters held fixed (and its in-fold calibration; for a benefit, the chosen learner with
+the final model's rescaling) on bootstrap resamples of patients; the family and hyperparameter selection
+is not repeated, so this is not the uncertainty of the whole procedure; (2) an added between-site SD of
+the log-odds; (3) missing-value fills: each replicate fills a course's missing features with a training
+quantile of its own (from the marginal distribution, not conditional on the course's other features).
+The interval is ``logit(p) ± t · SD``, mapped back, so it is centred on the probability shown and
 ``low <= p <= high`` always; on the prediction's own scale for a percentage change or a benefit.
 
+What it is not: a confidence interval for the patient's true probability. It does not cover the model's
+bias (regularisation or a missing effect modifier pulls predictions toward the average, which no refit
+of the same procedure can see): benchmarks/interval_coverage.py measured 85% coverage of the true
+probability on the ``literature`` scenario (nominal 90%) and 42% within the drug arm on ``strong``.
 Why not a conformal or Venn-Abers interval (crepes, MAPIE): those cover a label, or the calibration-set
-uncertainty of a score, not the patient's probability; binary outcomes cannot identify the spread of true
-probabilities among patients with one score. This interval is the estimation uncertainty of the fitted
-procedure, which is what a confidence interval for the patient's probability is.
+uncertainty of a score, not a probability; binary outcomes cannot identify the spread of true
+probabilities among patients with one score.
 
-The percentile grid is 101 quantiles of the final model's training predictions per arm: aggregates only,
-no course's own value.
+The percentile grid is the 1st to 99th percentiles (no minimum or maximum) of the selected procedure's
+out-of-fold predictions per arm (each course's mean over CV repeats), only for an arm with at least
+``MIN_ARM_COURSES`` training courses. These are aggregates of predictions, not of features or outcomes,
+but not anonymous: a grid point can equal one course's out-of-fold prediction (np.percentile lands on a
+value whenever the rank is whole).
 """
 
 from __future__ import annotations
@@ -23,8 +33,10 @@ from typing import Any
 import numpy as np
 
 EPS = 1e-6               # probabilities are clipped to [EPS, 1 - EPS] before the logit
-MIN_ARM_COURSES = 50     # fewer training courses of an arm: no percentile grid for it (blank percentile)
-QUANTILES = np.linspace(0.0, 100.0, 101)
+MIN_ARM_COURSES = 100    # fewer training courses of an arm: no percentile grid for it (blank percentile)
+MIN_FILL_COURSES = 50    # fewer observed values of a feature: no missing-value fills for it
+QUANTILES = np.arange(1.0, 100.0)  # 1st to 99th: the 0th and 100th would be one course's own prediction
+OLD_QUANTILES = np.linspace(0.0, 100.0, 101)  # the 0th-100th grid of models logged before the 1-99 grid
 
 
 @dataclass
@@ -35,7 +47,8 @@ class Intervals:
     ----------
     estimators : the response (or percentage-change) model refit on each patient bootstrap resample
     level : the intervals' nominal coverage (0.90: a 90% interval)
-    grids : arm -> 101 quantiles (0th to 100th percentile) of the final model's training predictions
+    grids : arm -> the 1st to 99th percentiles of the selected procedure's out-of-fold predictions of the
+        arm's training courses (101 points, 0th to 100th, in models logged before)
     site_sd : the between-site SD of the log-odds of response that the model does not explain (estimated in
         training; 0 with fewer than three sites), added in quadrature to the replicates' SD: a new patient's
         site shifts the probability by an amount no refit of a model without site can see
@@ -43,6 +56,8 @@ class Intervals:
         quantiles at (k + 0.5) / R, k = 0..R-1, assigned to replicates in a random order of their own per feature
         (a Latin hypercube over the features). The interval then carries what the unmeasured values could have
         been; the probability shown keeps the model's own imputation.
+    failed : replicates whose every resample failed to fit (a one-class inner fold), left out of *estimators*
+    requested : the replicates training asked for (``intervals.replicates``)
     """
 
     estimators: list[Any]
@@ -50,6 +65,8 @@ class Intervals:
     grids: dict[str, np.ndarray] = field(default_factory=dict)
     site_sd: float = 0.0
     fills: dict[str, np.ndarray] = field(default_factory=dict)
+    failed: int = 0
+    requested: int = 0
 
     def replicate_predictions(self, X: Any) -> np.ndarray:
         """Each replicate's predictions of the courses *X*, a course's missing features filled as in :attr:`fills`."""
@@ -127,7 +144,7 @@ def value_bounds(value: np.ndarray, replicates: np.ndarray, level: float) -> tup
 
 
 def quantile_grid(values: np.ndarray) -> np.ndarray:
-    """The 0th to 100th percentiles of *values* (101 numbers)."""
+    """The 1st to 99th percentiles of *values* (99 numbers)."""
     return np.asarray(np.percentile(np.asarray(values, dtype=float), QUANTILES))
 
 
@@ -138,7 +155,8 @@ def grids_by_arm(values: np.ndarray, arms: np.ndarray, minimum: int = MIN_ARM_CO
 
 
 def percentile(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Where each of *values* lies among the training predictions the *grid* summarises, 0 to 100.
+    """Where each of *values* lies among the training predictions the *grid* summarises: 1 to 99 (a value
+    below the 1st percentile is shown as 1, above the 99th as 99); 0 to 100 for an older model's 101-point grid.
 
     Hand-written: scipy's ``percentileofscore`` needs the training values themselves, which the model does
     not keep. Between grid points it interpolates linearly; on a run of equal grid points (a model that gives
@@ -146,10 +164,11 @@ def percentile(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
     and the percentile never falls as the probability rises.
     """
     v = np.asarray(values, dtype=float)
+    levels = OLD_QUANTILES if len(grid) == len(OLD_QUANTILES) else QUANTILES
     left, right = np.searchsorted(grid, v, "left"), np.searchsorted(grid, v, "right")
-    tied = right > left
-    mid = (QUANTILES[np.clip(left, 0, 100)] + QUANTILES[np.clip(right - 1, 0, 100)]) / 2
-    between = np.interp(v, grid, QUANTILES)  # grid is non-decreasing; ties are handled above
+    tied, last = right > left, len(levels) - 1
+    mid = (levels[np.clip(left, 0, last)] + levels[np.clip(right - 1, 0, last)]) / 2
+    between = np.interp(v, grid, levels)  # grid is non-decreasing; ties are handled above
     return np.where(np.isnan(v), np.nan, np.where(tied, mid, between))
 
 
@@ -178,7 +197,7 @@ def between_site_sd(p: np.ndarray, y: np.ndarray, sites: np.ndarray, least: int 
     return float(np.sqrt(max(0.0, np.var(offsets, ddof=1) - np.mean(noise))))
 
 
-def replicate_fills(X: Any, replicates: int, rng: np.random.Generator, least: int = MIN_ARM_COURSES) -> dict[str, np.ndarray]:
+def replicate_fills(X: Any, replicates: int, rng: np.random.Generator, least: int = MIN_FILL_COURSES) -> dict[str, np.ndarray]:
     """:attr:`Intervals.fills` from a training feature table: interior quantiles only (never a course's own
     minimum or maximum), for each numeric feature observed in at least *least* courses."""
     levels = 100.0 * (np.arange(replicates) + 0.5) / replicates

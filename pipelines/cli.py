@@ -100,11 +100,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from ketamine_response.pipelines import tracking
+    from ketamine_response.pipelines import listing, tracking
     from ketamine_response.pipelines.reporting.terminal import render_runs
 
     tracking.open_experiment(args.experiment, create=False)
-    runs = tracking.list_runs(args.experiment)
+    runs = listing.list_runs(args.experiment)
     if runs.empty:
         print(f"no runs in experiment '{args.experiment}' at {tracking.store_uri()}")
     elif args.csv:
@@ -153,8 +153,9 @@ def _cmd_promote(args: argparse.Namespace) -> int:
         print(f"warning: {args.name} version {args.version} promoted although {'; '.join(done.caveats)}; "
               f"reason recorded on the version: {done.reason}", file=sys.stderr)
     previous = done.previous
-    moved = f"from version {previous}" if previous else "(no version had it before)"
-    print(f"champion of {args.name}: version {args.version}, moved {moved}. Scoring with "
+    moved = ("kept (it already had it)" if previous == str(args.version) else
+             f"moved from version {previous}" if previous else "moved (no version had it before)")
+    print(f"champion of {args.name}: version {args.version}, {moved}. Scoring with "
           f"models:/{args.name}@champion now uses version {args.version}.")
     return EXIT_OK
 

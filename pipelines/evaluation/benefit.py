@@ -174,7 +174,8 @@ def summarise(arm: str, learner: str, selections: list[str], benefit: np.ndarray
         benefit_calibration(benefit, y, treated, patients, resamples, seed, min_events) if shown else {"slope": NAN3, "gap": NAN3},
         crossover(benefit, y, treated, patients, periods, figures), heterogeneity, path, min_events,
         verdict(varies[SELECTED], heterogeneity, alpha),
-        treatment_selection_curve(benefit, y, treated) if figures else pd.DataFrame())
+        treatment_selection_curve(benefit, y, treated, patients, None if heterogeneity is None else heterogeneity.scores,
+                                  n_boot=resamples, seed=seed) if figures else pd.DataFrame())
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ the report. Each name has exactly one point estimator and one interval, computed
   shown under the name: two points under one name were the bug this table fixes).
 * ``patient bootstrap``: percentile interval from resampling whole patients over the fixed out-of-fold
   predictions (the models are held fixed, so it leaves out refit variance). A percentile interval that
-  misses its own point (a strongly biased bootstrap distribution) is dropped: no honest interval.
+  misses its own point (a strongly skewed bootstrap distribution) is withheld: no honest interval, and the
+  name is recorded (:func:`skewed`) so that tables say "interval withheld: bootstrap skewed", not a bare point.
 
 No point estimate may sit outside its own interval: :func:`check_intervals` raises where metrics are
 assembled (``Evaluation`` calls it on every change), so the bug cannot reach a reader.
@@ -81,9 +82,14 @@ def check_intervals(metrics: dict[str, float], ci: dict[str, tuple[float, float]
         raise AssertionError("point estimate outside its own interval: " + "; ".join(bad))
 
 
+def skewed(metrics: dict[str, float], ci: dict[str, tuple[float, float]]) -> frozenset[str]:
+    """The names whose percentile interval :func:`honest` withholds (it misses its own point)."""
+    return frozenset(name.split(" ")[0] for name in outside(metrics, ci))
+
+
 def honest(metrics: dict[str, float], ci: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
     """Percentile (patient bootstrap) intervals, those that miss their own point set to NaN (no honest interval)."""
-    missed = {name.split(" ")[0] for name in outside(metrics, ci)}
+    missed = skewed(metrics, ci)
     return {name: (math.nan, math.nan) if name in missed else bounds for name, bounds in ci.items()}
 
 

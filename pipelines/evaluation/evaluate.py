@@ -13,7 +13,7 @@ from ketamine_response.features.tasks import TASKS, Task, TaskKind
 from ketamine_response.models.families import SELECTED
 from ketamine_response.pipelines.config import TrainConfig
 from ketamine_response.pipelines.evaluation.drug_arm import add_active_arm_metrics, drug_threshold
-from ketamine_response.pipelines.evaluation.estimators import centred, check_intervals, honest
+from ketamine_response.pipelines.evaluation.estimators import centred, check_intervals, honest, skewed
 from ketamine_response.pipelines.evaluation.metrics import (
     STATISTICS,
     Threshold,
@@ -62,6 +62,8 @@ class Evaluation:
     subgroups: pd.DataFrame
     task: Task = TASKS[TaskKind.BINARY]
     curve_active: pd.DataFrame = field(default_factory=pd.DataFrame)  # the decision curve of the drug-arm courses
+    # names whose bootstrap interval was withheld because it missed its point (estimators.skewed): shown as such
+    withheld: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         # one number per name: no point estimate outside its own interval, wherever the evaluation is assembled
@@ -76,9 +78,10 @@ class Evaluation:
         """The metric the run is judged by (the task's): AUROC, or R2 of the percentage change."""
         return self.task.headline
 
-    def adding(self, metrics: dict[str, float], ci: dict[str, tuple[float, float]] | None = None) -> Evaluation:
-        """A copy with *metrics* and *ci* added (or replaced)."""
-        return replace(self, metrics=self.metrics | metrics, ci=self.ci | (ci or {}))
+    def adding(self, metrics: dict[str, float], ci: dict[str, tuple[float, float]] | None = None,
+               withheld: frozenset[str] = frozenset()) -> Evaluation:
+        """A copy with *metrics* and *ci* added (or replaced), and *withheld* intervals recorded."""
+        return replace(self, metrics=self.metrics | metrics, ci=self.ci | (ci or {}), withheld=self.withheld | withheld)
 
     def tracked_metrics(self, tests: dict[str, float]) -> dict[str, float]:
         """The metric names every run carries, the other CIs, and *tests* (the permutation test's metrics)."""
@@ -146,7 +149,7 @@ def evaluate(y: np.ndarray, p: np.ndarray, patients: np.ndarray, subgroups: dict
     one row of predictions per CV repeat (metrics per repeat, then averaged); a subgroup with fewer than
     *min_n* courses or *min_events* events (or non-events) shows counts only."""
     metrics, ci, curve, groups = SUITES[task.kind](y, np.atleast_2d(p), patients, subgroups, threshold, n_boot, seed, min_n, min_events)
-    return Evaluation(metrics, honest(metrics, ci), curve, groups, task)
+    return Evaluation(metrics, honest(metrics, ci), curve, groups, task, withheld=skewed(metrics, ci))
 
 
 def _share(data: Data, folds: list[FoldResult]) -> float:
@@ -191,7 +194,8 @@ def add_integrated_brier(evaluation: Evaluation, data: Data, folds: list[FoldRes
             c[f.split.test] = f.curves[family or f.selected]
         curves.append(c)
     value, ci = brier_with_ci(data.y, curves, data.patients, n_boot, seed)
-    return evaluation.adding({"integrated_brier": value}, honest({"integrated_brier": value}, {"integrated_brier": ci}))
+    point, interval = {"integrated_brier": value}, {"integrated_brier": ci}
+    return evaluation.adding(point, honest(point, interval), skewed(point, interval))
 
 
 def add_active_c_index(evaluation: Evaluation, data: Data, folds: list[FoldResult], family: str | None,

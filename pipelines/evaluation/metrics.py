@@ -97,11 +97,14 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, offset: np.ndarray, slope: bool)
 def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """Calibration slope (logistic recalibration) and calibration-in-the-large intercept."""
     lp = logit(np.clip(p, 1e-6, 1 - 1e-6))
-    # near-constant predictions (the prevalence model) have no slope worth reporting
-    if np.std(lp) < 0.05 or y.min() == y.max():
+    if y.min() == y.max():
         return float("nan"), float("nan")
-    _, slope = _fit_logistic(lp, y, np.zeros_like(lp), slope=True)
     intercept, _ = _fit_logistic(lp, y, lp, slope=False)
+    # near-constant predictions (the prevalence model) have no slope worth reporting; calibration in the large
+    # (the prediction as an offset) is still defined for them and says whether the constant is right
+    if np.std(lp) < 0.05:
+        return float("nan"), intercept
+    _, slope = _fit_logistic(lp, y, np.zeros_like(lp), slope=True)
     return slope, intercept
 
 

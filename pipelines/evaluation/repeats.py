@@ -111,6 +111,21 @@ def drug_auroc(data: Data, folds: list[FoldResult], family: str | None, min_even
     return float(np.average(values[seen], weights=sizes[seen])) if seen.any() else float("nan")
 
 
+def drug_weighted_auroc(y: np.ndarray, p: np.ndarray, treatments: np.ndarray, drugs: list[str]) -> float:
+    """The ``auroc_active`` estimator on one prediction set (an outer fold's test courses, a bootstrap resample,
+    an external cohort): AUROC within each of *drugs*, averaged weighted by its courses there; a drug with one
+    outcome class there is left out (NaN when every drug is). One estimator for the point, every fold's value
+    behind the corrected interval and every resample, so the interval belongs to the number shown."""
+    values, sizes = [], []
+    for drug in drugs:
+        rows = treatments == drug
+        value = auroc(y[rows], p[rows]) if rows.any() else float("nan")
+        if not np.isnan(value):
+            values.append(value)
+            sizes.append(rows.sum())
+    return float(np.average(values, weights=sizes)) if values else float("nan")
+
+
 def within_c(data: Data, folds: list[FoldResult], family: str | None, mask: np.ndarray) -> float:
     """Harrell's C among the *mask* courses, per repeat then averaged; 0.5 for a model constant within them in every
     fold (its fold-to-fold constants would otherwise pool into a ranking)."""

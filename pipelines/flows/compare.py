@@ -17,13 +17,13 @@ from typing import Any
 import pandas as pd
 
 from ketamine_response.features.errors import UsageError
-from ketamine_response.pipelines import tracking
+from ketamine_response.pipelines import listing, tracking
 
 # (metric, what it is); a row shows where any run logged it
 HEADLINE = (("auroc_active", "AUROC within the drug arm(s)"), ("auroc_gain_over_arm", "AUROC gain over the arm alone"),
             ("c_index_active", "Harrell's C within the drug arm(s)"), ("c_for_benefit", "c-for-benefit"),
             ("auroc", "AUROC, all arms pooled"))
-COUNTS = (("n_courses", "courses"), ("n_events", "events"), ("responders_active", "drug-arm courses with the outcome"),
+COUNTS = (("n_courses", "courses"), ("n_events", "events"), ("responders_active", "drug-arm courses with the event"),
           ("non_responders_active", "drug-arm courses without it"), ("auroc_active_p", "permutation p (drug-arm AUROC)"),
           ("auroc_active_permutations", "permutations run"))
 CALIBRATION = (("calibration_slope_active", "slope, drug arm(s)"), ("calibration_intercept_active", "intercept, drug arm(s)"),
@@ -59,7 +59,7 @@ def run_compare(ids: list[str]) -> Comparison:
     if len(ids) < 2:
         raise UsageError("compare needs at least two run ids (or unique prefixes of them)")
     tracking.open_store()
-    runs = tracking.find_runs(ids)
+    runs = listing.find_runs(ids)
     full = [r["run_id"] for r in runs]
     if len(set(full)) < len(full):
         raise UsageError("compare: the same run was named twice; name each run once")
@@ -101,7 +101,7 @@ def _version(name: str, version: str) -> str:
     """``v3 @champion`` as the registry holds it now, or ``v3 no alias: <why>``."""
     if not name:
         return "-"
-    info = tracking.model_version(name, version)
+    info = listing.model_version(name, version)
     if info.get("aliases"):
         return f"v{version} @{', '.join(info['aliases'])}"
     reason = info.get("alias_reason", "")
@@ -117,14 +117,18 @@ def _figures(runs: list[dict[str, Any]], rows: tuple[tuple[str, str], ...]) -> p
 def _roles(runs: list[dict[str, Any]]) -> pd.DataFrame:
     """Per run and scale, which features the roles table calls predictive, prognostic or both ({} when the run
     logged no roles table: an evaluation, or training without a placebo arm)."""
-    cells: dict[str, list[dict[str, list[str]]]] = {"absolute scale": [], "log-odds scale": []}
+    cells: dict[str, list[Any]] = {"absolute scale": [], "log-odds scale": []}
     for r in runs:
-        text = tracking.run_text(r["run_id"], ROLES)
+        text = listing.run_text(r["run_id"], ROLES)
+        if text is None:  # no roles table logged: "-" (not "none", which would say it found none)
+            for cell in cells.values():
+                cell.append("-")
+            continue
         table = pd.read_csv(io.StringIO(text)) if text else pd.DataFrame(columns=["feature", "role_absolute", "role_log_odds"])
         for scale, column in (("absolute scale", "role_absolute"), ("log-odds scale", "role_log_odds")):
             named = table[~table[column].isin(["none", "withheld"]) & table[column].notna()]
             cells[scale].append({str(role): sorted(map(str, group["feature"])) for role, group in named.groupby(column)})
-    if all(not c for cell in cells.values() for c in cell):
+    if all(not c or c == "-" for cell in cells.values() for c in cell):
         return pd.DataFrame()
     return pd.DataFrame([cells[s] for s in cells], index=list(cells), dtype=object)
 

@@ -2,7 +2,7 @@
 
 load the model → validate the cohort → outcome → score (the model's own ``predict_table``, as ``score``
 does) → metrics on the new cohort → one MLflow evaluation run. The drug arm comes first, as in training:
-AUROC within the drug arm(s) with its patient-bootstrap interval, calibration slope and intercept with
+AUROC within each drug (course-weighted, as training computes it) with its patient-bootstrap interval, calibration slope and intercept with
 theirs, a loess calibration curve (aggregated on a grid of predicted probabilities), and c-for-benefit
 for each drug the model has a benefit model of when the cohort has a placebo arm. Every metric is one of
 ``pipelines/evaluation``'s; nothing patient-level is logged.
@@ -22,7 +22,7 @@ from ketamine_response.features.cohort.validation import load_cohort
 from ketamine_response.features.errors import TrainingDataError, UsageError
 from ketamine_response.features.tasks import build_target, parse_target
 from ketamine_response.models.wrapper import ScoringModel
-from ketamine_response.pipelines import tracking
+from ketamine_response.pipelines import listing, tracking
 from ketamine_response.pipelines.evaluation.benefit import c_for_benefit_ci
 from ketamine_response.pipelines.evaluation.metrics import (
     auroc,
@@ -30,7 +30,10 @@ from ketamine_response.pipelines.evaluation.metrics import (
     calibration_slope_intercept,
     flexible_calibration,
     loess_calibration,
+    patient_resamples,
+    percentile_interval,
 )
+from ketamine_response.pipelines.evaluation.repeats import drug_weighted_auroc
 from ketamine_response.pipelines.flows.features import usable_rows
 
 RUN_KIND = "evaluation"
@@ -88,11 +91,14 @@ def run_evaluate(cohort_path: str | Path, model_uri: str, experiment: str | None
     table, dropped = usable_rows(cohort, drop_invalid)
     scored = score_labelled(model, table, str(cohort_path))
     metrics, notes = measure(scored, resamples, seed)
-    info = tracking.model_version(name, version) if version else {}
+    info = listing.model_version(name, version) if version else {}
     result = ExternalResult(model.target, name, version, info.get("run_id", ""), metrics, calibration_curve(scored),
                             data_origin(table), file_digest(cohort_path), tracking.origin_label(table, cohort_path), notes)
     if dropped:
         result.notes.insert(0, f"left out {dropped} invalid rows (drop invalid rows was asked for)")
+    if len(table) > len(scored.y):  # never a silently smaller n: the courses measured are counted
+        result.notes.insert(0, f"left out {len(table) - len(scored.y)} of {len(table)} courses without a "
+                               f"{model.target} outcome or a prediction (an arm the model never saw)")
     log_evaluation(result, uri, experiment, Path(cohort_path).name, resamples)
     return result
 
@@ -120,7 +126,9 @@ def measure(s: Scored, resamples: int, seed: int) -> tuple[dict[str, float], lis
                                 f"{int(y.sum())} events: AUROC and calibration need both outcomes there.")
     slope, intercept = calibration_slope_intercept(y, p)
     ci = bootstrap_ci(y, p, s.patients[drug], 0.5, resamples, seed)  # the threshold only sets unused metrics
-    m = {"auroc_active": auroc(y, p), "calibration_slope_active": slope, "calibration_intercept_active": intercept}
+    ci["auroc"] = active_auroc_ci(y, p, s.treatments[drug], s.patients[drug], resamples, seed)
+    m = {"auroc_active": active_auroc(y, p, s.treatments[drug]), "calibration_slope_active": slope,
+         "calibration_intercept_active": intercept}
     for name, key in (("auroc_active", "auroc"), ("calibration_slope_active", "calibration_slope"),
                       ("calibration_intercept_active", "calibration_intercept")):
         m[f"{name}_ci_low"], m[f"{name}_ci_high"] = ci[key]
@@ -130,6 +138,19 @@ def measure(s: Scored, resamples: int, seed: int) -> tuple[dict[str, float], lis
           "responders_active": float(y.sum()), "non_responders_active": float(len(y) - y.sum())}
     benefit, notes = benefit_metrics(s, resamples, seed)
     return m | benefit, notes
+
+
+def active_auroc(y: np.ndarray, p: np.ndarray, treatments: np.ndarray) -> float:
+    """``auroc_active`` as training computes it: within each drug, course-weighted (pooling the drugs would let
+    the drug's identity pass for a prediction)."""
+    return drug_weighted_auroc(y, p, treatments, [a for a in ACTIVE_ARMS if (treatments == a).any()])
+
+
+def active_auroc_ci(y: np.ndarray, p: np.ndarray, treatments: np.ndarray, patients: np.ndarray, resamples: int,
+                    seed: int) -> tuple[float, float]:
+    """Patient-bootstrap percentile interval of :func:`active_auroc` (the same estimator in every resample)."""
+    draws = [active_auroc(y[pick], p[pick], treatments[pick]) for pick in patient_resamples(patients, resamples, seed)]
+    return percentile_interval(np.asarray(draws))
 
 
 def benefit_metrics(s: Scored, resamples: int, seed: int) -> tuple[dict[str, float], list[str]]:
@@ -168,7 +189,7 @@ def calibration_curve(s: Scored) -> pd.DataFrame:
 def log_evaluation(result: ExternalResult, uri: str, experiment: str | None, source: str, resamples: int) -> None:
     """One FINISHED MLflow run of kind ``evaluation``, linked to the model version and its training run."""
     if experiment is None:
-        trained = tracking.find_runs([result.training_run]) if result.training_run else []
+        trained = listing.find_runs([result.training_run]) if result.training_run else []
         experiment = trained[0]["experiment"] if trained else tracking.DEFAULT_EXPERIMENT
     experiment_id = tracking.open_experiment(experiment)
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from ketamine_response.features.errors import CohortFileError
-from ketamine_response.pipelines import tracking
+from ketamine_response.pipelines import listing, tracking
 
 REPORT_FOLDERS = ("report", "shap")
 OPTIONAL_FOLDERS = ("benefit", "durability")  # runs with a placebo arm; a time to relapse
@@ -28,6 +28,7 @@ def run_report(run_id: str, out: str | Path) -> Path:
         If the page cannot be moved into *out*.
     """
     tracking.open_store()
+    run_id = listing.find_runs([run_id])[0]["run_id"]  # a unique prefix, as `runs` prints and `compare` takes
     out = Path(out)
     tracking.download_artifacts(run_id, REPORT_FOLDERS, out, OPTIONAL_FOLDERS)
     folder, page = out / "report", out / PAGE

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ketamine_response.features.cohort.schema import ARM_COLUMNS
 from ketamine_response.features.tasks import TaskKind
 
 MISSING = "missing (imputed)"
@@ -62,7 +63,10 @@ def contributions(model: Any, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
 
 def top_reasons(values: pd.DataFrame, features: pd.DataFrame, k: int, group: str, unit: str) -> dict[str, Any]:
     """The *k* largest contributions of each course by size: feature name, value shown, contribution; blank
-    beyond the model's features, so the columns do not depend on the model's size."""
+    beyond the model's features, so the columns do not depend on the model's size. The treatment indicator is
+    never a reason: the course's arm is the question asked, not a patient feature (its points stay in the total)."""
+    values = values.drop(columns=[c for c in ARM_COLUMNS if c in values.columns])
+    features = features.reindex(columns=values.columns)
     v = values.to_numpy(dtype=float)
     x = features.to_numpy(dtype=float)
     order = np.argsort(-np.abs(np.nan_to_num(v)), axis=1, kind="stable")

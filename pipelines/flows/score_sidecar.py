@@ -17,6 +17,7 @@ import pandas as pd
 
 from ketamine_response.features.cohort.reader import partial_path
 from ketamine_response.features.errors import UsageError
+from ketamine_response.models.intervals import MIN_ARM_COURSES
 
 OLD_MODEL = ("this model was logged before caveats were recorded with models: none are known, which does not mean "
              "there are none (see its training run)")
@@ -88,7 +89,10 @@ def sidecar_text(scorers: Sequence[Any], columns: Sequence[str], cohort: Path) -
     from ketamine_response.pipelines.reporting.wording import first_question
 
     # no date: a rerun on the same file and model writes the same bytes (as the scores themselves)
-    lines = [f"# Scores of {cohort.name}", "", "Written by `ketamine-response score`: one row per scored course; "
+    blind = "treatment" not in columns  # no treatment column: one row per patient, every arm scored
+    rows = ("one row per patient (the file has no treatment column: every arm is scored)" if blind
+            else "one row per scored course")
+    lines = [f"# Scores of {cohort.name}", "", f"Written by `ketamine-response score`: {rows}; "
              "rejected rows are in the `.rejected.csv` file beside the scores.", ""]
     for s in scorers:
         m = s.model
@@ -99,19 +103,31 @@ def sidecar_text(scorers: Sequence[Any], columns: Sequence[str], cohort: Path) -
         # a model logged before caveats existed has no caveats of its own (it reads the class default)
         recorded = "caveats" in getattr(m, "__dict__", {})
         lines += [f"- {c}" for c in caveats(m) or (("none",) if recorded else (OLD_MODEL,))]
-        lines += ["", threshold_sentence(m, s.threshold, s.threshold_source), ""]
+        label = label_column(m)
+        lines += ["", threshold_sentence(m, s.threshold, s.threshold_source) if not blind or label is None or label in columns
+                  else f"No `{label}` column: a file without a treatment column is scored on every arm, and a class "
+                       "label is a decision about one arm's probability.", ""]
     lines += ["## Intervals", "", *[interval_sentence(s) for s in scorers], "", "## Columns", ""]
     lines += [f"- `{c}`: {column_meaning(c)}" for c in columns]
     return "\n".join(lines) + "\n"
 
 
 def interval_sentence(scorer: Any) -> str:
-    """The level of a model's per-course intervals (the ``*_low`` and ``*_high`` columns), or that it has none."""
-    level = getattr(getattr(scorer.model, "intervals", None), "level", None)
+    """What a model's per-course intervals (the ``*_low`` and ``*_high`` columns) are and what they do not cover,
+    or that it has none (see :mod:`ketamine_response.models.intervals`)."""
+    intervals = getattr(scorer.model, "intervals", None)
+    level = getattr(intervals, "level", None)
     if level is None:
         return f"{scorer.label}: no per-course intervals (logged without them); its `_low` and `_high` columns are blank."
-    return (f"{scorer.label}: each `_low`-`_high` pair is a {level:.0%} interval from refits of the model on bootstrap "
-            "resamples of the training patients.")
+    site = float(getattr(intervals, "site_sd", 0.0))
+    return (f"{scorer.label}: each `_low`-`_high` pair of a prediction is a {level:.0%} estimation + site + missing-data "
+            "interval for the model's prediction: the spread of refits of the model (its family and hyperparameters "
+            "held fixed) on bootstrap resamples of the training patients, each refit filling a course's missing "
+            "values with a training quantile of its own, plus, for a probability, the between-site spread the model "
+            f"leaves unexplained (SD {site:.2f} on the log-odds). A `predicted_benefit_<drug>` interval is the spread of "
+            "the benefit model's own refits only. No interval covers the model's bias, so none is a confidence "
+            "interval for the patient's true probability: on a synthetic cohort with strong effects the 90% interval "
+            "held the true probability for 42% of drug-arm courses (README, 'Per-patient intervals').")
 
 
 def threshold_sentence(model: Any, threshold: float | None, source: str) -> str:
@@ -134,7 +150,9 @@ _MEANINGS = (  # (prefix or exact name, meaning): the first that matches
     ("warnings", "what limits this row's score: its own (an arm or site not seen in training), then every model "
                  "caveat above"),
     ("predicted_benefit_", "predicted benefit of the drug over placebo: difference in the probability of response "
-                           "(probability scale; 0.05 = 5 percentage points), from the benefit model"),
+                           "(probability scale; 0.05 = 5 percentage points), the benefit model's estimate; a model "
+                           "of its own, so not equal to `probability_<drug>` - `probability_placebo` of the response "
+                           "model (which the `reason_difference_*` columns explain)"),
     ("probability_", "probability on the named arm (the response model with that arm set), or of the named outcome"),
     ("probability", "calibrated probability of the target on the arm given"),
     ("predicted_pct_change", "predicted percentage change in MADRS"),
@@ -144,7 +162,9 @@ _MEANINGS = (  # (prefix or exact name, meaning): the first that matches
 )
 _ENDS = (("_low", "lower end of the interval of `{}` (level above)"),
          ("_high", "upper end of the interval of `{}` (level above)"),
-         ("_percentile", "percentile of `{}` among the training cohort's courses"))
+         ("_percentile", "percentile of `{}` among the selected procedure's out-of-fold predictions of the training "
+                         "courses of the same arm (1 to 99; blank for an arm with fewer than "
+                         f"{MIN_ARM_COURSES} training courses)"))
 
 
 _REASON_PARTS = (("_feature", "the feature {} by the size of its contribution {}"),
@@ -161,8 +181,9 @@ def reason_meaning(column: str) -> str:
     what = head.removeprefix("reason").removeprefix("_")
     if what.startswith("difference_"):
         drug = what.removeprefix("difference_")
-        where = (f"to the drug-minus-placebo difference probability_{drug} - probability_placebo (risk-difference "
-                 "scale: the drug arm's points minus placebo's)")
+        where = (f"to the drug-minus-placebo difference probability_{drug} - probability_placebo of the response "
+                 "model (risk-difference scale: the drug arm's points minus placebo's), not to "
+                 f"predicted_benefit_{drug}, the benefit model's estimate")
     else:
         where = f"to the probability on arm {what}" if what else "to the prediction for the arm given"
     return part.format(f"#{rank}", where)

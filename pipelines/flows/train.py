@@ -137,10 +137,13 @@ def fit_and_evaluate(cohort: ValidatedCohort, data: Data, built: FeatureTable, n
     benefit, learners = estimate_benefit(data, folds, built, config, periods, progress)
     if benefit is not None:
         notes += benefit.notes + [BENEFIT_NOTE.format(propensity=config.benefit.propensity)] * bool(benefit.summaries)
+    intervals = fit_intervals(estimator, data, config, progress, pooled(data, folds))
+    logged = evaluations[SELECTED].tracked_metrics({}) | (benefit.metrics() if benefit is not None else {})
+    verdicts = {s.arm: s.verdict for s in benefit.summaries} if benefit is not None else {}
     caveats = model_caveats(size, selected, tuple(data.X.columns), data.domains, learners, data_origin(cohort.table),
-                            p_selected, config)
+                            p_selected, config, logged, verdicts, intervals)
     model = make_model(estimator, selected, data, built, cohort, target, fold_threshold(data, config), learners,
-                       caveats, operating_point(config), fit_intervals(estimator, data, config, progress))
+                       caveats, operating_point(config), intervals)
     return TrainingResult(target, config, data, built, folds, selected, evaluations, permutation, size, model,
                           shap, notes, benefit, warnings=warnings)
 

@@ -39,10 +39,12 @@ def figure(value: Any, decimals: int = 3, interval_decimals: int = 3) -> str:
 
 
 def render_comparison(runs: list[str], sections: dict[str, pd.DataFrame]) -> str:
-    """The runs side by side, one column each, section by section (cells cut to fit a terminal)."""
+    """The runs side by side, one column each, section by section (text cells cut to fit a terminal; a figure
+    is never cut: a half-printed interval would misstate it)."""
     labels = [str(i) for t in sections.values() for i in t.index]
     w = max([12, *map(len, labels)]) + 2  # the labels sit indented under their section
-    cells = {name: t.map(lambda v: _cut(figure(v, interval_decimals=2), CELL_WIDTH)) for name, t in sections.items()}
+    cells = {name: t.map(lambda v: _cut(v, CELL_WIDTH) if isinstance(v, str) else figure(v, interval_decimals=2))
+             for name, t in sections.items()}
     widths = [max([len(r), *(len(c) for t in cells.values() for c in t[r])]) for r in runs]
     lines = [f"{'':{w}s}  " + "  ".join(f"{r:<{cw}s}" for r, cw in zip(runs, widths))]
     for name, table in cells.items():
@@ -96,7 +98,7 @@ def render_evaluation(header: str, question: str, metrics: dict[str, float], cur
 
     lines = [header, f"question: {question}",
              f"AUROC within the drug arm(s) {ci('auroc_active')}: n = {m['n_courses_active']:.0f} courses "
-             f"({m['responders_active']:.0f} with the outcome, {m['non_responders_active']:.0f} without)",
+             f"({m['responders_active']:.0f} with the event, {m['non_responders_active']:.0f} without)",
              f"calibration within the drug arm(s): slope {ci('calibration_slope_active')} (1 is ideal), intercept "
              f"{ci('calibration_intercept_active')} (0 is ideal), ICI {figure(m.get('calibration_ici_active', math.nan))}"]
     if len(curve):

@@ -193,7 +193,10 @@ def _roles(c: ReportContent, section: Callable[[list[str]], str]) -> str:
     if c.roles is None:
         return ""
     tables = "".join(f"<h3>{html.escape(name)}</h3>{_table(frame)}" for name, frame in c.benefit_tables.items())
-    return f"""<h2>Benefit over placebo, out of fold</h2><div class="figs">{section([k for k in c.figures if k.startswith("benefit/")])}</div>{tables}
+    # the treatment-selection curve leads: it is the decision curve that counts placebo response (the drug arm's
+    # response-prediction decision curve, under Performance, does not)
+    keys = sorted((k for k in c.figures if k.startswith("benefit/")), key=lambda k: not k.startswith("benefit/treatment_selection"))
+    return f"""<h2>Benefit over placebo, out of fold</h2><div class="figs">{section(keys)}</div>{tables}
 <h2>Biomarker roles{" (exploratory)" if c.roles_note else ""}: predictive or prognostic, on two scales</h2>
 {f"<p><strong>Exploratory:</strong> {html.escape(c.roles_note)}.</p>" if c.roles_note else ""}
 <p><em>{html.escape(SCALE_WORDS["absolute"])}</em>: the doubly robust benefit regressed on the feature (proxies of one
@@ -258,7 +261,7 @@ in the top 5; <em>sign consistency</em> (sign_consistency) the share agreeing on
 mean |SHAP| of the feature's own effect and of its feature x arm term. A candidate is not a proven predictor.
 The full table is in shap/global_importance.csv.</p>
 {_table(c.importance)}<div class="figs">{section(["shap/importance_bar.png", "shap/domains.png"])}</div>
-<h3>Final model on all courses</h3><div class="figs">{section(final)}</div>"""
+<h3>Logged model (an ensemble of members each fit on (k-1)/k of the courses)</h3><div class="figs">{section(final)}</div>"""
 
 
 def render_report(c: ReportContent) -> str:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ketamine_response.features.tasks import HORIZONS, TaskKind
 from ketamine_response.pipelines.evaluation.evaluate import Evaluation
+from ketamine_response.pipelines.evaluation.metrics import auroc
 from ketamine_response.pipelines.evaluation.survival import km_by_fifth
 
 
@@ -86,11 +87,15 @@ def _calibration_legend(m: dict[str, float], where: str) -> str:
 
 
 def decision_curve_figure(curve: pd.DataFrame, where: str = "all arms") -> object:
-    """Net benefit of the model against treating everyone and no one, on the courses *where* names."""
-    fig, ax = titled_figure(f"Decision curve: {where}")
+    """Net benefit of predicting response against flagging everyone and no one, on the courses *where* names.
+
+    A response-prediction curve, not a treatment decision: its "none" counts no responses, whereas untreated
+    patients respond on placebo; the treatment-selection curve (:func:`treatment_selection_figure`) counts them."""
+    fig, ax = titled_figure(f"Response-prediction decision curve: {where}\n(not a treatment decision: "
+                            "see the treatment-selection curve)")
     ax.plot(curve["threshold"], curve["model"], label="model")
-    ax.plot(curve["threshold"], curve["treat_all"], label="treat all", color="grey")
-    ax.plot(curve["threshold"], curve["treat_none"], label="treat none", color="black", ls=":")
+    ax.plot(curve["threshold"], curve["treat_all"], label="all predicted responders", color="grey")
+    ax.plot(curve["threshold"], curve["treat_none"], label="none (ignores placebo response)", color="black", ls=":")
     top = max(curve["model"].max(), curve["treat_all"].max(), 0.05)
     ax.set(xlabel="threshold probability", ylabel="net benefit", ylim=(-0.05, top * 1.1))
     ax.legend(loc="upper right", fontsize=8)
@@ -99,9 +104,12 @@ def decision_curve_figure(curve: pd.DataFrame, where: str = "all arms") -> objec
 
 def treatment_selection_figure(curve: pd.DataFrame, arm: str) -> object:
     """Treat by predicted benefit vs treat all vs treat none, in responses gained per 100 patients over placebo
-    (``drug_arm.treatment_selection_curve``)."""
+    (``drug_arm.treatment_selection_curve``: doubly robust), with its 95% patient-bootstrap band where it has one."""
     fig, ax = titled_figure(f"Treatment selection: {arm} vs placebo")
     ax.plot(curve["benefit_threshold"] * 100, curve["treat_by_benefit"], label="treat if predicted benefit > threshold")
+    if "treat_by_benefit_ci_low" in curve:
+        ax.fill_between(curve["benefit_threshold"] * 100, curve["treat_by_benefit_ci_low"],
+                        curve["treat_by_benefit_ci_high"], alpha=0.2, label="95% CI (patient bootstrap)")
     ax.plot(curve["benefit_threshold"] * 100, curve["treat_all"], label=f"treat all with {arm}", color="grey")
     ax.plot(curve["benefit_threshold"] * 100, curve["treat_none"], label="treat none (placebo)", color="black", ls=":")
     ax.set(xlabel="benefit needed to treat (percentage points)", ylabel="net responses gained per 100 patients")
@@ -169,9 +177,12 @@ def performance_figures(y: np.ndarray, p: np.ndarray, evaluation: Evaluation, la
         return {"plots/predicted_vs_observed.png": predicted_observed_figure(y, p, f"{label} ({h} {evaluation.metrics[h]:.3f})")}
     rate = "harm rate" if evaluation.task.kind is TaskKind.HARM else "response rate"
     m = evaluation.metrics
-    curves = [(y, p, f"all arms: {label}, AUROC {m['auroc']:.3f}")]
+    # the curve drawn is of the predictions averaged over repeats (and, in the drug arm, of both drugs pooled): its
+    # area is not the table's AUROC (per repeat, within each drug), so the legend gives both, each named for what it is
+    curves = [(y, p, f"all arms: {label}, AUROC {m['auroc']:.3f}\n(area under the curve drawn {auroc(y, p):.3f})")]
     if drug is not None and "auroc_active" in m:  # the drug arm first; the pooled curve stays, labelled
-        curves.insert(0, (y[drug], p[drug], f"drug arm(s): {label}, AUROC {m['auroc_active']:.3f}"))
+        curves.insert(0, (y[drug], p[drug], f"drug arm(s): {label}, AUROC {m['auroc_active']:.3f}\n"
+                                            f"(area under the curve drawn, drugs pooled {auroc(y[drug], p[drug]):.3f})"))
     active = not evaluation.curve_active.empty
     return {"plots/roc.png": roc_figure(curves),
             "plots/calibration.png": calibration_figure(y, p, metrics=m, observed=rate,

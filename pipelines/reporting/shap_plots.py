@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ketamine_response.features.cohort.schema import ARM_COLUMNS
 from ketamine_response.pipelines.evaluation.explanation import ShapSummary
 from ketamine_response.pipelines.folds import Data
 from ketamine_response.pipelines.reporting.plots import titled_figure
@@ -142,10 +143,14 @@ def shap_figures(summary: ShapSummary, data: Data, top_dependence: int = 3) -> d
     if summary.final.values.shape[1] == 0 or summary.importance.empty:
         return {}
     values, base = summary.final.values, summary.final.base
+    # the treatment indicator is the arm, not a patient feature: never plotted among the features that matter
+    values = values.drop(columns=[c for c in ARM_COLUMNS if c in values.columns])
     features = data.X.reindex(columns=values.columns)
-    out = {"shap/importance_bar.png": importance_bar(summary.importance),
-           "shap/domains.png": domain_bar(summary.domains),
-           "shap/beeswarm.png": beeswarm(values, base, features)}
+    out = {"shap/importance_bar.png": importance_bar(summary.importance)}
+    if len(summary.domains) and summary.domains["mean_abs_shap"].abs().sum() > 0:  # no empty plot
+        out["shap/domains.png"] = domain_bar(summary.domains)
+    if values.shape[1]:
+        out["shap/beeswarm.png"] = beeswarm(values, base, features)
     # the final model may be another family than some folds' selections: plot what it uses
     top = [f for f in summary.importance["feature"] if f in values.columns and f in data.X.columns
            and data.X[f].notna().sum() > 2 and values[f].abs().sum() > 0][:top_dependence]

@@ -64,6 +64,8 @@ def render_runs(runs: pd.DataFrame, wide: bool = False, now: pd.Timestamp | None
         out = runs.copy()
         if "start" in out:
             out["start"] = pd.to_datetime(out["start"]).dt.strftime("%Y-%m-%d %H:%M")
+        for count in [c for c in map(str, out.columns) if c.startswith(("n_", "responders_")) or c.endswith("_permutations")]:
+            out[count] = [f"{v:.0f}" if v == v else "-" for v in pd.to_numeric(out[count], errors="coerce")]  # not 403.000
         return out.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3f}")
     return runs_list(runs, now if now is not None else pd.Timestamp.now(tz="UTC"))
 
@@ -74,8 +76,8 @@ def render_table(table: pd.DataFrame, task: Task, statistic: str = "auroc_active
 
     For a probability (binary target) the within-active-arm AUROC leads (response *if given the drug*),
     then the gain over a model that knows only the arm, then the AUROC pooling all arms. For each, the
-    interval is the corrected one over outer folds, centred on the mean over CV repeats. *statistic* is what the p tests (the column it sits
-    beside). Any other task shows its headline and its table metrics. *target* (its name) words the question
+    interval is the corrected one over outer folds, centred on the mean over CV repeats. *statistic* is
+    what the p tests (the column it sits beside). Any other task shows its headline and its table metrics. *target* (its name) words the question
     of a harm by its column and threshold; without it a response or remission table prints no question line
     (it names none that its columns do not). Within 100 columns (:func:`_narrow`), or every column with *wide*.
     """

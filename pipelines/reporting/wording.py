@@ -7,8 +7,6 @@ nouns and the clinical question the reporting layer needs beside them.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ketamine_response.features.cohort.targets import Target
 from ketamine_response.features.tasks import HORIZONS, Task, TaskKind
 from ketamine_response.pipelines.evaluation.benefit import BenefitSummary
@@ -72,6 +70,8 @@ def _p(value: float) -> str:
 
 
 def _ci3(values: tuple[float, float, float], digits: int = 3) -> str:
+    if values[1] != values[1]:  # a bootstrap interval that missed its point (skewed) or was undefined: withheld
+        return f"{values[0]:.{digits}f} (interval withheld: bootstrap skewed or undefined)"
     return f"{values[0]:.{digits}f} (95% CI {values[1]:.{digits}f} to {values[2]:.{digits}f})"
 
 
@@ -120,11 +120,11 @@ def benefit_sentence(s: BenefitSummary) -> str:
                  f"learner's spread of benefit it keeps, the BLP slope shrunk by its uncertainty, 0.10 to 1, 0.10 where "
                  f"the data support no more; its mean is the doubly robust average benefit); {_verdict_words(s)}")
         slope = s.calibration_summary["slope"]
-        if slope[0] == slope[0]:  # none where fewer than 3 groups have enough events in both arms
+        if reading := benefit_calibration_words(s):  # it gives the slope with its reading
+            text += "; " + reading.rstrip(".") + " (1 = predicted differences in benefit are the observed ones)"
+        elif slope[0] == slope[0]:  # none where fewer than 3 groups have enough events in both arms
             text += (f"; calibration slope for benefit across fifths {_ci3(slope, 2)} (1 = predicted differences in "
                      "benefit are the observed ones)")
-        if reading := benefit_calibration_words(s):
-            text += "; " + reading.rstrip(".")
         h = s.heterogeneity
         if h is not None and h.blp_p == h.blp_p:
             text += (f"; BLP slope {h.blp_slope:.2f}, {_p(h.blp_p)} (tests whether predicted benefit tracks doubly "
@@ -161,19 +161,29 @@ def crossover_sentence(s: BenefitSummary) -> str:
 
 
 def benefit_calibration_words(s: BenefitSummary) -> str:
-    """One sentence on what the benefit calibration table shows: whether observed benefit rises across the groups
-    of predicted benefit ("" with fewer than three groups shown)."""
+    """One sentence on what the benefit calibration table shows ("" with fewer than three groups shown or no slope).
+
+    The reading rests on the benefit calibration slope's CI and the heterogeneity verdict, never on the shape of a
+    few group means (five noisy points "rising" is no evidence, and such a reading contradicted the verdict)."""
     shown = s.calibration.dropna(subset=["observed_benefit"])
-    if len(shown) < 3:
+    slope = s.calibration_summary["slope"]
+    if len(shown) < 3 or slope[0] != slope[0]:
         return ""
-    observed = 100 * shown["observed_benefit"].to_numpy(float)
-    steps = ", ".join(f"{v:+.0f}" for v in observed)
-    if np.all(np.diff(observed) >= 0):
-        reading = "it rises steadily, so the model tells apart patients who gain more"
-    elif observed[-1] > observed[0]:
-        reading = "it rises overall but not steadily, so the model separates the extremes at best, not finer differences"
-    else:
-        reading = "it does not rise, so the model does not distinguish who gains more"
+    steps = ", ".join(f"{v:+.0f}" for v in 100 * shown["observed_benefit"].to_numpy(float))
     groups = f"{len(s.calibration)}" if len(shown) == len(s.calibration) else f"{len(shown)} of {len(s.calibration)}"
     return (f"Observed benefit of {DRUG_NAMES.get(s.arm, s.arm)} over placebo across {groups} groups of "
-            f"predicted benefit shown, lowest first: {steps} percentage points; {reading}.")
+            f"predicted benefit shown, lowest first: {steps} percentage points; {_slope_reading(s, slope)}.")
+
+
+def _slope_reading(s: BenefitSummary, slope: tuple[float, float, float]) -> str:
+    """What the benefit calibration slope's CI, with the verdict, lets one say about telling who gains more."""
+    ci = f"the calibration slope for benefit is {_ci3(slope, 2)}"
+    if slope[1] != slope[1]:
+        return f"{ci}: these groups cannot show that the model tells apart who gains more"
+    if slope[1] <= 0:
+        return f"{ci}, which includes 0: these groups do not show that the model tells apart who gains more"
+    if s.verdict is not Verdict.SHOWN:
+        return (f"{ci}, which excludes 0, but the heterogeneity test does not show it (heterogeneity not shown): "
+                "suggestive at most")
+    scale = "" if slope[1] <= 1 <= slope[2] else ", though the predicted differences are off in scale (CI excludes 1)"
+    return f"{ci}, which excludes 0, and heterogeneity is shown: the model tells apart who gains more{scale}"

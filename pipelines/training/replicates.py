@@ -1,11 +1,13 @@
 """Bootstrap replicates of the final fit, for the per-patient intervals the logged model gives.
 
-Each replicate refits the whole final procedure on a bootstrap resample of patients (every course of a
-drawn patient, as often as the patient is drawn): the selected family with its chosen hyperparameters and
-its own in-fold calibration, or the chosen benefit learner with its hyperparameters and the final model's
-rescaling. The spread of the replicates' predictions for one course is the estimation uncertainty of its
-prediction (:mod:`ketamine_response.models.intervals` turns it into an interval). Seeds come from the
-run's seed, so a run's intervals are reproducible.
+Each replicate refits the final model on a bootstrap resample of patients (every course of a drawn
+patient, as often as the patient is drawn): the selected family with its chosen hyperparameters held
+fixed and its own in-fold calibration, or the chosen benefit learner with its hyperparameters and the final
+model's rescaling. Family and hyperparameter selection is not repeated, so the replicates' spread is the
+estimation noise of this family and these hyperparameters, not of the whole procedure, and it cannot see
+the model's bias (:mod:`ketamine_response.models.intervals` adds the site and missing-data terms and says
+what the interval covers). Seeds come from the run's seed, so a run's intervals are reproducible. A
+replicate whose every draw fails to fit is left out and counted (:attr:`Intervals.failed`).
 """
 
 from __future__ import annotations
@@ -57,9 +59,17 @@ def _response_replicate(estimator: Any, data: Data, config: TrainConfig, replica
     return None
 
 
-def fit_intervals(estimator: Any, data: Data, config: TrainConfig, progress: Progress) -> Intervals | None:
+def fit_intervals(estimator: Any, data: Data, config: TrainConfig, progress: Progress,
+                  out_of_fold: np.ndarray | None = None) -> Intervals | None:
     """The response model's replicates and its percentile grids per arm; None for a time to relapse (no
-    intervals) or with ``intervals.replicates`` 0."""
+    intervals) or with ``intervals.replicates`` 0.
+
+    *out_of_fold*: the selected procedure's pooled out-of-fold probabilities of the training courses
+    (:func:`~ketamine_response.pipelines.folds.pooled`), from which the percentile grids are built: the
+    final model's own predictions of its training courses are in-sample, more spread out than a new
+    patient's (the mean over CV repeats narrows them a little, far less). Without them (a caller with no
+    CV, such as a benchmark) there are no grids.
+    """
     from joblib import delayed
 
     from ketamine_response.pipelines.training.backend import parallel as open_parallel
@@ -75,11 +85,13 @@ def fit_intervals(estimator: Any, data: Data, config: TrainConfig, progress: Pro
             progress.advance()
     kept = [m for m in fitted if m is not None]
     fills = replicate_fills(data.X, len(kept), _rng(config, 3, 0))
+    failed = n - len(kept)
     if not data.task.probabilities:
-        return Intervals(kept, config.intervals.level, fills=fills)
-    p = predict(estimator, data.X)
-    return Intervals(kept, config.intervals.level, grids_by_arm(p, data.treatments),
-                     between_site_sd(p, data.y, data.sites), fills)
+        return Intervals(kept, config.intervals.level, fills=fills, failed=failed, requested=n)
+    p = predict(estimator, data.X)  # the site term is the final model's own: its offsets from each site's rate
+    grids = grids_by_arm(np.asarray(out_of_fold, dtype=float), data.treatments) if out_of_fold is not None else {}
+    return Intervals(kept, config.intervals.level, grids, between_site_sd(p, data.y, data.sites), fills,
+                     failed, n)
 
 
 def _benefit_replicate(data: Data, arm: ArmBenefit, final: CalibratedBenefit, dr_scores: np.ndarray,

@@ -42,31 +42,38 @@ def test_more_spread_gives_a_wider_interval_and_value_bounds_are_symmetric():
     assert (0.1 - low[0]) == pytest.approx(half) and (high[0] - 0.1) == pytest.approx(half)
 
 
-def test_percentiles_run_0_to_100_and_never_fall_as_the_probability_rises():
+def test_percentiles_run_1_to_99_and_never_fall_as_the_probability_rises():
     rng = np.random.default_rng(2)
-    grid = quantile_grid(rng.beta(2, 5, 1000))
-    assert grid.shape == (101,)
-    values = np.sort(np.concatenate([rng.uniform(0, 1, 500), [0.0, 1.0, grid[0], grid[50], grid[-1]]]))
-    pct = percentile(values, grid)
-    assert (pct >= 0).all() and (pct <= 100).all() and (np.diff(pct) >= 0).all()
-    assert percentile(np.array([grid[50]]), grid)[0] == pytest.approx(50)
-    assert percentile(np.array([-1.0, 2.0, np.nan]), grid).tolist()[:2] == [0.0, 100.0]
+    values = rng.beta(2, 5, 1000)
+    grid = quantile_grid(values)
+    assert grid.shape == (99,)  # 1st to 99th: never the minimum or maximum course's own prediction
+    assert values.min() < grid[0] and grid[-1] < values.max()
+    scored = np.sort(np.concatenate([rng.uniform(0, 1, 500), [0.0, 1.0, grid[0], grid[49], grid[-1]]]))
+    pct = percentile(scored, grid)
+    assert (pct >= 1).all() and (pct <= 99).all() and (np.diff(pct) >= 0).all()
+    assert percentile(np.array([grid[49]]), grid)[0] == pytest.approx(50)
+    assert percentile(np.array([-1.0, 2.0, np.nan]), grid).tolist()[:2] == [1.0, 99.0]
+
+
+def test_an_older_models_101_point_grid_still_reads_0_to_100():
+    old = np.percentile(np.linspace(0, 1, 500), np.linspace(0, 100, 101))
+    assert percentile(np.array([0.5, -1.0, 2.0]), old).tolist() == pytest.approx([50.0, 0.0, 100.0])
 
 
 def test_a_run_of_equal_grid_points_gives_its_middle():
     """An arm-only model gives every course of an arm one probability: the percentile is the middle, 50."""
     grid = quantile_grid(np.full(200, 0.2))
-    assert percentile(np.array([0.2, 0.1, 0.3]), grid).tolist() == [50.0, 0.0, 100.0]
+    assert percentile(np.array([0.2, 0.1, 0.3]), grid).tolist() == [50.0, 1.0, 99.0]
     half = quantile_grid(np.r_[np.full(100, 0.2), np.full(100, 0.6)])
     below, tie, above = percentile(np.array([0.19, 0.2, 0.21]), half)
     assert below <= tie <= above and 0 < tie < 50
 
 
-def test_an_arm_with_fewer_than_50_training_courses_gets_no_grid():
-    values = np.linspace(0, 1, 130)
-    arms = np.array(["placebo"] * 80 + ["ketamine_iv"] * 49 + ["esketamine_in"])
+def test_an_arm_with_fewer_than_100_training_courses_gets_no_grid():
+    values = np.linspace(0, 1, 200)
+    arms = np.array(["placebo"] * 100 + ["ketamine_iv"] * 99 + ["esketamine_in"])
     grids = grids_by_arm(values, arms)
-    assert set(grids) == {"placebo"} and grids["placebo"].shape == (101,)
+    assert set(grids) == {"placebo"} and grids["placebo"].shape == (99,)
 
 
 def test_the_between_site_sd_finds_planted_site_shifts_and_none_without_them():

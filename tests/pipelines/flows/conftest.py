@@ -11,9 +11,9 @@ EVALUATION_RESAMPLES = 100  # enough for an interval here; the command's default
 
 def model_uri(run_id: str) -> str:
     """The registered version a training run logged (its ``registered_model`` tag, ``NAME/VERSION``)."""
-    from ketamine_response.pipelines import tracking
+    from ketamine_response.pipelines import listing
 
-    return "models:/" + tracking.find_runs([run_id])[0]["tags"]["registered_model"]
+    return "models:/" + listing.find_runs([run_id])[0]["tags"]["registered_model"]
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,10 @@ def test_auroc_matches_one_computed_from_the_scores(evaluated, tmp_path):
     cohort["responded"] = (cohort["madrs_24h"] <= 0.5 * cohort["madrs_baseline"]).where(cohort["madrs_24h"].notna())
     joined = scores.merge(cohort[["patient_id", "treatment", "responded"]], on=["patient_id", "treatment"])
     drug = joined[(joined["treatment"] != "placebo") & joined["responded"].notna()]
-    independent = roc_auc_score(drug["responded"].astype(int), drug["probability"])
+    # within each drug, then weighted by its courses: the estimator training's auroc_active uses
+    by_drug = [(roc_auc_score(g["responded"].astype(int), g["probability"]), len(g)) for _, g in drug.groupby("treatment")
+               if g["responded"].nunique() == 2]
+    independent = np.average([a for a, _ in by_drug], weights=[n for _, n in by_drug])
     m = evaluation.metrics
     assert abs(m["auroc_active"] - independent) < 0.01
     assert m["n_courses_active"] == len(drug)
@@ -36,17 +39,17 @@ def test_auroc_matches_one_computed_from_the_scores(evaluated, tmp_path):
 
 
 def test_the_evaluation_run_is_linked_logged_without_patients_and_listed(evaluated, strong_run):
-    from ketamine_response.pipelines import tracking
+    from ketamine_response.pipelines import listing
     from ketamine_response.pipelines.reporting.terminal import render_runs
 
     evaluation, _, uri = evaluated
-    run = tracking.find_runs([evaluation.run_id])[0]
+    run = listing.find_runs([evaluation.run_id])[0]
     assert run["tags"]["run_kind"] == "evaluation" and run["tags"]["training_run_id"] == strong_run[0].run_id
     assert run["tags"]["model_version"] == str(strong_run[0].version) and run["experiment"] == "tests"
     assert run["metrics"]["auroc_active"] == pytest.approx(evaluation.metrics["auroc_active"], abs=1e-4)
-    curve = tracking.run_text(evaluation.run_id, "calibration_curve.csv")
+    curve = listing.run_text(evaluation.run_id, "calibration_curve.csv")
     assert curve is not None and "ZQX" not in curve and "ZQX" not in str(run)  # no patient id anywhere
-    listed = tracking.list_runs("tests")
+    listed = listing.list_runs("tests")
     row = listed[listed["run_id"] == evaluation.run_id].iloc[0]
     assert row["kind"] == "evaluation" and row["version"] == str(strong_run[0].version)
     text = render_runs(listed)

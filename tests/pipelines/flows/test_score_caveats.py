@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ketamine_response.features.cohort.schema import ARM_COLUMNS
 from tests.pipelines.conftest import TARGET
 
 MODEL = f"models:/ketamine-response.tests.{TARGET}@champion"
@@ -61,6 +62,50 @@ def test_every_row_names_the_caveats_and_the_sidecar_says_them_once(cohort_file,
     assert "How likely is response if given the drug?" in sidecar
     assert "- trained below the minimum sample size" in sidecar and "No threshold is applied" in sidecar
     assert all(f"- `{c}`: " in sidecar for c in scores.columns)  # every column explained
+    # the interval named for what it is: its site and missing-value terms, and the bias it does not cover
+    assert "estimation + site + missing-data interval" in sidecar and "missing values" in sidecar
+    assert "between-site spread" in sidecar and "No interval covers the model's bias" in sidecar
+    benefit = next(line for line in sidecar.splitlines() if line.startswith("- `predicted_benefit_ketamine_iv`: "))
+    assert "the benefit model's estimate" in benefit and "not equal to `probability_<drug>` - `probability_placebo`" in benefit
+
+
+def test_caveats_say_heterogeneity_not_shown_chance_ranking_and_a_miscalibrated_drug_arm(strong_run):
+    """A verdict other than 'shown' is not evidence of none; c-for-benefit <= 0.5 and a drug-arm calibration
+    slope whose CI excludes 1 are caveats; failed replicates are counted."""
+    import dataclasses
+
+    from ketamine_response.pipelines.evaluation.heterogeneity import Verdict
+    from ketamine_response.pipelines.training.caveats import model_caveats
+
+    result, _, _ = strong_run
+    final = result.model.benefit["ketamine_iv"]
+    constant = dataclasses.replace(final, slope=final.least, replicates=final.replicates[:1])
+    config = result.config
+    args = (result.sample_size, result.selected, tuple(result.data.X.columns), result.data.domains)
+    metrics = {"c_for_benefit_ketamine_iv": 0.47, "calibration_slope_active": 0.55,
+               "calibration_slope_active_ci_low": 0.41, "calibration_slope_active_ci_high": 0.72}
+    intervals = dataclasses.replace(result.model.intervals, failed=2, requested=10)
+    said = model_caveats(*args, {"ketamine_iv": constant}, "SYNTHETIC (strong)", 0.01, config, metrics,
+                         {"ketamine_iv": Verdict.MISSED}, intervals)
+    text = "; ".join(said)
+    assert "benefit constant for ketamine_iv: heterogeneity not shown (not evidence of none)" in text
+    assert "no heterogeneity found" not in text
+    assert "c-for-benefit for ketamine_iv is 0.47" in text
+    assert "drug-arm calibration slope 0.55 (95% CI 0.41-0.72) excludes 1" in text and "too extreme" in text
+    assert "2 of 10 bootstrap replicates of the response model failed" in text
+    want = config.intervals.benefit_replicates
+    assert f"{want - 1} of {want} bootstrap replicates of the benefit model for ketamine_iv failed" in text
+    # a varying benefit whose heterogeneity is not shown; a slope whose CI holds 1 and a c above chance: silent
+    fine = {"c_for_benefit_ketamine_iv": 0.58, "calibration_slope_active": 0.9,
+            "calibration_slope_active_ci_low": 0.7, "calibration_slope_active_ci_high": 1.1}
+    varying = dataclasses.replace(final, slope=max(final.slope, final.least + 0.1))
+    quiet = "; ".join(model_caveats(*args, {"ketamine_iv": varying}, "SYNTHETIC (strong)", 0.01, config, fine,
+                                    {"ketamine_iv": Verdict.NOT_SHOWN}, result.model.intervals))
+    assert "heterogeneity of benefit for ketamine_iv not shown (not evidence of none)" in quiet
+    assert "c-for-benefit" not in quiet and "calibration slope" not in quiet and "failed" not in quiet
+    shown = "; ".join(model_caveats(*args, {"ketamine_iv": varying}, "SYNTHETIC (strong)", 0.01, config, fine,
+                                    {"ketamine_iv": Verdict.SHOWN}, result.model.intervals))
+    assert "heterogeneity" not in shown
 
 
 def test_a_stated_threshold_calls_the_label_and_is_written_down(cohort_file, response, strong_run, capsys, tmp_path):
@@ -116,8 +161,9 @@ def test_a_blind_file_is_explained_per_arm_and_for_the_difference(cohort_file, r
     gap = (drug - placebo).sum(axis=1).to_numpy()
     arms = response.arm_table(valid)
     np.testing.assert_allclose(gap, 100 * (arms["probability_ketamine_iv"] - arms["probability_placebo"]), atol=1e-6)
-    top = (drug - placebo).abs().idxmax(axis=1).to_numpy()
+    top = (drug - placebo).drop(columns=list(ARM_COLUMNS), errors="ignore").abs().idxmax(axis=1).to_numpy()
     np.testing.assert_array_equal(scores["reason_difference_ketamine_iv_1_feature"].head(3).to_numpy(), top)
+    assert not scores.filter(like="_feature").isin(ARM_COLUMNS).any().any()  # the treatment is never a reason
 
 
 def test_explain_prints_points_and_names_imputed_values(cohort_file, response, tmp_path):

@@ -80,7 +80,7 @@ def test_registered_champion_scores_a_raw_cohort(strong_run, tmp_path):
 def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, fast_config, tmp_path):
     from mlflow import MlflowClient
 
-    from ketamine_response.pipelines import registry, tracking
+    from ketamine_response.pipelines import listing, registry
 
     path, _, _ = make_cohort(tmp_path, 300, 5, "strong")
     second = run_train(path, TARGET, fast_config, experiment="tests")
@@ -97,7 +97,7 @@ def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, fast_con
     assert client.get_model_version("alias-test", "2").aliases == ["challenger"]
     with pytest.raises(TrackingError, match="cannot promote"):
         registry.promote(name, 99)
-    listed = tracking.list_runs("tests")
+    listed = listing.list_runs("tests")
     assert {"run_id", "auroc", "auroc_active", "auroc_active_p", "selected"} <= set(listed.columns) and len(listed) >= 2
 
 

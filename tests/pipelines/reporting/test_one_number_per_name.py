@@ -38,7 +38,7 @@ def _legend_values(figures: dict) -> dict[str, set[float]]:
 def surfaces(strong_run, tmp_path_factory) -> dict[str, dict[str, set[float]]]:
     import mlflow
 
-    from ketamine_response.pipelines import tracking
+    from ketamine_response.pipelines import listing
     from ketamine_response.pipelines.evaluation.repeats import active
     from ketamine_response.pipelines.flows.report import run_report
     from ketamine_response.pipelines.folds import pooled
@@ -47,7 +47,7 @@ def surfaces(strong_run, tmp_path_factory) -> dict[str, dict[str, set[float]]]:
 
     result = strong_run[0]
     ci = result.evaluations["selected"].ci
-    runs = tracking.list_runs("tests")
+    runs = listing.list_runs("tests")
     logged = mlflow.MlflowClient().get_run(result.run_id).data
     page = run_report(result.run_id, tmp_path_factory.mktemp("one-number")).read_text(encoding="utf-8")
     sel = result.evaluations["selected"]

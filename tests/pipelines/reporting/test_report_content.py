@@ -6,6 +6,7 @@ import dataclasses
 import html
 import re
 
+import numpy as np
 import pytest
 
 from ketamine_response.pipelines.reporting.content import report_content
@@ -88,16 +89,59 @@ def test_first_screen_speaks_in_natural_frequencies_and_the_report_ends_complete
     import sklearn
 
     text = _text(page)
-    y, arms = site_result.data.y, site_result.data.treatments
-    drug, placebo = y[arms == "ketamine_iv"], y[arms == "placebo"]
-    sentence = (f"Of 100 patients like those in this cohort, about {100 * drug.mean():.0f} respond within 24 hours on "
-                f"ketamine (n = {len(drug)}), ")
-    assert sentence in text and f" and {100 * placebo.mean():.0f} on placebo (n = {len(placebo)}): " in text
+    y, arms, sites = site_result.data.y, site_result.data.treatments, site_result.data.sites
+    own = np.isin(sites, np.unique(sites[arms == "ketamine_iv"]))  # ketamine's own placebo stratum: its sites
+    drug, placebo = y[arms == "ketamine_iv"], y[(arms == "placebo") & own]
+    sentence = (f"Of 100 courses like those in this cohort, about {100 * drug.mean():.0f} respond within 24 hours on "
+                f"ketamine (95% CI ")
+    assert sentence in text and f"; n = {len(drug)} courses) and {100 * placebo.mean():.0f} on placebo at the same sites" in text
+    assert f"; n = {len(placebo)} courses): " in text and "crossover patient's courses resampled together" in text
     assert text.index(sentence) < text.index("How well it predicts")  # before any AUROC
-    assert f"{100 * (drug.mean() - placebo.mean()):+.0f} percentage points" in text
+    assert f"{100 * (drug.mean() - placebo.mean()):+.0f} percentage points (95% CI" in text
     assert "On the drug, the predicted chance (out of fold) is about " in text  # the question in probability terms
-    for heading in ("Participant flow by arm", "Final model (elastic_net, refit on all courses)", "Software versions"):
+    for heading in ("Participant flow by arm", "Final model (elastic_net)", "Software versions"):
         assert heading in text
+    assert "refit on all courses" not in text  # no single model was refit on all of them
     assert f"scikit-learn {sklearn.__version__}" in text and f"python {platform.python_version()}" in text
     assert f"ketamine_iv {len(drug)} 0 {len(drug)}" in text  # the flow: read, excluded, analysed
     assert "arm_ketamine_iv treatment (the arm, not a patient feature)" in text
+
+
+def test_who_benefits_is_worded_from_the_slope_ci_and_the_verdict_not_from_five_points():
+    import pandas as pd
+
+    from ketamine_response.pipelines.evaluation.benefit import BenefitSummary
+    from ketamine_response.pipelines.evaluation.crossover import Crossover
+    from ketamine_response.pipelines.evaluation.heterogeneity import Verdict
+    from ketamine_response.pipelines.reporting.wording import benefit_calibration_words
+
+    nan = float("nan")
+    rising = pd.DataFrame({"observed_benefit": [0.05, 0.10, 0.20, 0.30, 0.40]})  # five points that "rise steadily"
+    summary = BenefitSummary("ketamine_iv", "t_learner", {}, 100, 100, 50, 20, True, True, (0.6, 0.55, 0.65), {},
+                             rising, {"slope": (0.9, -0.2, 2.0), "gap": (0.0, -0.1, 0.1)},
+                             Crossover(0, nan, nan, nan, nan, 0, 0, 0, nan), verdict=Verdict.MISSED)
+    words = benefit_calibration_words(summary)
+    assert "+5, +10, +20, +30, +40 percentage points" in words and "rises" not in words
+    assert "0.90 (95% CI -0.20 to 2.00), which includes 0: these groups do not show" in words
+    shown = dataclasses.replace(summary, calibration_summary={"slope": (1.0, 0.4, 1.6), "gap": (0.0, -0.1, 0.1)})
+    assert "excludes 0, but the heterogeneity test does not show it" in benefit_calibration_words(shown)
+    proven = dataclasses.replace(shown, verdict=Verdict.SHOWN)
+    assert "heterogeneity is shown: the model tells apart who gains more" in benefit_calibration_words(proven)
+    skewed = dataclasses.replace(proven, calibration_summary={"slope": (1.0, nan, nan), "gap": (0.0, -0.1, 0.1)})
+    assert "1.00 (interval withheld: bootstrap skewed or undefined): these groups cannot show" in (
+        benefit_calibration_words(skewed))
+
+
+def test_the_final_model_heading_says_it_is_one_in_fold_member_of_the_calibrated_ensemble():
+    from types import SimpleNamespace
+
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+
+    from ketamine_response.pipelines.reporting.sections import final_heading
+
+    x = np.arange(60, dtype=float).reshape(-1, 1)
+    fitted = CalibratedClassifierCV(LogisticRegression(), cv=3).fit(x, (x[:, 0] % 2 == 0).astype(int))
+    result = SimpleNamespace(model=SimpleNamespace(estimator=fitted), selected="elastic_net")
+    assert final_heading(result) == ("Final model (elastic_net): the first of the logged ensemble's 3 members, fit on "
+                                     "2/3 of the courses, before calibration")

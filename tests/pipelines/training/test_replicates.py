@@ -30,7 +30,7 @@ def test_every_probability_lies_in_its_interval_and_percentiles_rank_within_its_
     assert list(model.score_columns) == [*list(out)]
     p, low, high, pct = (np.asarray(out[c], dtype=float) for c in list(out)[:4])
     assert ((low <= p) & (p <= high) & (high - low > 0)).all()
-    assert ((pct >= 0) & (pct <= 100)).all()
+    assert ((pct >= 1) & (pct <= 99)).all()
     arms = table["treatment"].astype(str).to_numpy()
     for arm in np.unique(arms):
         order = np.argsort(p[arms == arm], kind="stable")
@@ -91,11 +91,26 @@ def _arrays(value, seen: set[int], depth: int = 0):  # type: ignore[no-untyped-d
         yield from _arrays(vars(value), seen, depth + 1)
 
 
+def test_the_percentile_grid_is_the_out_of_fold_1st_to_99th_percentiles_per_arm(strong_run):
+    """In-sample predictions of the final model would rank a new patient against a too-wide spread."""
+    from ketamine_response.models.intervals import quantile_grid
+    from ketamine_response.pipelines.folds import pooled
+
+    result, _, _ = strong_run
+    data, intervals = result.data, result.model.intervals
+    oof = pooled(data, result.folds)
+    for arm, grid in intervals.grids.items():
+        np.testing.assert_allclose(grid, quantile_grid(oof[data.treatments == arm]))
+        in_sample = predict(result.model.estimator, data.X[data.treatments == arm])
+        assert not np.allclose(grid, quantile_grid(in_sample)), arm
+    assert (intervals.failed, intervals.requested) == (0, result.config.intervals.replicates)
+
+
 def test_the_intervals_keep_no_per_course_values(strong_run):
-    """Aggregates only: the grids' 101 quantiles and fitted parameters, never an array over courses."""
+    """Aggregates only: the grids' 99 quantiles and fitted parameters, never an array over courses."""
     result, _, _ = strong_run
     model = result.model
-    assert all(grid.shape == (101,) for grid in model.intervals.grids.values())
+    assert all(grid.shape == (99,) for grid in model.intervals.grids.values())
     assert set(model.intervals.grids) == {"ketamine_iv", "placebo"}
     kept = [*_arrays(model.intervals, set()), *_arrays(model.benefit["ketamine_iv"].replicates, set())]
     longest = max(len(a) for a in kept)
