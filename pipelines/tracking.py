@@ -63,9 +63,11 @@ def run_name(target: str, origin: str, digest: str, when: datetime) -> str:
     return NAME_SEPARATOR.join((target, origin, digest[:6], when.strftime("%Y-%m-%d %H:%M")))
 
 
-def child_name(family: str, target: str) -> str:
-    """A family's child run name, family first (``elastic_net · response_24h``): the table cuts the end."""
-    return f"{family}{NAME_SEPARATOR}{target}"
+def child_name(family: str, parent: str) -> str:
+    """A family's child run name, family first, then its parent's name (``elastic_net · response_24h · synthetic:
+    strong · 3f9a1c · 2026-12-06 14:05``): a table that cuts the end still shows the family, and no two runs'
+    children share a name."""
+    return f"{family}{NAME_SEPARATOR}{parent}"
 
 
 def store_uri(root: str | Path | None = None) -> str:
@@ -307,11 +309,13 @@ def share_runs_view(experiment: str) -> str | None:
 
 def log_children(experiment_id: str, params: dict[str, str], tags: dict[str, str],
                  children: dict[str, dict[str, Any]], descriptions: dict[str, str]) -> None:
-    """One nested run per model family, named by :func:`child_name` (``tags["target"]`` is the target)."""
+    """One nested run per model family of the active (parent) run, named by :func:`child_name`."""
     import mlflow
 
+    parent = mlflow.active_run()
     for family, content in children.items():
-        with mlflow.start_run(experiment_id=experiment_id, run_name=child_name(family, tags["target"]), nested=True,
+        name = child_name(family, parent.info.run_name if parent else tags["target"])
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True,
                               description=descriptions.get(family, "")):
             mlflow.log_params(params)
             mlflow.set_tags({**tags, "family": family})

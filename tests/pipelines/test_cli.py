@@ -193,7 +193,7 @@ def test_train_runs_and_compare(tmp_path):
     assert "selected (" in result.stdout and "AUROC drug arm" in result.stdout and "p adj" in result.stdout
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("model "))
-    footer = next(i for i, line in enumerate(lines) if line.startswith("Estimates: mean over outer folds"))
+    footer = next(i for i, line in enumerate(lines) if line.startswith("Estimates: mean over CV repeats"))
     assert max(map(len, lines[header:footer])) <= 100  # the result table fits; --wide shows every column
     # the sample-size check speaks first, as a warning on stderr; the small cohort's version gets no alias
     assert "warning: too few patients" in result.stderr and "Riley" in result.stderr

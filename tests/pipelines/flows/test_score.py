@@ -93,8 +93,19 @@ def test_interrupted_run_leaves_no_output(strong_run, model, tmp_path):
 def test_cli_counts_strict_and_default_model(messy, tmp_path):
     path, _ = messy
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    from mlflow import MlflowClient
+
     cli = [sys.executable, "-m", "ketamine_response.pipelines.cli", "score", str(path), "--out"]
-    run = subprocess.run([*cli, str(tmp_path / "s.csv")], capture_output=True, text=True, env=env, timeout=300)
+    # no --model: the only registered model's champion, or (other modules' experiments registered theirs in this
+    # session's store: model names are per experiment) exit 2 naming every model
+    names = sorted(m.name for m in MlflowClient().search_registered_models())
+    default = subprocess.run([*cli, str(tmp_path / "d.csv")], capture_output=True, text=True, env=env, timeout=300)
+    if len(names) == 1:
+        assert default.returncode == 0 and "read 40, scored 34, rejected 6" in default.stdout, default.stderr
+    else:
+        assert default.returncode == 2 and all(n in default.stderr for n in names), default.stderr
+    run = subprocess.run([*cli, str(tmp_path / "s.csv"), "--model", MODEL], capture_output=True, text=True, env=env,
+                         timeout=300)
     assert run.returncode == 0, run.stderr
     assert "read 40, scored 34, rejected 6" in run.stdout
     strict = subprocess.run([*cli, str(tmp_path / "t.csv"), "--strict", "--model", MODEL], capture_output=True,

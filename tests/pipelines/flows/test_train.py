@@ -147,7 +147,8 @@ def test_same_inputs_same_metrics(fast_config):
 
 PLANTED = {"family_history_aud", "bmi_kg_m2", "obese", "benzodiazepine", "bdnf_met_carrier", "bdnf_met_alleles",
            "prior_suicide_attempt", "madrs_baseline", "madrs_severity_band", "maudsley_staging_score",
-           "log_episode_duration_months", "d_serine_umol_l", "prior_ect", "arm_ketamine_iv", "arm_esketamine_in"}
+           "log_episode_duration_months", "d_serine_umol_l", "prior_ect",
+           "n_failed_treatments"}  # prognostic (LITERATURE_PROGNOSTIC); the arm is never ranked among the features
 NULLS = {"age", "sex_female", "log_il6", "log_crp", "log_tnf_alpha", "inflammation_composite", "kyn_trp_ratio",
          "eeg_gamma_power_db", "glx_acc_mmol", "anxious_depression", "lithium", "shaps_baseline", "anhedonia_shaps_ge3"}
 
@@ -155,6 +156,7 @@ NULLS = {"age", "sex_female", "log_il6", "log_crp", "log_tnf_alpha", "inflammati
 def test_shap_ranking_recovers_the_planted_truth(strong_run):
     result, _, _ = strong_run
     table = result.shap.importance
+    assert not table["feature"].str.startswith("arm_").any()  # the treatment is the arm, not a patient feature
     assert set(table["feature"].head(4)) <= PLANTED
     ranks = table.set_index("feature")["rank"]
     present_nulls = [f for f in NULLS if f in ranks.index]
