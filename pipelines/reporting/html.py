@@ -45,7 +45,9 @@ figure{margin:0;min-width:0}img{display:block;max-width:100%;height:auto;border:
 .tbl{max-width:100%;overflow-x:auto}table{border-collapse:collapse;font-size:.85em;margin:.5em 0;max-width:100%}
 td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}th{background:#f3f3f3}td.num{text-align:right}
 @media (max-width:700px){body{padding:.4em .7em}h1{font-size:1.25em}.headline h2{display:none}.identity{font-size:.8em}
-.headline{padding:.3em .6em}dl.items{grid-template-columns:minmax(0,1fr)}dl.items dd{margin-bottom:.4em}}"""
+.headline{padding:.3em .6em}dl.items{grid-template-columns:minmax(0,1fr)}dl.items dd{margin-bottom:.4em}
+.nf,.headline p,.headline dd,.headline dt{font-size:.86em;line-height:1.28}.warn{font-size:.82em;line-height:1.28;padding:.2em .5em}
+.identity{gap:0 1em;margin-bottom:.4em}}"""
 # Each row of a table becomes a labelled card below a width that depends on how many columns it has,
 # so a table is either readable in full or a list of cards, never a table cut off by a scroll box.
 _CARDS = """@media (max-width:{width}px){{table.{c},.{c} tbody,.{c} tr,.{c} td{{display:block;width:100%}}

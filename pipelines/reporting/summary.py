@@ -175,8 +175,9 @@ def when(timepoint: str) -> str:
 def natural_frequencies(result: TrainingResult) -> str:
     """The observed arm rates as natural frequencies per 100 courses, each drug beside its own placebo stratum (the
     placebo courses of the sites that give it), with 95% patient-bootstrap CIs for the rates and the difference:
-    "Of 100 courses like those in this cohort, about 50 respond within 24 hours on ketamine (95% CI 46 to 54; n =
-    526 courses) and 18 on placebo at the same sites (...): +32 percentage points (95% CI +26 to +38)"
+    "Of 100 courses like those in this cohort, about 50 respond within 24 hours on ketamine (46 to 54; n = 526) and
+    18 on placebo at the same sites (...): +32 percentage points (95% CI +26 to +38) (95% CIs by patient bootstrap;
+    n: courses)"
     ("" for a continuous outcome or a time to relapse, which have no rate of this kind). Courses, not patients:
     a crossover patient has one on each arm."""
     from ketamine_response.pipelines.evaluation.drug_arm import arm_rates, placebo_stratum
@@ -201,7 +202,7 @@ def natural_frequencies(result: TrainingResult) -> str:
         return ""
     number, first = clauses[0].split(" ", 1)
     return (f"Of 100 courses like those in this cohort, about {number} {verb} " + "; about ".join([first, *clauses[1:]])
-            + " (95% CIs: patient bootstrap, a crossover patient's courses resampled together).")
+            + " (95% CIs by patient bootstrap; n: courses).")
 
 
 def _rate(values: tuple[float, float, float]) -> str:
@@ -209,8 +210,9 @@ def _rate(values: tuple[float, float, float]) -> str:
 
 
 def _n(values: tuple[float, float, float], n: int) -> str:
-    ci = "" if values[1] != values[1] else f"95% CI {100 * values[1]:.0f} to {100 * values[2]:.0f}; "
-    return f"{ci}n = {n} courses"
+    # short: the sentence leads the first screen, where a phone has room for it and the warnings only
+    ci = "" if values[1] != values[1] else f"{100 * values[1]:.0f} to {100 * values[2]:.0f}; "
+    return f"{ci}n = {n}"
 
 
 def drug_probability(result: TrainingResult) -> str:

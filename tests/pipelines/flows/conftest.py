@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pipelines.conftest import make_cohort
+from tests.pipelines.conftest import TARGET, make_cohort
 
+MODEL = f"models:/ketamine-response.tests.{TARGET}@champion"  # strong_run's version, promoted
 EVALUATION_RESAMPLES = 100  # enough for an interval here; the command's default is 500
 
 
@@ -25,3 +26,11 @@ def evaluated(strong_run, tmp_path_factory):
     path, _, _ = make_cohort(tmp_path_factory.mktemp("external"), 600, 77, "strong")
     uri = model_uri(strong_run[0].run_id)
     return run_evaluate(path, uri, resamples=EVALUATION_RESAMPLES), path, uri
+
+
+@pytest.fixture(scope="module")
+def response(strong_run):
+    """strong_run's registered model as a scoring model (loaded through the registry, as `score` loads it)."""
+    from ketamine_response.pipelines import registry
+
+    return registry.load_model(MODEL).unwrap_python_model()

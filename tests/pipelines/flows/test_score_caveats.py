@@ -12,15 +12,7 @@ import pytest
 
 from ketamine_response.features.cohort.schema import ARM_COLUMNS
 from tests.pipelines.conftest import TARGET
-
-MODEL = f"models:/ketamine-response.tests.{TARGET}@champion"
-
-
-@pytest.fixture(scope="module")
-def response(strong_run):
-    from ketamine_response.pipelines import registry
-
-    return registry.load_model(MODEL).unwrap_python_model()
+from tests.pipelines.flows.conftest import MODEL
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 from ketamine_response.features.errors import UsageError
 from ketamine_response.features.tasks import TASKS, TaskKind
 from tests.pipelines.conftest import TARGET
+from tests.pipelines.flows.conftest import MODEL
 
-MODEL = f"models:/ketamine-response.tests.{TARGET}@champion"
 PER_ARM = [f"{c}{end}" for c in ("probability_ketamine_iv", "probability_placebo", "predicted_benefit_ketamine_iv")
            for end in ("", "_low", "_high")]
 ONE_MODEL_COLUMNS = ["patient_id", "treatment", "probability", "probability_low", "probability_high",
@@ -44,13 +44,6 @@ class ContinuousStandIn:
 
     def arm_table(self, cohort: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(index=cohort.index)
-
-
-@pytest.fixture(scope="module")
-def response(strong_run):
-    from ketamine_response.pipelines import registry
-
-    return registry.load_model(MODEL).unwrap_python_model()
 
 
 @pytest.fixture

@@ -62,8 +62,8 @@ def _assert_fits(layout: dict, width: int) -> None:
 
 def _assert_first_screen(layout: dict, headline: str, warnings: list[str], frequencies: str) -> None:
     first = _squash(layout["firstScreen"])
-    # a clinician's language first: "Of 100 patients like those in this cohort, about N respond ... on placebo"
-    assert frequencies.startswith("Of 100 patients like those in this cohort, about ") and " on placebo " in frequencies
+    # a clinician's language first: "Of 100 courses like those in this cohort, about N respond ... on placebo"
+    assert frequencies.startswith("Of 100 courses like those in this cohort, about ") and " on placebo " in frequencies
     assert _squash(frequencies) in first
     assert _squash(headline) in first
     assert warnings, "the run should carry at least one warning to check"
