@@ -94,11 +94,14 @@ def honest(metrics: dict[str, float], ci: dict[str, tuple[float, float]]) -> dic
 
 
 def centred(point: float, fold_mean: float, low: float, high: float, bounds: tuple[float, float]) -> tuple[float, float]:
-    """The corrected interval's half-widths moved from the per-fold mean to the *point* (the repeat mean)
-    and cut to the statistic's range: the interval of the number shown under the name."""
+    """The corrected interval's half-widths around the *point* (the repeat mean) and the per-fold mean both, cut
+    to the statistic's range: the interval of the number shown under the name. The gap between the two is
+    uncertainty too: an arm-only model scores 0.5 in every fold (no spread) while its pooled repeat AUROC is
+    off 0.5 by fold-to-fold noise, and a zero-width interval there would claim "worse than chance"."""
     if math.isnan(point):
         return math.nan, math.nan
-    return max(point - (fold_mean - low), bounds[0]), min(point + (high - fold_mean), bounds[1])
+    return (max(min(point, fold_mean) - (fold_mean - low), bounds[0]),
+            min(max(point, fold_mean) + (high - fold_mean), bounds[1]))
 
 
 def with_own_interval(point: float, low: float, high: float) -> tuple[float, float, float]:

@@ -71,8 +71,8 @@ def printed_url(strong_run, tmp_path_factory):
                                    str(_free_port()), "--experiment", "tests"], stdout=sink, stderr=subprocess.DEVNULL,
                                   text=True, env={**os.environ})
     try:
-        url = _printed_url(out, server, 60)
-        _wait_up(url, server, 90)
+        url = _printed_url(out, server, 300)  # minutes: a busy machine starts MLflow slowly
+        _wait_up(url, server, 300)
         yield url
     finally:
         server.send_signal(signal.SIGTERM)

@@ -34,8 +34,11 @@ def test_treating_by_predicted_benefit_gains_responses_per_100_patients():
 
 
 def test_intervals_belong_to_the_point_shown():
-    assert centred(0.60, 0.65, 0.55, 0.75, (0.0, 1.0)) == pytest.approx((0.50, 0.70))
-    assert centred(0.98, 0.90, 0.80, 1.0, (0.0, 1.0)) == pytest.approx((0.88, 1.0))  # cut to the statistic's range
+    # the half-widths around the point and the per-fold mean both: the gap between them is uncertainty too
+    assert centred(0.60, 0.65, 0.55, 0.75, (0.0, 1.0)) == pytest.approx((0.50, 0.75))
+    assert centred(0.98, 0.90, 0.80, 1.0, (0.0, 1.0)) == pytest.approx((0.80, 1.0))  # cut to the statistic's range
+    # an arm-only model: 0.5 in every fold, a pooled 0.472: never a zero-width "worse than chance"
+    assert centred(0.472, 0.5, 0.5, 0.5, (0.0, 1.0)) == pytest.approx((0.472, 0.5))
     kept = honest({"brier": 0.2, "auprc": 0.5}, {"brier": (0.21, 0.3), "auprc": (0.4, 0.6)})
     assert all(math.isnan(v) for v in kept["brier"]) and kept["auprc"] == (0.4, 0.6)
 
