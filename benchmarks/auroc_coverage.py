@@ -36,7 +36,7 @@ def main(repeats: int, courses: int) -> None:
     from ketamine_response.pipelines.evaluation.metrics import auroc
     from ketamine_response.pipelines.flows.train import build_training_data
     from ketamine_response.pipelines.folds import pooled, pooled_threshold
-    from ketamine_response.pipelines.training.nested import fit_calibrated, run_nested, search, select
+    from ketamine_response.pipelines.training.nested import fit_selected, run_nested
 
     base = load_config()
     config = dataclasses.replace(base, evaluation=dataclasses.replace(base.evaluation, permutations=0, bootstrap=200))
@@ -53,9 +53,7 @@ def main(repeats: int, courses: int) -> None:
             p = pooled(data, folds)
             ev = add_cv_uncertainty(evaluate(data.y, p, data.patients, {}, pooled_threshold(data, folds), 200, r),
                                     data, folds, None)
-            params, scores = search(data, config, config.seed)
-            chosen = select(scores)
-            model = fit_calibrated(chosen, params[chosen], data, config, config.seed)
+            _, model = fit_selected(data, config)
             truth = auroc(fresh.y, model.predict_proba(fresh.X[data.X.columns])[:, 1])
             for name, key in (("corrected", "auroc"), ("bootstrap", "auroc_bootstrap")):
                 low, high = ev.ci[key]

@@ -53,15 +53,13 @@ def fitted(scenario: str, courses: int, config: TrainConfig, seed: int) -> tuple
     from ketamine_response.features.cohort.validation import validate_table
     from ketamine_response.features.synthetic.cohort import build_cohort
     from ketamine_response.pipelines.flows.train import build_training_data
-    from ketamine_response.pipelines.training.nested import fit_calibrated, search, select
+    from ketamine_response.pipelines.training.nested import fit_selected
     from ketamine_response.pipelines.training.progress import Progress
     from ketamine_response.pipelines.training.replicates import fit_intervals
 
     cohort, _ = build_cohort(courses, seed, scenario)
     data = build_training_data(validate_table(cohort, "train"), TARGET, config, False)[0]
-    params, scores = search(data, config, config.seed)
-    selected = select(scores)
-    estimator = fit_calibrated(selected, params[selected], data, config, config.seed)
+    selected, estimator = fit_selected(data, config)
     intervals = fit_intervals(estimator, data, config, Progress())
     assert intervals is not None  # a binary target with replicates
     return selected, estimator, intervals

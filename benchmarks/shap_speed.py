@@ -28,8 +28,8 @@ def main() -> None:
     from ketamine_response.models.families import get_family
     from ketamine_response.pipelines.config import load_config
     from ketamine_response.pipelines.flows.train import build_training_data
-    from ketamine_response.pipelines.training.cv import outer_splits
-    from ketamine_response.pipelines.training.nested import fit_calibrated, search
+    from ketamine_response.pipelines.training.cv import inner_splits, outer_splits
+    from ketamine_response.pipelines.training.nested import fit_searched, search
 
     config = load_config()
     cohort, _ = build_cohort(10_000, 1)
@@ -46,11 +46,12 @@ def main() -> None:
 
     split = outer_splits(data.y, data.patients, data.sites, "kfold", 5, 1, 1)[0]
     train, test = data.take(split.train), data.take(split.test)
-    (best, _), search_s = _timed(search, train, config, 1)
+    inner = inner_splits(train.y, train.patients, config.cv.inner_folds, 1)
+    best, search_s = _timed(search, train, config, 1, inner)
     fitted = {}
     fit_s = 0.0
     for family in config.families:
-        fitted[family], seconds = _timed(fit_calibrated, family, best[family], train, config, 1)
+        fitted[family], seconds = _timed(fit_searched, family, best[family], train, config, 1, inner)
         fit_s += seconds
     shap_s = sum(_timed(explain, fitted[f], f, train.X, test.X)[1] for f in config.families if f != "prevalence")
     total = search_s + fit_s

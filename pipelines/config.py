@@ -31,6 +31,9 @@ class CVConfig:
     outer_folds: int = 5
     outer_repeats: int = 2
     inner_folds: int = 3
+    # one outer repeat once the smaller outcome stratum (responders or non-responders; relapses) holds this many
+    # courses: a second repeat only averages out one random split's noise, which fades as the folds grow
+    single_repeat_from: int = 1000
 
 
 @dataclass(frozen=True)
@@ -298,6 +301,8 @@ def _problems(c: TrainConfig) -> list[str]:
         (isinstance(cv.outer_folds, int) and cv.outer_folds >= 2, "cv.outer_folds must be a whole number >= 2"),
         (isinstance(cv.outer_repeats, int) and cv.outer_repeats >= 1, "cv.outer_repeats must be >= 1"),
         (isinstance(cv.inner_folds, int) and cv.inner_folds >= 2, "cv.inner_folds must be a whole number >= 2"),
+        (isinstance(cv.single_repeat_from, int) and cv.single_repeat_from >= 1,
+         "cv.single_repeat_from must be a whole number >= 1"),
         (isinstance(c.search.budget, int) and c.search.budget >= 1, "search.budget must be >= 1"),
         (c.search.selection_metric in ("log_loss", "brier", "auroc"),
          "search.selection_metric must be log_loss, brier or auroc"),

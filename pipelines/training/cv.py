@@ -56,6 +56,31 @@ def _check_groups(patients: np.ndarray, sites: np.ndarray, design: str, outer_fo
         raise TrainingDataError(f"{source}: fewer patients than outer folds ({outer_folds}).")
 
 
+class GroupFolds(StratifiedGroupKFold):
+    """scikit-learn's ``StratifiedGroupKFold``, the same folds, with its per-group greedy step vectorised.
+
+    Why by hand: its ``_find_best_fold`` tries each fold in a Python loop of small numpy calls, for every
+    patient; at 10,000 courses that was a sixth of an outer fold's time, and it grows with the cohort. Here the
+    k trial placements are evaluated in one array operation (the same sums in the same order, so the same
+    floating-point values) and the tie rule is applied as scikit-learn applies it (tested against it).
+    """
+
+    def _find_best_fold(self, y_counts_per_fold: np.ndarray, y_cnt: np.ndarray,
+                        group_y_counts: np.ndarray) -> int | None:
+        k = self.n_splits
+        trial = np.repeat(y_counts_per_fold[np.newaxis], k, axis=0)  # trial[i]: the folds with the group in fold i
+        trial[np.arange(k), np.arange(k)] += group_y_counts
+        evaluations = np.mean(np.std(trial / y_cnt.reshape(1, 1, -1), axis=1), axis=1)
+        samples = np.sum(y_counts_per_fold, axis=1)
+        best, min_eval, min_samples = None, np.inf, np.inf
+        for i in range(k):
+            value = evaluations[i]
+            close = bool(np.isfinite(min_eval)) and abs(value - min_eval) <= 1e-8 + 1e-5 * abs(min_eval)  # np.isclose
+            if value < min_eval or (close and samples[i] < min_samples):
+                best, min_eval, min_samples = i, value, samples[i]
+        return best
+
+
 def outer_splits(strata: np.ndarray, patients: np.ndarray, sites: np.ndarray, design: str,
                  folds: int, repeats: int, seed: int) -> list[Split]:
     """Repeated stratified patient-grouped k-fold, or leave-one-site-out (one repeat).
@@ -67,14 +92,14 @@ def outer_splits(strata: np.ndarray, patients: np.ndarray, sites: np.ndarray, de
         return [Split(0, i, tr, te) for i, (tr, te) in enumerate(logo)]
     out = []
     for r in range(repeats):
-        cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed + r)
+        cv = GroupFolds(n_splits=folds, shuffle=True, random_state=seed + r)
         out += [Split(r, i, tr, te) for i, (tr, te) in enumerate(cv.split(np.zeros(len(strata)), strata, patients))]
     return out
 
 
 def inner_splits(strata: np.ndarray, patients: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Patient-grouped stratified folds within a training set (indices relative to it), balancing *strata*."""
-    cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    cv = GroupFolds(n_splits=folds, shuffle=True, random_state=seed)
     return list(cv.split(np.zeros(len(strata)), strata, patients))
 
 

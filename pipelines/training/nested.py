@@ -2,20 +2,28 @@
 
 Inner loop: every (family, hyperparameters) candidate is scored by the pre-declared criterion
 on patient-grouped inner folds of the outer training set. The best candidate of each family is
-refit with in-fold calibration and predicts the outer test fold (the child runs' estimates);
-the best candidate overall is the parent's selection for that fold, so the parent's pooled
-out-of-fold metrics estimate the whole procedure, selection included.
+calibrated in-fold and predicts the outer test fold (the child runs' estimates); the best
+candidate overall is the parent's selection for that fold, so the parent's pooled out-of-fold
+metrics estimate the whole procedure, selection included.
+
+Why it is cheap (issue 26): the fitted tier before the model learns nothing from the labels, so it is
+fitted once per inner fold and shared by every candidate; the linear families' candidates are fitted
+along a regularisation path, each starting from the previous solution (warm start); and the in-fold
+calibration re-uses the best candidate's inner-fold fits instead of refitting them (the same
+members, the same calibrators, so the same numbers as ``CalibratedClassifierCV(cv=inner folds)``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.pipeline import Pipeline
 
 from ketamine_response.models.explain import explain
 from ketamine_response.models.families import FAMILY_NAMES, get_family, predict
@@ -37,47 +45,84 @@ CRITERIA: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "mse": lambda y, p: -float(np.mean((p - y) ** 2)), "partial_likelihood": partial_log_likelihood}
 
 
+@dataclass(frozen=True)
+class Searched:
+    """A family's inner loop: its best hyperparameters, their mean inner score, and the best candidate
+    fitted on each inner training fold (the members of its in-fold calibration) with each member's raw output
+    (decision function, else probability) on its inner test fold, which its calibrator is fitted to."""
+
+    params: dict[str, Any]
+    score: float
+    members: tuple[Any, ...]
+    raw: tuple[np.ndarray, ...]
+
 
 def family_pipeline(family: str, data: Data, params: dict[str, Any], seed: int) -> Any:
     """An unfitted pipeline of *family* on *data*'s features."""
     return get_family(family).pipeline(tuple(data.X.columns), data.domains, params, seed)
 
 
-def candidate_scores(family: str, data: Data, folds: Folds,
-                     candidates: list[dict[str, Any]], metric: str, seed: int) -> np.ndarray:
-    """Mean inner-fold score of each candidate of *family*.
+def path_order(candidates: list[dict[str, Any]]) -> list[int]:
+    """The order the candidates are fitted in: along the regularisation path (strongest penalty first) where
+    they have one, so that each starts from its neighbour's solution; as drawn otherwise."""
+    if not candidates or any("model__C" not in c for c in candidates):
+        return list(range(len(candidates)))
+    return sorted(range(len(candidates)), key=lambda i: (candidates[i]["model__C"], candidates[i].get("model__l1_ratio", 0)))
 
-    Candidates differ only in the final model's parameters (the registry's contract), and the
-    fitted tier before it learns nothing from the labels, so the tier is fitted once per inner
-    fold and shared by the candidates: the same numbers as refitting each whole pipeline, several
-    times faster for the linear families.
+
+def _warm(candidate: Any, previous: Any) -> None:
+    """Start *candidate*'s solver at *previous*'s coefficients. Why: along a path neighbouring penalties have
+    nearby solutions, so saga and lbfgs converge in a few passes; the optimum (to the solver's tolerance) is
+    the one a cold start reaches."""
+    if previous is not None and "warm_start" in candidate.get_params() and hasattr(previous, "coef_"):
+        candidate.set_params(warm_start=True)
+        candidate.coef_, candidate.intercept_ = previous.coef_.copy(), previous.intercept_.copy()
+
+
+def candidate_fits(family: str, data: Data, folds: Folds, candidates: list[dict[str, Any]], metric: str,
+                   seed: int) -> tuple[np.ndarray, list[list[tuple[Any, np.ndarray]]]]:
+    """Mean inner-fold score of each candidate of *family*, and each candidate fitted on each inner training fold
+    with its raw output on the inner test fold.
+
+    Candidates differ only in the final model's parameters (the registry's contract), and the fitted tier
+    before it learns nothing from the labels, so the tier is fitted once per inner fold and shared by the
+    candidates: the same numbers as refitting each whole pipeline, several times faster.
     """
+    from sklearn.utils._response import _get_response_values  # what CalibratedClassifierCV calibrates
+
     scores = np.full((len(candidates), len(folds)), np.nan)
+    fitted: list[list[Any]] = [[None] * len(folds) for _ in candidates]
+    calibrated = get_family(family).calibrate
     for j, (train, test) in enumerate(folds):
         pipeline = family_pipeline(family, data, {}, seed)
         head, model = pipeline[:-1], pipeline[-1]
         fitted_train = head.fit_transform(data.X.iloc[train])
         fitted_test = head.transform(data.X.iloc[test])
-        for i, params in enumerate(candidates):
-            candidate = clone(model).set_params(**{k.removeprefix("model__"): v for k, v in params.items()})
+        previous = None
+        for i in path_order(candidates):
+            candidate = clone(model).set_params(**{k.removeprefix("model__"): v for k, v in candidates[i].items()})
+            _warm(candidate, previous)
             candidate.fit(fitted_train, data.y[train])
+            if "warm_start" in candidate.get_params():
+                candidate.set_params(warm_start=False)  # the stored member refits from cold, as its clones do
             scores[i, j] = CRITERIA[metric](data.y[test], predict(candidate, fitted_test))
-    return np.asarray(np.nanmean(scores, axis=1))
+            raw = _get_response_values(candidate, fitted_test, ["decision_function", "predict_proba"])[0] if calibrated else None
+            fitted[i][j], previous = (Pipeline([*head.steps, ("model", candidate)]), raw), candidate
+    return np.asarray(np.nanmean(scores, axis=1)), fitted
 
 
-def search(data: Data, config: TrainConfig, seed: int,
-           folds: Folds | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
-    """Best hyperparameters and inner-CV score of each family on *data* (the inner loop)."""
+def search(data: Data, config: TrainConfig, seed: int, folds: Folds | None = None) -> dict[str, Searched]:
+    """Each family's inner loop on *data* (:class:`Searched`)."""
     folds = inner_splits(data.task.strata(data.y), data.patients, config.cv.inner_folds, seed) if folds is None else folds
-    best_params: dict[str, dict[str, Any]] = {}
-    best_score: dict[str, float] = {}
+    out = {}
     for family in config.families:
         candidates = get_family(family).candidates(config.search.budget, seed)
         metric = data.task.selection_metric or config.search.selection_metric
-        scores = candidate_scores(family, data, folds, candidates, metric, seed)
+        scores, fitted = candidate_fits(family, data, folds, candidates, metric, seed)
         best = int(np.argmax(np.nan_to_num(scores, nan=-np.inf)))  # the first of equal scores; never an undefined one
-        best_params[family], best_score[family] = candidates[best], float(scores[best])
-    return best_params, best_score
+        members, raw = zip(*fitted[best], strict=True)
+        out[family] = Searched(candidates[best], float(scores[best]), members, raw)
+    return out
 
 
 def fit_calibrated(family: str, params: dict[str, Any], data: Data, config: TrainConfig, seed: int,
@@ -90,8 +135,40 @@ def fit_calibrated(family: str, params: dict[str, Any], data: Data, config: Trai
     return CalibratedClassifierCV(model, method=config.calibration.method, cv=folds).fit(data.X, data.y)
 
 
+def fit_searched(family: str, searched: Searched, data: Data, config: TrainConfig, seed: int, folds: Folds) -> Any:
+    """:func:`fit_calibrated` of *family*'s best candidate, re-using its search's inner-fold fits as the
+    calibration members (*folds* are the folds the search used); a family that is not calibrated is fitted
+    on every course."""
+    model = family_pipeline(family, data, searched.params, seed)
+    if not get_family(family).calibrate:
+        return model.fit(data.X, data.y)
+    return calibrated_ensemble(model, searched, data, folds, config.calibration.method)
+
+
+def calibrated_ensemble(template: Any, searched: Searched, data: Data, folds: Folds, method: str) -> Any:
+    """What ``CalibratedClassifierCV(template, method, cv=folds).fit(data.X, data.y)`` builds, from the members
+    the search fitted on each inner training fold: each member's calibrator is fitted to its raw output on its
+    own inner test fold.
+
+    Why by hand: scikit-learn offers no public way to calibrate members it did not fit itself; its private
+    ``_fit_calibrator`` is the step its own ``fit`` runs per fold, so the numbers are identical (tested).
+    """
+    from sklearn.calibration import _fit_calibrator
+
+    model = CalibratedClassifierCV(template, method=method, cv=len(folds))
+    model.classes_ = np.unique(data.y)
+    model.calibrated_classifiers_ = [
+        _fit_calibrator(member, np.asarray(raw).reshape(-1, 1), data.y[test], model.classes_, method, xp=np)
+        for member, raw, (_, test) in zip(searched.members, searched.raw, folds, strict=True)]
+    first = searched.members[0]
+    for attribute in ("n_features_in_", "feature_names_in_"):
+        if hasattr(first, attribute):
+            setattr(model, attribute, getattr(first, attribute))
+    return model
+
+
 def refit(estimator: Any, data: Data, config: TrainConfig, seed: int) -> Any:
-    """*estimator* (a :func:`fit_calibrated` result) fitted anew on *data*: the same family and hyperparameters,
+    """*estimator* (a :func:`fit_calibrated` or :func:`fit_searched` result) fitted anew on *data*: the same family and hyperparameters,
     with its own in-fold calibration on patient-grouped folds of *data* (a bootstrap replicate of the final fit)."""
     if not isinstance(estimator, CalibratedClassifierCV):
         return clone(estimator).fit(data.X, data.y)
@@ -101,9 +178,17 @@ def refit(estimator: Any, data: Data, config: TrainConfig, seed: int) -> Any:
     return model
 
 
-def select(best_score: dict[str, float]) -> str:
+def select(searched: dict[str, Searched]) -> str:
     """The family with the best inner score (ties: the simpler, earlier-listed family)."""
-    return max(best_score, key=lambda f: (best_score[f], -FAMILY_NAMES.index(f)))
+    return max(searched, key=lambda f: (searched[f].score, -FAMILY_NAMES.index(f)))
+
+
+def fit_selected(data: Data, config: TrainConfig) -> tuple[str, Any]:
+    """The whole procedure on every course: the inner search, then the selected family's calibrated best."""
+    folds = inner_splits(data.task.strata(data.y), data.patients, config.cv.inner_folds, config.seed)
+    searched = search(data, config, config.seed, folds)
+    selected = select(searched)
+    return selected, fit_searched(selected, searched[selected], data, config, config.seed, folds)
 
 
 def fold_threshold(train: Data, config: TrainConfig) -> float:
@@ -116,37 +201,66 @@ def fold_threshold(train: Data, config: TrainConfig) -> float:
 
 
 def run_fold(data: Data, split: Split, config: TrainConfig, explain_selected: bool = True) -> FoldResult:
-    """One outer fold: inner search, then each family's calibrated best predicts the test fold."""
+    """One outer fold: inner search, then each family's calibrated best predicts the test fold. Without
+    *explain_selected* (a permuted run) only what the tested statistic reads: no SHAP, no relapse curves."""
     seed = config.seed + 1000 * split.repeat + split.fold
     train, test = data.take(split.train), data.take(split.test)
     inner = inner_splits(train.task.strata(train.y), train.patients, config.cv.inner_folds, seed)  # drawn once: slow for many patients
-    params, scores = search(train, config, seed, inner)
-    result = FoldResult(split, select(scores), params, scores, fold_threshold(train, config))
+    searched = search(train, config, seed, inner)
+    result = FoldResult(split, select(searched), {f: s.params for f, s in searched.items()},
+                        {f: s.score for f, s in searched.items()}, fold_threshold(train, config))
     for family in config.families:
-        model = fit_calibrated(family, params[family], train, config, seed, inner)
+        model = fit_searched(family, searched[family], train, config, seed, inner)
         result.predictions[family] = predict(model, test.X)
+        if not explain_selected:
+            continue
         last: Any = model.steps[-1][1] if hasattr(model, "steps") else None
         if hasattr(last, "survival"):  # a durability model: its curves, for the integrated Brier score
             result.curves[family] = last.survival(model[:-1].transform(test.X), GRID_DAYS)
-        if family == result.selected and explain_selected:
+        if family == result.selected:
             explained = explain(model, family, train.X, test.X)
             result.shap, result.shap_modifier = explained.values, explained.modifier
             result.additivity_error = float(np.abs(explained.values.sum(axis=1) + explained.base - explained.raw).max())
     return result
 
 
+def repeats(data: Data, config: TrainConfig) -> int:
+    """Outer repeats for this cohort: ``cv.outer_repeats`` while the smaller outcome stratum holds fewer than
+    ``cv.single_repeat_from`` courses, one from there on.
+
+    Why: a second repeat averages out the noise of one random split, which matters at small n and fades as
+    the folds grow; the stratum counts are the same under every label permutation, so the permuted runs
+    repeat exactly as often as the observed one.
+    """
+    c = config.cv
+    smaller = int(np.unique(data.task.strata(data.y), return_counts=True)[1].min())
+    return c.outer_repeats if smaller < c.single_repeat_from else 1
+
+
+def splits_of(data: Data, config: TrainConfig, seed: int | None = None) -> list[Split]:
+    """The outer splits of one run of the procedure on *data*, drawn with *seed* (default: the config's)."""
+    c = config.cv
+    return outer_splits(data.task.strata(data.y), data.patients, data.sites, c.design, c.outer_folds,
+                        repeats(data, config), config.seed if seed is None else seed)
+
+
 def run_nested(data: Data, config: TrainConfig, parallel: Any, seed: int | None = None,
                explain: bool = True, progress: Progress | None = None) -> list[FoldResult]:
     """All outer folds, split with *seed* (default: the config's), in parallel when *parallel* is a
     joblib.Parallel; each finished fold advances *progress*."""
+    return run_many([data], [splits_of(data, config, seed)], config, parallel, explain, progress)[0]
+
+
+def run_many(runs: list[Data], splits: list[list[Split]], config: TrainConfig, parallel: Any, explain: bool = True,
+             progress: Progress | None = None) -> list[list[FoldResult]]:
+    """Several runs of the procedure (one per data set, with its splits) as one batch of (run, fold) tasks, so
+    a pool or cluster wider than one run's folds stays busy; each finished fold advances *progress*."""
     from joblib import delayed
 
-    c = config.cv
-    splits = outer_splits(data.task.strata(data.y), data.patients, data.sites, c.design, c.outer_folds, c.outer_repeats,
-                          config.seed if seed is None else seed)
-    out = []
-    for fold in parallel(delayed(run_fold)(data, s, config, explain) for s in splits):
-        out.append(fold)
+    tasks = [(i, s) for i, run in enumerate(splits) for s in run]
+    out: list[list[FoldResult]] = [[] for _ in runs]
+    for (i, _), fold in zip(tasks, parallel(delayed(run_fold)(runs[i], s, config, explain) for i, s in tasks), strict=True):
+        out[i].append(fold)
         if progress is not None:
             progress.advance()
     return out
@@ -155,4 +269,4 @@ def run_nested(data: Data, config: TrainConfig, parallel: Any, seed: int | None 
 def n_outer(data: Data, config: TrainConfig) -> int:
     """How many outer folds one run of the procedure fits (for progress totals)."""
     c = config.cv
-    return len(np.unique(data.sites)) if c.design == "site" else c.outer_folds * c.outer_repeats
+    return len(np.unique(data.sites)) if c.design == "site" else c.outer_folds * repeats(data, config)

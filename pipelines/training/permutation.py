@@ -13,6 +13,11 @@ Westfall & Young 1993): the permuted statistic is the largest over the families 
 keeps the family-wise error at alpha with the families' dependence intact. The selected procedure's
 p needs none: the selection is inside the procedure it re-runs.
 
+Permutations run in batches as wide as the workers (:func:`batch_width`): each (permutation, outer fold)
+pair is one task, so a cluster runs several permutations at once. Results are read in permutation order
+and stopping is applied between them exactly as one at a time, so a batch may run a few permutations
+beyond the stop; they are not counted, and the p-values do not depend on the batch width.
+
 Ties and undefined (NaN) null values count against the model. Sequential stopping (Besag &
 Clifford 1991) ends the test of a statistic once it has *h* exceedances: p = h / permutations
 run. A statistic that never reaches *h* gets p = (exceedances + 1) / (permutations + 1), whose
@@ -41,7 +46,7 @@ from ketamine_response.pipelines.evaluation.repeats import (
 )
 from ketamine_response.pipelines.folds import Data, FoldResult
 from ketamine_response.pipelines.training.cv import permute_labels
-from ketamine_response.pipelines.training.nested import n_outer, run_nested
+from ketamine_response.pipelines.training.nested import n_outer, run_many, splits_of
 from ketamine_response.pipelines.training.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -82,7 +87,8 @@ class PermutationResult:
                 f"the whole procedure (new outer splits on the permuted labels, inner family and hyperparameter "
                 f"selection, calibration) re-run for each of up to {self.planned} label permutations; whole patients' "
                 f"labels exchanged within site x arm; {ran} run; each statistic stops after {stop_after} permuted "
-                f"values at or above the observed one (Besag & Clifford 1991); ties and undefined values count "
+                f"values at or above the observed one (Besag & Clifford 1991; permutations run in batches as wide as "
+                f"the workers, read in order, so a batch's runs past the stop are not counted); ties and undefined values count "
                 f"against the model; smallest possible p = 1/{self.planned + 1}; each family's p also adjusted for "
                 f"testing {len(self.adjusted)} families (max-T, Westfall & Young)")
 
@@ -106,6 +112,25 @@ def _with_max(values: dict[str, float], families: tuple[str, ...]) -> dict[str, 
     return values | {ADJUSTED + f: top for f in families}
 
 
+def batch_width(parallel: Any, folds: int) -> int:
+    """How many permutations run at once: enough (permutation, fold) tasks to fill every worker of *parallel*
+    (on 2 local workers: one permutation at a time; on a 40-core cluster with 10 folds: four)."""
+    workers = parallel._effective_n_jobs() if hasattr(parallel, "_effective_n_jobs") else getattr(parallel, "n_jobs", 1)
+    return max(1, -(-int(workers) // max(folds, 1)))
+
+
+def _permuted_runs(data: Data, config: TrainConfig, parallel: Any, batch: range,
+                   progress: Progress) -> list[dict[str, float]]:
+    """The tested statistics of the procedure re-run on each permutation in *batch*, in order: one joblib call
+    of (permutation, fold) tasks; each permutation's labels and outer splits depend only on its number."""
+    m = config.policy.min_events_per_arm
+    permuted = [replace(data, y=permute_labels(data.y, data.patients, data.sites, data.treatments,
+                                               np.random.default_rng([config.seed, i]))) for i in batch]
+    splits = [splits_of(d, config, seed=config.seed + 7919 * (i + 1)) for d, i in zip(permuted, batch, strict=True)]
+    runs = run_many(permuted, splits, config, parallel, explain=False, progress=progress)
+    return [_with_max(statistic_values(d, r, config.families, m), config.families) for d, r in zip(permuted, runs, strict=True)]
+
+
 def permutation_test(data: Data, folds: list[FoldResult], config: TrainConfig, parallel: Any,
                      progress: Progress | None = None) -> PermutationResult:
     """Test every family and the selected procedure against permuted labels (see the module docstring)."""
@@ -122,21 +147,20 @@ def permutation_test(data: Data, folds: list[FoldResult], config: TrainConfig, p
     progress = progress or Progress()
     progress.stage(f"permutation test: up to {e.permutations} re-runs of the whole procedure on permuted labels "
                    "(stops early once a p-value is settled)", e.permutations * n_outer(data, config) if pending else 0)
-    for i in range(e.permutations if pending else 0):
-        log.info("permutation %d/%d (%d statistics still open)", i + 1, e.permutations, len(pending))
-        y = permute_labels(data.y, data.patients, data.sites, data.treatments, np.random.default_rng([config.seed, i]))
-        permuted = replace(data, y=y)
-        runs = run_nested(permuted, config, parallel, seed=config.seed + 7919 * (i + 1), explain=False, progress=progress)
-        values = _with_max(statistic_values(permuted, runs, config.families, m), config.families)
-        for k in list(pending):
-            b[k] += 1
-            null.setdefault(k, []).append(values[k])
-            exceed[k] += int(np.isnan(values[k]) or values[k] >= target[k])
-            if exceed[k] >= e.permutation_stop:
-                p[k] = exceed[k] / b[k]
-                pending.remove(k)
-        if not pending:
-            break
+    width, ran = batch_width(parallel, n_outer(data, config)), 0
+    while pending and ran < e.permutations:
+        batch = range(ran, min(ran + width, e.permutations))
+        log.info("permutations %d-%d of %d (%d statistics still open)", batch[0] + 1, batch[-1] + 1, e.permutations,
+                 len(pending))
+        for values in _permuted_runs(data, config, parallel, batch, progress):
+            for k in list(pending):  # in permutation order; a batch's runs after every test settled are not counted
+                b[k] += 1
+                null.setdefault(k, []).append(values[k])
+                exceed[k] += int(np.isnan(values[k]) or values[k] >= target[k])
+                if exceed[k] >= e.permutation_stop:
+                    p[k] = exceed[k] / b[k]
+                    pending.remove(k)
+        ran = batch[-1] + 1
     for k in pending:
         if b[k]:
             p[k] = (exceed[k] + 1) / (b[k] + 1)

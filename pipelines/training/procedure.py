@@ -25,7 +25,7 @@ from ketamine_response.pipelines.evaluation.roles import biomarker_roles
 from ketamine_response.pipelines.folds import Data, FoldResult
 from ketamine_response.pipelines.training.benefit import ArmBenefit, comparisons, propensity, run_benefit
 from ketamine_response.pipelines.training.heterogeneity import assess_heterogeneity
-from ketamine_response.pipelines.training.nested import fit_calibrated, n_outer, run_nested, search, select
+from ketamine_response.pipelines.training.nested import fit_selected, n_outer, run_nested
 from ketamine_response.pipelines.training.permutation import PermutationResult, permutation_test
 from ketamine_response.pipelines.training.progress import Progress
 from ketamine_response.pipelines.training.replicates import benefit_replicates
@@ -55,9 +55,8 @@ def fit_all(data: Data, config: TrainConfig, progress: Progress) -> tuple[list[F
                      f.selected, data.task.selection_metric or config.search.selection_metric, _scores_text(f.inner_scores))
         permutation = permutation_test(data, folds, config, parallel, progress)
     progress.stage("refitting the selected model on all courses")
-    params, scores = search(data, config, config.seed)
-    selected = select(scores)
-    return folds, permutation, fit_calibrated(selected, params[selected], data, config, config.seed), selected
+    selected, estimator = fit_selected(data, config)
+    return folds, permutation, estimator, selected
 
 
 def _scores_text(scores: dict[str, float]) -> str:

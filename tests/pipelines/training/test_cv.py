@@ -58,3 +58,24 @@ def test_an_outcome_that_is_not_the_tasks_label_is_refused():
     check_cv_feasible(continuous, patients, sites, "kfold", 5, 3, "c.csv", change)
     with pytest.raises(TrainingDataError, match="not a percentage change per course"):
         check_cv_feasible(np.where(np.arange(len(y)) == 0, np.inf, continuous), patients, sites, "kfold", 5, 3, "c.csv", change)
+
+
+def test_group_folds_are_scikit_learns_folds():
+    """The vectorised greedy step places every patient where scikit-learn's StratifiedGroupKFold does."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from ketamine_response.pipelines.training.cv import GroupFolds
+
+    rng = np.random.default_rng(0)
+    compared = 0
+    for trial in range(120):
+        n, k = int(rng.integers(30, 600)), int(rng.integers(2, 6))
+        groups = rng.integers(0, max(k, n // int(rng.integers(1, 3))), n)  # singletons and pairs, as crossover cohorts
+        y = rng.integers(0, int(rng.integers(2, 6)), n)
+        if np.unique(y, return_counts=True)[1].min() < k or len(np.unique(groups)) < k:
+            continue
+        ours = [t.tolist() for _, t in GroupFolds(k, shuffle=True, random_state=trial).split(y, y, groups)]
+        theirs = [t.tolist() for _, t in StratifiedGroupKFold(k, shuffle=True, random_state=trial).split(y, y, groups)]
+        assert ours == theirs, trial
+        compared += 1
+    assert compared > 80
