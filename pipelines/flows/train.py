@@ -27,7 +27,7 @@ from ketamine_response.pipelines.integrity import file_digest
 from ketamine_response.pipelines.result import TrainingResult
 from ketamine_response.pipelines.training.caveats import model_caveats, operating_point
 from ketamine_response.pipelines.training.cv import check_cv_feasible
-from ketamine_response.pipelines.training.nested import fold_threshold
+from ketamine_response.pipelines.training.nested import fold_threshold, repeats_note
 from ketamine_response.pipelines.training.procedure import BENEFIT_NOTE, estimate_benefit, fit_all, make_model
 from ketamine_response.pipelines.training.progress import Progress, Publishing
 from ketamine_response.pipelines.training.replicates import fit_intervals
@@ -126,6 +126,7 @@ def fit_and_evaluate(cohort: ValidatedCohort, data: Data, built: FeatureTable, n
         notes.append(f"no feature is reported as consistently important: the selected procedure {why}")
         warnings.append(notes[-1])
     notes.append(permutation.note(config.evaluation.permutation_stop))
+    notes += [n for n in [repeats_note(data, config)] if n]
     if "responders_active" in evaluations[SELECTED].metrics and "auroc_active" not in evaluations[SELECTED].metrics:
         from ketamine_response.pipelines.reporting.content import withheld_active
         from ketamine_response.pipelines.reporting.wording import event_words

@@ -237,6 +237,16 @@ def repeats(data: Data, config: TrainConfig) -> int:
     return c.outer_repeats if smaller < c.single_repeat_from else 1
 
 
+def repeats_note(data: Data, config: TrainConfig) -> str | None:
+    """What the run notes say when fewer outer repeats ran than ``cv.outer_repeats`` (None otherwise)."""
+    c = config.cv
+    if c.design == "site" or repeats(data, config) == c.outer_repeats:
+        return None
+    return (f"one outer repeat of {c.outer_folds} folds, not {c.outer_repeats}: the smaller outcome stratum holds at "
+            f"least cv.single_repeat_from = {c.single_repeat_from} courses, where a second repeat barely moves the "
+            "estimate; the permuted runs repeat as often")
+
+
 def splits_of(data: Data, config: TrainConfig, seed: int | None = None) -> list[Split]:
     """The outer splits of one run of the procedure on *data*, drawn with *seed* (default: the config's)."""
     c = config.cv

@@ -101,3 +101,20 @@ def test_placebo_only_prognosis_is_not_response_if_given_the_drug():
     assert result.statistic == "auroc_active" and result.p["selected"] > 0.05
     low, high = shown.ci["auroc_active"]
     assert low <= 0.5 <= high
+
+
+def test_batches_as_wide_as_the_workers_give_the_one_at_a_time_p_values():
+    """Permutations run in batches of (permutation, fold) tasks; stopping is applied in permutation order, so the
+    p-values, the permutations counted and the null values do not depend on how many run at once."""
+    from ketamine_response.pipelines.training.permutation import batch_width
+
+    data, config = _design(240, "null", 6, permutations=6, permutation_stop=2)
+    config = dataclasses.replace(config, families=("prevalence", "clinical_logistic", "elastic_net"))
+    with Parallel(n_jobs=1) as one:
+        folds = run_nested(data, config, one, explain=False)
+        alone = permutation_test(data, folds, config, one)
+    with Parallel(n_jobs=9, backend="threading") as wide:  # three permutations of three folds per batch
+        assert batch_width(wide, 3) == 3
+        batched = permutation_test(data, folds, config, wide)
+    assert batched.p == alone.p and batched.b == alone.b and batched.null == alone.null
+    assert any(0 < n < 6 for n in alone.b.values())  # a test stopped inside a batch
