@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,6 +81,9 @@ class GroupFolds(StratifiedGroupKFold):
         if self.n_splits > len(groups_cnt) or np.all(self.n_splits > y_cnt):
             yield from super()._iter_test_indices(X, y, groups)  # scikit-learn's own error message
             return
+        if self.n_splits > y_cnt.min():
+            warnings.warn(f"The least populated class in y has only {y_cnt.min()} members, which is less than "
+                          f"n_splits={self.n_splits}.", UserWarning, stacklevel=2)  # scikit-learn's own warning
         counts = np.zeros((len(groups_cnt), len(y_cnt)))
         np.add.at(counts, (groups_inv, y_inv), 1)
         if self.shuffle:

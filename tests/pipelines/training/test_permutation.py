@@ -117,4 +117,4 @@ def test_batches_as_wide_as_the_workers_give_the_one_at_a_time_p_values():
         assert batch_width(wide, 3) == 3
         batched = permutation_test(data, folds, config, wide)
     assert batched.p == alone.p and batched.b == alone.b and batched.null == alone.null
-    assert any(0 < n < 6 for n in alone.b.values())  # a test stopped inside a batch
+    assert any(n % 3 for n in alone.b.values() if n)  # a test stopped inside a batch of three, not at its end
