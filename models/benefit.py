@@ -44,6 +44,7 @@ from ketamine_response.models.benefit_estimators import (
     ProbabilityRegressor,
     RiskModelling,
     TunedLogistic,
+    fit_sharing_transform,
     numeric_pipeline,
     penalised_logistic,
 )
@@ -153,8 +154,8 @@ class CalibratedBenefit:
 def _fit_s(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,
            groups: np.ndarray | None = None, C: float = 0.1, l1_ratio: float = 1.0) -> BenefitModel:
     columns = tuple(c for c in X.columns if c not in ARM_COLUMNS or c == arm_column(arm))
-    model = linear_pipeline(columns, penalised_logistic(seed, C, l1_ratio))
-    return BenefitModel("s_learner", arm, model.fit(X, y), tuple(X.columns), params={"C": C, "l1_ratio": l1_ratio})
+    model = fit_sharing_transform(linear_pipeline(columns, penalised_logistic(seed, C, l1_ratio)), X, y)
+    return BenefitModel("s_learner", arm, model, tuple(X.columns), params={"C": C, "l1_ratio": l1_ratio})
 
 
 def _fit_t(X: pd.DataFrame, y: np.ndarray, treated: np.ndarray, arm: str, seed: int, e: np.ndarray,

@@ -6,6 +6,8 @@ stays readable; every class here is part of a logged benefit model and must unpi
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -72,7 +74,88 @@ class TunedLogistic(SafeLogistic):
         if len(np.unique(y)) < 2 or np.bincount(y).min() < 5:  # five folds need a case of each in each
             return None
         return LogisticRegressionCV(Cs=self.Cs, l1_ratios=[0.5], solver="saga", cv=5, max_iter=3000, tol=1e-3,
-                                    use_legacy_attributes=False, scoring="neg_log_loss", random_state=self.random_state)
+                                    use_legacy_attributes=False, scoring=neg_log_loss, random_state=self.random_state)
+
+    def fit(self, X: Any, y: Any) -> TunedLogistic:
+        """Fit, or take the fit of the same inputs from this process's recent fits (:data:`_RECENT`).
+
+        Why: the T- and X-learners fit the very same tuned model per arm on the same courses (econml
+        clones it per arm), and this fit (five folds x ten penalties of saga) is most of their cost.
+        The fit is deterministic for its parameters and inputs, so the reused one is the one it would make.
+        """
+        from joblib import hash as digest
+
+        key = digest((self.get_params(), np.asarray(X), np.asarray(y).ravel().astype(int)))
+        with _LOCK:
+            found = _RECENT.get(key)
+            if found is not None:
+                _RECENT.move_to_end(key)
+        if found is None:
+            super().fit(X, y)
+            found = (self.classes_, self.rate_, self.model_)
+            with _LOCK:
+                _RECENT[key] = found
+                while len(_RECENT) > _KEEP:
+                    _RECENT.popitem(last=False)
+        self.classes_, self.rate_, self.model_ = found
+        return self
+
+
+# TunedLogistic's recent fits in this process, by a digest of (parameters, X, y); a few suffice: the fits shared
+# are made one right after the other (the T-learner's arms, then the X-learner's on the same inner fold)
+_RECENT: OrderedDict[str, tuple[np.ndarray, float, Any]] = OrderedDict()
+_KEEP = 8
+_LOCK = threading.Lock()
+
+
+def neg_log_loss(estimator: Any, X: Any, y: Any) -> float:
+    """scikit-learn's ``neg_log_loss`` scorer for a binary classifier, with its arithmetic (probabilities clipped to
+    [eps, 1 - eps], the mean of -xlogy over both classes' columns), without its per-call input validation: that
+    validation took as long as the saga fits themselves in LogisticRegressionCV's 50 scorings per fit."""
+    from scipy.special import xlogy
+
+    p = estimator.predict_proba(X)[:, 1]
+    eps = np.finfo(p.dtype).eps
+    proba = np.clip(np.column_stack([1 - p, p]), eps, 1 - eps)
+    positive = np.asarray(y) == estimator.classes_[1]
+    onehot = np.column_stack([~positive, positive]).astype(proba.dtype)
+    return -float(np.average(-np.sum(xlogy(onehot, proba), axis=1)))
+
+
+def fit_sharing_transform(pipeline: Pipeline, X: Any, y: Any) -> Pipeline:
+    """*pipeline* fitted on (*X*, *y*), its transforming steps (which learn nothing from *y*) and their output
+    taken from this process's recent fit of the same steps on the same *X* where there is one.
+
+    Why: the S-learner's candidates differ in their penalty alone, so each inner fold fitted the same
+    transform (winsorising, composite, imputation, interactions, scaling) six times; ``Pipeline.fit`` is
+    exactly the transform's ``fit_transform`` followed by the final step's ``fit`` on its output.
+    """
+    from joblib import hash as digest
+
+    head, (name, model) = pipeline[:-1], pipeline.steps[-1]
+    key = digest((head, X))  # before fitting: the unfitted steps' parameters
+    with _LOCK:
+        found = _TRANSFORMS.get(key)
+    if found is None:
+        found = (head, head.fit_transform(X))
+        with _LOCK:
+            _TRANSFORMS[key] = found
+            while len(_TRANSFORMS) > _KEEP_TRANSFORMS:
+                _TRANSFORMS.popitem(last=False)
+    head, transformed = found
+    return Pipeline([*head.steps, (name, model.fit(transformed, y))]).set_output(transform="pandas")
+
+
+_TRANSFORMS: OrderedDict[str, tuple[Pipeline, Any]] = OrderedDict()  # (fitted steps, their output) by digest
+_KEEP_TRANSFORMS = 2  # the candidates of one inner fold are fitted one after the other
+
+
+def forget_fits() -> None:
+    """Empty this process's recent fits (:class:`TunedLogistic`, :func:`fit_sharing_transform`): a test of
+    determinism must refit, not reuse."""
+    with _LOCK:
+        _RECENT.clear()
+        _TRANSFORMS.clear()
 
 
 def penalised_logistic(seed: int, C: float = 0.3, l1_ratio: float = 0.0) -> SafeLogistic:

@@ -171,8 +171,9 @@ def inner_fit(data: Data, c: Comparison, names: tuple[str, ...], folds: int, see
         for i, (name, params) in enumerate(pool):
             model = get_learner(name).fit(sub.X.iloc[train], sub.y[train], c.treated[train], c.arm, seed, e_train,
                                           sub.patients[train], **params)
-            tau[i, test] = model.effect(sub.X.iloc[test])
-            both = model.probabilities(sub.X.iloc[test])
+            X_test = sub.X.iloc[test]
+            both = model.probabilities(X_test)  # the effect is their difference where the learner gives both
+            tau[i, test] = model.effect(X_test) if both is None else both[0] - both[1]
             if both is not None:
                 outcome[i, j] = log_loss(sub.y[test], np.where(c.treated[test] == 1, both[0], both[1]))
     return InnerFit(tau, residual, t_tilde, outcome.mean(axis=1))
@@ -265,8 +266,10 @@ def run_benefit(data: Data, folds: list[FoldResult], c: Comparison, names: tuple
     """Out-of-fold benefit (selection inside each outer fold) and the final model, for one comparison."""
     from joblib import delayed
 
-    runs = parallel(delayed(_outer_fold)(data, c, f, names, inner, seed + 1000 * f.split.repeat + f.split.fold, kind)
-                    for f in folds)
+    # the final fit on every course is one more independent task: first, as the largest
+    final_fit, *runs = parallel([delayed(fit_selected)(data, c, names, inner, seed, kind),
+                                 *(delayed(_outer_fold)(data, c, f, names, inner, seed + 1000 * f.split.repeat + f.split.fold,
+                                                        kind) for f in folds)])
     n = len(c.rows)
     total = {name: np.zeros(n) for name in (*names, SELECTED)}
     count = np.zeros(n)
@@ -284,7 +287,7 @@ def run_benefit(data: Data, folds: list[FoldResult], c: Comparison, names: tuple
         fold_of[repeats.index(f.split.repeat), test] = f.split.fold
     varies = {name: any(np.ptp(effects[name]) > 1e-9 for _, _, effects in runs if len(effects[name]))
               for name in (*names, SELECTED)}
-    chosen, fitted, losses = fit_selected(data, c, names, inner, seed, kind)
+    chosen, fitted, losses = final_fit
     final = fitted[chosen]
     log.info("benefit %s: outer folds' learners %s, final %s", c.arm, [r[1] for r in runs], chosen)
     selected = by_repeat.pop(SELECTED)

@@ -29,7 +29,7 @@ from ketamine_response.pipelines.training.nested import fit_selected, n_outer, r
 from ketamine_response.pipelines.training.permutation import PermutationResult, permutation_test
 from ketamine_response.pipelines.training.progress import Progress
 from ketamine_response.pipelines.training.replicates import benefit_replicates
-from ketamine_response.pipelines.training.roles import others_indexes, related_features
+from ketamine_response.pipelines.training.roles import others_tasks, related_features
 
 log = logging.getLogger(__name__)
 MIN_SPREAD = 0.1  # the least share of the chosen learner's spread of benefit the final model keeps
@@ -119,17 +119,26 @@ def rescaled(arm: ArmBenefit, h: Heterogeneity, data: Data) -> CalibratedBenefit
 def _roles(data: Data, arms: list[ArmBenefit], finals: list[CalibratedBenefit], tests: list[Heterogeneity],
            built: FeatureTable, config: TrainConfig) -> pd.DataFrame:
     """The biomarker roles table on both scales over the courses of every comparison."""
-    sizes = [len(a.comparison.rows) for a in arms]  # mean |SHAP| over comparisons, weighted by their courses
-    shap = sum(benefit_shap(f, data.X.iloc[a.comparison.rows], config.seed) * n
-               for a, f, n in zip(arms, finals, sizes, strict=True))
-    importance = {str(k): float(v) / sum(sizes) for k, v in shap.items()}  # type: ignore[union-attr]
+    from joblib import delayed
+
+    from ketamine_response.pipelines.training.backend import parallel as open_parallel
+
     rows = np.unique(np.concatenate([a.comparison.rows for a in arms]))
+    # the SHAP of each comparison and each feature's others index are independent fits: one parallel batch,
+    # the SHAP first (the longest tasks: shap compiles its numba code in each process)
+    tasks = others_tasks(data, rows, built.dictionary, config.seed)
+    with open_parallel(config) as parallel:
+        done = parallel([*(delayed(benefit_shap)(f, data.X.iloc[a.comparison.rows], config.seed)
+                           for a, f in zip(arms, finals, strict=True)), *tasks.values()])
+    indexes = dict(zip(tasks, done[len(arms):], strict=True))
+    sizes = [len(a.comparison.rows) for a in arms]  # mean |SHAP| over comparisons, weighted by their courses
+    shap = sum(s * n for s, n in zip(done[:len(arms)], sizes, strict=True))
+    importance = {str(k): float(v) / sum(sizes) for k, v in shap.items()}
     scores, drug = np.full(len(data.y), np.nan), np.full(len(data.y), "", dtype=object)
     for a, h in zip(arms, tests, strict=True):  # a placebo course shared by two comparisons keeps its first score
         fresh = np.isnan(scores[a.comparison.rows])
         scores[a.comparison.rows[fresh]] = h.scores[fresh]
         drug[a.comparison.rows[fresh]] = a.comparison.arm
-    indexes = others_indexes(data, rows, built.dictionary, config.seed)
     absolute = absolute_roles(data, rows, scores[rows], drug[rows],
                               related_features(data, built.dictionary), indexes, config.benefit.fdr)
     on_drug = data.treatments[rows] != "placebo"

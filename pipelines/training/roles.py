@@ -7,6 +7,8 @@ training and evaluation receives only its out-of-fold output.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -60,7 +62,20 @@ def related_features(data: Data, dictionary: pd.DataFrame) -> dict[str, list[str
     return out
 
 
-def others_indexes(data: Data, rows: np.ndarray, dictionary: pd.DataFrame, seed: int = 0) -> dict[str, np.ndarray]:
+def others_tasks(data: Data, rows: np.ndarray, dictionary: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
+    """Per candidate feature, the joblib task of its :func:`others_index` (without it and its proxies,
+    :func:`related_features`): independent fits, for a caller to run beside its own tasks."""
+    from joblib import delayed
+
+    return {feature: delayed(others_index)(data, rows, group, seed)
+            for feature, group in related_features(data, dictionary).items()}
+
+
+def others_indexes(data: Data, rows: np.ndarray, dictionary: pd.DataFrame, seed: int = 0,
+                   parallel: Any = None) -> dict[str, np.ndarray]:
     """Per candidate feature, :func:`others_index` without it and its proxies (:func:`related_features`):
-    what the roles table adjusts for."""
-    return {feature: others_index(data, rows, group, seed) for feature, group in related_features(data, dictionary).items()}
+    what the roles table adjusts for; on *parallel* (a ``joblib.Parallel``) if given."""
+    from joblib import Parallel
+
+    tasks = others_tasks(data, rows, dictionary, seed)
+    return dict(zip(tasks, (parallel or Parallel(n_jobs=1))(tasks.values()), strict=True))

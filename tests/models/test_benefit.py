@@ -12,6 +12,7 @@ from scipy.stats import spearmanr
 from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.synthetic.cohort import build_cohort
 from ketamine_response.models.benefit import LEARNERS, CalibratedBenefit, benefit_shap, get_learner, with_arm
+from ketamine_response.models.benefit_estimators import forget_fits
 from ketamine_response.pipelines.config import load_config
 from ketamine_response.pipelines.flows.train import build_training_data
 from ketamine_response.pipelines.training.benefit import comparisons
@@ -41,6 +42,7 @@ def test_learner_contract(name, comparison):
     effect = model.effect(data.X)
     assert effect.shape == (len(data.y),) and np.all(np.isfinite(effect))
     assert np.all(np.abs(effect) <= 1)  # a difference of probabilities
+    forget_fits()  # a refit, not the reused fit of the same inputs
     again = learner.fit(data.X, data.y, treated, "ketamine_iv", 3, E(treated), **learner.space[0]).effect(data.X)
     np.testing.assert_allclose(effect, again)
     np.testing.assert_allclose(pickle.loads(pickle.dumps(model)).effect(data.X), effect)
