@@ -11,6 +11,8 @@ import pandas as pd
 from scipy.special import expit, logit
 from scipy.stats import rankdata
 
+from ketamine_response.pipelines.evaluation.resampling import patient_resamples
+
 CI_METRICS = ("auroc", "auprc", "brier", "balanced_accuracy", "sensitivity", "specificity", "calibration_slope",
               "calibration_intercept")
 # a threshold per course (each judged at its training folds' threshold) or one for all
@@ -77,16 +79,18 @@ def auprc(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, offset: np.ndarray, slope: bool) -> tuple[float, float]:
-    # Newton-Raphson for logit P(y) = a + b*x + offset; b fixed at 0 when slope is False.
+    # Newton-Raphson for logit P(y) = a + b*x + offset; b fixed at 0 when slope is False. The design and the
+    # ridge do not change between iterations (built once: the bootstrap runs this a thousand times a CI).
     a, b = 0.0, 0.0
+    design = np.column_stack([np.ones_like(x), x]) if slope else np.ones((len(x), 1))
+    ridge = 1e-9 * np.eye(design.shape[1])
     for _ in range(50):
         eta = a + b * x + offset
         mu = expit(eta)
         w = np.maximum(mu * (1 - mu), 1e-12)
-        design = np.column_stack([np.ones_like(x), x]) if slope else np.ones((len(x), 1))
         grad = design.T @ (y - mu)
         hess = design.T @ (design * w[:, None])
-        step = np.linalg.solve(hess + 1e-9 * np.eye(len(grad)), grad)
+        step = np.linalg.solve(hess + ridge, grad)
         a += step[0]
         b += step[1] if slope else 0.0
         if np.abs(step).max() < 1e-10:
@@ -96,7 +100,12 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, offset: np.ndarray, slope: bool)
 
 def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """Calibration slope (logistic recalibration) and calibration-in-the-large intercept."""
-    lp = logit(np.clip(p, 1e-6, 1 - 1e-6))
+    return calibration_from_logit(y, logit(np.clip(p, 1e-6, 1 - 1e-6)))
+
+
+def calibration_from_logit(y: np.ndarray, lp: np.ndarray) -> tuple[float, float]:
+    """:func:`calibration_slope_intercept` from the clipped logits *lp* of the probabilities (the bootstrap
+    gathers them from one logit per course)."""
     if y.min() == y.max():
         return float("nan"), float("nan")
     intercept, _ = _fit_logistic(lp, y, lp, slope=False)
@@ -111,12 +120,27 @@ def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float, fl
 FLEXIBLE_CALIBRATION = ("calibration_ici", "calibration_e50", "calibration_e90", "calibration_emax")
 
 
+# Up to this many courses the loess curve is fitted at every prediction. Above it, as R's lowess does by default,
+# at predictions at least 1% of their range apart, linearly interpolated between them (statsmodels' delta): a
+# span of 2/3 makes the exact fit quadratic in the courses (about 0.3 s at 7,000, some 30 s at 70,000 a curve).
+LOESS_EXACT_UP_TO = 20_000
+
+
 def loess_calibration(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """The observed outcome smoothed against the predicted probability, at each prediction: loess
-    (statsmodels ``lowess``, span 2/3, no robustness iterations), as Austin & Steyerberg (2019) use it."""
+    (statsmodels ``lowess``, span 2/3, no robustness iterations), as Austin & Steyerberg (2019) use it;
+    interpolated between points 1% of the range apart above :data:`LOESS_EXACT_UP_TO` courses."""
     from statsmodels.nonparametric.smoothers_lowess import lowess
 
-    return np.asarray(lowess(y.astype(float), p.astype(float), frac=2 / 3, it=0, return_sorted=False), dtype=float)
+    delta = 0.0 if len(p) <= LOESS_EXACT_UP_TO else 0.01 * float(np.ptp(p))
+    return np.asarray(lowess(y.astype(float), p.astype(float), frac=2 / 3, it=0, delta=delta, return_sorted=False),
+                      dtype=float)
+
+
+def has_calibration_curve(y: np.ndarray, p: np.ndarray) -> bool:
+    """Whether a loess calibration curve (and the ICI) is defined: at least 3 courses, both outcomes, and
+    predictions with spread (SD of their logit at least 0.05, as for the calibration slope)."""
+    return len(y) >= 3 and not np.std(logit(np.clip(p, 1e-6, 1 - 1e-6))) < 0.05 and y.min() != y.max()
 
 
 def flexible_calibration(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -130,8 +154,7 @@ def flexible_calibration(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     No bootstrap CI: one loess fit takes about 12 ms at 1,000 courses, so 500 patient resamples
     times the CV repeats would take 6 s or more per run (over the 3 s budget for a CI).
     """
-    lp = logit(np.clip(p, 1e-6, 1 - 1e-6))
-    if len(y) < 3 or np.std(lp) < 0.05 or y.min() == y.max():
+    if not has_calibration_curve(y, p):
         return dict.fromkeys(FLEXIBLE_CALIBRATION, float("nan"))
     gap = np.abs(loess_calibration(y, p) - p)
     return {"calibration_ici": float(gap.mean()), "calibration_e50": float(np.median(gap)),
@@ -167,15 +190,6 @@ def averaged(metric: Callable[..., dict[str, float]], y: np.ndarray, p: np.ndarr
         return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
 
 
-def patient_resamples(patients: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
-    """*n_boot* bootstrap resamples of whole patients (their courses stay together), as row positions."""
-    rng = np.random.default_rng(seed)
-    codes = np.unique(patients, return_inverse=True)[1]
-    rows_of = pd.Series(np.arange(len(patients))).groupby(codes).apply(np.asarray).to_list()
-    for _ in range(n_boot):
-        yield np.concatenate([rows_of[i] for i in rng.integers(0, len(rows_of), len(rows_of))])
-
-
 def _levels(groups: dict[str, np.ndarray]) -> Iterator[tuple[str, str, np.ndarray]]:
     """(grouping, level, mask) for every non-missing level of every grouping."""
     for name, labels in groups.items():
@@ -190,18 +204,17 @@ def bootstrap_ci(y: np.ndarray, p: np.ndarray, patients: np.ndarray, threshold: 
     prediction set, or one row per CV repeat (each resample's metrics then averaged over repeats).
 
     They hold the fitted out-of-fold predictions fixed, so they leave out the variance of refitting
-    and selection (see the run notes); NaN where a metric is undefined in most resamples.
+    and selection (see the run notes); NaN where a metric is undefined in most resamples. Computed in
+    :mod:`~ketamine_response.pipelines.evaluation.bootstrap`: each resample's values are bit-identical to
+    :func:`resampled_metrics` of the resampled arrays, much faster.
     """
-    t = np.broadcast_to(np.asarray(threshold, dtype=float), y.shape)
-    draws: dict[str, list[float]] = {m: [] for m in CI_METRICS}
-    for pick in patient_resamples(patients, n_boot, seed):
-        values = averaged(_resampled, y[pick], np.atleast_2d(p)[:, pick], t[pick])
-        for m in CI_METRICS:
-            draws[m].append(values[m])
-    return {m: percentile_interval(np.asarray(v)) for m, v in draws.items()}
+    from ketamine_response.pipelines.evaluation.bootstrap import binary_bootstrap_ci  # it imports this module
+
+    return binary_bootstrap_ci(y, p, patients, threshold, n_boot, seed)
 
 
-def _resampled(y: np.ndarray, p: np.ndarray, t: np.ndarray) -> dict[str, float]:
+def resampled_metrics(y: np.ndarray, p: np.ndarray, t: np.ndarray) -> dict[str, float]:
+    """The CI metrics of one (resampled) prediction set."""
     slope, intercept = calibration_slope_intercept(y, p)
     return {"auroc": auroc(y, p), "auprc": auprc(y, p), "brier": brier(y, p), "calibration_slope": slope,
             "calibration_intercept": intercept, **threshold_metrics(y, p, t)}

@@ -75,7 +75,7 @@ def log_result(result: TrainingResult, experiment: tuple[str, str], digest: str,
     content and report, and one child run per family."""
     from ketamine_response.pipelines import registry
     from ketamine_response.pipelines.reporting import descriptions as d
-    from ketamine_response.pipelines.reporting.content import benefit_content, run_content, shap_content
+    from ketamine_response.pipelines.reporting.content import benefit_content, rendered, run_content, shap_content
 
     experiment_id, experiment_name = experiment
     config = result.config
@@ -103,7 +103,10 @@ def log_result(result: TrainingResult, experiment: tuple[str, str], digest: str,
     tracking.set_run_tags({"mlflow.note.content": d.run_description(result, result.alias_reason),
                            "selected_model": result.selected, "registered_model": f"{name}/{result.version}",
                            "alias": result.alias or "none"})
-    tracking.log_children(experiment_id, config.flat(), tags, {f: run_content(result, f) for f in config.families},
+    children = {f: run_content(result, f) for f in config.families}
+    for content in children.values():
+        content["figures"] = rendered(content["figures"])  # PNGs as the parent's are: the report's size and crop
+    tracking.log_children(experiment_id, config.flat(), tags, children,
                           {f: d.family_description(result, f) for f in config.families})
 
 

@@ -18,7 +18,7 @@ from ketamine_response.pipelines.evaluation.evaluate import Evaluation
 from ketamine_response.pipelines.evaluation.repeats import active
 from ketamine_response.pipelines.folds import pooled
 from ketamine_response.pipelines.reporting import sections, summary, tables
-from ketamine_response.pipelines.reporting.html import ReportContent, render_report
+from ketamine_response.pipelines.reporting.html import ReportContent, png_bytes, render_report
 from ketamine_response.pipelines.reporting.plots import (
     benefit_calibration_figure,
     path_figure,
@@ -63,13 +63,20 @@ def shap_content(result: TrainingResult, parent: RunContent, digest: str, source
     the data are synthetic), rendered in the given order.
     """
     shap = result.shap
-    figures = shap_figures(shap, result.data)
+    # each figure drawn once: the same PNG is embedded in the page and logged as the run's artifact
+    figures = rendered(parent["figures"] | shap_figures(shap, result.data))
     shap_tables = {"shap/global_importance.csv": shap.importance, "shap/by_domain.csv": shap.domains,
                    "shap/by_source_column.csv": shap.sources}
-    page = render_report(report_content(result, source, digest, parent["figures"] | figures, identity))
+    page = render_report(report_content(result, source, digest, figures, identity))
     return {"metrics": parent["metrics"] | {"shap_max_additivity_error": shap.max_additivity_error},
-            "tables": parent["tables"] | shap_tables, "figures": parent["figures"] | figures,
+            "tables": parent["tables"] | shap_tables, "figures": figures,
             "texts": parent["texts"] | {"report/index.html": page}}
+
+
+def rendered(figures: dict[str, Any]) -> dict[str, bytes]:
+    """*figures* as the report's PNG bytes (:func:`~ketamine_response.pipelines.reporting.html.png_bytes`), each
+    drawn once: what a run logs is then the picture its report shows, at the report's size."""
+    return {name: png_bytes(fig) for name, fig in figures.items()}
 
 
 def headline_sentence(ev: Evaluation) -> str:

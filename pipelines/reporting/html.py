@@ -124,11 +124,18 @@ class ReportContent:
     completeness: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # versions, final model, flow
 
 
-def png_base64(fig) -> str:
-    """A matplotlib figure as base64 PNG."""
+def png_bytes(fig) -> bytes:
+    """A matplotlib figure as the report's PNG (100 dpi, cropped to what is drawn); PNG bytes pass unchanged."""
+    if isinstance(fig, bytes):
+        return fig
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def png_base64(fig) -> str:
+    """A matplotlib figure (or its :func:`png_bytes`) as base64 PNG."""
+    return base64.b64encode(png_bytes(fig)).decode("ascii")
 
 
 def _img(name: str, fig) -> str:

@@ -54,7 +54,7 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, bins: int = 10, metrics: di
     same (repeat-averaged) predictions, on the drug-arm courses (*drug*) where given, the deciles of all arms
     after them (labelled); *metrics* (the evaluation's, per CV repeat then averaged) put the drug arm's slope and
     intercept, or the pooled ICI, E50 and E90, in the legend."""
-    from ketamine_response.pipelines.evaluation.metrics import flexible_calibration, loess_calibration
+    from ketamine_response.pipelines.evaluation.metrics import has_calibration_curve, loess_calibration
 
     first = drug if drug is not None and drug.any() else np.ones(len(y), bool)
     where = "drug arm(s)" if drug is not None and drug.any() else "all arms"
@@ -62,7 +62,7 @@ def calibration_figure(y: np.ndarray, p: np.ndarray, bins: int = 10, metrics: di
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect")
     table = _deciles(y[first], p[first], bins)
     ax.plot(table["predicted"], table["observed"], marker="o", label=f"deciles, {where}")
-    if not np.isnan(flexible_calibration(y[first], p[first])["calibration_ici"]):  # no curve without spread or one class
+    if has_calibration_curve(y[first], p[first]):  # no curve without spread or one class
         order = np.argsort(p[first], kind="stable")
         ax.plot(p[first][order], loess_calibration(y[first], p[first])[order], color="#C44E52", label=f"loess, {where}")
     if where != "all arms":

@@ -23,6 +23,7 @@ from ketamine_response.models.benefit import CalibratedBenefit, get_learner
 from ketamine_response.models.families import predict
 from ketamine_response.models.intervals import Intervals, between_site_sd, grids_by_arm, replicate_fills
 from ketamine_response.pipelines.config import TrainConfig
+from ketamine_response.pipelines.evaluation.resampling import PatientGroups
 from ketamine_response.pipelines.folds import Data
 from ketamine_response.pipelines.training.benefit import ArmBenefit, propensity
 from ketamine_response.pipelines.training.nested import refit
@@ -34,12 +35,10 @@ TRIES = 3  # draws per replicate: a resample of a tiny cohort can leave an inner
 def bootstrap_rows(patients: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Positions of a bootstrap resample of patients: as many patients as there are, drawn with replacement,
     each bringing all of its courses."""
-    codes, uniques = pd.factorize(pd.Series(patients))
-    order = np.argsort(codes, kind="stable")
-    counts = np.bincount(codes, minlength=len(uniques))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    drawn = rng.integers(0, len(uniques), len(uniques))
-    return np.concatenate([order[starts[d]:starts[d] + counts[d]] for d in drawn])
+    # patients numbered in order of appearance (as always: the same seed draws the same replicates), their courses
+    # gathered with array arithmetic, not one concatenated piece per drawn patient
+    groups = PatientGroups(patients, pd.factorize(pd.Series(patients))[0])
+    return groups.rows(rng.integers(0, len(groups), len(groups)))
 
 
 def _rng(config: TrainConfig, stream: int, replicate: int) -> np.random.Generator:
