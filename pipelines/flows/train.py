@@ -10,6 +10,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from threadpoolctl import threadpool_limits
+
 from ketamine_response.features.build import FeatureTable, build_feature_table
 from ketamine_response.features.cohort.targets import Target
 from ketamine_response.features.cohort.validation import ValidatedCohort, load_cohort
@@ -175,7 +177,9 @@ def run_train(cohort_path: str | Path, target: str, config: TrainConfig,
             "data_source": origin,
             "git_commit": tracking.git_commit(), **{f"version.{k}": v for k, v in tracking.package_versions().items()}}
     try:
-        with tracking.training_run(experiment_id, run_name, config.flat(), tags):
+        # one BLAS thread in this process, as in each joblib worker: its work is many small fits, for which
+        # OpenBLAS's threads cost more than they give (3x slower per fit measured with the workers busy)
+        with tracking.training_run(experiment_id, run_name, config.flat(), tags), threadpool_limits(1, "blas"):
             result = fit_and_evaluate(cohort, data, built, notes, target, config, Publishing(progress, tracking.set_progress))
             progress.stage("logging to MLflow")
             log_result(result, (experiment_id, experiment), digest, Path(cohort_path).name, tags)
