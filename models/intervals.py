@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 EPS = 1e-6               # probabilities are clipped to [EPS, 1 - EPS] before the logit
 MIN_ARM_COURSES = 100    # fewer training courses of an arm: no percentile grid for it (blank percentile)
@@ -72,12 +73,22 @@ class Intervals:
         """Each replicate's predictions of the courses *X*, a course's missing features filled as in :attr:`fills`."""
         from ketamine_response.models.families import predict
 
-        fills = getattr(self, "fills", {})
-        out = []
+        fills = {c: v for c, v in getattr(self, "fills", {}).items() if c in X}
+        if not fills or not all(X.dtypes == np.float64):  # the general path (a model with other columns)
+            return np.vstack([predict(e, X.fillna({c: float(v[r]) for c, v in fills.items() if r < len(v)}) if fills else X)
+                              for r, e in enumerate(self.estimators)])
+        # the features' matrix once, its missing cells found once; each replicate gets a copy with its own values
+        # in those cells (what fillna writes there, without a pandas pass over every column per replicate)
+        matrix = X.to_numpy(dtype=np.float64, copy=True)
+        holes = {X.columns.get_loc(c): np.flatnonzero(np.isnan(matrix[:, X.columns.get_loc(c)])) for c in fills}
+        out = np.empty((len(self.estimators), len(X)))
         for r, estimator in enumerate(self.estimators):
-            filled = X.fillna({c: float(v[r]) for c, v in fills.items() if c in X and r < len(v)}) if fills else X
-            out.append(predict(estimator, filled))
-        return np.vstack(out)
+            filled = matrix.copy()
+            for (j, rows), v in zip(holes.items(), fills.values(), strict=True):
+                if r < len(v):
+                    filled[rows, j] = float(v[r])
+            out[r] = predict(estimator, pd.DataFrame(filled, index=X.index, columns=X.columns, copy=False))
+        return out
 
     def bounds(self, X: Any, value: np.ndarray, probability: bool) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) of the final model's predictions *value* of the courses *X* (a feature table)."""

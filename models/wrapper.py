@@ -6,6 +6,8 @@ This module and :mod:`ketamine_response.pipelines.tracking` are the only ones th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -42,6 +44,8 @@ class ScoringModel(Protocol):
     def explain_table(self, cohort: pd.DataFrame) -> Explanation: ...
 
     def use_threads(self, n: int) -> None: ...
+
+    def features_once(self, cohort: pd.DataFrame) -> AbstractContextManager[None]: ...
 
     def arm_columns(self) -> list[str]: ...
 
@@ -86,6 +90,8 @@ class CohortModel(PythonModel):
     # the bootstrap replicates and percentile grids of the per-patient intervals (models/intervals.py); set by
     # training, None in models logged before them (their interval columns are blank)
     intervals: Intervals | None = None
+    # (cohort, its feature table) inside a features_once block, else None; never pickled (set and cleared there)
+    _features: tuple[pd.DataFrame, pd.DataFrame] | None = None
 
     def __init__(self, estimator: Any, family: str, features: tuple[str, ...], derivations: tuple[str, ...],
                  training_columns: tuple[str, ...], target: str, threshold: float,
@@ -110,10 +116,28 @@ class CohortModel(PythonModel):
 
         return explain(self.estimator, self.family, self.centres, self.feature_table(cohort))
 
+    @contextmanager
+    def features_once(self, cohort: pd.DataFrame) -> Iterator[None]:
+        """Inside the block, the features of *cohort* (this very table, which must not change meanwhile) are built
+        once and shared by every prediction of it: score asks one chunk for its prediction, interval and per-arm
+        columns, and building the features is a large part of scoring a row. Nested blocks of one table share it."""
+        built = getattr(self, "_features", None)
+        if built is not None and built[0] is cohort:
+            yield
+            return
+        self._features = (cohort, self.feature_table(cohort))
+        try:
+            yield
+        finally:
+            del self._features  # back to the class's None: the instance's stored state is as it was
+
     def feature_table(self, cohort: pd.DataFrame) -> pd.DataFrame:
         """The model's features for a validated cohort table; absent inputs give NaN (imputed in the pipeline)."""
         from ketamine_response.features.build import registry_for
 
+        built = getattr(self, "_features", None)
+        if built is not None and built[0] is cohort:
+            return built[1]
         wanted = set(self.derivations)
         parts = []
         for feature in registry_for(list(self.training_columns), self.extra_features):
@@ -164,6 +188,10 @@ class CohortModel(PythonModel):
         durability model's relapse-free probabilities at 28 and 56 days and its median days to relapse (NaN
         when the curve stays above one half through the follow-up it was fitted on). Blank for a course of
         an arm the model never saw in training."""
+        with self.features_once(cohort):  # the prediction and its interval read the same features
+            return self._predictions(cohort)
+
+    def _predictions(self, cohort: pd.DataFrame) -> dict[str, Any]:
         from ketamine_response.models.survival import median_days, relapse_free
 
         unseen = self.not_seen(cohort, "treatment").to_numpy()
@@ -246,11 +274,12 @@ class CohortModel(PythonModel):
 
     def unseen(self, cohort: pd.DataFrame) -> pd.Series:
         """Per course, what the model never saw in training (an arm or a site), or ""."""
-        notes = pd.Series("", index=cohort.index, dtype=object)
-        for column in ("treatment", "site"):
-            new = self.not_seen(cohort, column)
-            notes[new] = notes[new] + f"{column} not seen in training; "
-        return notes.str.rstrip("; ")
+        columns = ("treatment", "site")
+        # the four possible notes, picked per course by its two flags: a string operation per course costs more
+        notes = np.array(["; ".join(f"{c} not seen in training" for i, c in enumerate(columns) if k >> i & 1)
+                          for k in range(2 ** len(columns))], dtype=object)
+        code = sum(self.not_seen(cohort, c).to_numpy().astype(int) << i for i, c in enumerate(columns))
+        return pd.Series(notes[code], index=cohort.index, dtype=object)
 
     def predict_table(self, cohort: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities for an already validated cohort table; NaN for a course of an arm the

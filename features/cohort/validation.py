@@ -115,7 +115,6 @@ def validate_table(raw: pd.DataFrame, source: str, mapping: ColumnMapping | None
         )
     raw = raw.reset_index(drop=True)
     raw.index = pd.RangeIndex(first_row, first_row + len(raw), name="row")
-    ids = raw["patient_id"].astype("str").str.strip().where(raw["patient_id"].notna(), "")
     table: dict[str, pd.Series] = {}
     found: list[pd.DataFrame] = []
     unknown: list[str] = []
@@ -134,7 +133,7 @@ def validate_table(raw: pd.DataFrame, source: str, mapping: ColumnMapping | None
     found.append(follow_up_problems(raw, missing))
     if check_duplicates:
         found.append(duplicate_keys(table))
-    problems = _assemble(found, ids)
+    problems = _assemble(found, raw["patient_id"])
     return ValidatedCohort(source, pd.DataFrame(table), problems, tuple(unknown),
                            tuple(mapping.extra_features), mapping)
 
@@ -175,24 +174,25 @@ def check_column(raw: pd.Series, spec: ColumnSpec, mapping: ColumnMapping,
         problems.append(_problem(missing, spec.name, raw, f"missing value; '{spec.name}' is required"))
     values: Any
     if spec.kind in ("number", "binary"):
-        values, bad = _parse_numbers(raw, missing, spec, mapping)
+        values, bad, flagged = _parse_numbers(raw, missing, spec, mapping)
     else:
-        values, bad = _parse_text(raw, missing, spec)
-    flagged = bad != None  # noqa: E711 (elementwise on an object array)
+        values, bad, flagged = _parse_text(raw, missing, spec)
     if flagged.any():
         problems.append(_problem(flagged, spec.name, raw, bad))
     return pd.Series(values, index=raw.index, name=spec.name), problems
 
 
-def _say(bad: np.ndarray, mask: np.ndarray, template: str, shown: np.ndarray) -> None:
-    # format only the flagged cells: formatting every value would dominate on large files
+def _say(bad: np.ndarray, flagged: np.ndarray, mask: np.ndarray, template: str, shown: np.ndarray) -> None:
+    # format only the flagged cells: formatting every value would dominate on large files; *flagged* marks
+    # the cells that have a message (a boolean array is far cheaper to test than the object array of messages)
     for i in np.flatnonzero(mask):
         value = shown[i]
         bad[i] = template.format(f"{value:g}" if isinstance(value, float) else value)
+    flagged |= mask
 
 
 def _parse_numbers(raw: pd.Series, missing: np.ndarray, spec: ColumnSpec,
-                   mapping: ColumnMapping) -> tuple[np.ndarray, np.ndarray]:
+                   mapping: ColumnMapping) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         numbers = raw.to_numpy(dtype="float64", na_value=np.nan, copy=True)
     else:
@@ -201,6 +201,7 @@ def _parse_numbers(raw: pd.Series, missing: np.ndarray, spec: ColumnSpec,
     numbers[missing] = np.nan
     bad = np.full(len(raw), None, dtype=object)
     unparseable = ~missing & ~np.isfinite(numbers)
+    flagged = unparseable.copy()
     if unparseable.any():
         cells = raw.astype("str").to_numpy()
         for i in np.flatnonzero(unparseable):
@@ -216,35 +217,46 @@ def _parse_numbers(raw: pd.Series, missing: np.ndarray, spec: ColumnSpec,
     shown = numbers
     with np.errstate(invalid="ignore"):
         if spec.kind == "binary":
-            _say(bad, ~np.isnan(numbers) & (numbers != 0) & (numbers != 1),
+            _say(bad, flagged, ~np.isnan(numbers) & (numbers != 0) & (numbers != 1),
                  "value {} is not 0 or 1; write 1 for yes and 0 for no", shown)
         if spec.low is not None:
-            _say(bad, numbers < spec.low, "value {}" + note + f" is below {spec.low:g}; expected ≥ {spec.low:g}", shown)
+            _say(bad, flagged, numbers < spec.low,
+                 "value {}" + note + f" is below {spec.low:g}; expected ≥ {spec.low:g}", shown)
         if spec.high is not None:
-            _say(bad, numbers > spec.high, "value {}" + note + f" is above {spec.high:g}; expected ≤ {spec.high:g}", shown)
+            _say(bad, flagged, numbers > spec.high,
+                 "value {}" + note + f" is above {spec.high:g}; expected ≤ {spec.high:g}", shown)
         if spec.integer:
-            frac = (numbers != np.floor(numbers)) & ~np.isnan(numbers) & (bad == None)  # noqa: E711
-            _say(bad, frac, "value {} is not a whole number; expected a count", shown)
-    numbers[bad != None] = np.nan  # noqa: E711
-    return numbers, bad
+            frac = (numbers != np.floor(numbers)) & ~np.isnan(numbers) & ~flagged
+            _say(bad, flagged, frac, "value {} is not a whole number; expected a count", shown)
+    numbers[flagged] = np.nan
+    return numbers, bad, flagged
 
 
-def _parse_text(raw: pd.Series, missing: np.ndarray, spec: ColumnSpec) -> tuple[pd.Series, np.ndarray]:
+def _parse_text(raw: pd.Series, missing: np.ndarray, spec: ColumnSpec) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     text = raw.astype("str").str.strip().where(~missing)
     bad = np.full(len(raw), None, dtype=object)
     # an id is a short label; a megabyte cell is a broken export, and copies of it exhaust memory later
     long = (text.str.len() > MAX_TEXT_CHARS).fillna(False).to_numpy()
     for i in np.flatnonzero(long):
         bad[i] = f"value is {len(text.iloc[i]):,} characters long; at most {MAX_TEXT_CHARS:,} are allowed here"
+    flagged = long.copy()
     text = text.where(~long)
     if spec.kind == "category":
         lookup = {c.lower(): c for c in spec.categories} | dict(spec.aliases)
-        mapped = text.str.lower().map(lookup)
+        mapped = _look_up(text.str.lower(), lookup)
         unknown = (text.notna() & mapped.isna()).to_numpy()
         shown = text.to_numpy()
-        _say(bad, unknown, "unknown category {!r}; expected one of " + ", ".join(spec.categories), shown)
+        _say(bad, flagged, unknown, "unknown category {!r}; expected one of " + ", ".join(spec.categories), shown)
         text = mapped
-    return text.astype("str"), bad
+    return text.astype("str"), bad, flagged
+
+
+def _look_up(text: pd.Series, lookup: dict[str, str]) -> pd.Series:
+    """``text.map(lookup)`` (None where a value is not in *lookup* or missing), looking up each distinct value
+    once: a column of categories holds a handful of values, and Series.map looks up every cell in Python."""
+    codes, uniques = pd.factorize(text)  # a missing value is code -1, the last entry below
+    found = np.array([lookup.get(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(found[codes], index=text.index, dtype=object)
 
 
 def _blank_rows(index: pd.Index, missing: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -298,13 +310,15 @@ def duplicate_keys(table: dict[str, pd.Series]) -> pd.DataFrame:
                          "problem": [messages[r] for r in rows]})
 
 
-def _assemble(found: list[pd.DataFrame], ids: pd.Series) -> pd.DataFrame:
+def _assemble(found: list[pd.DataFrame], raw_ids: pd.Series) -> pd.DataFrame:
     frames = [f for f in found if len(f)]
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row" else "str") for c in PROBLEM_COLUMNS})
     problems = pd.concat(frames, ignore_index=True)
     problems["row"] = problems["row"].astype("int64")
-    problems["patient_id"] = _shorten(ids.loc[problems["row"]]).to_numpy()
+    raw_ids = raw_ids.loc[problems["row"]]  # only the rows with problems: most chunks have few
+    ids = raw_ids.astype("str").str.strip().where(raw_ids.notna(), "")
+    problems["patient_id"] = _shorten(ids).to_numpy()
     problems = problems[PROBLEM_COLUMNS].sort_values(["row", "column"], kind="stable")
     return problems.reset_index(drop=True)
 

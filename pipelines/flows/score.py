@@ -1,7 +1,8 @@
 """The ``score`` flow: stream a cohort file through a logged model; every row scored or rejected.
 
 Two passes: the first reads only the key columns to find duplicated keys across the whole file;
-the second validates, scores and writes chunk by chunk, so memory stays flat as files grow.
+the second validates, scores and writes chunk by chunk, so memory stays flat as files grow (the next chunk is
+read and validated in a worker thread while the model predicts this one: :mod:`.score_chunks`).
 All three outputs (scores, rejected rows, the model sidecar) are written aside and renamed when complete,
 so an interrupted run leaves nothing that looks finished.
 
@@ -31,13 +32,12 @@ import numpy as np
 import pandas as pd
 
 from ketamine_response.features.cohort.formats import format_of
-from ketamine_response.features.cohort.mapping import apply_mapping, load_mapping
+from ketamine_response.features.cohort.mapping import load_mapping
 from ketamine_response.features.cohort.reader import OutputSink, iter_cohort_chunks, refuse_overwriting
-from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.errors import CohortFileError, UsageError
 from ketamine_response.models.wrapper import ScoringModel
+from ketamine_response.pipelines.flows.score_chunks import checked_chunks
 from ketamine_response.pipelines.flows.score_inputs import (
-    BLIND_ARM,
     is_blind,
     key_duplicates,
     model_inputs,
@@ -167,6 +167,11 @@ def rejected_path_for(out: Path) -> Path:
 
 
 def _score_chunk(scorer: Scorer, table: pd.DataFrame, explain: int, blind: bool = False) -> pd.DataFrame:
+    with scorer.model.features_once(table):  # the prediction, its interval and every arm read one feature table
+        return _score_features(scorer, table, explain, blind)
+
+
+def _score_features(scorer: Scorer, table: pd.DataFrame, explain: int, blind: bool) -> pd.DataFrame:
     model, ids = scorer.model, {"model_name": scorer.name, "model_version": scorer.version}
     if blind:  # no treatment given: the per-arm columns only, for a clinician choosing the arm
         out = pd.concat([pd.DataFrame({"patient_id": table["patient_id"], **ids}, index=table.index),
@@ -221,12 +226,11 @@ def score_models(cohort_path: str | Path, out: str | Path, scorers: Sequence[Sco
     scored_sink, rejected_sink = OutputSink(out), OutputSink(rejected_path_for(out))
     read = scored = rejected = 0
     chunks = iter_cohort_chunks(cohort_path, chunk_rows)  # a generator: nothing is read until the loop
+    checked = checked_chunks(chunks, str(cohort_path), mapping, blind, duplicates, used)
     sidecar = None
     try:
         sidecar = Sidecar(out, sidecar_text(scorers, list(header.columns), cohort_path))
-        for chunk in chunks:
-            chunk.index = pd.RangeIndex(read + 1, read + 1 + len(chunk), name="row")
-            good, problems = checked_chunk(chunk, str(cohort_path), mapping, blind, duplicates, used)
+        for chunk, good, problems in checked:
             bad = problems["row"].unique()
             if len(bad):
                 rejected_sink.write(rejected_rows(chunk, problems))
@@ -242,6 +246,7 @@ def score_models(cohort_path: str | Path, out: str | Path, scorers: Sequence[Sco
         rejected_sink.close()
         sidecar.close()
     except BaseException as exc:
+        checked.close()  # waits for the chunk being read: then nothing else reads the file
         chunks.close()  # the reader's file handle, before the error travels up
         scored_sink.discard()
         rejected_sink.discard()
@@ -261,21 +266,6 @@ def all_caveats(scorers: Sequence[Scorer]) -> tuple[str, ...]:
     """Every model's caveats, each led by the model's target when several models score."""
     lead = len(scorers) > 1
     return tuple(f"{s.model.target}: {c}" if lead else c for s in scorers for c in caveats(s.model))
-
-
-def checked_chunk(chunk: pd.DataFrame, source: str, mapping, blind: bool, duplicates: pd.DataFrame,
-                  used: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A chunk's valid rows (validated) and the problems that reject the others: those in the *used* columns
-    (:func:`model_inputs`) and the duplicated keys found across the file."""
-    renamed = apply_mapping(chunk, mapping, source)
-    if blind:  # a placeholder arm for validation and features; arm_table sets each arm in turn
-        renamed = renamed.assign(treatment=BLIND_ARM)
-    first = int(chunk.index[0])
-    checked = validate_table(renamed, source, mapping, first_row=first, check_duplicates=False)
-    here = duplicates[duplicates["row"].between(first, first + len(chunk) - 1)]
-    problems = pd.concat([checked.problems[checked.problems["column"].isin(used)], here.assign(patient_id="")],
-                         ignore_index=True)
-    return checked.table.drop(index=list(problems["row"].unique())), problems
 
 
 def combined(scorers: Sequence[Scorer], frames: list[pd.DataFrame]) -> pd.DataFrame:
