@@ -1,6 +1,6 @@
 """Benchmark: the default ``train`` (all families, nested CV, all 19 permutations, MLflow logging).
 
-``python benchmarks/train_speed.py [N ...] [--backend spark]`` on the 2-core machine (default 1,000, 10,000
+``python benchmarks/train_speed.py [N ...] [--backend spark] [--permutations B]`` on the 2-core machine (default 1,000, 10,000
 and 100,000 courses of the ``literature`` scenario); the README reports the result. Each size runs against
 a fresh SQLite store in a temporary folder. Reported per size: wall seconds, the peak resident memory of
 the whole process tree (this process and its joblib or Spark workers, sampled every 0.2 s from /proc), the
@@ -69,7 +69,7 @@ class PeakMemory(threading.Thread):
             self.peak = max(self.peak, tree_rss_mb(os.getpid()))
 
 
-def main(sizes: list[int], backend: str) -> None:
+def main(sizes: list[int], backend: str, permutations: int | None) -> None:
     from ketamine_response.features.cohort.reader import write_table
     from ketamine_response.features.synthetic.cohort import build_cohort
     from ketamine_response.pipelines.config import load_config
@@ -79,6 +79,8 @@ def main(sizes: list[int], backend: str) -> None:
     from ketamine_response.pipelines.training.permutation import batch_width
 
     config = dataclasses.replace(load_config(), backend=backend)
+    if permutations is not None:  # a partial measurement (the acceptance figures are with the default 19)
+        config = dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, permutations=permutations))
     print(f"{'courses':>8} {'with outcome':>12} {'seconds':>8} {'peak MB':>8} {'permutation share':>17} {'B run':>5} "
           f"{'folds':>5} {'tasks/batch':>11} {'selected':>17} {'AUROC':>6} {'drug arm':>8}", flush=True)
     for n in sizes:
@@ -110,5 +112,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[1000, 10_000, 100_000])
     parser.add_argument("--backend", choices=["local", "spark"], default="local")
+    parser.add_argument("--permutations", type=int, help="permutations instead of the default config's 19")
     args = parser.parse_args()
-    main(args.sizes, args.backend)
+    main(args.sizes, args.backend, args.permutations)
