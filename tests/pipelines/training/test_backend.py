@@ -71,8 +71,8 @@ def test_spark_backend_gives_the_local_results(spark):
             benefit = run_benefit(data, folds, comparison, ("s_learner", "t_learner"), c.cv.inner_folds, c.seed,
                                   "allocation", runner)
         runs[backend] = folds, permutation, selected, benefit
-    # the benefit model's 3 outer folds ran as 3 Spark jobs in the backend's job group
-    assert len(spark.sparkContext.statusTracker().getJobIdsForGroup(runner._backend._job_group)) == 3
+    # the benefit model's 3 outer folds and its final fit ran as 4 Spark jobs in the backend's job group
+    assert len(spark.sparkContext.statusTracker().getJobIdsForGroup(runner._backend._job_group)) == 4
     (local_folds, local_perm, local_selected, local_benefit), (folds, perm, selected, benefit) = runs["local"], runs["spark"]
 
     assert selected == local_selected and len(folds) == len(local_folds) == 3
