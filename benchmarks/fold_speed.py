@@ -4,7 +4,9 @@ and what nested cross-validation selects, on the ``literature`` scenario with th
 ``OMP_NUM_THREADS=1 python benchmarks/fold_speed.py [N ...]`` (default 1,000 and 10,000 courses): CPU seconds per
 fold on one core (the mean of the first folds, after one fold that loads the libraries), then the nested CV's
 selections and AUROCs (all arms and within the drug arm) and the family the whole procedure selects on every
-course. The README reports the figures (its "before" column: the same calls on commit 98db8a0, where the final
+course, and the CPU seconds of one LightGBM fit per candidate of the default search on an inner-fold-sized
+training set (two thirds of an outer training fold): the floor the permutation test re-runs. The README
+reports the figures (its "before" column: the same calls on commit 98db8a0, where the final
 selection was ``select(search(...))``).
 """
 
@@ -15,9 +17,26 @@ import sys
 import time
 import warnings
 from collections import Counter
+from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 warnings.filterwarnings("ignore")
+
+
+def lightgbm_fit_seconds(data: Any, rows: Any, config: Any) -> list[float]:
+    """CPU seconds of one fit of each LightGBM candidate of the default search on *rows* of *data*."""
+    from ketamine_response.models.families import get_family
+    from ketamine_response.pipelines.training.nested import family_pipeline
+
+    train = data.take(rows)
+    family_pipeline("lightgbm", train, {}, config.seed).fit(train.X, train.y)  # imports and first-call costs
+    seconds = []
+    for params in get_family("lightgbm").candidates(config.search.budget, config.seed):
+        pipeline = family_pipeline("lightgbm", train, params, config.seed)
+        start = time.process_time()
+        pipeline.fit(train.X, train.y)
+        seconds.append(time.process_time() - start)
+    return seconds
 
 
 def main(sizes: list[int], folds_timed: int = 2) -> None:
@@ -48,6 +67,10 @@ def main(sizes: list[int], folds_timed: int = 2) -> None:
         print(f"{n:,} courses: {per_fold:.2f} CPU s per permuted fold; {len(folds)} outer folds selected "
               f"{dict(Counter(f.selected for f in folds))}, final {fit_selected(data, config)[0]}; AUROC "
               f"{metrics['auroc']:.4f}, drug arm {metrics.get('auroc_active', float('nan')):.4f}", flush=True)
+        inner = splits[0].train[: len(splits[0].train) * 2 // 3]
+        fits = lightgbm_fit_seconds(data, inner, config)
+        print(f"{n:,} courses: one LightGBM fit on {len(inner):,} courses takes {min(fits):.3f}-{max(fits):.3f} CPU s "
+              f"(the {len(fits)} candidates)", flush=True)
 
 
 if __name__ == "__main__":

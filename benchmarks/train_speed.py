@@ -7,6 +7,8 @@ the whole process tree (this process and its joblib or Spark workers, sampled ev
 permutation test's share of the time and the permutations run, the outer folds of one run (one repeat
 from 1,000 courses in the smaller outcome stratum), the (permutation, fold) tasks one batch holds on this
 backend, and the selected family with its headline AUROC (all arms) and AUROC within the drug arm.
+``--stages`` adds where the time went: seconds per training stage (validation, nested CV, permutations,
+refit, evaluation, explanation, benefit model, its intervals, per-patient intervals, MLflow logging).
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ class Stamps(Progress):
     """When each stage of training began, by its first word."""
 
     def __init__(self) -> None:
-        self.stamps: dict[str, float] = {}
+        self.stamps: dict[str, float] = {}  # by the stage's first word
+        self.stages: dict[str, float] = {}  # by its first two words ("benefit model", "benefit intervals")
 
     def stage(self, message: str, total: int = 0) -> None:
-        self.stamps.setdefault(message.split(":")[0].split(" ")[0], time.perf_counter())
+        now, words = time.perf_counter(), message.split(":")[0].split()
+        self.stamps.setdefault(words[0], now)
+        self.stages.setdefault(" ".join(w for w in words[:2] if "/" not in w), now)  # no file paths
 
 
 def tree_rss_mb(root: int) -> float:
@@ -69,7 +74,14 @@ class PeakMemory(threading.Thread):
             self.peak = max(self.peak, tree_rss_mb(os.getpid()))
 
 
-def main(sizes: list[int], backend: str, permutations: int | None) -> None:
+def print_stages(stamps: dict[str, float], end: float) -> None:
+    """Seconds from each stage's start to the next one's (the last: to *end*), in the order they ran."""
+    ordered = sorted(stamps.items(), key=lambda item: item[1])
+    for (name, began), (_, ended) in zip(ordered, [*ordered[1:], ("end", end)]):
+        print(f"{'':>8} {name:<24} {ended - began:>7.1f} s", flush=True)
+
+
+def main(sizes: list[int], backend: str, permutations: int | None, stages: bool = False) -> None:
     from ketamine_response.features.cohort.reader import write_table
     from ketamine_response.features.synthetic.cohort import build_cohort
     from ketamine_response.pipelines.config import load_config
@@ -94,7 +106,8 @@ def main(sizes: list[int], backend: str, permutations: int | None) -> None:
             memory.start()
             start = time.perf_counter()
             result = run_train(path, "response_24h", config, "benchmark", progress=progress)
-            seconds = time.perf_counter() - start
+            end = time.perf_counter()
+            seconds = end - start
             memory.done.set()
             memory.join()
         stamps = progress.stamps
@@ -106,6 +119,8 @@ def main(sizes: list[int], backend: str, permutations: int | None) -> None:
         print(f"{n:>8,} {len(result.data.y):>12,} {seconds:>8.1f} {memory.peak:>8,.0f} {share:>17.0%} "
               f"{max(result.permutation.b.values()):>5} {folds:>5} {tasks:>11} {result.selected:>17} "
               f"{metrics['auroc']:>6.3f} {metrics.get('auroc_active', float('nan')):>8.3f}", flush=True)
+        if stages:
+            print_stages(progress.stages, end)
 
 
 if __name__ == "__main__":
@@ -113,5 +128,6 @@ if __name__ == "__main__":
     parser.add_argument("sizes", nargs="*", type=int, default=[1000, 10_000, 100_000])
     parser.add_argument("--backend", choices=["local", "spark"], default="local")
     parser.add_argument("--permutations", type=int, help="permutations instead of the default config's 19")
+    parser.add_argument("--stages", action="store_true", help="also print the seconds each training stage took")
     args = parser.parse_args()
-    main(args.sizes, args.backend, args.permutations)
+    main(args.sizes, args.backend, args.permutations, args.stages)
