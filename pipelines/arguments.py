@@ -24,6 +24,27 @@ EXIT_CODES = ("Exit codes: 0 ok, 1 row problems in the cohort, 2 file or usage p
 
 Sub = argparse._SubParsersAction  # what add_subparsers returns; argparse has no public name for it
 
+# MLflow takes experiment names up to 500 characters, but the name also becomes part of the registered model's,
+# ketamine-response.<experiment>.<target>, which the registry stores in 256 characters: 200 leaves room for
+# the prefix and any target's name.
+MAX_EXPERIMENT_NAME = 200
+
+
+def experiment_name(text: str) -> str:
+    """``--experiment``: a name MLflow and the model registry accept, checked as the command line is read (exit
+    2), so a bad name is not reported later as a tracking store that cannot be opened."""
+    import unicodedata
+
+    allowed = (f"experiment names are 1 to {MAX_EXPERIMENT_NAME} characters, not all spaces, without control "
+               "characters (newlines, tabs), e.g. --experiment site-a-2026")
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"the experiment name is empty; {allowed}")
+    if len(text) > MAX_EXPERIMENT_NAME:
+        raise argparse.ArgumentTypeError(f"the experiment name is {len(text)} characters long; {allowed}")
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise argparse.ArgumentTypeError(f"the experiment name {text!r} holds a control character; {allowed}")
+    return text
+
 
 def _bare() -> argparse.ArgumentParser:
     """A parent parser: options only (the command adds its own -h)."""
@@ -127,7 +148,7 @@ def _train(sub: Sub, shared: SimpleNamespace) -> None:
     own.add_argument("--target", required=True, help=TARGET_HELP)
     own.add_argument("--config", help="training config: a YAML file, or a shipped one by name "
                      f"({', '.join(shipped_configs())}; default train)")
-    own.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
+    own.add_argument("--experiment", type=experiment_name, default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
     own.add_argument("--cv", choices=["kfold", "site"], help="outer loop: repeated k-fold or leave-one-site-out")
     own.add_argument("--backend", choices=["local", "spark"], help="where the outer folds and permutations run: "
                      "local worker processes (n_jobs) or Spark tasks on $SPARK_MASTER (default local[2]; needs the "
@@ -149,7 +170,7 @@ def _model_commands(sub: Sub, shared: SimpleNamespace) -> None:
                        "columns: kind, status, target, the drug-arm AUROC with its 95% CI (for other targets the "
                        "drug-arm C or R2), gain over the arm, c-for-benefit, data origin with a short digest, and the registered "
                        "version with its alias (or why it has none). Put runs side by side with 'compare'.")
-    r.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name (default %(default)s)")
+    r.add_argument("--experiment", type=experiment_name, default=DEFAULT_EXPERIMENT, help="MLflow experiment name (default %(default)s)")
     r.add_argument("--wide", action="store_true", help="every column, full run ids (wider than 100 characters)")
     r.add_argument("--csv", action="store_true", help="every column as CSV, for a spreadsheet or a script")
 
@@ -187,7 +208,7 @@ def _compare_commands(sub: Sub, shared: SimpleNamespace) -> None:
     own = _bare()
     own.add_argument("--model", required=True, metavar="URI",
                      help="registered model, e.g. models:/ketamine-response.response_24h@champion or .../3")
-    own.add_argument("--experiment", help="MLflow experiment of the evaluation run (default: the training run's)")
+    own.add_argument("--experiment", type=experiment_name, help="MLflow experiment of the evaluation run (default: the training run's)")
     own.add_argument("--bootstrap", type=int, default=500, metavar="N",
                      help="patient-bootstrap resamples for the 95%% CIs (default %(default)s)")
     sub.add_parser("evaluate", parents=[shared.cohort, own, shared.mapping, shared.drop_invalid],
@@ -277,17 +298,23 @@ def _servers(sub: Sub, shared: SimpleNamespace) -> None:
                        "unless --host says otherwise.")
     u.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only; "
                    "0.0.0.0 exposes the store to the network)")
-    u.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="the experiment whose training runs the printed "
+    u.add_argument("--experiment", type=experiment_name, default=DEFAULT_EXPERIMENT, help="the experiment whose training runs the printed "
                    "URL opens, with the headline metric columns shown (default %(default)s)")
 
     own = _bare()
-    own.add_argument("--database", help="postgresql://USER:PASSWORD@HOST:PORT/DB (default: $MLFLOW_BACKEND_STORE_URI)")
+    own.add_argument("--database-file", metavar="FILE", help="a file only you can read (chmod 600) holding one line, "
+                     "the database URI postgresql://USER:PASSWORD@HOST:PORT/DB (@ : / # ? %% in the password "
+                     "percent-encoded); default: $MLFLOW_BACKEND_STORE_URI")
+    own.add_argument("--database", metavar="URI", help="a database URI WITHOUT a password (peer authentication, "
+                     "~/.pgpass or PGPASSWORD); one with a password is refused, as it would show in the process list")
     own.add_argument("--artifacts", required=True, help="where artifacts are stored (a folder, or s3://...)")
     own.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s; 0.0.0.0 for the network)")
     sv = sub.add_parser("server", parents=[own, shared.port],
                         help="start a team tracking server on PostgreSQL (several users, concurrent runs)",
                         description="Serve an MLflow tracking server with a PostgreSQL backend store and artifacts "
                         "served through it. Members point MLFLOW_TRACKING_URI at it. The database URI is read from "
-                        "--database or MLFLOW_BACKEND_STORE_URI and passed to MLflow through the environment, so "
-                        "its password never shows in the process list or the output.")
+                        "--database-file or MLFLOW_BACKEND_STORE_URI (or --database, for a URI without a password) "
+                        "and passed to MLflow through the environment, so its password never shows in the process "
+                        "list or the output. The port, the driver and a connection to the database are checked "
+                        "before the server starts; Ctrl-C (exit 130) and SIGTERM (exit 143) stop it.")
     sv.add_argument("--workers", type=int, default=2, help="server worker processes (default %(default)s)")

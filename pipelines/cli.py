@@ -174,17 +174,15 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def _cmd_server(args: argparse.Namespace) -> int:
-    from ketamine_response.pipelines.flows.ui import check_database_uri, redact, run_team_server, team_server_command
+    from ketamine_response.pipelines.flows.ui import redact, serve, team_database, team_server
 
-    database = args.database or os.environ.get("MLFLOW_BACKEND_STORE_URI", "")
-    if not database:
-        raise UsageError("server needs the PostgreSQL database: --database URI or MLFLOW_BACKEND_STORE_URI")
-    check_database_uri(database)
-    command = " ".join(team_server_command(args.artifacts, args.host, args.port, args.workers)[1:])
+    database = team_database(args.database, args.database_file)
+    command, env = team_server(database, args.artifacts, args.host, args.port, args.workers)  # every check first
     print(f"team tracking server on http://{args.host}:{args.port} (database {redact(database)}, artifacts "
           f"{args.artifacts}); members set MLFLOW_TRACKING_URI=http://{args.host}:{args.port}\n"
-          f"runs: MLFLOW_BACKEND_STORE_URI=... MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false python {command}", flush=True)
-    return run_team_server(database, args.artifacts, args.host, args.port, args.workers)
+          f"runs: MLFLOW_BACKEND_STORE_URI=... MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false python {' '.join(command[1:])}",
+          flush=True)
+    return serve(command, env)
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

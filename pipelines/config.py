@@ -292,25 +292,48 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# Every count the run repeats work by, with the range it must fall in: the upper bounds keep a typo (an extra
+# zero, 1e9) from running for days or exhausting memory; each is well above any value a study needs (a
+# bootstrap of 10,000 resamples, 99 permutations for p = 0.01, 10 x 10-fold CV).
+COUNTS: dict[str, tuple[int, int]] = {
+    "cv.outer_folds": (2, 50),
+    "cv.outer_repeats": (1, 100),
+    "cv.inner_folds": (2, 20),
+    "cv.single_repeat_from": (1, 10_000_000),  # a cohort size, not work: bounded only to be a sane number
+    "search.budget": (1, 200),
+    "evaluation.bootstrap": (50, 20_000),
+    "evaluation.permutations": (0, 9999),
+    "evaluation.permutation_stop": (1, 9999),
+}
+
+
+def _whole(value: Any) -> bool:
+    """A YAML whole number (true and false are not; nor 1e9, which YAML reads as text, or 5.0)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _counts(c: TrainConfig) -> list[tuple[bool, str]]:
+    """(within range, message) of each of :data:`COUNTS`, the message naming the range and the value given."""
+    out = []
+    for key, (low, high) in COUNTS.items():
+        section, name = key.split(".")
+        value = getattr(getattr(c, section), name)
+        out.append((_whole(value) and low <= value <= high,
+                    f"{key} must be a whole number from {low} to {high}, got {value!r}"))
+    return out
+
+
 def _problems(c: TrainConfig) -> list[str]:
     e, cv = c.evaluation, c.cv
     checks = [
         (isinstance(c.seed, int) and not isinstance(c.seed, bool) and 0 <= c.seed < 2**32,
          "seed must be a whole number from 0 to 4294967295"),
         (cv.design in ("kfold", "site"), f"cv.design must be kfold or site, got {cv.design!r}"),
-        (isinstance(cv.outer_folds, int) and cv.outer_folds >= 2, "cv.outer_folds must be a whole number >= 2"),
-        (isinstance(cv.outer_repeats, int) and cv.outer_repeats >= 1, "cv.outer_repeats must be >= 1"),
-        (isinstance(cv.inner_folds, int) and cv.inner_folds >= 2, "cv.inner_folds must be a whole number >= 2"),
-        (isinstance(cv.single_repeat_from, int) and cv.single_repeat_from >= 1,
-         "cv.single_repeat_from must be a whole number >= 1"),
-        (isinstance(c.search.budget, int) and c.search.budget >= 1, "search.budget must be >= 1"),
+        *_counts(c),
         (c.search.selection_metric in ("log_loss", "brier", "auroc"),
          "search.selection_metric must be log_loss, brier or auroc"),
         *dict.fromkeys(_family_list_ok(c, task) for task in TASKS.values()),
         (c.calibration.method in ("sigmoid", "isotonic"), "calibration.method must be sigmoid or isotonic"),
-        (isinstance(e.bootstrap, int) and e.bootstrap >= 50, "evaluation.bootstrap must be >= 50"),
-        (isinstance(e.permutations, int) and 0 <= e.permutations <= 9999, "evaluation.permutations must be 0-9999"),
-        (isinstance(e.permutation_stop, int) and e.permutation_stop >= 1, "evaluation.permutation_stop must be >= 1"),
         (_number(e.anticipated_c_statistic) and 0.5 < e.anticipated_c_statistic < 1,
          "evaluation.anticipated_c_statistic must be a C statistic (AUROC) between 0.5 and 1, both excluded"),
         (_number(e.anticipated_r2) and 0 < e.anticipated_r2 < 1, "evaluation.anticipated_r2 must be an R2 between 0 and 1"),

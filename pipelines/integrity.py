@@ -15,17 +15,21 @@ from pathlib import Path
 from ketamine_response.features.errors import TrackingError
 
 CHUNK = 1 << 20
-# MLflow writes this into a copy of a registered model as it downloads it (the registry name and
-# version): it is not part of what was logged, and nothing in it is executed.
-DOWNLOAD_METADATA = frozenset({"registered_model_meta"})
+# MLflow writes this one file at the root of a copy of a registered model as it downloads it (the registry
+# name and version): it is not part of what was logged, and nothing in it is executed. Only that exact
+# relative path is left out: a file of the same name anywhere else was logged with the model and is hashed.
+DOWNLOAD_METADATA = "registered_model_meta"
 
 
 def file_digests(folder: str | Path) -> dict[str, str]:
-    """SHA-256 of every file under *folder*, by its path relative to *folder* (sorted, '/'-separated)."""
+    """SHA-256 of every file under *folder*, by its path relative to *folder* (sorted, '/'-separated), but
+    for MLflow's download metadata at the root (:data:`DOWNLOAD_METADATA`)."""
     root = Path(folder)
     out: dict[str, str] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name not in DOWNLOAD_METADATA):
-        out[path.relative_to(root).as_posix()] = file_digest(path)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if relative != DOWNLOAD_METADATA:
+            out[relative] = file_digest(path)
     return out
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ketamine_response.features.errors import TrackingError
-from ketamine_response.pipelines.tracking import package_versions, store_uri
+from ketamine_response.pipelines.tracking import package_versions, redact, store_uri
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -289,37 +289,76 @@ def spark_udf(spark: Any, uri: str) -> Any:
 
 
 def resolve_model(uri: str | None) -> tuple[str, str, str]:
-    """(URI, model name, version) of a model URI; None means the champion of the only registered model."""
+    """(URI, model name, version) of a model URI; None means the champion of the only registered model.
+
+    Every form resolves to the registered version it names now: an alias or ``latest`` to its number, and a
+    number to its plain form (``01`` is version 1), so what is recorded beside the scores is the version that
+    scored. A version whose training run was deleted from the store is logged as a warning (it still loads)."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
     try:
-        if uri is None:
-            names = sorted(m.name for m in client.search_registered_models())
-            if len(names) != 1:
-                listed = ", ".join(names) or "none"
-                raise TrackingError(f"no model was named and {store_uri()} has {len(names)} registered models "
-                                    f"({listed}); name one, e.g. models:/NAME@champion.")
-            uri = f"models:/{names[0]}@champion"
+        uri = uri if uri is not None else _only_champion(client)
         if not uri.startswith("models:/"):
             return uri, uri, ""
-        name, _, rest = uri.removeprefix("models:/").partition("@")
-        if rest:
-            return uri, name, str(client.get_model_version_by_alias(name, rest).version)
-        name, _, version = name.partition("/")
-        if version == "latest":  # record the number actually scored, not the moving label
-            versions = [int(v.version) for v in client.search_model_versions(f"name = '{name}'")]
-            if not versions:
-                raise TrackingError(f"model {uri}: no version of '{name}' is registered in {store_uri()}.")
-            version = str(max(versions))
-            uri = f"models:/{name}/{version}"
-        return uri, name, version
+        name, found = _registered_version(client, uri)
+        if found is None:  # models:/m-ID: a logged model, not a registered version
+            return uri, name, ""
+        _warn_if_training_run_gone(client, name, found)
+        version = str(int(found.version))
+        return (uri if "@" in uri else f"models:/{name}/{version}"), name, version
     except MlflowException as exc:
         hint = ""
         if uri is not None and "@" in uri and "alias" in exc.message:
             hint = (" Versions trained below the minimum sample size get no alias: name a version "
                     "(models:/NAME/VERSION) or promote one to champion.")
-        raise TrackingError(f"model {uri} not found in {store_uri()}: {exc.message}{hint}") from None
+        raise TrackingError(f"model {uri} not found in {redact(store_uri())}: {exc.message}{hint}") from None
 
 
+def _only_champion(client: Any) -> str:
+    """``models:/NAME@champion`` of the only registered model; several or none is a TrackingError."""
+    names = sorted(m.name for m in client.search_registered_models())
+    if len(names) != 1:
+        listed = ", ".join(names) or "none"
+        raise TrackingError(f"no model was named and {redact(store_uri())} has {len(names)} registered models "
+                            f"({listed}); name one, e.g. models:/NAME@champion.")
+    return f"models:/{names[0]}@champion"
+
+
+def _registered_version(client: Any, uri: str) -> tuple[str, Any]:
+    """(name, registry version) that ``models:/NAME@ALIAS``, ``models:/NAME/latest`` or ``models:/NAME/N``
+    names; (the URI's reference, None) for ``models:/m-ID``. A missing one raises MlflowException."""
+    ref = uri.removeprefix("models:/")
+    name, _, alias = ref.partition("@")
+    if alias:
+        return name, client.get_model_version_by_alias(name, alias)
+    name, slash, version = ref.partition("/")
+    if not slash:
+        return ref, None
+    if version == "latest":  # the highest number: record the number actually scored, not the moving label
+        versions = [int(v.version) for v in client.search_model_versions(f"name = '{name}'")]
+        if not versions:
+            raise TrackingError(f"model {uri}: no version of '{name}' is registered in {redact(store_uri())}.")
+        version = str(max(versions))
+    if not version.isdecimal():
+        raise TrackingError(f"model {uri}: '{version}' is not a version number. Use {MODEL_URI_FORMS}.")
+    return name, client.get_model_version(name, str(int(version)))
+
+
+def _warn_if_training_run_gone(client: Any, name: str, found: Any) -> None:
+    """One warning line when the run that trained a version was deleted (or purged) from the store: the
+    version still loads, but its metrics, config and report are gone, so nothing documents how it was made."""
+    from mlflow.exceptions import MlflowException
+
+    if not found.run_id:
+        return
+    try:
+        gone = client.get_run(found.run_id).info.lifecycle_stage == "deleted"
+    except MlflowException:  # purged (mlflow gc) or never in this store
+        gone = True
+    if gone:
+        logging.getLogger(__name__).warning(
+            "%s version %s: its training run %s was deleted from %s, so its metrics, config and report are gone; "
+            "it still scores, but retrain or restore the run to keep a record of how it was made",
+            name, found.version, found.run_id, redact(store_uri()))

@@ -83,13 +83,32 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def redact(uri: str) -> str:
-    """*uri* with any password replaced by ``***``: for messages and output, never for connecting."""
-    from urllib.parse import urlsplit, urlunsplit
+    """*uri* with any password replaced by ``***``: for messages and output, never for connecting.
 
-    parts = urlsplit(uri)
-    if parts.password is None:
+    SQLAlchemy's parser reads the URI as the database drivers do (a password may hold ``/`` or ``#``;
+    ``@ : % ?`` percent-encoded), and ``password`` in the query string is masked too. A URI it cannot
+    parse, or whose host still holds an ``@`` (an unencoded ``@`` in the password), is shown as
+    ``SCHEME://***``: never print what might be a secret. A URI with nothing to hide comes back as given.
+    """
+    import re
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(uri)
+    except (ArgumentError, ValueError):
+        url = None
+    if url is None or "@" in (url.host or ""):
+        if "://" not in uri and "@" not in uri and "password" not in uri.lower():
+            return uri  # a local path or a bare word such as 'databricks': no userinfo to hide
+        scheme = uri.split("://", 1)[0] if "://" in uri else ""
+        return f"{scheme}://***" if re.fullmatch(r"[A-Za-z][\w+.-]*", scheme) else "***"
+    hidden = {key: "***" for key in url.query if "password" in key.lower()}
+    if url.password is None and not hidden:
         return uri
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+    shown = url.set(query={**url.query, **hidden}).render_as_string(hide_password=True)
+    return shown.replace("%2A%2A%2A", "***")  # the query's mask, percent-encoded by the renderer
 
 
 @contextlib.contextmanager
@@ -127,7 +146,8 @@ def open_store(create: bool = False) -> str:
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no download bars in the CLI's output
     uri = store_uri()
     local = _local_path(uri)
-    if local is not None and not create and not local.is_file():
+    existed = local is None or local.is_file()
+    if local is not None and not create and not existed:
         raise TrackingError(f"no tracking store at {local}. Train a model first, cd to the project folder that "
                             "holds mlruns/, or set MLFLOW_TRACKING_URI to your store or server.")
     try:
@@ -137,6 +157,8 @@ def open_store(create: bool = False) -> str:
         raise TrackingError(f"tracking store {local} cannot be opened: its folder cannot be created "
                             f"({exc.strerror or exc}). Check that it is writable, or set MLFLOW_TRACKING_URI.") from None
     mlflow.set_tracking_uri(uri)
+    if existed:  # a store created now holds no run yet
+        _sweep(local)
     return uri
 
 
@@ -184,6 +206,90 @@ def _get_or_create(name: str, uri: str, create: bool) -> str:
         raise TrackingError(f"tracking store {redact(uri)} cannot be opened ({type(exc).__name__}: "
                             f"{str(exc).replace(uri, redact(uri))}). Check MLFLOW_TRACKING_URI, or that mlruns/ "
                             "is writable.") from None
+
+
+# Where a run's process runs, as tags of the run: the next command to open the store closes the run
+# if that process has ended without closing it (SIGKILL, the OOM killer, a power cut). No patient data.
+PROCESS_TAGS = ("process.host", "process.pid", "process.start")
+
+
+def process_tags() -> dict[str, str]:
+    """This process's host name, pid and start (``<boot id>/<start in clock ticks>``, "" where there is
+    no /proc): the start tells this process from a later one given the same pid, or one after a reboot."""
+    import socket
+
+    return dict(zip(PROCESS_TAGS, (socket.gethostname(), str(os.getpid()), _running_as(os.getpid()) or ""), strict=True))
+
+
+def _running_as(pid: int) -> str | None:
+    """The start of process *pid* as :func:`process_tags` records it; "" where it runs but its start cannot be
+    read (no /proc), None when it has ended (a zombie has ended too: only its exit status is left)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        if Path("/proc/self/stat").exists():  # Linux: no such process
+            return None
+        try:
+            os.kill(pid, 0)  # signal 0: only asks whether it exists
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # another user's process
+            pass
+        return ""
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces and ")"
+    return None if fields[0] in ("Z", "X") else f"{boot}/{fields[19]}"
+
+
+def _ended(tags: dict[str, str], host: str) -> bool:
+    """Whether the process a run's tags name ran on *host* and has ended. Runs from another host, and runs
+    without the tags (evaluations and trainings before they were recorded), are left alone: we cannot tell."""
+    pid = tags.get("process.pid", "")
+    if tags.get("process.host") != host or not pid.isdigit():
+        return False
+    now, then = _running_as(int(pid)), tags.get("process.start", "")
+    return now is None or bool(now and then and now != then)  # a different start: the pid was reused
+
+
+def close_abandoned_runs() -> list[str]:
+    """Mark KILLED, with a description saying why, the RUNNING runs of this store whose process has ended
+    without closing them; return their ids. One search for the RUNNING runs of every experiment."""
+    import socket
+
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    host, closed = socket.gethostname(), []
+    for run in client.search_runs(experiments, "attributes.status = 'RUNNING'", max_results=1000):
+        tags = run.data.tags
+        # the process is gone, so it cannot close the run any more: re-read in case it did just before it ended
+        if not _ended(tags, host) or client.get_run(run.info.run_id).info.status != "RUNNING":
+            continue
+        what = "evaluation" if tags.get("run_kind") == "evaluation" else "training"
+        note = (f"**{what.capitalize()} killed**: the {what} process (pid {tags['process.pid']} on {host}) ended "
+                "without closing the run: killed or crashed.")
+        client.set_tag(run.info.run_id, "mlflow.note.content", note)
+        if "progress" in tags:  # not the last stage it reached, which reads as still running
+            client.set_tag(run.info.run_id, "progress", "killed (process ended)")
+        client.set_terminated(run.info.run_id, "KILLED")
+        closed.append(run.info.run_id)
+    return closed
+
+
+def _sweep(local: Path | None) -> None:
+    """:func:`close_abandoned_runs` under the store's lock (a store being created is not read half-made).
+    Housekeeping only: a store it cannot read or write is the command's own to report, so nothing is raised."""
+    try:
+        with _store_lock(local):
+            closed = close_abandoned_runs()
+    except Exception as exc:  # MLflow raises many types for an unusable store
+        log.debug("runs left RUNNING by ended processes were not checked: %s: %s", type(exc).__name__, exc)
+        return
+    for run_id in closed:
+        log.info("run %s: its process ended without closing it; marked KILLED", run_id)
 
 
 def package_versions() -> dict[str, str]:
@@ -251,12 +357,14 @@ def training_run(experiment_id: str, run_name: str, params: dict[str, str], tags
     """The parent run of one training, RUNNING from the first fit, so the UI shows it while it trains.
 
     It ends FINISHED, or FAILED (KILLED on Ctrl-C) with the error as its description: a failed training
-    leaves a record of what was tried. Yields the run id.
+    leaves a record of what was tried. Its process is tagged (:func:`process_tags`): killed where it could
+    not close the run (SIGKILL), the next command to open the store marks it KILLED. Yields the run id.
     """
     import mlflow
 
     # created with its tags and a first progress, so the UI never shows a RUNNING run without them
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={**tags, "progress": "starting"},
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                           tags={**tags, **process_tags(), "progress": "starting"},
                            description=f"Training `{tags.get('target', run_name)}`: running (see the tag `progress`).")
     try:
         mlflow.log_params(params)
@@ -334,7 +442,8 @@ def log_children(experiment_id: str, params: dict[str, str], tags: dict[str, str
     for family, content in children.items():
         name = child_name(family, parent.info.run_name if parent else tags["target"])
         # created with its tags (one store write fewer than setting them after)
-        with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True, tags={**tags, "family": family},
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=True,
+                              tags={**tags, **process_tags(), "family": family},
                               description=descriptions.get(family, "")):
             mlflow.log_params(params)
             log_run_content(**content)
@@ -375,7 +484,7 @@ def evaluation_run(experiment_id: str, run_name: str, tags: dict[str, str], para
     import mlflow
 
     try:
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags):
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags={**tags, **process_tags()}):
             mlflow.log_params(params)
             log_run_content({k: v for k, v in metrics.items() if v == v}, tables, {}, {})  # NaN: omitted
             return active_run()[0]

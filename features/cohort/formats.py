@@ -178,3 +178,20 @@ def format_of(path: Path) -> Format:
         "export the sheet as 'CSV UTF-8' and pass that file."
     )
 
+
+def output_format_of(path: Path) -> Format:
+    """The entry of :data:`FORMATS` an output at *path* is written in, else a CohortFileError naming *path*:
+    a device, pipe or socket there (``/dev/full``) is not a file to write, and the extension picks the format."""
+    if path.exists() and not path.is_file() and not path.is_dir():  # a folder there is refused when written
+        raise CohortFileError(f"{path}: the path is not a regular file (it is a device, pipe or socket); outputs are written "
+                              "as files. Give a file path ending in "
+                              f"{' or '.join(f.suffixes[0] for f in FORMATS)} in a writable folder.")
+    suffix = path.suffix.lower()
+    for entry in FORMATS:
+        if suffix in entry.suffixes:
+            return entry
+    suffixes = [s for f in FORMATS for s in f.suffixes]
+    raise CohortFileError(f"{path}: output files must end in {', '.join(suffixes[:-1])} or {suffixes[-1]} "
+                          f"(this one has {repr(suffix) if suffix else 'no extension'}); the extension picks the "
+                          "format written. Add one to the path.")
+

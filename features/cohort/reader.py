@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ketamine_response.features.cohort.formats import format_of
+from ketamine_response.features.cohort.formats import format_of, output_format_of
 from ketamine_response.features.cohort.text import read_text
 from ketamine_response.features.errors import CohortFileError
 
@@ -55,6 +55,8 @@ def read_cohort_file(path: str | Path) -> pd.DataFrame:
 def _require_file(path: Path, if_folder: str) -> None:
     if not path.is_file():
         what = if_folder if path.is_dir() else "does not exist"
+        if path.is_symlink() and not path.exists():
+            what = "is a symbolic link to nothing, or to itself (a symlink loop)"
         raise CohortFileError(f"{path}: the file {what}. Check the path and try again.")
 
 
@@ -116,7 +118,7 @@ def write_aside(path: str | Path, write: Callable[[Path], object]) -> None:
 
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
     """Write a table in the format of *path*'s extension, byte-identically for the same table."""
-    entry = format_of(Path(path))  # an unknown extension stops before anything is written
+    entry = output_format_of(Path(path))  # an unknown extension stops before anything is written
 
     def write(partial: Path) -> None:
         writer = entry.open_writer(partial)
@@ -132,7 +134,7 @@ class OutputSink:
     get :func:`spreadsheet_safe` cells."""
 
     def __init__(self, path: Path):
-        self.path, self.format = path, format_of(path)
+        self.path, self.format = path, output_format_of(path)
         self.partial = partial_path(path)
         self.writer = self.format.open_writer(self.partial)
         self.started = False  # whether anything (a header at least) was written
@@ -195,13 +197,20 @@ def refuse_overwriting(outputs: dict[str, str | Path | None], inputs: list[str |
         except OSError:
             return False
 
+    def resolved(path: Path, role: str) -> Path:
+        try:
+            return path.resolve()
+        except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError on a symlink loop
+            raise CohortFileError(f"{path}: the {role} path is a symbolic link that leads back to itself (a symlink "
+                                  "loop). Replace the link with the file it stands for, or choose another path.") from None
+
     seen: list[tuple[str, Path]] = [("input", Path(p)) for p in inputs if p is not None]
     for option, path in outputs.items():
         if path is None:
             continue
         out = Path(path)
         for what, other in seen:
-            if out.resolve() == other.resolve() or same(out, other):
+            if resolved(out, option) == resolved(other, what) or same(out, other):
                 kind = "the input file" if what == "input" else f"the {what} output"
                 raise UsageError(f"{out}: {option} would overwrite {kind} ({other}). Choose another path for {option}.")
         seen.append((option, out))

@@ -9,7 +9,6 @@ are found from the dataset's ``dataset_description.json``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pandas as pd
 from ketamine_response.features.cohort.reader import read_text_table
 from ketamine_response.features.cohort.schema import TIMEPOINT_PATTERN, TREATMENTS, spec_for
 from ketamine_response.features.errors import CohortFileError
+from ketamine_response.features.sources.dataset_files import check, files_in, opening, present, read_json_object
 from ketamine_response.features.yaml_file import read_yaml
 
 _TYPES = {"site": str, "participant_columns": dict, "group_column": str, "groups": dict, "arms": dict,
@@ -29,6 +29,7 @@ _KEYS = set(_TYPES)
 # columns the ingest fills itself; a mapping may not write onto them
 _WRITTEN = ("patient_id", "site", "treatment", "period", "bipolar", "madrs_baseline")
 LOCAL_MAPPING = "bids_mapping.yaml"  # a mapping kept beside a dataset's own files
+DESCRIPTION = "dataset_description.json"
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class BidsMapping:
 
 def load_bids_mapping(path: str | Path) -> BidsMapping:
     """Parse a BIDS mapping YAML; a malformed one is a CohortFileError naming the file."""
-    path = Path(path)
+    path = check(Path(path), "BIDS mapping file")  # a symlink loop named as one, not as a missing file
     raw = read_yaml(path, "BIDS mapping file")
     if not isinstance(raw, dict) or set(raw) != _KEYS:
         got = set(raw) if isinstance(raw, dict) else set()
@@ -81,12 +82,19 @@ def _session_ok(value: object, arms: dict[str, str]) -> bool:
 
 
 def dataset_doi(root: str | Path) -> str | None:
-    """The DOI in the dataset's ``dataset_description.json``, without a ``doi:`` prefix or version."""
-    try:
-        description = json.loads((Path(root) / "dataset_description.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """The DOI in the dataset's ``dataset_description.json``, without a ``doi:`` prefix or version;
+    None when there is no such file or it gives no DOI.
+
+    Raises
+    ------
+    CohortFileError
+        When the file is there but cannot be read, is not valid JSON or is not a JSON object: a broken
+        description is reported as such, not as a dataset this tool does not know.
+    """
+    path = Path(root) / DESCRIPTION
+    if not present(path):
         return None
-    doi = description.get("DatasetDOI") if isinstance(description, dict) else None
+    doi = read_json_object(path, "dataset description").get("DatasetDOI")
     if not isinstance(doi, str):
         return None
     doi = doi.removeprefix("doi:").removeprefix("https://doi.org/")
@@ -111,36 +119,55 @@ def mapping_for(root: Path, mapping_path: Path | None, known: Mapping[str, Path]
     """
     if mapping_path is not None:
         return load_bids_mapping(mapping_path)
-    for candidate in (root / LOCAL_MAPPING, shipped_mapping(root, known)):
-        if candidate is not None and candidate.is_file():
-            return load_bids_mapping(candidate)
+    if present(root / LOCAL_MAPPING):  # even a broken one: say so rather than fall back to another silently
+        return load_bids_mapping(root / LOCAL_MAPPING)
+    shipped = shipped_mapping(root, known)  # read only now: a dataset with its own mapping needs no description
+    if shipped is not None:
+        return load_bids_mapping(shipped)
     doi, template = next(iter(known.items()))  # a shipped mapping, with its comments, to start from
+    why = (f"its {DESCRIPTION} names no dataset this tool ships a mapping for" if present(root / DESCRIPTION)
+           else f"it has no {DESCRIPTION}")
     raise CohortFileError(
-        f"{root}: an unknown BIDS dataset (its dataset_description.json names no dataset this tool ships a "
-        f"mapping for) and no {LOCAL_MAPPING} beside it. Write a mapping of its sessions and columns, save "
-        f"it as {root / LOCAL_MAPPING} or pass it with --mapping, starting from this template "
+        f"{root}: an unknown BIDS dataset ({why}) and no {LOCAL_MAPPING} beside it. Write a mapping of its "
+        f"sessions and columns, save it as {root / LOCAL_MAPPING} or pass it with --mapping, starting from this template "
         f"(that of {doi}):\n\n{template.read_text(encoding='utf-8')}")
 
 
 def inputs(root: Path) -> list[Path]:
-    """The tables the ingest reads (the source entry's ``inputs``)."""
-    return [*root.glob("*.tsv"), *(root / "phenotype").glob("*.tsv")] if root.is_dir() else []
+    """The tables the ingest reads (the source entry's ``inputs``), and its description and mapping
+    where they are files. Empty if *root* is no folder: :func:`ingest_dataset` says why.
+
+    Raises
+    ------
+    CohortFileError
+        For a table that cannot be opened (a symlink loop, a folder), before any output is checked.
+    """
+    if not root.is_dir():
+        return []
+    people = [check(root / "participants.tsv", "participants table")] if present(root / "participants.tsv") else []
+    sidecars = [p for p in (root / DESCRIPTION, root / LOCAL_MAPPING) if p.is_file()]  # False for a loop
+    return [*people, *_phenotype_tables(root), *sidecars]
+
+
+def _phenotype_tables(root: Path) -> list[Path]:
+    return files_in(root / "phenotype", ".tsv", "phenotype table")
 
 
 def ingest_dataset(root: Path, mapping_path: Path | None, known: Mapping[str, Path],
                    options: Mapping[str, bool]) -> pd.DataFrame:
     """The source entry's ``ingest``: a BIDS folder, its mapping found as :func:`mapping_for` says."""
-    if not (root / "participants.tsv").is_file():
-        raise CohortFileError(f"{root}: not a BIDS dataset folder (no participants.tsv)")
+    check(root, "BIDS dataset folder", folder=True)
+    if not present(root / "participants.tsv"):
+        raise CohortFileError(f"{root}: not a BIDS dataset folder (no participants.tsv). Pass the folder "
+                              "that holds participants.tsv and phenotype/.")
     return ingest_bids(root, mapping_for(root, mapping_path, known), bool(options.get("include_controls")))
 
 
 def _tsv(path: Path, needed: tuple[str, ...] = ()) -> pd.DataFrame:
     """A BIDS table through the cohort reader's checks (encoding, compression, ragged rows, no rows),
     with BIDS's ``n/a`` and blank cells as missing."""
-    if not path.is_file():
-        raise CohortFileError(f"{path}: not found; a BIDS dataset needs participants.tsv and phenotype/*.tsv.")
-    table = read_text_table(path, delimiter="\t")
+    with opening(path, "BIDS table"):  # also a file made unreadable between the check and the read
+        table = read_text_table(check(path, "BIDS table"), delimiter="\t")
     table = table.mask(table.isin(["n/a", ""]))
     missing = [c for c in needed if c not in table.columns]
     if missing:
@@ -151,7 +178,7 @@ def _tsv(path: Path, needed: tuple[str, ...] = ()) -> pd.DataFrame:
 
 def _scores(root: Path, m: BidsMapping) -> pd.DataFrame:
     """participant × session score table from every phenotype TSV that has the score column."""
-    frames = [t for t in map(_tsv, sorted((root / "phenotype").glob("*.tsv"))) if m.score_column in t.columns]
+    frames = [t for t in map(_tsv, _phenotype_tables(root)) if m.score_column in t.columns]
     frames = [t for t in frames if {"participant_id", "session_id"} <= set(t.columns)]
     if not frames:
         raise CohortFileError(f"{root}/phenotype: no TSV has the score column '{m.score_column}'.")

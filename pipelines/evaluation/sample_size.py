@@ -70,7 +70,9 @@ def count_parameters(data: Data, families: tuple[str, ...]) -> int:
             continue
         head = family.pipeline(tuple(data.X.columns), data.domains, {}, 0)[:-1]
         matrix = np.asarray(head.fit_transform(data.X), dtype=float)
-        varies = np.nanstd(matrix, axis=0) > 0 if len(matrix) else np.zeros(0, bool)
+        # max > min over the observed values: a column with no value at all (every biomarker blank) does not
+        # vary, and fmax/fmin skip NaN without nanstd's "degrees of freedom" warning for such a column
+        varies = np.fmax.reduce(matrix, axis=0) > np.fmin.reduce(matrix, axis=0) if len(matrix) else np.zeros(0, bool)
         counts.append(int(varies.sum()))
     return max(counts)
 

@@ -25,7 +25,8 @@ def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: 
 
     refuse_overwriting({"--out": out}, [cohort_path, mapping_path])
     tracking.open_store()
-    model = registry.load_model(model_uri).unwrap_python_model()
+    uri, _, _ = registry.resolve_model(model_uri)  # as score does: an alias or `latest` names one version
+    model = registry.load_model(uri).unwrap_python_model()
     cohort = load_cohort(cohort_path, mapping_path)
     table = cohort.valid_table()
     rows = table[table["patient_id"] == patient]
@@ -39,6 +40,10 @@ def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: 
     lines = []
     points = _points(model, explanation, probabilities)
     for i, (row, course) in enumerate(rows.iterrows()):
+        if np.isnan(probabilities[i]):  # as score leaves it blank: no prediction, so nothing to explain
+            lines.append(f"{patient}, {course['treatment']}: no prediction (treatment not seen in training); "
+                         "nothing to explain")
+            continue
         values = explanation.values.loc[row]
         path = out if len(rows) == 1 else out.with_name(f"{out.stem}-{course['treatment']}{out.suffix}")
         title = f"{patient}, {course['treatment']}: {_predicted(model, probabilities[i])}"

@@ -79,8 +79,8 @@ def run_evaluate(cohort_path: str | Path, model_uri: str, experiment: str | None
     from ketamine_response.pipelines import registry
     from ketamine_response.pipelines.integrity import file_digest
 
-    if resamples < 10:
-        raise UsageError(f"--bootstrap must be at least 10 resamples, got {resamples}")
+    if not 10 <= resamples <= 20_000:  # the training config's bootstrap range, with evaluate's lower floor
+        raise UsageError(f"--bootstrap must be a whole number from 10 to 20000 resamples, got {resamples}")
     tracking.open_store()
     uri, name, version = registry.resolve_model(model_uri)
     model = registry.load_model(uri).unwrap_python_model()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ketamine_response.features.cohort.formats import format_of
+from ketamine_response.features.cohort.formats import output_format_of
 from ketamine_response.features.cohort.reader import refuse_overwriting, write_table
+from ketamine_response.features.sources.dataset_files import refuse_loop
 from ketamine_response.features.sources.registry import SOURCES
 
 
@@ -21,7 +22,11 @@ def run_ingest(source: str, root: str | Path, out: str | Path, mapping_path: str
     """
     entry, root = SOURCES[source], Path(root)
     mapping = None if mapping_path is None else Path(mapping_path)
-    format_of(Path(out))  # a wrong extension stops before any reading
+    output_format_of(Path(out))  # a wrong extension stops before any reading
+    # a symlink loop breaks the path comparison below: name it first, as the problem it is
+    refuse_loop(Path(out), "output file")
+    if mapping is not None:
+        refuse_loop(mapping, "mapping file")
     refuse_overwriting({"--out": out}, [mapping, *entry.inputs(root)])
     flags = {name: bool((options or {}).get(name)) for name in entry.options}
     cohort = entry.ingest(root, mapping, entry.mappings, flags)

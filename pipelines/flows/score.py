@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ketamine_response.features.cohort.formats import format_of
+from ketamine_response.features.cohort.formats import output_format_of
 from ketamine_response.features.cohort.mapping import load_mapping
 from ketamine_response.features.cohort.reader import OutputSink, iter_cohort_chunks, refuse_overwriting
 from ketamine_response.features.errors import CohortFileError, UsageError
@@ -156,7 +156,7 @@ def own_columns(scorer: Scorer) -> list[str]:
 
 def check_paths(cohort_path: Path, out: Path, mapping_path: str | Path | None) -> None:
     """A known output format, and no output that would replace the cohort or mapping file (exit 2)."""
-    format_of(out)
+    output_format_of(out)
     refuse_overwriting({"--out": out, "the rejected-rows file": rejected_path_for(out), "the model sidecar": sidecar_path(out)},
                        [cohort_path, mapping_path])
 

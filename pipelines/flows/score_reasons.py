@@ -51,13 +51,20 @@ def reason_columns(model: Any, k: int, blind: bool = False) -> list[str]:
 
 
 def contributions(model: Any, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per course and feature, its contribution (in the unit of :func:`reason_unit`) and the feature's value."""
+    """Per course and feature, its contribution (in the unit of :func:`reason_unit`) and the feature's value;
+    NaN contributions for a course without a prediction."""
     from ketamine_response.models.explain import probability_points
 
     explanation = model.explain_table(table)
     values = explanation.values
     if model.task.probabilities:
         values = probability_points(model.estimator, explanation, model.predict_table(table))
+    # a course of an arm never seen in training has a blank prediction (its warnings say why): nothing was
+    # predicted, so nothing is explained; NaN here leaves its reasons blank (top_reasons), on both engines
+    unseen = model.not_seen(table, "treatment").to_numpy()
+    if unseen.any():
+        values = values.copy()
+        values.loc[unseen, :] = np.nan
     return values, model.feature_table(table).reindex(columns=values.columns)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ketamine_response.features.cohort.formats import format_of
+from ketamine_response.features.cohort.formats import output_format_of
 from ketamine_response.features.cohort.reader import refuse_overwriting, write_table
 from ketamine_response.features.synthetic.cohort import build_cohort
 from ketamine_response.features.synthetic.durability_truth import CADSS_THRESHOLD, COURSE_DOSES, Durability
@@ -14,9 +14,9 @@ from ketamine_response.features.synthetic.scenarios import BENEFIT_SUITE, LITERA
 def write_synthetic(n: int, seed: int, scenario: str, out: str | Path,
                     oracle: str | Path | None = None) -> dict[str, int]:
     """Generate a cohort and write it (and optionally its oracle); returns row and patient counts."""
-    format_of(Path(out))  # an unknown extension stops before generating
+    output_format_of(Path(out))  # an unknown extension stops before generating
     if oracle is not None:
-        format_of(Path(oracle))
+        output_format_of(Path(oracle))
     refuse_overwriting({"--out": out, "--oracle": oracle}, [])
     cohort, truth = build_cohort(n, seed, scenario)
     write_table(cohort, out)

@@ -56,6 +56,12 @@ def build_training_data(cohort: ValidatedCohort, target: Target | str, config: T
         notes.append(f"excluded {len(built.frame) - len(frame)} courses {why} ({arms})")
     domains = dict(zip(built.dictionary["feature"], built.dictionary["domain"]))
     keep = [f for f in built.features if config.early_course or domains[f] != "early_course"]
+    # a feature with no value in any course (every biomarker left blank, say) carries nothing to learn: left out
+    # with one note, rather than imputed from nothing with a numpy warning at every fold
+    empty = [f for f in keep if frame[f].isna().all()]
+    if empty:
+        notes.append(f"left out {len(empty)} features with no value in any course: {', '.join(empty)}")
+        keep = [f for f in keep if f not in empty]
     task = task_of(parsed)
     data = Data(frame[keep], task.outcome(frame, target), frame["patient_id"].to_numpy(str),
                 frame["site"].to_numpy(str), frame["treatment"].to_numpy(str), domains, task)

@@ -2,12 +2,16 @@
 
 ``ui`` serves the project's own store to this machine. ``server`` is the team's tracking server:
 PostgreSQL as the backend store (concurrent writers, many users) and artifacts served through the
-server, so members need only its URL. The database URI (it may hold a password) reaches MLflow
-through the environment (``MLFLOW_BACKEND_STORE_URI``), never the command line, so it is not shown in
-the process list, and it is printed with its password masked.
+server, so members need only its URL. The database URI may hold a password, so it comes from a file
+only its owner can read (``--database-file``) or from ``MLFLOW_BACKEND_STORE_URI``; ``--database`` takes
+only a URI without one (peer or trust authentication, ``~/.pgpass``, ``PGPASSWORD``): an argument is in
+the process list for the process's whole life. The URI reaches MLflow through the environment, and is
+printed only as :func:`~ketamine_response.pipelines.tracking.redact` masks it.
 
-The server runs in its own process group, so stopping the command (Ctrl-C, SIGTERM) stops the server
-and every worker it started: the port is free again when the command returns.
+Every check (the URI, the port, the driver, a real connection to the database) runs before the
+command prints its banner, so a refusal is one message and nothing that looks like a started server.
+The server runs in its own process group, so stopping the command (Ctrl-C: 130, SIGTERM: 143) stops
+the server and every worker it started: the port is free again when the command returns.
 """
 
 from __future__ import annotations
@@ -16,15 +20,23 @@ import contextlib
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
-from ketamine_response.features.errors import UsageError
+from ketamine_response.features.errors import Terminated, TrackingError, UsageError
 from ketamine_response.pipelines.tracking import redact
 
 STOP_WAIT_S = 5.0
+CONNECT_TIMEOUT_S = 10  # a database that does not answer in this long is reported as unreachable
+DATABASE_FILE_MAX = 64 * 1024
+PASSING = ("put it in a file only you can read (chmod 600 FILE) and pass --database-file FILE, or set "
+           "MLFLOW_BACKEND_STORE_URI")
+URI_FORM = ("postgresql://USER:PASSWORD@HOST:PORT/DB, with any @ : / # ? % in the user or password "
+            "percent-encoded (%40 %3A %2F %23 %3F %25)")
 
 
 def check_port(host: str, port: int) -> None:
@@ -51,19 +63,109 @@ def team_server_command(artifacts: str, host: str, port: int, workers: int) -> l
             "--host", host, "--port", str(port), "--workers", str(workers)]
 
 
+def team_database(given: str | None, file: str | None) -> str:
+    """The database URI from --database-file, --database (refused if it holds a password) or
+    ``MLFLOW_BACKEND_STORE_URI``, checked to be a PostgreSQL URI that parses."""
+    if given and file:
+        raise UsageError("pass the database once: --database-file FILE or --database URI, not both")
+    uri = (_read_database_file(Path(file)) if file else given or os.environ.get("MLFLOW_BACKEND_STORE_URI", "")).strip()
+    if not uri:
+        raise UsageError(f"server needs the PostgreSQL database URI ({URI_FORM}): {PASSING}. --database URI takes "
+                         "a URI without a password (peer authentication, ~/.pgpass or PGPASSWORD).")
+    check_database_uri(uri)
+    if given and redact(given) != given:  # the password is in this process's argv: refuse before anything else
+        raise UsageError(f"--database {redact(given)} holds a password, which every user of this machine could "
+                         f"read in the process list (ps) for as long as the server runs. Instead, {PASSING}; or "
+                         "leave the password out of the URI and give it in ~/.pgpass or PGPASSWORD.")
+    return uri
+
+
+def _read_database_file(path: Path) -> str:
+    """The one line of *path*, a regular file that neither group nor others can read or change."""
+    try:
+        with open(path, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if stat.S_ISREG(mode) and not mode & 0o077:
+                data = handle.read(DATABASE_FILE_MAX + 1)
+    except OSError as exc:
+        raise UsageError(f"{path}: the database file cannot be read ({exc.strerror or exc}). Check the path "
+                         "given to --database-file.") from None
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{path}: --database-file must name a regular file holding the database URI")
+    if mode & 0o077:
+        raise UsageError(f"{path}: other users can read or change this file, which holds the database password "
+                         f"(mode {stat.S_IMODE(mode):o}). Run: chmod 600 {path}")
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    if len(data) > DATABASE_FILE_MAX or len(lines) != 1:
+        raise UsageError(f"{path}: the database file must hold one line, the URI ({URI_FORM}); it holds "
+                         f"{len(lines) if len(data) <= DATABASE_FILE_MAX else 'too many'} lines")
+    return lines[0]
+
+
 def check_database_uri(uri: str) -> None:
-    """A usage error unless *uri* is a PostgreSQL SQLAlchemy URI (SQLite is the single-user default)."""
-    if not uri.startswith(("postgresql://", "postgresql+psycopg://")):
-        raise UsageError(f"the team server's database must be PostgreSQL (postgresql://USER:PASSWORD@HOST:PORT/DB), "
-                         f"got {redact(uri)!r}; for one user the default SQLite store needs no server.")
+    """A usage error unless *uri* parses as a PostgreSQL SQLAlchemy URI (SQLite is the single-user default)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(uri)
+    except (ArgumentError, ValueError):
+        url = None
+    if url is None or "@" in (url.host or ""):  # a raw @ in the password: the rest of it would pass as the host
+        raise UsageError(f"the database URI {redact(uri)} cannot be parsed: write it as {URI_FORM}")
+    if url.get_backend_name() != "postgresql":
+        raise UsageError(f"the team server's database must be PostgreSQL ({URI_FORM}), got {redact(uri)}; for "
+                         "one user the default SQLite store needs no server.")
 
 
-def run_team_server(database: str, artifacts: str, host: str, port: int, workers: int) -> int:
-    """Serve the team store until stopped; returns the exit code."""
-    check_database_uri(database)
+def check_database(uri: str) -> None:
+    """Connect once, so a missing driver, wrong credentials or an unreachable database is one message
+    (exit 2) before the banner, not a traceback from inside MLflow."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    try:
+        engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+    except ImportError as exc:  # SQLAlchemy imports the DBAPI module (psycopg) here
+        raise UsageError(f"the PostgreSQL driver for {redact(uri)} is not installed ({exc}): install the [server] "
+                         "extra, pip install 'ketamine-response[server]', and start the server again.") from None
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise UsageError(_connect_failure(uri, exc)) from None
+    finally:
+        engine.dispose()
+
+
+def _connect_failure(uri: str, exc: Exception) -> str:
+    """The message for a failed connection: its cause in the driver's last line, any password scrubbed."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    for secret in (url.password, *(str(v) for k, v in url.query.items() if "password" in k.lower())):
+        if secret:
+            reason = reason.replace(str(secret), "***")
+    reason = reason.removeprefix("connection failed: ")
+    if "authentication failed" in reason or "no password supplied" in reason:
+        return (f"database {redact(uri)}: authentication failed: check the user and password ({reason}). The "
+                "URI comes from --database-file, MLFLOW_BACKEND_STORE_URI, ~/.pgpass or PGPASSWORD.")
+    if "does not exist" in reason:
+        return f"database {redact(uri)}: {reason}. Create it (createdb), or fix the URI."
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    return (f"database {redact(uri)}: cannot reach {where} ({reason}). Check the host and port, and that "
+            "PostgreSQL runs there and accepts TCP connections from this machine.")
+
+
+def team_server(database: str, artifacts: str, host: str, port: int, workers: int) -> tuple[list[str], dict[str, str]]:
+    """Every check before the team server starts; returns its command line and environment for :func:`serve`."""
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
     check_port(host, port)
+    check_database(database)
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": database, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    return serve(team_server_command(artifacts, host, port, workers), env)
+    return team_server_command(artifacts, host, port, workers), env
 
 
 def landing_url(host: str, port: int, experiment: str) -> tuple[str, str]:
@@ -98,34 +200,51 @@ def run_ui(uri: str, host: str, port: int) -> int:
 def serve(command: list[str], env: dict[str, str]) -> int:
     """Run *command* in its own process group until it exits or this process gets SIGTERM/SIGINT.
 
-    The signal handler only forwards SIGTERM to the group (waiting inside a handler could deadlock
-    with the interrupted wait); the loop below gives the server STOP_WAIT_S to close its connections,
-    then kills what is left, so the port is free when this returns.
+    Returns 0 when the server ends by itself with 0. Stopped by SIGTERM it raises Terminated (143), by
+    Ctrl-C KeyboardInterrupt (130), as every command does; a server that fails on its own is a
+    TrackingError. The handlers go in before the server starts, so no signal can leave it running; they
+    only forward SIGTERM to the group (waiting inside a handler could deadlock with the interrupted
+    wait), and :func:`_wait` gives the server STOP_WAIT_S to close its connections, then kills the rest.
     """
-    server = subprocess.Popen(command, env=env, start_new_session=True)
-    stopped: list[float] = []
+    stopped: list[tuple[int, float]] = []
+    started: list[subprocess.Popen] = []
 
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        stopped.append(time.monotonic())
-        _signal_group(server, signal.SIGTERM)
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        stopped.append((signum, time.monotonic()))
+        if started:
+            _signal_group(started[0], signal.SIGTERM)
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        while True:
-            try:
-                code = server.wait(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                if stopped and time.monotonic() - stopped[0] > STOP_WAIT_S:
-                    _signal_group(server, signal.SIGKILL)
+        started.append(subprocess.Popen(command, env=env, start_new_session=True))
+        if stopped:  # a signal between the handlers and the server's start
+            _signal_group(started[0], signal.SIGTERM)
+        code = _wait(started[0], stopped)
     finally:
-        if server.poll() is None:
-            _signal_group(server, signal.SIGKILL)
-            server.wait()
-        _signal_group(server, signal.SIGKILL)  # workers the server left behind
+        if started:
+            _signal_group(started[0], signal.SIGKILL)  # whatever is left, workers the server left behind included
+            started[0].wait()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    return 0 if stopped else code
+    if stopped:
+        signum = stopped[0][0]
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(f"stopped by signal {signal.Signals(signum).name}; the server and its workers were stopped")
+    if code:
+        raise TrackingError(f"the MLflow server ({' '.join(command[1:4])}) exited with code {code} before it was "
+                            "stopped; its own messages are above.")
+    return 0
+
+
+def _wait(server: subprocess.Popen, stopped: list[tuple[int, float]]) -> int:
+    """The server's exit code, once it exits; SIGKILL for the group STOP_WAIT_S after the first stop signal."""
+    while True:
+        try:
+            return server.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            if stopped and time.monotonic() - stopped[0][1] > STOP_WAIT_S:
+                _signal_group(server, signal.SIGKILL)
 
 
 def _signal_group(server: subprocess.Popen, signum: int) -> None:

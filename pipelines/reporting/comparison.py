@@ -125,7 +125,7 @@ def runs_list(runs: pd.DataFrame, now: pd.Timestamp) -> str:
     return "\n".join([*lines, *_RUNS_LEGEND, *(["no alias:"] + [_cut(x, WIDTH) for x in reasons] if reasons else [])])
 
 
-RUN_COLUMNS = ("run", "age", "kind", "state", "target", "headline (95% CI)", "gain", "c-ben", "data", "model")
+RUN_COLUMNS = ("run", "age", "kind", "status", "target", "headline (95% CI)", "gain", "c-ben", "data", "model")
 # what gives way when a list would pass WIDTH, and the width each keeps: the origin, the target, the version
 SHRINK = (("data", 17), ("target", 13), ("data", 11), ("model", 8), ("target", 8), ("data", 8), ("headline (95% CI)", 12))
 
@@ -161,11 +161,11 @@ def _cut(text: str, width: int, keep_end: bool = False) -> str:
 def _run_row(r: dict[str, Any], now: pd.Timestamp) -> dict[str, str]:
     """One run's cells in the narrow runs list."""
     kind = "eval" if r.get("kind") == "evaluation" else "train"
-    status = {"FINISHED": "done"}.get(str(r.get("status")), str(r.get("status", "-")))
+    status = str(r.get("status") or "-")  # MLflow's own word (FINISHED, FAILED, KILLED, RUNNING), as its UI shows it
     version, alias = r.get("version"), r.get("alias") or ""
     model = "-" if not isinstance(version, str) else f"v{version}" + (f" @{alias}" if alias else " no alias")
     reason = str(r.get("alias_reason") or "") if isinstance(version, str) and not alias else ""
-    return {"run": str(r["run_id"])[:8], "age": _age(r.get("start"), now), "kind": kind, "state": status,
+    return {"run": str(r["run_id"])[:8], "age": _age(r.get("start"), now), "kind": kind, "status": status,
             "target": _text(r.get("target")), "headline (95% CI)": _headline(r),
             "gain": _signed(_point(r, "auroc_gain_over_arm")), "c-ben": _plain(r.get("c_for_benefit")),
             "data": _origin(r), "model": model, "reason": reason}

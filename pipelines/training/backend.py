@@ -6,7 +6,8 @@ one task per outer fold (its inner search over every family's candidates, the ca
 its SHAP), for the observed labels and then for each permutation in turn. Each task is seeded from
 the config alone, so where it runs changes no number.
 
-* ``local``: joblib's default (loky) worker processes, ``n_jobs`` of them.
+* ``local``: joblib's default (loky) worker processes, ``n_jobs`` of them, which die with the process
+  that started them, even one killed with SIGKILL (Linux; see :func:`_die_with_parent_kwargs`).
 * ``spark``: joblib's Spark backend from the maintained ``joblibspark`` library; each task is one
   Spark job of one task, and as many run at once as the cluster's default parallelism (``local[N]``:
   N; a cluster: its executors' cores). The config's ``n_jobs`` does not apply there: it sizes this
@@ -21,6 +22,9 @@ are already installed. On ``local[N]`` the workers run this interpreter, so noth
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +42,7 @@ def parallel(config: TrainConfig) -> Iterator[Any]:
     from joblib import Parallel
 
     if config.backend != "spark":
-        with Parallel(n_jobs=config.n_jobs) as runner:
+        with Parallel(n_jobs=config.n_jobs, **_die_with_parent_kwargs()) as runner:
             yield runner
         return
     with spark_parallel() as runner, warnings.catch_warnings():
@@ -47,6 +51,38 @@ def parallel(config: TrainConfig) -> Iterator[Any]:
         warnings.filterwarnings("ignore", message=r"Spark session is not provided\. Tags will not be inherited",
                                 category=UserWarning)
         yield runner
+
+
+# prctl(2) option: the signal the kernel sends this process when the thread that forked it ends
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent_kwargs() -> dict[str, Any]:
+    """The loky ``initializer`` that makes each worker die with this process, where it can (Linux, main thread).
+
+    loky's workers do not watch their parent: they wait on their task queue, whose pipe they hold both ends
+    of, and leave only after 300 s idle. A ``train`` killed with SIGKILL (or by the OOM killer) would leave
+    them computing for minutes; they stay in its process group (``kill -- -PGID`` reaches them), but a kill
+    of the one process does not. The kernel's parent-death signal needs no help from the parent. It fires
+    when the *thread* that forked the worker ends, so it is only asked for from the main thread (loky forks
+    from the thread that submits, or from its manager thread, which lives as long as the pool)."""
+    import sys
+    import threading
+
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return {}
+    return {"initializer": die_with_parent, "initargs": (os.getpid(),)}
+
+
+def die_with_parent(parent: int) -> None:
+    """In a worker: be sent SIGKILL when *parent* ends (nothing to save: its results would go nowhere).
+    A parent killed before this ran is caught by the check after it (the worker was re-parented)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # no prctl in this libc: the pool's idle timeout remains
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def spark_session() -> Any:

@@ -9,6 +9,7 @@ registers the model the scoring probes use. Tests that need it are moved after t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.probes import EXPERIMENT, FAST_CONFIG, FIT_MARKER, MODEL_NAME, TARGET, cli, describe, kill, start
+from tests.faults.probes import EXPERIMENT, FAST_CONFIG, FIT_MARKER, MODEL_NAME, TARGET, cli, descendants, describe, kill, start, survivors
 
 FAULTS = Path(__file__).resolve().parent
 
@@ -92,12 +93,22 @@ class Training:
     versions_after_kill: set[int] = field(default_factory=set)
     runs_before: dict[str, str] = field(default_factory=dict)  # run id -> status, in the suite's experiment
     runs_after_kill: dict[str, str] = field(default_factory=dict)
+    workers: set[int] = field(default_factory=set)  # the killed attempt's worker processes, and what outlived it
+    orphans: set[int] = field(default_factory=set)
+    listed: subprocess.CompletedProcess | None = None  # the `runs` after the kill, and the runs' state after it
+    notes_after_listing: dict[str, tuple[str, str]] = field(default_factory=dict)  # run id -> (status, description)
     rerun: subprocess.CompletedProcess | None = None
     error: BaseException | None = None
 
-    def args(self) -> list[object]:
-        return ["train", self.cohort, "--target", TARGET, "--config", FAST_CONFIG, "--permutations", 0,
+    def args(self, config: Path = FAST_CONFIG) -> list[object]:
+        return ["train", self.cohort, "--target", TARGET, "--config", config, "--permutations", 0,
                 "--experiment", EXPERIMENT]
+
+    def killed_args(self) -> list[object]:
+        """The killed attempt runs two worker processes (the suite's config runs none), to see them die with it."""
+        config = self.folder / "two_workers.yaml"
+        config.write_text(FAST_CONFIG.read_text().replace("n_jobs: 1", "n_jobs: 2"))
+        return self.args(config)
 
 
 def registry_state(client) -> tuple[set[int], dict[str, str]]:
@@ -108,21 +119,36 @@ def registry_state(client) -> tuple[set[int], dict[str, str]]:
     return versions, {r.info.run_id: r.info.status for r in runs}
 
 
+def notes(client, run_id: str) -> tuple[str, str]:
+    """(status, description) of a run."""
+    run = client.get_run(run_id)
+    return run.info.status, run.data.tags.get("mlflow.note.content", "")
+
+
 def _train_in_background(t: Training, client) -> None:
     try:
         t.versions_before, t.runs_before = registry_state(client)
-        t.proc = start(*t.args(), log=t.folder / "killed")
+        t.proc = start(*t.killed_args(), log=t.folder / "killed")
         err = t.folder / "killed.err"
-        # the fit starts a few seconds in (imports, validation); its progress line says when, if it is shown
-        deadline = time.monotonic() + 20
-        while t.proc.poll() is None and FIT_MARKER not in err.read_text() and time.monotonic() < deadline:
+        # the fit starts some seconds in (imports, validation: a minute on a loaded machine), and its progress
+        # line says when; then its two workers start. The limit catches a hang, not a slow start.
+        deadline = time.monotonic() + 600
+        while t.proc.poll() is None and time.monotonic() < deadline and (
+                FIT_MARKER not in err.read_text() or len(descendants(t.proc.pid)) < 2):
             if t.stop.wait(0.1):
                 return
         time.sleep(1.5)  # well inside the nested cross-validation (tens of seconds)
-        kill(t.proc)
+        t.workers = descendants(t.proc.pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(t.proc.pid, signal.SIGKILL)  # the one process, as `kill -9 PID` or the OOM killer: not its group
+        t.proc.wait(timeout=60)
+        t.orphans = survivors(t.workers, within=30)
+        kill(t.proc)  # then its group, so that nothing outlives the suite even if the workers did
         t.killed = t.proc.returncode == -signal.SIGKILL  # not if it had finished (or failed) by then
         t.killed_stderr = err.read_text()
         t.versions_after_kill, t.runs_after_kill = registry_state(client)
+        t.listed = cli("runs", "--experiment", EXPERIMENT, timeout=600)  # the next command to open the store
+        t.notes_after_listing = {r: notes(client, r) for r in t.runs_after_kill if r not in t.runs_before}
         if t.stop.is_set():
             return
         t.proc = start(*t.args(), log=t.folder / "rerun")

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,3 +137,31 @@ def first_patient(cohort: Path) -> str:
     with cohort.open(newline="") as handle:
         ids = [row["patient_id"] for row in csv.DictReader(handle)]
     return next(p for p in ids if ids.count(p) == 1)
+
+
+# -- processes a command leaves behind -------------------------------------------------------------
+
+def descendants(pid: int) -> set[int]:
+    """Every process below *pid* (Linux), from /proc's children lists (one per thread)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found |= {int(c) for c in (task / "children").read_text().split()}
+    return found | {grand for child in found for grand in descendants(child)}
+
+
+def running(pid: int) -> bool:
+    """Running, not a zombie waiting for init to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def survivors(pids: set[int], within: float = 30) -> set[int]:
+    """Those of *pids* still running after waiting up to *within* seconds for them to end."""
+    deadline = time.monotonic() + within
+    while any(map(running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return {pid for pid in pids if running(pid)}

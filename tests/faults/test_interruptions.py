@@ -2,7 +2,8 @@
 
 A killed ``score`` leaves nothing at --out or its rejected-rows path (hidden ``.NAME.*.partial`` files may
 stay: they do not look finished), and the rerun's files are byte-identical to an uninterrupted run's.
-A killed ``train`` registers no model version; its rerun succeeds. Two ``score`` runs to one --out
+A killed ``train`` registers no model version, leaves no worker process running, and its run is marked KILLED
+(with why) by the next command to open the store; its rerun succeeds. Two ``score`` runs to one --out
 end with the output of one run, never an interleaving.
 """
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -100,6 +103,29 @@ def test_kill_9_mid_train_registers_nothing_and_rerun_succeeds(training, model):
         f"name = '{MODEL_NAME}'")}
     assert model.version not in training.versions_before
     assert versions == training.versions_before | {model.version}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the parent-death signal is Linux's")
+def test_kill_9_mid_train_leaves_no_worker_and_the_next_command_closes_its_run(training, model):
+    # `model` waits for the background training: its killed attempt, the `runs` after it, then the rerun
+    if training.killed is False:
+        pytest.skip("the first training finished before it could be killed")
+    assert training.killed, training.killed_stderr
+    # its two loky workers (and loky's resource tracker) were running when `kill -9 PID` hit the train process
+    assert len(training.workers) >= 2, f"no worker processes under the killed train: {training.workers}"
+    assert not training.orphans, f"worker processes outlived the killed train by 30 s: {sorted(training.orphans)}"
+    # the next command to open the store (`runs`) marked the killed run KILLED, saying why
+    listed = training.listed
+    assert listed is not None and listed.returncode == 0, describe(listed)
+    parents = {r: n for r, n in training.notes_after_listing.items() if r[:8] in listed.stdout}
+    assert len(parents) == 1, (training.notes_after_listing, listed.stdout)
+    (run_id, (status, note)), = parents.items()
+    assert status == "KILLED", (run_id, status, note)
+    assert re.fullmatch(r"\*\*Training killed\*\*: the training process \(pid \d+ on \S+\) ended without closing "
+                        r"the run: killed or crashed\.", note), note
+    # ... and shows it in its status column
+    header, row = listed.stdout.splitlines()[0], next(ln for ln in listed.stdout.splitlines() if ln.startswith(run_id[:8]))
+    assert header.split()[:4] == ["run", "age", "kind", "status"] and row.split()[3] == "KILLED", listed.stdout
 
 
 def test_two_scores_to_one_output(big, model, reference, tmp_path):

@@ -101,3 +101,17 @@ def test_a_store_that_cannot_be_written_mid_training_is_exit_2_and_the_run_faile
         raise OSError(errno.ENOSPC, "No space left on device")
     assert raised.value.exit_code == 2
     assert mlflow.get_run(run_id).info.status == "FAILED"
+
+
+def test_only_mlflows_download_metadata_at_the_root_is_left_out(tmp_path):
+    (tmp_path / "python_model.pkl").write_bytes(b"model")
+    (tmp_path / "code").mkdir()
+    nested = tmp_path / "code" / "registered_model_meta"  # logged with the model: hashed like any file
+    nested.write_text("logged")
+    files = file_digests(tmp_path)
+    assert sorted(files) == ["code/registered_model_meta", "python_model.pkl"]
+    (tmp_path / "registered_model_meta").write_text("name: m\nversion: 1\n")  # what MLflow writes on download
+    verify(tmp_path, "m", folder_digest(files), json.dumps(files))
+    nested.write_text("tampered")
+    with pytest.raises(TrackingError, match=r"changed: code/registered_model_meta"):
+        verify(tmp_path, "m", folder_digest(files), json.dumps(files))

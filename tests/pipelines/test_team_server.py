@@ -5,77 +5,26 @@ database password appears nowhere: not in run params or tags, the server's outpu
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from ketamine_response.pipelines.tracking import redact
 from tests.pipelines.conftest import TARGET
+from tests.postgres_fixture import Postgres, free_port, postgres_cluster  # noqa: F401 (the fixture 'postgres')
 
 FAST = Path(__file__).parent / "fast_train.yaml"
-SECRET = "s3cret-Pw-91"
 NAME = f"ketamine-response.{TARGET}"  # the default experiment's model
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cli(env: dict, *args: str, cwd: Path | None = None) -> subprocess.Popen:
+def _cli(env: dict, *args: object, cwd: Path | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "ketamine_response.pipelines.cli", *map(str, args)], env=env, cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _bin(tool: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))
-    return found[-1] if found else shutil.which(tool)
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    """A throwaway PostgreSQL cluster on 127.0.0.1 with password authentication; yields its URI."""
-    if _bin("initdb") is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is missing (make test installs it)")
-        pytest.skip("PostgreSQL is not installed (make test installs it)")
-    user = pwd.getpwnam("postgres" if _has_user("postgres") else "nobody")
-    root = Path(tempfile.mkdtemp(prefix="ketamine-pg-"))
-    (root / "pw").write_text(SECRET + "\n")
-    os.chown(root, user.pw_uid, user.pw_gid)
-    os.chown(root / "pw", user.pw_uid, user.pw_gid)
-    as_user = ["runuser", "-u", user.pw_name, "--"] if os.geteuid() == 0 else []  # PostgreSQL refuses root
-    port = _free_port()
-    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True, timeout=120)  # noqa: E731
-    run(_bin("initdb"), "-D", str(root / "data"), "-U", "ketamine", f"--pwfile={root / 'pw'}", "--auth=scram-sha-256")
-    run(_bin("pg_ctl"), "-D", str(root / "data"), "-l", str(root / "log"), "-w", "-o",
-        f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
-    try:
-        env = {**os.environ, "PGPASSWORD": SECRET}
-        subprocess.run([_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "ketamine", "mlflow"], env=env,
-                       check=True, capture_output=True, timeout=60)
-        yield f"postgresql://ketamine:{SECRET}@127.0.0.1:{port}/mlflow"
-    finally:
-        subprocess.run([*as_user, _bin("pg_ctl"), "-D", str(root / "data"), "-m", "fast", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _has_user(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
 
 
 def _two_trains(env: dict, tmp: Path) -> list[str]:
@@ -120,19 +69,22 @@ def test_two_trains_at_once_on_a_fresh_sqlite_store(tmp_path):
     assert runs.returncode == 0 and out.count(TARGET) == 2
 
 
-def test_team_server_on_postgresql_with_two_members(postgres, tmp_path):
-    port = _free_port()
+def test_team_server_on_postgresql_with_two_members(postgres: Postgres, tmp_path):
+    """The password (with / # @ %, from a --database-file) is in no process's command line while the
+    server runs, nor in the server's output and log, nor in any run's params or tags; SIGTERM: 143."""
+    port = free_port()
     log = tmp_path / "server.log"
+    secret_file = tmp_path / "database"
+    secret_file.write_text(postgres.odd_uri + "\n")
+    secret_file.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_BACKEND_STORE_URI"}
     with open(log, "w") as sink:  # a file, not a pipe: the server logs every request and would fill a pipe
         server = subprocess.Popen([sys.executable, "-m", "ketamine_response.pipelines.cli", "server", "--artifacts",
-                                   str(tmp_path / "artifacts"), "--port", str(port), "--workers", "2"],
-                                  env={**os.environ, "MLFLOW_BACKEND_STORE_URI": postgres}, stdout=sink, stderr=sink)
+                                   str(tmp_path / "artifacts"), "--port", str(port), "--workers", "2",
+                                   "--database-file", str(secret_file)], env=env, stdout=sink, stderr=sink)
     try:
         _wait_up(port, server, log)
-        cmdline = Path(f"/proc/{server.pid}/cmdline").read_bytes().decode()
-        children = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-        assert SECRET not in cmdline and SECRET not in children
-        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_BACKEND_STORE_URI"}
+        assert not _in_command_lines(Postgres.secrets())
         env["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{port}"
         _two_trains(env, tmp_path)
         _check_registry(env, tmp_path)
@@ -140,12 +92,43 @@ def test_team_server_on_postgresql_with_two_members(postgres, tmp_path):
         listing, _ = runs.communicate(timeout=120)
         assert runs.returncode == 0 and listing.count(TARGET) == 2
         dump = subprocess.run([sys.executable, "-c", _DUMP], env=env, capture_output=True, text=True, timeout=120)
-        assert dump.returncode == 0 and "ketamine" in dump.stdout and SECRET not in dump.stdout
+        assert dump.returncode == 0 and "ketamine" in dump.stdout
+        assert not [s for s in Postgres.secrets() if s in dump.stdout]
     finally:
         server.terminate()
         server.wait(timeout=60)
     text = log.read_text()
-    assert "postgresql://ketamine:***@" in text and SECRET not in text
+    assert server.returncode == 143 and "stopped by signal SIGTERM" in text and "Traceback" not in text
+    assert f"postgresql://odd:***@127.0.0.1:{postgres.port}/mlflow" in text
+    assert not [s for s in Postgres.secrets() if s in text]
+
+
+def _in_command_lines(secrets: tuple[str, ...]) -> list[str]:
+    """The /proc/PID/cmdline of every process on the machine that holds one of *secrets*."""
+    found = []
+    for path in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = path.read_bytes().decode(errors="replace").replace("\0", " ")
+        except OSError:  # the process ended while we looked
+            continue
+        if any(s in line for s in secrets):
+            found.append(f"{path}: {line}")
+    return found
+
+
+@pytest.mark.parametrize(("uri", "shown"), [
+    ("postgresql://odd:Sl/ash#Hash@db:5432/m", "postgresql://odd:***@db:5432/m"),
+    ("postgresql://odd:Sl%2Fash%23Hash%40At%25Pct@db/m", "postgresql://odd:***@db/m"),
+    ("postgresql://odd@db/m?sslmode=require&password=Sl%2Fash", "postgresql://odd@db/m?password=***&sslmode=require"),
+    ("postgresql://odd:Pct@At@db/m", "postgresql://***"),  # an unencoded @: the rest would pass as the host
+    ("postgresql://odd:Pct@db:port/m", "postgresql://***"),  # unparseable
+    ("host=db password=Pct", "***"),  # a libpq keyword string, not a URI
+    ("sqlite:////tmp/a b/mlruns/mlflow.db", "sqlite:////tmp/a b/mlruns/mlflow.db"),  # nothing to hide: as given
+    ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+])
+def test_redact_masks_every_password_form(uri, shown):
+    assert redact(uri) == shown
+    assert not any(piece in redact(uri) for piece in ("Sl/ash", "Sl%2F", "Hash", "Pct"))
 
 
 _DUMP = ("import mlflow; r = mlflow.search_runs(search_all_experiments=True); "

@@ -1,5 +1,6 @@
 """BIDS ingest: the shipped OpenNeuro ds005917 tables, and a hand-made dataset with other session names."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 
 from ketamine_response.features.cohort.validation import validate_table
 from ketamine_response.features.errors import CohortFileError
-from ketamine_response.features.sources.bids import dataset_doi, ingest_bids, load_bids_mapping, shipped_mapping
+from ketamine_response.features.sources.bids import dataset_doi, ingest_bids, ingest_dataset, inputs, load_bids_mapping, mapping_for, shipped_mapping
 from ketamine_response.features.sources.registry import SOURCES
 
 DS = Path(__file__).parents[3] / "data" / "public" / "openneuro-ds005917"
@@ -130,3 +131,55 @@ def test_repeated_participant_rows_are_refused(tmp_path):
         "baseline_session: ses-pre\nsessions: {}\n")
     with pytest.raises(CohortFileError, match=r"participant_id 'sub-1' appears more than once \(lines 2, 4\)"):
         ingest_bids(tmp_path, load_bids_mapping(tmp_path / "map.yaml"))
+
+
+def _copy(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(DS, tmp_path / "ds"))
+
+
+def test_invalid_description_is_reported_as_invalid_json_not_as_unknown(tmp_path):
+    root = _copy(tmp_path)
+    (root / "dataset_description.json").write_text('{"Name": "x",\n "DatasetDOI": doi}\n')
+    with pytest.raises(CohortFileError, match=r"dataset_description.json: the dataset description is not valid JSON "
+                                              r"\(Expecting value at line 2, column 16\)"):
+        dataset_doi(root)
+    with pytest.raises(CohortFileError, match="not valid JSON"):
+        mapping_for(root, None, KNOWN)
+
+
+def test_description_without_a_doi_or_absent_is_an_unknown_dataset_saying_which(tmp_path):
+    root = _copy(tmp_path)
+    (root / "dataset_description.json").write_text('{"Name": "x", "DatasetDOI": 5}')
+    assert dataset_doi(root) is None
+    with pytest.raises(CohortFileError, match="names no dataset this tool ships a mapping for"):
+        mapping_for(root, None, KNOWN)
+    (root / "dataset_description.json").unlink()
+    with pytest.raises(CohortFileError, match=r"unknown BIDS dataset \(it has no dataset_description.json\)"):
+        mapping_for(root, None, KNOWN)
+
+
+def test_a_local_mapping_needs_no_description_and_a_looping_one_is_not_skipped(tmp_path):
+    root = _copy(tmp_path)
+    (root / "dataset_description.json").write_text("[")  # not read: the dataset has its own mapping
+    (root / "bids_mapping.yaml").write_text(SHIPPED_TEXT.replace("site: ", "site: local-"))
+    assert mapping_for(root, None, KNOWN).site.startswith("local-")
+    (root / "bids_mapping.yaml").unlink()
+    (root / "bids_mapping.yaml").symlink_to("bids_mapping.yaml")
+    with pytest.raises(CohortFileError, match=r"bids_mapping.yaml: the BIDS mapping file is a symbolic link .* loop"):
+        mapping_for(root, None, KNOWN)  # not the shipped mapping in its place, silently
+
+
+def test_inputs_are_the_tables_read_and_a_looping_table_is_refused(tmp_path):
+    root = _copy(tmp_path)
+    assert inputs(root) == [root / "participants.tsv", root / "phenotype" / "phenotype.tsv",
+                            root / "dataset_description.json"]
+    assert inputs(tmp_path / "absent") == []  # ingest_dataset says why
+    (root / "phenotype" / "more.tsv").symlink_to("more.tsv")
+    with pytest.raises(CohortFileError, match=r"phenotype/more.tsv: the phenotype table .* symlink loop"):
+        inputs(root)
+
+
+def test_a_looping_dataset_folder_is_named_as_one(tmp_path):
+    (tmp_path / "ds").symlink_to("ds")
+    with pytest.raises(CohortFileError, match=r"ds: the BIDS dataset folder is a symbolic link .* symlink loop"):
+        ingest_dataset(tmp_path / "ds", None, KNOWN, {})

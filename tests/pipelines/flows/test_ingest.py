@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.pipelines.test_cli import run
 
@@ -37,3 +38,27 @@ def test_malformed_mapping_exits_2_naming_it(tmp_path):
     mapping.write_text("site: [unclosed\n")
     result = run("ingest", "bids", DS, "--out", tmp_path / "c.csv", "--mapping", mapping)
     assert result.returncode == 2 and str(mapping) in result.stderr and "not valid YAML" in result.stderr
+
+
+def test_invalid_description_is_reported_at_its_line_not_as_an_unknown_dataset(tmp_path):
+    copy = Path(shutil.copytree(DS, tmp_path / "ds"))
+    description = copy / "dataset_description.json"
+    description.write_text('{\n  "Name": "NIMH Ketamine",\n  "DatasetDOI": "doi:10.18112/openneuro.ds005917",\n}\n')
+    result = run("ingest", "bids", copy, "--out", tmp_path / "c.csv")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"{description}: the dataset description is not valid JSON" in result.stderr
+    assert "line 4, column 1" in result.stderr and "unknown" not in result.stderr
+    assert not (tmp_path / "c.csv").exists()
+
+
+@pytest.mark.parametrize("looping", ["--out", "--mapping"])
+def test_a_looping_out_or_mapping_is_refused_before_anything_is_read(tmp_path, looping):
+    from ketamine_response.features.errors import CohortFileError
+    from ketamine_response.pipelines.flows.ingest import run_ingest
+
+    loop = tmp_path / ("loop.csv" if looping == "--out" else "loop.yaml")
+    loop.symlink_to(loop.name)
+    out, mapping = (loop, None) if looping == "--out" else (tmp_path / "c.csv", loop)
+    with pytest.raises(CohortFileError, match=f"{loop}: the .* symlink loop"):
+        run_ingest("bids", DS, out, mapping)
+    assert not (tmp_path / "c.csv").exists()
