@@ -23,6 +23,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.limits import HANG_S
+
 SECRET = "s3cret-Pw-91"  # the superuser's
 ODD_SECRET = "Sl/ash#Hash@At%Pct-77"  # the role the server connects as
 
@@ -90,7 +92,7 @@ def postgres_cluster() -> Iterator[Postgres]:
     os.chown(root / "pw", user.pw_uid, user.pw_gid)
     as_user = ["runuser", "-u", user.pw_name, "--"] if os.geteuid() == 0 else []  # PostgreSQL refuses root
     port = free_port()
-    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True, timeout=600)  # noqa: E731
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True, timeout=HANG_S)  # noqa: E731
     run(_tool("initdb"), "-D", str(root / "data"), "-U", "ketamine", f"--pwfile={root / 'pw'}", "--auth=scram-sha-256")
     run(_tool("pg_ctl"), "-D", str(root / "data"), "-l", str(root / "log"), "-w", "-o",
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
@@ -98,7 +100,7 @@ def postgres_cluster() -> Iterator[Postgres]:
         env = {**os.environ, "PGPASSWORD": SECRET}
         psql = [_tool("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "ketamine", "-d", "postgres", "-v", "ON_ERROR_STOP=1"]
         subprocess.run([*psql, "-c", f"CREATE ROLE odd LOGIN PASSWORD '{ODD_SECRET}'",
-                        "-c", "CREATE DATABASE mlflow OWNER odd"], env=env, check=True, capture_output=True, timeout=600)
+                        "-c", "CREATE DATABASE mlflow OWNER odd"], env=env, check=True, capture_output=True, timeout=HANG_S)
         yield Postgres(port)
     finally:
         subprocess.run([*as_user, _tool("pg_ctl"), "-D", str(root / "data"), "-m", "fast", "stop"], capture_output=True)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.limits import HANG_S
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "ketamine_response"
 FOLDERS = ("features", "models", "pipelines")  # ketamine_response/ links these
@@ -88,7 +90,7 @@ def _lint_imports(cwd: Path, pythonpath: Path) -> subprocess.CompletedProcess[st
     # wide output: import-linter wraps long lines at the terminal width, which would split the names asserted on
     return subprocess.run([str(LINT_IMPORTS), "--config", str(ROOT / "pyproject.toml"), "--no-cache"], cwd=cwd,
                           env={**os.environ, "PYTHONPATH": str(pythonpath), "COLUMNS": "400"}, capture_output=True, text=True,
-                          timeout=120, check=False)
+                          timeout=HANG_S, check=False)
 
 
 def test_the_contracts_hold_on_the_real_tree():

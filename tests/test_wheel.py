@@ -19,6 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.limits import HANG_S
+
 REPO = Path(__file__).resolve().parents[1]
 SMALL = """seed: 3
 cv: {design: kfold, outer_folds: 3, outer_repeats: 1, inner_folds: 2}
@@ -37,12 +39,12 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     shutil.copytree(REPO, build, ignore=shutil.ignore_patterns(".venv", ".git", "mlruns", "demo-out", "build",
                                                                 "*.egg-info", "__pycache__", ".*cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(root / "dist"), str(build)], check=True, capture_output=True, text=True, timeout=300)
+                    str(root / "dist"), str(build)], check=True, capture_output=True, text=True, timeout=HANG_S)
     wheel = next((root / "dist").glob("ketamine_response-*.whl"))
     venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=HANG_S)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
-                    "--no-deps", str(wheel)], check=True, capture_output=True, text=True, timeout=300)
+                    "--no-deps", str(wheel)], check=True, capture_output=True, text=True, timeout=HANG_S)
     site = next((venv / "lib").glob("python3*/site-packages"))
     (site / "test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -52,7 +54,7 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 def _run(venv: Path, env: dict[str, str], cwd: Path, *args: object) -> subprocess.CompletedProcess:
     return subprocess.run([str(venv / "bin" / "ketamine-response"), *map(str, args)], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=600)
+                          text=True, env=env, cwd=cwd, timeout=HANG_S)
 
 
 def test_installed_package_is_not_the_checkout(installed, tmp_path):

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.limits import HANG_S
+
 ROOT = Path(__file__).resolve().parents[1]
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 COPIED = ("features", "models", "pipelines", "ketamine_response", "tests", "data", "README.md", "pyproject.toml")
-TIMEOUT = 540  # seconds per command in the copy; each one takes well under a minute
+TIMEOUT = HANG_S  # catches a hang, not a busy machine (tests/limits.py)
 
 
 class Project:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.probes import EXPERIMENT, FAST_CONFIG, FIT_MARKER, MODEL_NAME, TARGET, cli, descendants, describe, kill, start, survivors
+from tests.limits import HANG_S
 
 FAULTS = Path(__file__).resolve().parent
 
@@ -141,13 +142,13 @@ def _train_in_background(t: Training, client) -> None:
         t.workers = descendants(t.proc.pid)
         with contextlib.suppress(ProcessLookupError):
             os.kill(t.proc.pid, signal.SIGKILL)  # the one process, as `kill -9 PID` or the OOM killer: not its group
-        t.proc.wait(timeout=60)
+        t.proc.wait(timeout=HANG_S)
         t.orphans = survivors(t.workers, within=30)
         kill(t.proc)  # then its group, so that nothing outlives the suite even if the workers did
         t.killed = t.proc.returncode == -signal.SIGKILL  # not if it had finished (or failed) by then
         t.killed_stderr = err.read_text()
         t.versions_after_kill, t.runs_after_kill = registry_state(client)
-        t.listed = cli("runs", "--experiment", EXPERIMENT, timeout=600)  # the next command to open the store
+        t.listed = cli("runs", "--experiment", EXPERIMENT, timeout=HANG_S)  # the next command to open the store
         t.notes_after_listing = {r: notes(client, r) for r in t.runs_after_kill if r not in t.runs_before}
         if t.stop.is_set():
             return
@@ -177,13 +178,13 @@ def training(store, cohort, tmp_path_factory):
     t.stop.set()
     if t.proc is not None and t.proc.poll() is None:
         kill(t.proc)
-    worker.join(timeout=60)
+    worker.join(timeout=HANG_S)
 
 
 @pytest.fixture(scope="package")
 def model(training) -> Model:
     """The registered model of the rerun (it waits for the background training)."""
-    assert training.done.wait(timeout=900), "the background training did not finish in 15 minutes"
+    assert training.done.wait(timeout=HANG_S), f"the background training did not finish in {HANG_S} s"
     if training.error is not None:
         raise training.error
     rerun = training.rerun

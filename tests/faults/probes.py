@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.limits import HANG_S
+
 REPO = Path(__file__).resolve().parents[2]
 FAST_CONFIG = REPO / "tests" / "pipelines" / "fast_train.yaml"
 DATASET = REPO / "data" / "public" / "openneuro-ds005917"
@@ -35,7 +37,7 @@ def cli_env() -> dict[str, str]:
     return {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
 
 
-def cli(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(*args: object, timeout: float = HANG_S) -> subprocess.CompletedProcess[str]:
     """Run ``python -m ketamine_response.pipelines.cli ARGS`` from the repository root and capture its output."""
     return subprocess.run(command(*args), cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=timeout)
 
@@ -50,7 +52,7 @@ def kill(proc: subprocess.Popen) -> None:
     """SIGKILL the process group this suite started (by its id) and reap it."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.wait(timeout=HANG_S)
 
 
 def describe(result: subprocess.CompletedProcess) -> str:
@@ -104,7 +106,7 @@ class Probe:
             assert_nothing_left(self.folder, self.before, *self.outputs, only=self.only)
 
 
-PROBE_TIMEOUT = 60
+PROBE_TIMEOUT = HANG_S  # catches a hang, not a busy machine (tests/limits.py)
 
 
 def run_probes(probes: dict[str, Probe]) -> dict[str, Probe]:

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from tests.faults.probes import DATASET, Probe, cli, snapshot
+from tests.limits import HANG_S
 
-TIMEOUT = 600  # catches a hang, not a slow machine
+TIMEOUT = HANG_S  # catches a hang, not a busy machine (tests/limits.py)
 DESCRIPTION = "dataset_description.json"
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.probes import MODEL_NAME, cli, describe, kill, start
+from tests.limits import HANG_S
 
 ROWS, CHUNK = 12_000, 500
 
@@ -55,7 +56,7 @@ def big(cohort, tmp_path_factory) -> Path:
 def reference(big, model, tmp_path_factory) -> Path:
     """An uninterrupted run's scores (its rejected rows beside them)."""
     out = tmp_path_factory.mktemp("reference") / "scores.csv"
-    done = cli(*score_args(big, out, model), timeout=300)
+    done = cli(*score_args(big, out, model), timeout=HANG_S)
     assert done.returncode == 0, describe(done)
     return out
 
@@ -84,7 +85,7 @@ def test_kill_9_mid_score_leaves_nothing_finished_and_rerun_is_identical(big, mo
     assert partials(out.parent, out), "killed mid-write, yet no partial file: was it killed while writing?"
     assert_only_hidden_partials(out.parent)
 
-    rerun = cli(*score_args(big, out, model), timeout=300)
+    rerun = cli(*score_args(big, out, model), timeout=HANG_S)
     assert rerun.returncode == 0, describe(rerun)
     same_bytes(out, reference)
 
@@ -133,7 +134,7 @@ def test_two_scores_to_one_output(big, model, reference, tmp_path):
     out = tmp_path / "out" / "scores.csv"
     procs = [start(*score_args(big, out, model), log=tmp_path / f"run{i}") for i in (1, 2)]
     try:
-        codes = [proc.wait(timeout=300) for proc in procs]
+        codes = [proc.wait(timeout=HANG_S) for proc in procs]
     finally:
         for proc in procs:
             if proc.poll() is None:

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from tests.faults.probes import FAST_CONFIG, MODEL_NAME, TARGET, assert_refused, cli, describe
+from tests.limits import HANG_S
 
-TIMEOUT = 600  # catches a hang, not a slow machine
+TIMEOUT = HANG_S  # catches a hang, not a busy machine (tests/limits.py)
 
 
 @pytest.mark.parametrize("command", ["train", "runs"])

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.faults.probes import DATASET, EXPERIMENT, FAST_CONFIG, TARGET, Probe, cli, describe, snapshot
+from tests.limits import HANG_S
 
 LIMIT = "at most 20,000 are read"
-TIMEOUT = 600  # catches a hang, not a busy machine
+TIMEOUT = HANG_S  # catches a hang, not a busy machine (tests/limits.py)
 
 
 def run_probes(probes: dict[str, Probe]) -> dict[str, Probe]:

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.faults.probes import REPO, assert_refused, cli, cli_env, command
+from tests.limits import HANG_S
 from tests.postgres_fixture import Postgres, free_port, postgres_cluster  # noqa: F401 (the fixture 'postgres')
 
-TIMEOUT = 600  # catches a hang, not slowness
+TIMEOUT = HANG_S  # catches a hang, not a busy machine (tests/limits.py)
 BANNER = "team tracking server on"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.probes import DATASET, EXPERIMENT, FAST_CONFIG, TARGET, Probe, cli, first_patient, random_bytes, run_probes
+from tests.limits import HANG_S
 
 # nine levels of nine aliases: 9**9 (387 million) strings once expanded, 1 kB on disk
 BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
@@ -118,6 +119,6 @@ def test_not_a_model(plain, case):
 
 @pytest.mark.parametrize("port", ["-1", "0", "70000", "abc"])
 def test_ui_port_out_of_range(store, port):
-    result = cli("ui", "--port", port, timeout=30)
+    result = cli("ui", "--port", port, timeout=HANG_S)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "--port" in result.stderr and port in result.stderr, result.stderr

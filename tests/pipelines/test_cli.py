@@ -9,12 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.limits import HANG_S
+
 CLI = [sys.executable, "-m", "ketamine_response.pipelines.cli"]
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=120)
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=HANG_S)
 
 
 def test_help_does_not_import_heavy_libraries():
@@ -180,7 +182,7 @@ def _train_env(tmp_path: Path) -> dict:
 
 
 def run_in(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=env, timeout=HANG_S)
 
 
 def test_train_runs_and_compare(tmp_path):
@@ -271,7 +273,7 @@ def test_output_cut_short_by_the_reader_is_not_an_error():
     # `true` exits without reading, so the CLI's write always meets a closed pipe
     for reader in ("head -1", "head -3", "true"):
         shell = f"set -o pipefail; {' '.join(CLI)} synth --describe | {reader}"
-        result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=ENV, timeout=120)
+        result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=ENV, timeout=HANG_S)
         assert result.returncode == 0, (reader, result.stderr)
         assert "internal error" not in result.stderr and "Traceback" not in result.stderr
 
@@ -288,7 +290,7 @@ def test_commands_without_a_store_say_where_to_look_and_create_nothing(tmp_path)
     run("synth", "--n", 20, "--out", cohort)
     for args in (["runs"], ["score", str(cohort), "--out", str(tmp_path / "s.csv")], ["report", "0" * 32, "--out",
                  str(tmp_path / "r")], ["promote", "m", "1"]):
-        result = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+        result = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, timeout=HANG_S, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr)
         assert "Train a model first" in result.stderr and "MLFLOW_TRACKING_URI" in result.stderr
     assert not (tmp_path / "mlruns").exists()

@@ -17,6 +17,7 @@ from ketamine_response.features.errors import TrackingError
 from ketamine_response.features.synthetic.cohort import input_example
 from ketamine_response.pipelines import registry, tracking
 from ketamine_response.pipelines.integrity import file_digests, folder_digest, verify
+from tests.limits import HANG_S
 from tests.pipelines.conftest import TARGET
 
 
@@ -58,7 +59,7 @@ def test_score_exits_2_on_a_tampered_model(tampered, strong_run, tmp_path):
     path = tmp_path / "c.csv"
     cohort.head(20).to_csv(path, index=False)
     run = subprocess.run([sys.executable, "-m", "ketamine_response.pipelines.cli", "score", str(path), "--out", str(tmp_path / "s.csv"),
-                          "--model", uri], capture_output=True, text=True, env={**os.environ}, timeout=300)
+                          "--model", uri], capture_output=True, text=True, env={**os.environ}, timeout=HANG_S)
     assert run.returncode == 2, run.stderr
     assert "python_model.pkl" in run.stderr and uri in run.stderr and "Traceback" not in run.stderr
     assert not marker.exists() and not (tmp_path / "s.csv").exists()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ketamine_response.pipelines.tracking import redact
+from tests.limits import HANG_S
 from tests.pipelines.conftest import TARGET
 from tests.postgres_fixture import Postgres, free_port, postgres_cluster  # noqa: F401 (the fixture 'postgres')
 
@@ -39,7 +40,7 @@ def _two_trains(env: dict, tmp: Path) -> list[str]:
                           cwd=tmp / f"member{i}"))
     outputs = []
     for proc in procs:
-        out, err = proc.communicate(timeout=900)
+        out, err = proc.communicate(timeout=HANG_S)
         assert proc.returncode == 0, err
         assert "Traceback" not in err
         outputs.append(out)
@@ -50,12 +51,12 @@ def _check_registry(env: dict, tmp: Path) -> None:
     """Both versions are there; two promotes at once leave champion on one that exists."""
     promotes = [_cli(env, "promote", NAME, v, "--reason", "race test", cwd=tmp) for v in (1, 2)]
     for proc in promotes:
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=HANG_S)
         assert proc.returncode == 0, err
     script = ("from mlflow import MlflowClient; c = MlflowClient(); "
               f"v = sorted(int(m.version) for m in c.search_model_versions(\"name = '{NAME}'\")); "
               f"print(v, c.get_model_version_by_alias('{NAME}', 'champion').version)")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=HANG_S, check=True)
     versions, champion = out.stdout.strip().rsplit(" ", 1)
     assert versions == "[1, 2]" and champion in ("1", "2")
 
@@ -65,7 +66,7 @@ def test_two_trains_at_once_on_a_fresh_sqlite_store(tmp_path):
     _two_trains(env, tmp_path)
     _check_registry(env, tmp_path)
     runs = _cli(env, "runs", cwd=tmp_path)
-    out, _ = runs.communicate(timeout=120)
+    out, _ = runs.communicate(timeout=HANG_S)
     assert runs.returncode == 0 and out.count(TARGET) == 2
 
 
@@ -89,14 +90,14 @@ def test_team_server_on_postgresql_with_two_members(postgres: Postgres, tmp_path
         _two_trains(env, tmp_path)
         _check_registry(env, tmp_path)
         runs = _cli(env, "runs", "--csv", cwd=tmp_path)
-        listing, _ = runs.communicate(timeout=120)
+        listing, _ = runs.communicate(timeout=HANG_S)
         assert runs.returncode == 0 and listing.count(TARGET) == 2
-        dump = subprocess.run([sys.executable, "-c", _DUMP], env=env, capture_output=True, text=True, timeout=120)
+        dump = subprocess.run([sys.executable, "-c", _DUMP], env=env, capture_output=True, text=True, timeout=HANG_S)
         assert dump.returncode == 0 and "ketamine" in dump.stdout
         assert not [s for s in Postgres.secrets() if s in dump.stdout]
     finally:
         server.terminate()
-        server.wait(timeout=60)
+        server.wait(timeout=HANG_S)
     text = log.read_text()
     assert server.returncode == 143 and "stopped by signal SIGTERM" in text and "Traceback" not in text
     assert f"postgresql://odd:***@127.0.0.1:{postgres.port}/mlflow" in text

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.limits import HANG_S
 from tests.pipelines.conftest import TARGET
 from tests.pipelines.reporting.browser import CHROMIUM, FLAGS
 
@@ -76,7 +77,7 @@ def printed_url(strong_run, tmp_path_factory):
         yield url
     finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        server.wait(timeout=HANG_S)
 
 
 def _browser(profile: Path, *args: str) -> str:
@@ -85,7 +86,7 @@ def _browser(profile: Path, *args: str) -> str:
     assert CHROMIUM is not None
     flags = [f for f in FLAGS if not f.startswith("--virtual-time-budget")]
     done = subprocess.run([CHROMIUM, *flags, BUDGET, f"--user-data-dir={profile}", "--window-size=1400,900", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=HANG_S)
     return done.stdout
 
 

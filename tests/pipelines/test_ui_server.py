@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from ketamine_response.pipelines import registry
+from tests.limits import HANG_S
 from tests.pipelines.conftest import TARGET, make_cohort
 
 FAST = Path(__file__).parent / "fast_train.yaml"
@@ -43,7 +44,7 @@ def _api(port: int, path: str, body: dict | None = None) -> dict:
     url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/{path}"
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    return json.loads(urllib.request.urlopen(request, timeout=10).read())
+    return json.loads(urllib.request.urlopen(request, timeout=HANG_S).read())
 
 
 def _wait(check, seconds: float, what: str):
@@ -71,7 +72,7 @@ def ui(strong_run):
     _wait(up, 90, "the UI server")
     yield port, server
     server.send_signal(signal.SIGTERM)
-    server.wait(timeout=30)
+    server.wait(timeout=HANG_S)
 
 
 def _runs(port: int, experiment: str) -> list[dict]:
@@ -139,7 +140,7 @@ def test_running_then_failed_run_and_a_null_cohort_gets_no_alias(ui, tmp_path):
         assert train.poll() is None  # still fitting
         assert _tags(run)["progress"]  # from the moment the run exists
         train.send_signal(signal.SIGTERM)
-        _, err = train.communicate(timeout=60)
+        _, err = train.communicate(timeout=HANG_S)
     finally:  # a failed check must not leave the training running into the next test
         if train.poll() is None:
             train.kill()
@@ -152,7 +153,7 @@ def test_running_then_failed_run_and_a_null_cohort_gets_no_alias(ui, tmp_path):
 
     done = _cli("train", str(path), "--target", TARGET, "--config", str(FAST), "--experiment", "ui-live",
                 "--permutations", "19")
-    out, err = done.communicate(timeout=600)
+    out, err = done.communicate(timeout=HANG_S)
     assert done.returncode == 0, err
     assert "no alias" in out
     version = re.search(r"registered: \S+ version (\d+)", out).group(1)
@@ -167,11 +168,11 @@ def test_ui_stops_with_sigterm_and_refuses_a_busy_port(strong_run):
     server = _cli("ui", "--port", str(port), quiet=True)
     _wait(lambda: _port_open(port) or (server.poll() is not None and pytest.fail("the UI exited")), 90, "the UI")
     second = subprocess.run([sys.executable, "-m", "ketamine_response.pipelines.cli", "ui", "--port", str(port)], capture_output=True,
-                            text=True, timeout=60)
+                            text=True, timeout=HANG_S)
     assert second.returncode == 2 and f"port {port}" in second.stderr
     server.send_signal(signal.SIGTERM)
     start = time.time()
-    server.wait(timeout=30)
+    server.wait(timeout=HANG_S)
     _wait(lambda: not _port_open(port), 5, "the port to close")
     assert time.time() - start < 10
 

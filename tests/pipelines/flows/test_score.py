@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.limits import HANG_S
 from tests.pipelines.conftest import TARGET
 
 MODEL = f"models:/ketamine-response.tests.{TARGET}@champion"
@@ -99,20 +100,20 @@ def test_cli_counts_strict_and_default_model(messy, tmp_path):
     # no --model: the only registered model's champion, or (other modules' experiments registered theirs in this
     # session's store: model names are per experiment) exit 2 naming every model
     names = sorted(m.name for m in MlflowClient().search_registered_models())
-    default = subprocess.run([*cli, str(tmp_path / "d.csv")], capture_output=True, text=True, env=env, timeout=300)
+    default = subprocess.run([*cli, str(tmp_path / "d.csv")], capture_output=True, text=True, env=env, timeout=HANG_S)
     if len(names) == 1:
         assert default.returncode == 0 and "read 40, scored 34, rejected 6" in default.stdout, default.stderr
     else:
         assert default.returncode == 2 and all(n in default.stderr for n in names), default.stderr
     run = subprocess.run([*cli, str(tmp_path / "s.csv"), "--model", MODEL], capture_output=True, text=True, env=env,
-                         timeout=300)
+                         timeout=HANG_S)
     assert run.returncode == 0, run.stderr
     assert "read 40, scored 34, rejected 6" in run.stdout
     strict = subprocess.run([*cli, str(tmp_path / "t.csv"), "--strict", "--model", MODEL], capture_output=True,
-                            text=True, env=env, timeout=300)
+                            text=True, env=env, timeout=HANG_S)
     assert strict.returncode == 3
     missing = subprocess.run([*cli, str(tmp_path / "u.csv"), "--model", "models:/nope@champion"],
-                             capture_output=True, text=True, env=env, timeout=300)
+                             capture_output=True, text=True, env=env, timeout=HANG_S)
     assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
 
 
@@ -148,10 +149,10 @@ def test_mlflow_serving_answers_the_same(strong_run, model, store):
         body = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
                                          headers={"Content-Type": "application/json"})
-        answer = json.loads(urllib.request.urlopen(request, timeout=30).read())
+        answer = json.loads(urllib.request.urlopen(request, timeout=HANG_S).read())
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=HANG_S)
     served = np.asarray(answer["predictions"], dtype=float).ravel()
     np.testing.assert_allclose(served, np.asarray(model.predict(rows)), rtol=1e-9)
 

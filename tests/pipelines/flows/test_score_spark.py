@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from tests.limits import HANG_S
 from tests.pipelines.conftest import TARGET
 
 MODEL = f"models:/ketamine-response.tests.{TARGET}@champion"
@@ -113,11 +114,11 @@ def test_cli_engine_usage_errors_exit_2_without_spark(tmp_path):
     cli = [sys.executable, "-m", "ketamine_response.pipelines.cli", "score"]
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     missing = subprocess.run([*cli, str(tmp_path / "nope.parquet"), "--out", str(tmp_path / "s.csv"), "--engine", "spark"],
-                             capture_output=True, text=True, env=env, timeout=120)
+                             capture_output=True, text=True, env=env, timeout=HANG_S)
     assert missing.returncode == 2 and "nope.parquet: the file does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr and list(tmp_path.iterdir()) == []
     master = subprocess.run([*cli, str(tmp_path / "c.csv"), "--out", str(tmp_path / "s.csv"), "--spark-master", "local[1]"],
-                            capture_output=True, text=True, env=env, timeout=120)
+                            capture_output=True, text=True, env=env, timeout=HANG_S)
     assert master.returncode == 2 and "--spark-master applies to --engine spark only" in master.stderr
 
 
@@ -126,6 +127,6 @@ def test_help_does_not_import_spark():
             "for argv in (['--help'], ['score', '--help']):\n"
             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
             "print(sorted(m for m in ('pyspark', 'mlflow', 'ketamine_response.pipelines.flows.score_spark') if m in sys.modules))")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S)
     assert run.returncode == 0, run.stderr
     assert "--engine {local,spark}" in run.stdout and run.stdout.strip().endswith("[]")

@@ -18,6 +18,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from tests.limits import HANG_S
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -46,7 +48,7 @@ s.textContent=JSON.stringify(result).replace(/</g,'\\\\u003c');host.body.appendC
 def chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess:
     assert CHROMIUM is not None
     return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp / 'profile'}", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=HANG_S)
 
 
 def page_at(report: str, tmp: Path, width: int, measure: bool = True, height: int = HEIGHT) -> tuple[Path, int]:

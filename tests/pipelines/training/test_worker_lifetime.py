@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.probes import descendants, survivors
+from tests.limits import HANG_S
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 
@@ -41,10 +42,10 @@ def test_workers_die_when_their_parent_is_killed(tmp_path):
         workers = {pid for pid in below if b"popen_loky" in Path(f"/proc/{pid}/cmdline").read_bytes()}
         assert len(workers) == 2 and ran_on <= workers, (ran_on, workers, below)
         os.kill(driver.pid, signal.SIGKILL)  # the one process, not its group
-        driver.wait(timeout=60)
+        driver.wait(timeout=HANG_S)
         assert not survivors(below, within=30), f"processes outlived the killed parent: {below}"
     finally:
         with contextlib.suppress(ProcessLookupError):  # this test's own group: nothing left behind if it failed
             os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=60)
+        driver.wait(timeout=HANG_S)
         driver.stdout.close()
