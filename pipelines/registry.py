@@ -334,8 +334,10 @@ def _registered_version(client: Any, uri: str) -> tuple[str, Any]:
     if alias:
         return name, client.get_model_version_by_alias(name, alias)
     name, slash, version = ref.partition("/")
-    if not slash:
+    if not slash and ref.startswith("m-"):  # a logged model's id
         return ref, None
+    if not slash:
+        raise TrackingError(f"model {uri}: no version named. Use {MODEL_URI_FORMS}.")
     if version == "latest":  # the highest number: record the number actually scored, not the moving label
         versions = [int(v.version) for v in client.search_model_versions(f"name = '{name}'")]
         if not versions:

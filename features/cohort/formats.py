@@ -179,13 +179,19 @@ def format_of(path: Path) -> Format:
     )
 
 
+def refuse_special(path: Path) -> None:
+    """A CohortFileError when a device, pipe or socket is at *path* (``/dev/full``): an output written aside and
+    renamed onto it would replace the node, and written in place would go nowhere. A folder there is refused
+    when it is written."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise CohortFileError(f"{path}: the path is not a regular file (it is a device, pipe or socket); outputs are "
+                              "written as files. Give a file path in a writable folder.")
+
+
 def output_format_of(path: Path) -> Format:
     """The entry of :data:`FORMATS` an output at *path* is written in, else a CohortFileError naming *path*:
     a device, pipe or socket there (``/dev/full``) is not a file to write, and the extension picks the format."""
-    if path.exists() and not path.is_file() and not path.is_dir():  # a folder there is refused when written
-        raise CohortFileError(f"{path}: the path is not a regular file (it is a device, pipe or socket); outputs are written "
-                              "as files. Give a file path ending in "
-                              f"{' or '.join(f.suffixes[0] for f in FORMATS)} in a writable folder.")
+    refuse_special(path)
     suffix = path.suffix.lower()
     for entry in FORMATS:
         if suffix in entry.suffixes:

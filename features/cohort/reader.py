@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ketamine_response.features.cohort.formats import format_of, output_format_of
+from ketamine_response.features.cohort.formats import format_of, output_format_of, refuse_special
 from ketamine_response.features.cohort.text import read_text
 from ketamine_response.features.errors import CohortFileError
 
@@ -93,7 +93,15 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def partial_path(path: Path) -> Path:
     """A hidden name beside *path* for writing aside; unique per run, so concurrent runs never interleave
-    (the last to finish wins with a complete file)."""
+    (the last to finish wins with a complete file). Every output is written aside, so this is where one
+    that would replace a device, pipe or socket (``/dev/full``: renaming onto it replaces the node) stops.
+
+    Raises
+    ------
+    CohortFileError
+        If something other than a regular file or a folder is at *path*.
+    """
+    refuse_special(path)
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
 
 

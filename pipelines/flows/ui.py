@@ -17,6 +17,7 @@ the server and every worker it started: the port is free again when the command 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -31,6 +32,7 @@ from ketamine_response.features.errors import Terminated, TrackingError, UsageEr
 from ketamine_response.pipelines.tracking import redact
 
 STOP_WAIT_S = 5.0
+MAX_WORKERS = 64
 CONNECT_TIMEOUT_S = 10  # a database that does not answer in this long is reported as unreachable
 DATABASE_FILE_MAX = 64 * 1024
 PASSING = ("put it in a file only you can read (chmod 600 FILE) and pass --database-file FILE, or set "
@@ -46,7 +48,13 @@ def check_port(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         try:
             probe.bind((host, port))
+        except socket.gaierror as exc:  # the host, not the port: say so rather than blame another server
+            raise UsageError(f"--host {host} is not an address of this machine ({exc.strerror or exc}). Give an IP "
+                             "address or host name of this machine, such as 127.0.0.1 or 0.0.0.0.") from None
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise UsageError(f"--host {host} is not an address of this machine ({exc.strerror}). Give one of "
+                                 "its addresses, such as 127.0.0.1 or 0.0.0.0.") from None
             raise UsageError(f"port {port} on {host} is not available ({exc.strerror or exc}): another server "
                              "(perhaps another 'ketamine-response ui') uses it. Stop it, or pass --port.") from None
 
@@ -127,8 +135,7 @@ def check_database(uri: str) -> None:
     try:
         engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
     except ImportError as exc:  # SQLAlchemy imports the DBAPI module (psycopg) here
-        raise UsageError(f"the PostgreSQL driver for {redact(uri)} is not installed ({exc}): install the [server] "
-                         "extra, pip install 'ketamine-response[server]', and start the server again.") from None
+        raise UsageError(_missing_driver(uri, exc)) from None
     try:
         with engine.connect():
             pass
@@ -136,6 +143,20 @@ def check_database(uri: str) -> None:
         raise UsageError(_connect_failure(uri, exc)) from None
     finally:
         engine.dispose()
+
+
+def _missing_driver(uri: str, exc: ImportError) -> str:
+    """The [server] extra installs psycopg 3 (``postgresql+psycopg://``, which SQLAlchemy 2.1 also drives plain
+    ``postgresql://`` with); another driver named in the URI (psycopg2, asyncpg) is the user's to install."""
+    from sqlalchemy.engine import make_url
+
+    driver = make_url(uri).get_driver_name()
+    if driver == "psycopg":
+        fix = "install the [server] extra, pip install 'ketamine-response[server]'"
+    else:
+        fix = (f"install the '{driver}' driver, or use the driver the [server] extra installs (pip install "
+               "'ketamine-response[server]'): write the URI as postgresql+psycopg://...")
+    return f"the PostgreSQL driver for {redact(uri)} is not installed ({exc}): {fix}, and start the server again."
 
 
 def _connect_failure(uri: str, exc: Exception) -> str:
@@ -160,8 +181,11 @@ def _connect_failure(uri: str, exc: Exception) -> str:
 
 def team_server(database: str, artifacts: str, host: str, port: int, workers: int) -> tuple[list[str], dict[str, str]]:
     """Every check before the team server starts; returns its command line and environment for :func:`serve`."""
-    if workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {workers}")
+    if not 1 <= workers <= MAX_WORKERS:  # each worker is a Python process of a few hundred MB
+        raise UsageError(f"--workers must be a whole number from 1 to {MAX_WORKERS}, got {workers}")
+    if Path(artifacts).exists() and not Path(artifacts).is_dir():
+        raise UsageError(f"--artifacts {artifacts}: not a folder. The server keeps the runs' artifacts in a folder "
+                         "(created when missing): give a folder path.")
     check_port(host, port)
     check_database(database)
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": database, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

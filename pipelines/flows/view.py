@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ketamine_response.features.cohort.reader import write_aside
 from ketamine_response.features.errors import CohortFileError, UsageError
 from ketamine_response.pipelines.reporting.patient_view import render, sections
 
@@ -33,12 +34,6 @@ def run_view(scores_path: str | Path, out: str | Path, patients: tuple[str, ...]
     if len(scores) > MAX_CARDS:
         raise UsageError(f"{scores_path}: {len(scores)} courses; the view shows at most {MAX_CARDS}. Pick patients "
                          "with --patient ID (repeatable).")
-    partial = out.with_name(f".{out.name}.partial")
-    try:
-        partial.write_text(render(scores, scores_path.name), encoding="utf-8")
-        partial.replace(out)  # nothing that looks finished after a failure
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise CohortFileError(f"{out}: cannot be written ({exc.strerror or exc}); check the folder exists and is "
-                              "writable.") from None
+    page = render(scores, scores_path.name)
+    write_aside(out, lambda partial: partial.write_text(page, encoding="utf-8"))
     return len(scores)

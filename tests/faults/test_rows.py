@@ -6,13 +6,14 @@ message; an output path that is a device or has no known extension is named as s
 
 from __future__ import annotations
 
+import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.faults.probes import DATASET, EXPERIMENT, FAST_CONFIG, TARGET, Probe, cli, describe, snapshot
+from tests.faults.probes import DATASET, EXPERIMENT, FAST_CONFIG, TARGET, Probe, assert_refused, cli, describe, snapshot
 from tests.limits import HANG_S
 
 LIMIT = "at most 20,000 are read"
@@ -181,3 +182,18 @@ def test_too_many_columns_gets_the_limit_message_when_scoring(headers, model, tm
     done = cli("score", headers["too_wide"], "--out", tmp_path / "scores.csv", "--model", model.uri, timeout=TIMEOUT)
     assert done.returncode == 2 and LIMIT in done.stderr and "Traceback" not in done.stderr, describe(done)
     assert not (tmp_path / "scores.csv").exists()
+
+
+def test_validate_problems_onto_a_pipe_is_refused_and_the_pipe_kept(tmp_path):
+    """`validate --problems` on a device, pipe or socket: exit 2 naming it, the node left as it was (renamed onto,
+    it would be replaced: /dev/full was, as root)."""
+    import stat
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("patient_id,site,treatment,madrs_baseline\nP1,s1,ketamine_iv,300\n")
+    fifo = tmp_path / "problems.csv"
+    os.mkfifo(fifo)
+    result = cli("validate", bad, "--problems", fifo)
+    assert_refused(result, fifo)
+    assert "not a regular file" in result.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)

@@ -179,3 +179,28 @@ def test_a_bad_workers_count_is_refused():
     result = _server("--workers", 0, env=env)
     assert_refused(result, "--workers")
     _no_secret(result)
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (("--workers", "100000"), "from 1 to 64"),  # accepted before: it forked until the load average was 50
+    (("--artifacts", "README.md"), "not a folder"),  # an existing file: it started, and logging hung
+    (("--host", "999.1.1.1"), "not an address of this machine"),  # it blamed "another server" on the port
+], ids=["workers", "artifacts-file", "bad-host"])
+def test_server_arguments_that_cannot_work_are_refused_before_anything_starts(tmp_path, args, named):
+    env = {**cli_env(), "MLFLOW_BACKEND_STORE_URI": "postgresql://odd@127.0.0.1:1/mlflow"}
+    result = _server(*args, env=env)
+    assert_refused(result, named)
+    _no_secret(result)
+
+
+def test_another_driver_in_the_uri_is_named_with_the_fix_that_works(tmp_path):
+    """``postgresql+psycopg2://``: the [server] extra installs psycopg 3, so "install the extra" would not help."""
+    env = {**cli_env(), "MLFLOW_BACKEND_STORE_URI": "postgresql+psycopg2://odd@127.0.0.1:1/mlflow"}
+    result = _server(env=env)
+    assert_refused(result, "psycopg2", "postgresql+psycopg://")
+
+
+def test_ui_on_a_host_that_is_not_this_machine_says_so():
+    result = cli("ui", "--host", "999.1.1.1", "--port", free_port())
+    assert_refused(result, "--host 999.1.1.1", "not an address of this machine")
+    assert "another server" not in result.stderr

@@ -99,3 +99,25 @@ def test_spreadsheet_safe_defuses_formulas_and_keeps_numbers():
     assert pd.isna(safe["patient_id"].iloc[4])
     assert safe["value"].tolist() == ["-4", "1e3", "'-x", "ok", "'\tTAB"]
     assert safe["probability"].tolist() == [0.1, -0.2, 0.3, 0.4, 0.5] and safe["probability"].dtype.kind == "f"
+
+
+def test_no_output_replaces_a_device_pipe_or_socket(tmp_path):
+    """Outputs are written aside and renamed into place, and a rename onto a device node replaces it (as root,
+    `validate --problems /dev/full` once did): every writer refuses such a path and leaves it as it was."""
+    import stat
+
+    from ketamine_response.features.cohort.reader import OutputSink, write_aside, write_table
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    writers = {
+        "write_aside": lambda: write_aside(fifo, lambda partial: partial.write_text("x")),
+        "write_table": lambda: write_table(pd.DataFrame({"a": [1]}), fifo),
+        "OutputSink": lambda: OutputSink(fifo),
+    }
+    for name, write in writers.items():
+        with pytest.raises(CohortFileError, match="not a regular file") as refused:
+            write()
+        assert str(fifo) in str(refused.value), name
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode), f"{name} replaced the pipe"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.csv"]  # no partial file either

@@ -167,3 +167,16 @@ def test_latest_is_recorded_as_its_version_number(strong_run):
     newest = max(int(v.version) for v in MlflowClient().search_model_versions(f"name = '{name}'"))
     uri, resolved, version = resolve_model(f"models:/{name}/latest")
     assert (resolved, version, uri) == (name, str(newest), f"models:/{name}/{newest}")
+
+
+@pytest.mark.parametrize("form", ["", "/", "/x1"])
+def test_a_model_uri_without_a_version_number_names_the_forms(strong_run, form):
+    """``models:/NAME`` (no version) was read as a logged-model id and failed with MLflow's own words."""
+    from ketamine_response.features.errors import TrackingError
+    from ketamine_response.pipelines.registry import resolve_model
+    from ketamine_response.pipelines.tracking import registered_name
+
+    uri = f"models:/{registered_name('tests', TARGET)}{form}"
+    with pytest.raises(TrackingError, match="models:/NAME/VERSION") as refused:
+        resolve_model(uri)
+    assert uri in str(refused.value)
