@@ -210,7 +210,7 @@ def test_train_runs_and_compare(tmp_path):
     assert listing.returncode == 0 and "response_24h" in listing.stdout and "AUROC" in listing.stdout
     assert max(map(len, listing.stdout.splitlines())) <= 100 and ".000 " not in listing.stdout
     run_line = listing.stdout.splitlines()[1]  # kind, status, data origin with digest, version and why no alias
-    assert " train done " in run_line and "SYN strong " in run_line and "v1 no alias" in run_line
+    assert " train FINISHED " in run_line and "SYN strong " in run_line and "v1 no alias" in run_line
     assert "no alias:" in listing.stdout and "below the minimum sample size" in listing.stdout
     assert "auroc_ci_low" in run_in(env, "runs", "--csv").stdout.splitlines()[0]
     typo = run_in(env, "runs", "--experiment", "ketamine-typo")
