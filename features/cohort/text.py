@@ -144,7 +144,7 @@ def _ragged(source: Path | str, row: int, cells: int, header: list[str], delimit
     return CohortFileError(f"{source}: the file is not well-formed {what}: row {row} (1 is the first row after the "
                            f"header) has {cells} cell{'s' * (cells != 1)} where the header has {width}{missing}. "
                            f"The file is refused rather than a row padded or cut. Give every row one cell per header column "
-                           f"(a blank cell still needs its {sep}) and quote cells that contain {sep}.")
+                           f"(a blank cell still needs its separator, {sep}) and quote cells that contain {sep}.")
 
 
 def _is_ragged(cells: list[str], width: int) -> bool:
