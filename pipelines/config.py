@@ -326,7 +326,7 @@ def _counts(c: TrainConfig) -> list[tuple[bool, str]]:
 def _problems(c: TrainConfig) -> list[str]:
     e, cv = c.evaluation, c.cv
     checks = [
-        (isinstance(c.seed, int) and not isinstance(c.seed, bool) and 0 <= c.seed < 2**32,
+        (_whole(c.seed) and 0 <= c.seed < 2**32,
          "seed must be a whole number from 0 to 4294967295"),
         (cv.design in ("kfold", "site"), f"cv.design must be kfold or site, got {cv.design!r}"),
         *_counts(c),

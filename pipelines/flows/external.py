@@ -23,6 +23,7 @@ from ketamine_response.features.errors import TrainingDataError, UsageError
 from ketamine_response.features.tasks import build_target, parse_target
 from ketamine_response.models.wrapper import ScoringModel
 from ketamine_response.pipelines import listing, tracking
+from ketamine_response.pipelines.config import COUNTS
 from ketamine_response.pipelines.evaluation.benefit import c_for_benefit_ci
 from ketamine_response.pipelines.evaluation.metrics import (
     auroc,
@@ -79,8 +80,9 @@ def run_evaluate(cohort_path: str | Path, model_uri: str, experiment: str | None
     from ketamine_response.pipelines import registry
     from ketamine_response.pipelines.integrity import file_digest
 
-    if not 10 <= resamples <= 20_000:  # the training config's bootstrap range, with evaluate's lower floor
-        raise UsageError(f"--bootstrap must be a whole number from 10 to 20000 resamples, got {resamples}")
+    most = COUNTS["evaluation.bootstrap"][1]  # the training config's upper bound; evaluate's own floor of 10
+    if not 10 <= resamples <= most:
+        raise UsageError(f"--bootstrap must be a whole number from 10 to {most} resamples, got {resamples}")
     tracking.open_store()
     uri, name, version = registry.resolve_model(model_uri)
     model = registry.load_model(uri).unwrap_python_model()
