@@ -9,7 +9,7 @@ Only light modules are imported here, so ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
 
 from ketamine_response.features.tasks import TARGET_HELP as TARGETS
@@ -99,16 +99,27 @@ def _version() -> str:
 
 
 def _verbose_everywhere(sub: Sub) -> None:
-    """``-v`` after the command too (``train ... -v``), on every command and ``ingest`` source.
+    """``-v`` after the command too (``train ... -v``), on every command and ``ingest`` source, and each
+    command's own parser as ``command_parser``, so a mistyped option is shown with that command's usage.
 
     SUPPRESS as the default: a command's parser then sets ``verbose`` only when ``-v`` is given after
     it, and never overwrites a ``-v`` given before the command with False.
     """
     for command in sub.choices.values():
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+        command.set_defaults(command_parser=command)  # a nested source's default wins over its command's
         for action in command._actions:  # argparse has no public accessor for a parser's subparsers
             if isinstance(action, Sub):
                 _verbose_everywhere(action)
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """*argv* parsed; an unknown option is refused (exit 2) by the command's own parser, whose usage lists
+    the options it does take, not by the top-level one."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
 
 
 def _cohort_commands(sub: Sub, shared: SimpleNamespace) -> None:

@@ -215,7 +215,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         s = run_score(args.cohort, args.out, models or None, args.explain, args.chunk_rows, args.mapping, args.threshold)
     pairs = s.models or ((s.model, s.version),)
     named = ", ".join(f"{name} version {version or '-'}" for name, version in pairs)
-    print(f"read {s.read}, scored {s.scored}, rejected {s.rejected} (model{'s' if len(pairs) > 1 else ''} {named})")
+    blank = f" ({s.blank} with a blank prediction: the warnings column says why)" if s.blank else ""
+    print(f"read {s.read}, scored {s.scored}{blank}, rejected {s.rejected} (model{'s' if len(pairs) > 1 else ''} {named})")
     print(f"scores: {s.out}\nrejected rows: {s.rejected_path}\nwhat the scores mean, the model's caveats and threshold: "
           f"{sidecar_path(s.out)}")
     for caveat in s.caveats:  # also in every row's warnings and in the sidecar
@@ -301,6 +302,19 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
         return EXIT_INTERNAL
 
 
+class _Lines(logging.Formatter):
+    """Our own warnings as every other ``warning:`` line on stderr; progress (-v) and other libraries' records
+    keep their level and logger's name, which say where they come from."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno == logging.WARNING and record.name.startswith("ketamine_response."):
+            return f"warning: {record.getMessage()}"
+        return super().format(record)
+
+
 def _terminate(signum: int, _frame: object) -> None:
     # an exception, so every cleanup on the way out runs (partial outputs removed, the run marked FAILED)
     raise Terminated(f"stopped by signal {signal.Signals(signum).name}; partial outputs were removed")
@@ -308,12 +322,13 @@ def _terminate(signum: int, _frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ketamine-response`` console script."""
-    args = build_parser().parse_args(argv)
+    args = arguments.parse(build_parser(), argv)
     signal.signal(signal.SIGTERM, _terminate)
     # MLflow warns about its own type hints when it is imported; it says nothing about the user's run
     warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Lines())
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     return _run(args.func, args)
 
 

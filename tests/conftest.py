@@ -10,6 +10,35 @@ import pytest
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+TESTS = Path(__file__).resolve().parent
+SHARED = ("strong_run", "spark")  # session fixtures that cost a training or a JVM: built once, in one worker
+WIDER = {"module", "class", "package"}  # fixtures a worker would build again for its share of the tests
+
+
+def worker_group(item: pytest.Item) -> str | None:
+    """The xdist group *item* runs in under ``make test`` (``-n 2 --dist loadgroup``): the fault suite as one
+    (its package fixtures train in the background while its probes run), then the first shared session
+    fixture it uses, then its module when it uses a module or class fixture (built once, not once per
+    worker). None: the test is scheduled on its own, wherever a worker is free."""
+    if TESTS / "faults" in Path(str(item.path)).parents:
+        return "faults"
+    names = getattr(item, "fixturenames", ())
+    shared = next((name for name in SHARED if name in names), None)
+    if shared is not None:
+        return shared
+    # pytest has no public accessor for the scopes of an item's fixtures
+    definitions = getattr(item, "_fixtureinfo", None)
+    scopes = {d[-1].scope for d in definitions.name2fixturedefs.values()} if definitions is not None else set()
+    return item.nodeid.split("::", 1)[0] if scopes & WIDER else None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks into the test ids
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = worker_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
 VALID_ROWS = [
     {"patient_id": "P1", "site": "A", "treatment": "ketamine_iv", "madrs_baseline": "32", "madrs_24h": "12"},
     {"patient_id": "P1", "site": "A", "treatment": "placebo", "madrs_baseline": "30", "madrs_24h": "28"},

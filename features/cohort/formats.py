@@ -166,7 +166,12 @@ FORMATS: tuple[Format, ...] = (
 
 
 def format_of(path: Path) -> Format:
-    """The entry of :data:`FORMATS` that recognises *path*'s extension, else a CohortFileError naming it."""
+    """The entry of :data:`FORMATS` that recognises *path*'s extension, else a CohortFileError naming it
+    (a folder is named as a folder, whatever its extension)."""
+    if path.is_dir():
+        raise CohortFileError(
+            f"{path}: the path is a folder, not a cohort file. Pass the CSV or Parquet file itself; a BIDS "
+            "dataset folder is read with 'ketamine-response ingest bids FOLDER --out cohort.csv'.")
     suffix = path.suffix.lower()
     for entry in FORMATS:
         if suffix in entry.suffixes:

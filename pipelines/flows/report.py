@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ketamine_response.features.errors import CohortFileError
+from ketamine_response.features.errors import CohortFileError, UsageError
 from ketamine_response.pipelines import listing, tracking
 
 REPORT_FOLDERS = ("report", "shap")
@@ -22,14 +22,19 @@ def run_report(run_id: str, out: str | Path) -> Path:
 
     Raises
     ------
+    UsageError
+        If *out* is a file.
     TrackingError
         If the run or its artifacts cannot be read.
     CohortFileError
         If the page cannot be moved into *out*.
     """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: not a folder. The report is a folder (index.html and its tables); give a new "
+                         "folder's path, or an existing folder's.")
     tracking.open_store()
     run_id = listing.find_runs([run_id])[0]["run_id"]  # a unique prefix, as `runs` prints and `compare` takes
-    out = Path(out)
     tracking.download_artifacts(run_id, REPORT_FOLDERS, out, OPTIONAL_FOLDERS)
     folder, page = out / "report", out / PAGE
     try:

@@ -47,6 +47,7 @@ from ketamine_response.pipelines.flows.score_inputs import (
 from ketamine_response.pipelines.flows.score_reasons import explain_columns, reason_columns
 from ketamine_response.pipelines.flows.score_sidecar import (
     Sidecar,
+    blank_predictions,
     caveats,
     check_threshold,
     label_column,
@@ -73,6 +74,7 @@ class ScoreSummary:
     version: str
     models: tuple[tuple[str, str], ...] = ()  # (name, version) of every model, the first being model/version
     caveats: tuple[str, ...] = ()  # every model's caveats (led by its target when there are several), also in warnings
+    blank: int = 0  # scored rows with a blank prediction (an arm a model never saw): counted in scored, not hidden
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,7 @@ def score_models(cohort_path: str | Path, out: str | Path, scorers: Sequence[Sco
     used = model_inputs([s.model for s in scorers])
     header = combined(scorers, [empty_scores(s.model, explain, blind, s.threshold) for s in scorers])
     scored_sink, rejected_sink = OutputSink(out), OutputSink(rejected_path_for(out))
-    read = scored = rejected = 0
+    read = scored = rejected = blank = 0
     chunks = iter_cohort_chunks(cohort_path, chunk_rows)  # a generator: nothing is read until the loop
     checked = checked_chunks(chunks, str(cohort_path), mapping, blind, duplicates, used)
     sidecar = None
@@ -235,7 +237,9 @@ def score_models(cohort_path: str | Path, out: str | Path, scorers: Sequence[Sco
             if len(bad):
                 rejected_sink.write(rejected_rows(chunk, problems))
             if len(good):
-                scored_sink.write(combined(scorers, [_score_chunk(s, good, explain, blind) for s in scorers]))
+                frame = combined(scorers, [_score_chunk(s, good, explain, blind) for s in scorers])
+                scored_sink.write(frame)
+                blank += blank_predictions(frame, [s.model for s in scorers], blind)
             read, scored, rejected = read + len(chunk), scored + len(good), rejected + len(bad)
         # both files always exist, with their header even when nothing landed in them
         if not scored_sink.started:
@@ -259,7 +263,8 @@ def score_models(cohort_path: str | Path, out: str | Path, scorers: Sequence[Sco
     log.info("scored %s: read %d, scored %d, rejected %d", cohort_path, read, scored, rejected)
     first = scorers[0]
     return ScoreSummary(read, scored, rejected, out, rejected_path_for(out), first.name, first.version,
-                        tuple((s.name, s.version) for s in scorers), all_caveats(scorers))
+                        tuple((s.name, s.version) for s in scorers), all_caveats(scorers), blank)
+
 
 
 def all_caveats(scorers: Sequence[Scorer]) -> tuple[str, ...]:

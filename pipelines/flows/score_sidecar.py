@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ketamine_response.features.cohort.reader import partial_path
@@ -219,3 +220,13 @@ class Sidecar:
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             self.partial.unlink(missing_ok=True)
+
+
+def blank_predictions(frame: pd.DataFrame, models: Sequence[Any], blind: bool) -> int:
+    """Rows of a scores *frame* where some model predicted nothing: its first score column blank, or
+    (*blind*) every arm column blank. The warnings column says why; the summary counts them."""
+    blank = np.zeros(len(frame), dtype=bool)
+    for model in models:
+        columns = list(model.arm_columns()) if blind else [model.score_columns[0]]
+        blank |= frame[columns].isna().all(axis=1).to_numpy()
+    return int(blank.sum())

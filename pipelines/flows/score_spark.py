@@ -53,7 +53,7 @@ from ketamine_response.pipelines.flows.score import (
     with_thresholds,
 )
 from ketamine_response.pipelines.flows.score_inputs import is_blind, model_inputs, require_keys
-from ketamine_response.pipelines.flows.score_sidecar import Sidecar, check_threshold, label_column, sidecar_text
+from ketamine_response.pipelines.flows.score_sidecar import Sidecar, blank_predictions, check_threshold, label_column, sidecar_text
 from ketamine_response.pipelines.flows.score_spark_tasks import columnar_rows, key_task, score_task, text_lines
 
 log = logging.getLogger(__name__)
@@ -248,8 +248,13 @@ def _score(spark: Any, job: dict[str, Any], scorer: Scorer, udf: Any, out: Path)
         sidecar = Sidecar(out, sidecar_text([scorer], columns, job["path"]))
         with _pandas3_note():
             _write_parts(spark, job, scorer, udf, columns, tmp, held)
-        n_scored = _merge(tmp / "scored", scored_sink, lambda f: f.drop(columns="row").astype(
-            {c: t for c, t in ((label, "Int64"), ("warnings", object)) if c in f}))
+        blank = [0]
+
+        def shaped(frame: pd.DataFrame) -> pd.DataFrame:
+            blank[0] += blank_predictions(frame, [model], job["blind"])
+            return frame.drop(columns="row").astype({c: t for c, t in ((label, "Int64"), ("warnings", object)) if c in frame})
+
+        n_scored = _merge(tmp / "scored", scored_sink, shaped)
         n_rejected = _merge(tmp / "rejected", rejected_sink, lambda f: f.set_axis(["row", *header, "problems"], axis=1))
         if not scored_sink.started:
             scored_sink.write(empty)
@@ -278,7 +283,7 @@ def _score(spark: Any, job: dict[str, Any], scorer: Scorer, udf: Any, out: Path)
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("scored %s on Spark: read %d, scored %d, rejected %d", job["path"], n_scored + n_rejected, n_scored, n_rejected)
     return ScoreSummary(n_scored + n_rejected, n_scored, n_rejected, out, rejected_path_for(out), name, version,
-                        caveats=all_caveats([scorer]))
+                        caveats=all_caveats([scorer]), blank=blank[0])
 
 
 def _merge(folder: Path, sink: OutputSink, shape: Callable[[pd.DataFrame], pd.DataFrame]) -> int:

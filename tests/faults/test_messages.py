@@ -88,7 +88,7 @@ def test_a_version_whose_training_run_was_deleted_scores_with_one_warning(model,
     result = cli("score", cohort, "--out", out, "--model", "models:/messages-deleted-run/1", timeout=TIMEOUT)
     assert result.returncode == 0, describe(result)
     warned = [line for line in result.stderr.splitlines() if run_id in line]
-    assert len(warned) == 1 and "was deleted" in warned[0], result.stderr
+    assert len(warned) == 1 and warned[0].startswith("warning: ") and "was deleted" in warned[0], result.stderr
     assert out.is_file()
 
 

@@ -100,6 +100,7 @@ def check(probes: dict[str, Probe], case: str) -> None:
     probe.check()
     if case == "report-out_is_folder":
         assert (probe.folder / NAMES["report"]).read_text() == "a file, not a folder\n", "report replaced the file given as --out"
+        assert probe.result is not None and "not a folder" in probe.result.stderr and "Errno" not in probe.result.stderr
 
 
 def check_missing_folder(command: str, probe: Probe) -> None:

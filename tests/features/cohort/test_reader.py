@@ -63,9 +63,10 @@ def test_missing_file_and_wrong_extension(tmp_path):
         read_cohort_file(tmp_path / "nope.csv")
     with pytest.raises(CohortFileError, match=r"unsupported file type '\.xlsx'.*CSV"):
         read_cohort_file(tmp_path / "cohort.xlsx")
-    with pytest.raises(CohortFileError, match="is a directory"):
-        (tmp_path / "dir.csv").mkdir()
-        read_cohort_file(tmp_path / "dir.csv")
+    for name in ("dir.csv", "no_extension"):  # a folder is named as one, whatever its extension
+        (tmp_path / name).mkdir()
+        with pytest.raises(CohortFileError, match=r"is a folder, not a cohort file.*ingest bids"):
+            read_cohort_file(tmp_path / name)
 
 
 def test_parquet_round_trip_and_garbage(tmp_path):

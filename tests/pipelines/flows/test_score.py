@@ -59,6 +59,7 @@ def test_every_row_is_scored_or_rejected(messy, model, tmp_path):
     assert {c: kept[c] for c in original} == original  # the original row, unchanged
     # esketamine courses have no 24 h visit, so this model never saw the arm: no number, a warning
     unseen = scores["treatment"] == "esketamine_in"
+    assert summary.blank == unseen.sum()
     assert len(scores) == 34 and unseen.any() and scores.loc[~unseen, "probability"].between(0, 1).all()
     assert scores.loc[unseen, "probability"].isna().all() and "predicted_responder" not in scores  # no threshold given
     assert scores.loc[unseen, "warnings"].str.startswith("treatment not seen in training; ").all()  # then the caveats
@@ -91,6 +92,14 @@ def test_interrupted_run_leaves_no_output(strong_run, model, tmp_path):
     assert not out.exists() and list(tmp_path.glob("*.partial")) == [] and list(tmp_path.glob(".*")) == []
 
 
+def counts(scores: Path) -> str:
+    """The summary line for the messy file: scored rows include those with a blank probability (an arm the
+    model never saw), and the line says how many."""
+    blank = int(pd.read_csv(scores)["probability"].isna().sum())
+    assert blank > 0
+    return f"read 40, scored 34 ({blank} with a blank prediction: the warnings column says why), rejected 6"
+
+
 def test_cli_counts_strict_and_default_model(messy, tmp_path):
     path, _ = messy
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
@@ -102,13 +111,13 @@ def test_cli_counts_strict_and_default_model(messy, tmp_path):
     names = sorted(m.name for m in MlflowClient().search_registered_models())
     default = subprocess.run([*cli, str(tmp_path / "d.csv")], capture_output=True, text=True, env=env, timeout=HANG_S)
     if len(names) == 1:
-        assert default.returncode == 0 and "read 40, scored 34, rejected 6" in default.stdout, default.stderr
+        assert default.returncode == 0 and counts(tmp_path / "d.csv") in default.stdout, default.stderr
     else:
         assert default.returncode == 2 and all(n in default.stderr for n in names), default.stderr
     run = subprocess.run([*cli, str(tmp_path / "s.csv"), "--model", MODEL], capture_output=True, text=True, env=env,
                          timeout=HANG_S)
     assert run.returncode == 0, run.stderr
-    assert "read 40, scored 34, rejected 6" in run.stdout
+    assert counts(tmp_path / "s.csv") in run.stdout
     strict = subprocess.run([*cli, str(tmp_path / "t.csv"), "--strict", "--model", MODEL], capture_output=True,
                             text=True, env=env, timeout=HANG_S)
     assert strict.returncode == 3

@@ -33,7 +33,7 @@ def messy(strong_run, tmp_path) -> pd.DataFrame:
 
 
 def _same_outputs(local, spark, out_local: Path, out_spark: Path) -> None:
-    assert (spark.read, spark.scored, spark.rejected) == (local.read, local.scored, local.rejected)
+    assert (spark.read, spark.scored, spark.rejected, spark.blank) == (local.read, local.scored, local.rejected, local.blank)
     assert spark.rejected_path.read_bytes() == local.rejected_path.read_bytes()
     sidecar = out_spark.with_name(f"{out_spark.name}.model.md")  # the same caveats, threshold and columns
     assert sidecar.read_text() == out_local.with_name(f"{out_local.name}.model.md").read_text()
