@@ -75,8 +75,9 @@ system:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else echo "PostgreSQL missing: run 'sudo apt-get install postgresql' (server tests are skipped outside CI)"; fi; }
 
+# Two workers (pytest-xdist): tests that share a trained model or a module's fixtures run in one (tests/conftest.py)
 test: $(VENV)/.installed browser system lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/synth_speed.py

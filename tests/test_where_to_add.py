@@ -248,7 +248,7 @@ def test_a_task(project, request):
 END_TO_END = """import os
 os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///" + os.path.abspath("store.db")
 open("small.yaml", "w").write("cv: {outer_folds: 3, outer_repeats: 1, inner_folds: 2}\\nsearch: {budget: 1}\\n"
-                              "evaluation: {bootstrap: 50, permutations: 0}\\nn_jobs: 1\\n")
+                              "evaluation: {bootstrap: 50, permutations: 0}\\nintervals: {benefit_replicates: 0}\\nn_jobs: 1\\n")
 from ketamine_response.pipelines.cli import main
 for argv in (["synth", "--n", "150", "--seed", "3", "--out", "c.csv"],
              ["train", "c.csv", "--target", "points_change_24h", "--config", "small.yaml"],

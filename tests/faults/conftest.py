@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.probes import EXPERIMENT, FAST_CONFIG, FIT_MARKER, MODEL_NAME, TARGET, cli, descendants, describe, kill, start, survivors
+from tests.faults.probes import EXPERIMENT, FIT_MARKER, LEAN_CONFIG, MODEL_NAME, TARGET, cli, descendants, describe, kill, start, survivors
 from tests.limits import HANG_S
 
 FAULTS = Path(__file__).resolve().parent
@@ -101,14 +101,14 @@ class Training:
     rerun: subprocess.CompletedProcess | None = None
     error: BaseException | None = None
 
-    def args(self, config: Path = FAST_CONFIG) -> list[object]:
+    def args(self, config: Path = LEAN_CONFIG) -> list[object]:
         return ["train", self.cohort, "--target", TARGET, "--config", config, "--permutations", 0,
                 "--experiment", EXPERIMENT]
 
     def killed_args(self) -> list[object]:
         """The killed attempt runs two worker processes (the suite's config runs none), to see them die with it."""
         config = self.folder / "two_workers.yaml"
-        config.write_text(FAST_CONFIG.read_text().replace("n_jobs: 1", "n_jobs: 2"))
+        config.write_text(LEAN_CONFIG.read_text().replace("n_jobs: 1", "n_jobs: 2"))
         return self.args(config)
 
 

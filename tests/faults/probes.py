@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.limits import HANG_S
 
 REPO = Path(__file__).resolve().parents[2]
-FAST_CONFIG = REPO / "tests" / "pipelines" / "fast_train.yaml"
+LEAN_CONFIG = REPO / "tests" / "pipelines" / "lean_train.yaml"  # the suite checks commands, not benefit intervals
 DATASET = REPO / "data" / "public" / "openneuro-ds005917"
 TARGET = "response_24h"
 EXPERIMENT = "faults"

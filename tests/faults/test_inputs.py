@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.probes import DATASET, EXPERIMENT, FAST_CONFIG, TARGET, Probe, first_patient, random_bytes, run_probes
+from tests.faults.probes import DATASET, EXPERIMENT, LEAN_CONFIG, TARGET, Probe, first_patient, random_bytes, run_probes
 
 # a, b, c and h of the fault list; the extra random-bytes variants only where they are cheap
 FAULTS = ("missing", "folder", "random", "header_only")
@@ -44,7 +44,7 @@ def cohort_args(command: str, cohort: Path, out: Path, model=None, patient: str 
     return {
         "validate": lambda: ["validate", cohort, "--problems", out / "problems.csv"],
         "features": lambda: ["features", cohort, "--target", TARGET, "--out", out / "features.csv"],
-        "train": lambda: ["train", cohort, "--target", TARGET, "--config", FAST_CONFIG, "--permutations", 0,
+        "train": lambda: ["train", cohort, "--target", TARGET, "--config", LEAN_CONFIG, "--permutations", 0,
                           "--experiment", f"{EXPERIMENT}-probes"],
         "score": lambda: ["score", cohort, "--out", out / "scores.csv", "--model", model.uri],
         "explain": lambda: ["explain", cohort, "--model", model.uri, "--patient", patient, "--out", out / "waterfall.png"],

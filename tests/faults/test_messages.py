@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.faults.probes import FAST_CONFIG, MODEL_NAME, TARGET, assert_refused, cli, describe
+from tests.faults.probes import LEAN_CONFIG, MODEL_NAME, TARGET, assert_refused, cli, describe
 from tests.limits import HANG_S
 
 TIMEOUT = HANG_S  # catches a hang, not a busy machine (tests/limits.py)
@@ -143,7 +143,7 @@ def test_a_cohort_with_every_biomarker_blank_trains_without_numpy_warnings(cohor
     blank = tmp_path / "blank.csv"
     table[markers] = None  # every biomarker cell empty
     table.to_csv(blank, index=False)
-    config = load_config(FAST_CONFIG)
+    config = load_config(LEAN_CONFIG)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         data, _, notes = build_training_data(load_cohort(blank), TARGET, config, False)

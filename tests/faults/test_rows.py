@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.probes import DATASET, EXPERIMENT, FAST_CONFIG, TARGET, Probe, assert_refused, cli, describe, snapshot
+from tests.faults.probes import DATASET, EXPERIMENT, LEAN_CONFIG, TARGET, Probe, assert_refused, cli, describe, snapshot
 from tests.limits import HANG_S
 
 LIMIT = "at most 20,000 are read"
@@ -72,7 +72,7 @@ def commands(cohort: Path, out: Path, model=None) -> dict[str, list[object]]:
     found = {
         "validate": ["validate", cohort, "--problems", out / "problems.csv"],
         "features": ["features", cohort, "--target", TARGET, "--out", out / "features.csv"],
-        "train": ["train", cohort, "--target", TARGET, "--config", FAST_CONFIG, "--permutations", 0,
+        "train": ["train", cohort, "--target", TARGET, "--config", LEAN_CONFIG, "--permutations", 0,
                   "--experiment", f"{EXPERIMENT}-rows"],
     }
     if model is not None:

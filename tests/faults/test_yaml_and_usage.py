@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.probes import DATASET, EXPERIMENT, FAST_CONFIG, TARGET, Probe, cli, first_patient, random_bytes, run_probes
+from tests.faults.probes import DATASET, EXPERIMENT, LEAN_CONFIG, TARGET, Probe, cli, first_patient, random_bytes, run_probes
 from tests.limits import HANG_S
 
 # nine levels of nine aliases: 9**9 (387 million) strings once expanded, 1 kB on disk
@@ -48,7 +48,7 @@ def yaml_args(case: str, yaml: Path, cohort: Path, out: Path, model=None) -> lis
     train = ["train", cohort, "--target", TARGET, "--permutations", 0, "--experiment", f"{EXPERIMENT}-probes"]
     return {
         "train-config": lambda: [*train, "--config", yaml],
-        "train-mapping": lambda: [*train, "--config", FAST_CONFIG, "--mapping", yaml],
+        "train-mapping": lambda: [*train, "--config", LEAN_CONFIG, "--mapping", yaml],
         "validate-mapping": lambda: ["validate", cohort, "--problems", out / "problems.csv", "--mapping", yaml],
         "features-mapping": lambda: ["features", cohort, "--target", TARGET, "--out", out / "f.csv", "--mapping", yaml],
         "score-mapping": lambda: ["score", cohort, "--out", out / "scores.csv", "--model", model.uri, "--mapping", yaml],

@@ -11,6 +11,7 @@ from ketamine_response.features.cohort.reader import write_table
 from ketamine_response.features.synthetic.cohort import build_cohort
 
 FAST_CONFIG = Path(__file__).parent / "fast_train.yaml"
+LEAN_CONFIG = Path(__file__).parent / "lean_train.yaml"  # fast_train.yaml without benefit intervals
 TARGET = "response_24h"
 
 
@@ -19,6 +20,15 @@ def fast_config():
     from ketamine_response.pipelines.config import load_config
 
     return load_config(FAST_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def lean_config():
+    """For runs whose tests check the registry, the permutation test or the selected model, not the
+    benefit model's interval refits (a third of a small run)."""
+    from ketamine_response.pipelines.config import load_config
+
+    return load_config(LEAN_CONFIG)
 
 
 def make_cohort(tmp: Path, n: int, seed: int, scenario: str) -> tuple[Path, pd.DataFrame, pd.DataFrame]:

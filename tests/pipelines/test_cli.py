@@ -174,7 +174,7 @@ def test_features_bad_target_and_list(tmp_path):
     assert listing.returncode == 0 and "kyn_trp_ratio" in listing.stdout and "madrs_pct_change_<tp>" in listing.stdout
 
 
-FAST = Path(__file__).parent / "fast_train.yaml"
+LEAN = Path(__file__).parent / "lean_train.yaml"  # no benefit intervals: these tests check commands, not those
 
 
 def _train_env(tmp_path: Path) -> dict:
@@ -190,7 +190,7 @@ def test_train_runs_and_compare(tmp_path):
     env = _train_env(tmp_path)
     cohort = tmp_path / "c.csv"
     assert run("synth", "--n", 240, "--seed", 2, "--scenario", "strong", "--out", cohort).returncode == 0
-    result = run_in(env, "train", cohort, "--target", "response_24h", "--config", FAST, "-v")  # -v after the command
+    result = run_in(env, "train", cohort, "--target", "response_24h", "--config", LEAN, "-v")  # -v after the command
     assert result.returncode == 0, result.stderr
     assert "selected (" in result.stdout and "AUROC drug arm" in result.stdout and "p adj" in result.stdout
     lines = result.stdout.splitlines()
@@ -248,20 +248,20 @@ def test_train_bad_inputs_exit_2_and_register_nothing(tmp_path):
     env = _train_env(tmp_path)
     cohort = tmp_path / "c.csv"
     run("synth", "--n", 120, "--seed", 2, "--out", cohort)
-    absent = run_in(env, "train", cohort, "--target", "response_day10", "--config", FAST)
+    absent = run_in(env, "train", cohort, "--target", "response_day10", "--config", LEAN)
     assert absent.returncode == 2 and "Targets this cohort supports: response_40min" in absent.stderr
     table = pd.read_csv(cohort)
     table["madrs_24h"] = table["madrs_baseline"]  # nobody responds
     one_class = tmp_path / "one.csv"
     table.to_csv(one_class, index=False)
-    flat = run_in(env, "train", one_class, "--target", "response_24h", "--config", FAST)
+    flat = run_in(env, "train", one_class, "--target", "response_24h", "--config", LEAN)
     assert flat.returncode == 2 and "same class" in flat.stderr
     bad_config = tmp_path / "bad.yaml"
     bad_config.write_text("cv: {outer_folds: 5, folds: 2}\n")
     refused = run_in(env, "train", cohort, "--target", "response_24h", "--config", bad_config)
     assert refused.returncode == 2 and "unknown key 'cv.folds'" in refused.stderr
     no_store = {**ENV, "MLFLOW_TRACKING_URI": "sqlite:////proc/no-such-dir/mlflow.db"}
-    unopened = run_in(no_store, "train", cohort, "--target", "response_24h", "--config", FAST)
+    unopened = run_in(no_store, "train", cohort, "--target", "response_24h", "--config", LEAN)
     assert unopened.returncode == 2 and "cannot be opened" in unopened.stderr
     for result in (absent, flat, refused, unopened):
         assert "Traceback" not in result.stderr

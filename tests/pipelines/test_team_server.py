@@ -19,7 +19,7 @@ from tests.limits import HANG_S
 from tests.pipelines.conftest import TARGET
 from tests.postgres_fixture import Postgres, free_port, postgres_cluster  # noqa: F401 (the fixture 'postgres')
 
-FAST = Path(__file__).parent / "fast_train.yaml"
+LEAN = Path(__file__).parent / "lean_train.yaml"  # no benefit intervals: these tests check commands, not those
 NAME = f"ketamine-response.{TARGET}"  # the default experiment's model
 
 
@@ -36,7 +36,7 @@ def _two_trains(env: dict, tmp: Path) -> list[str]:
     procs = []
     for i in (1, 2):
         (tmp / f"member{i}").mkdir()
-        procs.append(_cli(env, "train", cohort, "--target", TARGET, "--config", FAST, "--permutations", "0",
+        procs.append(_cli(env, "train", cohort, "--target", TARGET, "--config", LEAN, "--permutations", "0",
                           cwd=tmp / f"member{i}"))
     outputs = []
     for proc in procs:

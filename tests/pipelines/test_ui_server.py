@@ -24,7 +24,7 @@ from ketamine_response.pipelines import registry
 from tests.limits import HANG_S
 from tests.pipelines.conftest import TARGET, make_cohort
 
-FAST = Path(__file__).parent / "fast_train.yaml"
+LEAN = Path(__file__).parent / "lean_train.yaml"  # no benefit intervals: these tests check commands, not those
 
 
 def _free_port() -> int:
@@ -126,7 +126,7 @@ def test_registry_version_has_description_and_tags(ui, strong_run):
 def test_running_then_failed_run_and_a_null_cohort_gets_no_alias(ui, tmp_path):
     port, _ = ui
     path, _, _ = make_cohort(tmp_path, 400, 3, "null")
-    train = _cli("train", str(path), "--target", TARGET, "--config", str(FAST), "--experiment", "ui-live",
+    train = _cli("train", str(path), "--target", TARGET, "--config", str(LEAN), "--experiment", "ui-live",
                  "--permutations", "99")
 
     def running():
@@ -151,7 +151,7 @@ def test_running_then_failed_run_and_a_null_cohort_gets_no_alias(ui, tmp_path):
     assert "SIGTERM" in _tags(failed)["mlflow.note.content"]
     assert _tags(failed)["progress"] == "failed (Terminated)"  # not the stage it was stopped in
 
-    done = _cli("train", str(path), "--target", TARGET, "--config", str(FAST), "--experiment", "ui-live",
+    done = _cli("train", str(path), "--target", TARGET, "--config", str(LEAN), "--experiment", "ui-live",
                 "--permutations", "19")
     out, err = done.communicate(timeout=HANG_S)
     assert done.returncode == 0, err

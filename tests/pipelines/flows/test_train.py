@@ -77,13 +77,13 @@ def test_registered_champion_scores_a_raw_cohort(strong_run, tmp_path):
     assert np.isfinite(np.asarray(model.predict(slim))).all()  # absent optional columns are imputed
 
 
-def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, fast_config, tmp_path):
+def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, lean_config, tmp_path):
     from mlflow import MlflowClient
 
     from ketamine_response.pipelines import listing, registry
 
     path, _, _ = make_cohort(tmp_path, 300, 5, "strong")
-    second = run_train(path, TARGET, fast_config, experiment="tests")
+    second = run_train(path, TARGET, lean_config, experiment="tests")
     name = f"ketamine-response.tests.{TARGET}"
     client = MlflowClient()
     assert second.sample_size.below_minimum and second.notes[0].startswith("WARNING: too few patients")
@@ -101,9 +101,9 @@ def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, fast_con
     assert {"run_id", "auroc", "auroc_active", "auroc_active_p", "selected"} <= set(listed.columns) and len(listed) >= 2
 
 
-def test_null_scenario_finds_nothing(store, fast_config, tmp_path):
+def test_null_scenario_finds_nothing(store, lean_config, tmp_path):
     path, _, _ = make_cohort(tmp_path, 400, 3, "null")
-    result = run_train(path, TARGET, fast_config, experiment="tests-null")
+    result = run_train(path, TARGET, lean_config, experiment="tests-null")
     low, high = result.evaluations["selected"].ci["auroc"]
     assert low <= 0.5 <= high
     assert result.permutation.p["selected"] > 0.05
@@ -113,9 +113,9 @@ def test_null_scenario_finds_nothing(store, fast_config, tmp_path):
     assert not ((table["topk_frequency"] >= 0.8) & (table["sign_consistency"] >= 0.8)).any()
 
 
-def test_literature_estimate_holds_on_a_fresh_cohort(store, fast_config, tmp_path):
+def test_literature_estimate_holds_on_a_fresh_cohort(store, lean_config, tmp_path):
     path, _, _ = make_cohort(tmp_path, 600, 11, "literature")
-    result = run_train(path, TARGET, fast_config, experiment="tests-literature")
+    result = run_train(path, TARGET, lean_config, experiment="tests-literature")
     fresh, _ = build_cohort(3000, 999, "literature")
     table = validate_table(fresh, "fresh").table
     target = build_feature_table(table, parse_target(TARGET)).frame[TARGET]
