@@ -77,7 +77,7 @@ system:
 
 # Two workers (pytest-xdist): tests that share a trained model or a module's fixtures run in one (tests/conftest.py)
 test: $(VENV)/.installed browser system lint
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/synth_speed.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -11,33 +12,42 @@ import pytest
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 TESTS = Path(__file__).resolve().parent
-SHARED = ("strong_run", "spark")  # session fixtures that cost a training or a JVM: built once, in one worker
-WIDER = {"module", "class", "package"}  # fixtures a worker would build again for its share of the tests
+WIDER_FIXTURE = re.compile(r"scope=\"(module|class|package)\"")
 
 
-def worker_group(item: pytest.Item) -> str | None:
-    """The xdist group *item* runs in under ``make test`` (``-n 2 --dist loadgroup``): the fault suite as one
-    (its package fixtures train in the background while its probes run), then the first shared session
-    fixture it uses, then its module when it uses a module or class fixture (built once, not once per
-    worker). None: the test is scheduled on its own, wherever a worker is free."""
-    if TESTS / "faults" in Path(str(item.path)).parents:
-        return "faults"
-    names = getattr(item, "fixturenames", ())
-    shared = next((name for name in SHARED if name in names), None)
-    if shared is not None:
-        return shared
-    # pytest has no public accessor for the scopes of an item's fixtures
-    definitions = getattr(item, "_fixtureinfo", None)
-    scopes = {d[-1].scope for d in definitions.name2fixturedefs.values()} if definitions is not None else set()
-    return item.nodeid.split("::", 1)[0] if scopes & WIDER else None
+def worker_group(nodeid: str) -> str:
+    """Which tests ``make test``'s two xdist workers run together (one unit of work each): the fault suite as
+    one (its package fixtures train a model in the background while its probes run), every module that uses
+    the shared training run as one (it is trained once, in one worker), a module with a module or class
+    fixture as one (built once, not once per worker), and any other test on its own, wherever a worker is free.
+
+    Read from the test files' text, as xdist's controller schedules by test id and never imports the tests;
+    naming a fixture it does not use only puts a module in a larger unit.
+    """
+    path = nodeid.split("::", 1)[0]
+    if path.startswith("tests/faults/"):
+        return "tests/faults/"
+    text = (TESTS.parent / path).read_text(encoding="utf-8") if path.endswith(".py") else ""
+    if "strong_run" in text:
+        return "strong_run"
+    return path if WIDER_FIXTURE.search(text) else nodeid
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks into the test ids
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        group = worker_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+try:  # the scheduler hook exists where pytest-xdist is installed (the test extra); plain pytest runs without it
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # pragma: no cover
+    LoadScopeScheduling = None
+
+if LoadScopeScheduling is not None:
+    class _SharedFixtureScheduling(LoadScopeScheduling):
+        """xdist's loadscope (largest unit first), its units from :func:`worker_group`. pytest-xdist's own
+        ``--dist loadgroup`` marks cannot be used: it rewrites a private id pytest 9.2 no longer reads."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    def pytest_xdist_make_scheduler(config, log):
+        return _SharedFixtureScheduling(config, log)
 
 VALID_ROWS = [
     {"patient_id": "P1", "site": "A", "treatment": "ketamine_iv", "madrs_baseline": "32", "madrs_24h": "12"},

@@ -31,6 +31,14 @@ def lean_config():
     return load_config(LEAN_CONFIG)
 
 
+def unpermuted(config):
+    """*config* without the permutation test (about half of a small run), for a test whose claim does not
+    rest on it: the registry's aliases, the out-of-fold interval against a fresh cohort."""
+    import dataclasses
+
+    return dataclasses.replace(config, evaluation=dataclasses.replace(config.evaluation, permutations=0))
+
+
 def make_cohort(tmp: Path, n: int, seed: int, scenario: str) -> tuple[Path, pd.DataFrame, pd.DataFrame]:
     cohort, oracle = build_cohort(n, seed, scenario)
     # distinctive identifiers, so the privacy check cannot pass by accident

@@ -190,7 +190,8 @@ def test_train_runs_and_compare(tmp_path):
     env = _train_env(tmp_path)
     cohort = tmp_path / "c.csv"
     assert run("synth", "--n", 240, "--seed", 2, "--scenario", "strong", "--out", cohort).returncode == 0
-    result = run_in(env, "train", cohort, "--target", "response_24h", "--config", LEAN, "-v")  # -v after the command
+    # -v after the command; 4 permutations: the p columns and their footer, without the test's cost
+    result = run_in(env, "train", cohort, "--target", "response_24h", "--config", LEAN, "--permutations", 4, "-v")
     assert result.returncode == 0, result.stderr
     assert "selected (" in result.stdout and "AUROC drug arm" in result.stdout and "p adj" in result.stdout
     lines = result.stdout.splitlines()

@@ -19,7 +19,7 @@ from ketamine_response.pipelines.flows.train import build_training_data, run_tra
 from ketamine_response.pipelines.tracking import REQUIRED_METRICS
 from ketamine_response.pipelines.training.procedure import fit_all
 from ketamine_response.pipelines.training.progress import Progress
-from tests.pipelines.conftest import TARGET, ds005917_run_inputs, make_cohort
+from tests.pipelines.conftest import TARGET, ds005917_run_inputs, make_cohort, unpermuted
 
 
 def test_strong_scenario_finds_the_planted_signal(strong_run):
@@ -83,7 +83,7 @@ def test_small_run_gets_no_alias_and_promote_moves_champion(strong_run, lean_con
     from ketamine_response.pipelines import listing, registry
 
     path, _, _ = make_cohort(tmp_path, 300, 5, "strong")
-    second = run_train(path, TARGET, lean_config, experiment="tests")
+    second = run_train(path, TARGET, unpermuted(lean_config), experiment="tests")
     name = f"ketamine-response.tests.{TARGET}"
     client = MlflowClient()
     assert second.sample_size.below_minimum and second.notes[0].startswith("WARNING: too few patients")
@@ -115,7 +115,7 @@ def test_null_scenario_finds_nothing(store, lean_config, tmp_path):
 
 def test_literature_estimate_holds_on_a_fresh_cohort(store, lean_config, tmp_path):
     path, _, _ = make_cohort(tmp_path, 600, 11, "literature")
-    result = run_train(path, TARGET, lean_config, experiment="tests-literature")
+    result = run_train(path, TARGET, unpermuted(lean_config), experiment="tests-literature")
     fresh, _ = build_cohort(3000, 999, "literature")
     table = validate_table(fresh, "fresh").table
     target = build_feature_table(table, parse_target(TARGET)).frame[TARGET]
