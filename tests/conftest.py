@@ -1,4 +1,4 @@
-"""Shared fixtures: small real cohorts written to tmp_path."""
+"""Shared fixtures (small real cohorts under tmp_path, the session store, Spark) and how make test's two xdist workers share the work."""
 
 from __future__ import annotations
 
