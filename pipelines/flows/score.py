@@ -266,7 +266,6 @@ def score_models(cohort_path: str | Path, out: str | Path, scorers: Sequence[Sco
                         tuple((s.name, s.version) for s in scorers), all_caveats(scorers), blank)
 
 
-
 def all_caveats(scorers: Sequence[Scorer]) -> tuple[str, ...]:
     """Every model's caveats, each led by the model's target when several models score."""
     lead = len(scorers) > 1
