@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -27,10 +28,17 @@ def worker_group(nodeid: str) -> str:
     path = nodeid.split("::", 1)[0]
     if path.startswith("tests/faults/"):
         return "tests/faults/"
-    text = (TESTS.parent / path).read_text(encoding="utf-8") if path.endswith(".py") else ""
-    if "strong_run" in text:
+    shared, wider = _module_uses(path)
+    if shared:
         return "strong_run"
-    return path if WIDER_FIXTURE.search(text) else nodeid
+    return path if wider else nodeid
+
+
+@functools.cache  # once per module, not once per test id
+def _module_uses(path: str) -> tuple[bool, bool]:
+    """(the module names the shared training run, it has a module, class or package fixture)."""
+    text = (TESTS.parent / path).read_text(encoding="utf-8") if path.endswith(".py") else ""
+    return "strong_run" in text, WIDER_FIXTURE.search(text) is not None
 
 
 try:  # the scheduler hook exists where pytest-xdist is installed (the test extra); plain pytest runs without it

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from tests.limits import HANG_S
+from tests.pipelines.conftest import LEAN_CONFIG
 
 CLI = [sys.executable, "-m", "ketamine_response.pipelines.cli"]
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
@@ -174,7 +175,7 @@ def test_features_bad_target_and_list(tmp_path):
     assert listing.returncode == 0 and "kyn_trp_ratio" in listing.stdout and "madrs_pct_change_<tp>" in listing.stdout
 
 
-LEAN = Path(__file__).parent / "lean_train.yaml"  # no benefit intervals: these tests check commands, not those
+LEAN = LEAN_CONFIG  # no benefit intervals: these tests check commands, not those
 
 
 def _train_env(tmp_path: Path) -> dict:

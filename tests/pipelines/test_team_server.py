@@ -16,10 +16,10 @@ import pytest
 
 from ketamine_response.pipelines.tracking import redact
 from tests.limits import HANG_S
-from tests.pipelines.conftest import TARGET
+from tests.pipelines.conftest import LEAN_CONFIG, TARGET
 from tests.postgres_fixture import Postgres, free_port, postgres_cluster  # noqa: F401 (the fixture 'postgres')
 
-LEAN = Path(__file__).parent / "lean_train.yaml"  # no benefit intervals: these tests check commands, not those
+LEAN = LEAN_CONFIG  # no benefit intervals: these tests check commands, not those
 NAME = f"ketamine-response.{TARGET}"  # the default experiment's model
 
 

@@ -16,15 +16,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from ketamine_response.pipelines import registry
 from tests.limits import HANG_S
-from tests.pipelines.conftest import TARGET, make_cohort
+from tests.pipelines.conftest import LEAN_CONFIG, TARGET, make_cohort
 
-LEAN = Path(__file__).parent / "lean_train.yaml"  # no benefit intervals: these tests check commands, not those
+LEAN = LEAN_CONFIG  # no benefit intervals: these tests check commands, not those
 
 
 def _free_port() -> int:
