@@ -28,6 +28,8 @@ in-fold estimate for a cohort that was not (``benefit.propensity``).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -252,6 +254,23 @@ def get_learner(name: str) -> Learner:
     return LEARNERS[name]
 
 
+@functools.cache
+def cache_shap_kernels() -> None:
+    """Let numba keep shap's tabular-masking kernels between processes: compiling them took about 5 of the 9 s of
+    the first permutation explanation in every ``train``.
+
+    shap declares them ``@njit`` without ``cache=True``; ``enable_caching`` is what that flag does, with numba's
+    own locators (beside shap's source, else the user's cache folder) and its checks of shap's file. Not
+    ``_build_fixed_single_output``: it takes the link function as an argument, which numba keys per process, so
+    its cache would grow by one entry a run. Where no cache folder can be written, numba compiles as before.
+    """
+    from shap.maskers import _tabular
+
+    for kernel in (_tabular._single_delta_mask, _tabular._delta_masking):
+        with contextlib.suppress(RuntimeError):  # numba: "no locator available" for a read-only install
+            kernel.enable_caching()
+
+
 def benefit_shap(model: BenefitModel | CalibratedBenefit, X: pd.DataFrame, seed: int, rows: int = 60, background: int = 40) -> pd.Series:
     """Mean |SHAP value| of each covariate for the predicted benefit (probability scale).
 
@@ -261,6 +280,7 @@ def benefit_shap(model: BenefitModel | CalibratedBenefit, X: pd.DataFrame, seed:
     """
     import shap
 
+    cache_shap_kernels()
     rng = np.random.default_rng(seed)
     base = covariates(X)
     arms = [c for c in X.columns if c in ARM_COLUMNS]

@@ -66,11 +66,8 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ketamine_response.features.cohort.reader import check_cohort_file
     from ketamine_response.pipelines.config import load_config, with_overrides
-    from ketamine_response.pipelines.flows.train import run_train
-    from ketamine_response.pipelines.reporting.content import roles_exploratory
-    from ketamine_response.pipelines.reporting.terminal import render_benefit, render_table
-    from ketamine_response.pipelines.tracking import registered_name
 
     _target_or_usage(args.target)
     config = load_config(args.config)
@@ -79,8 +76,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         from ketamine_response.pipelines.training.backend import spark_session
 
         spark_session()
+    check_cohort_file(args.cohort)  # a missing or unreadable file is refused before the seconds of imports below
+    from ketamine_response.pipelines.flows.train import run_train
+    from ketamine_response.pipelines.reporting.content import roles_exploratory
     from ketamine_response.pipelines.reporting.descriptions import selection_reason
-    from ketamine_response.pipelines.reporting.terminal import TerminalProgress
+    from ketamine_response.pipelines.reporting.terminal import TerminalProgress, render_benefit, render_table
+    from ketamine_response.pipelines.tracking import registered_name
 
     result = run_train(args.cohort, args.target, config, args.experiment, args.mapping, args.drop_invalid,
                        progress=TerminalProgress())
@@ -194,10 +195,12 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    from ketamine_response.features.cohort.reader import check_cohort_file
     from ketamine_response.pipelines.flows.score_sidecar import sidecar_path
 
     if args.chunk_rows < 1 or args.explain < 0:
         raise UsageError("--chunk-rows must be >= 1 and --explain >= 0")
+    check_cohort_file(args.cohort)  # a missing or unreadable file is refused before the model loads
     models = args.model or []  # --model may be repeated
     if args.engine == "spark":
         if len(models) > 1:  # before pyspark is imported: the Spark engine scores with one model

@@ -187,6 +187,15 @@ def iter_cohort_chunks(path: str | Path, chunk_rows: int, columns: list[str] | N
         raise CohortFileError(f"{path}: the file has a header but no data rows. Add one row per treatment course.")
 
 
+def check_cohort_file(path: str | Path) -> None:
+    """What a read checks first (the format, that the file is there, its header), without reading a row: for a
+    command to refuse a bad input before its slow part (loading a model), with the message the read would give."""
+    path = Path(path)
+    entry = format_of(path)
+    _require_file(path, "is a folder, not a file")
+    entry.header(path)
+
+
 def refuse_overwriting(outputs: dict[str, str | Path | None], inputs: list[str | Path | None]) -> None:
     """Stop (exit 2) before anything is read when an output would replace an input or another output.
 

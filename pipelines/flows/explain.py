@@ -24,10 +24,10 @@ def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: 
     from ketamine_response.pipelines.reporting.shap_plots import waterfall
 
     refuse_overwriting({"--out": out}, [cohort_path, mapping_path])
+    cohort = load_cohort(cohort_path, mapping_path)  # before the model loads: a bad file is refused at once
     tracking.open_store()
     uri, _, _ = registry.resolve_model(model_uri)  # as score does: an alias or `latest` names one version
     model = registry.load_model(uri).unwrap_python_model()
-    cohort = load_cohort(cohort_path, mapping_path)
     table = cohort.valid_table()
     rows = table[table["patient_id"] == patient]
     if rows.empty:

@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.limits import HANG_S
 
 REPO = Path(__file__).resolve().parents[2]
-LEAN_CONFIG = REPO / "tests" / "pipelines" / "lean_train.yaml"  # the suite checks commands, not benefit intervals
+LEAN_CONFIG = REPO / "tests" / "pipelines" / "lean_train.yaml"  # the suite checks commands, not the benefit model
 DATASET = REPO / "data" / "public" / "openneuro-ds005917"
 TARGET = "response_24h"
 EXPERIMENT = "faults"

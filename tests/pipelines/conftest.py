@@ -11,7 +11,7 @@ from ketamine_response.features.cohort.reader import write_table
 from ketamine_response.features.synthetic.cohort import build_cohort
 
 FAST_CONFIG = Path(__file__).parent / "fast_train.yaml"
-LEAN_CONFIG = Path(__file__).parent / "lean_train.yaml"  # fast_train.yaml without benefit intervals
+LEAN_CONFIG = Path(__file__).parent / "lean_train.yaml"  # fast_train.yaml without the benefit model
 TARGET = "response_24h"
 
 
@@ -25,7 +25,7 @@ def fast_config():
 @pytest.fixture(scope="session")
 def lean_config():
     """For runs whose tests check the registry, the permutation test or the selected model, not the
-    benefit model's interval refits (a third of a small run)."""
+    benefit model (about half of a small run)."""
     from ketamine_response.pipelines.config import load_config
 
     return load_config(LEAN_CONFIG)
@@ -69,7 +69,8 @@ def strong_run(store, fast_config, tmp_path_factory):
 
 
 def ds005917_run_inputs(tmp: Path, permutations: int) -> tuple[Path, object]:
-    """The shipped ds005917 cohort ingested into *tmp*, and the small-cohort config made cheaper."""
+    """The shipped ds005917 cohort ingested into *tmp*, and the small-cohort config made cheaper: fewer
+    permutations and resamples, and no per-patient interval refits (no test of this cohort reads them)."""
     import dataclasses
 
     from ketamine_response.pipelines.config import load_config
@@ -79,4 +80,5 @@ def ds005917_run_inputs(tmp: Path, permutations: int) -> tuple[Path, object]:
     run_ingest("bids", Path(__file__).parents[2] / "data" / "public" / "openneuro-ds005917", cohort)
     small = load_config("train_small")
     evaluation = dataclasses.replace(small.evaluation, permutations=permutations, bootstrap=50)
-    return cohort, dataclasses.replace(small, evaluation=evaluation)
+    intervals = dataclasses.replace(small.intervals, replicates=0, benefit_replicates=0)
+    return cohort, dataclasses.replace(small, evaluation=evaluation, intervals=intervals)

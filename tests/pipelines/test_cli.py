@@ -175,7 +175,7 @@ def test_features_bad_target_and_list(tmp_path):
     assert listing.returncode == 0 and "kyn_trp_ratio" in listing.stdout and "madrs_pct_change_<tp>" in listing.stdout
 
 
-LEAN = LEAN_CONFIG  # no benefit intervals: these tests check commands, not those
+LEAN = LEAN_CONFIG  # no benefit model: these tests check commands, not that model
 
 
 def _train_env(tmp_path: Path) -> dict:

@@ -19,7 +19,7 @@ from tests.limits import HANG_S
 from tests.pipelines.conftest import LEAN_CONFIG, TARGET
 from tests.postgres_fixture import Postgres, free_port, postgres_cluster  # noqa: F401 (the fixture 'postgres')
 
-LEAN = LEAN_CONFIG  # no benefit intervals: these tests check commands, not those
+LEAN = LEAN_CONFIG  # no benefit model: these tests check commands, not that model
 NAME = f"ketamine-response.{TARGET}"  # the default experiment's model
 
 
@@ -33,13 +33,10 @@ def _two_trains(env: dict, tmp: Path) -> list[str]:
     cohort = tmp / "c.csv"
     subprocess.run([sys.executable, "-m", "ketamine_response.pipelines.cli", "synth", "--n", "200", "--seed", "5", "--scenario",
                     "strong", "--out", str(cohort)], check=True, capture_output=True, env=env)
-    # what two members share is the store: each run's content is beside the point, so no benefit model either
-    config = tmp / "no_benefit.yaml"
-    config.write_text(LEAN.read_text() + "benefit: {enabled: false}\n")
     procs = []
     for i in (1, 2):
         (tmp / f"member{i}").mkdir()
-        procs.append(_cli(env, "train", cohort, "--target", TARGET, "--config", config, "--permutations", "0",
+        procs.append(_cli(env, "train", cohort, "--target", TARGET, "--config", LEAN, "--permutations", "0",
                           cwd=tmp / f"member{i}"))
     outputs = []
     for proc in procs:

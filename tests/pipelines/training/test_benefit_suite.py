@@ -32,6 +32,8 @@ from tests.pipelines.conftest import FAST_CONFIG
 TARGET = "response_24h"
 VARIES = {"benefit": 0.8, "constant_log_odds": 0.8, "placebo_driven": 0.75}  # the least Spearman with the truth
 PLACEBO_PROGNOSIS = {"n_failed_treatments", "madrs_baseline", "bmi_kg_m2"}  # planted on placebo only
+MODIFIERS = {"family_history_aud", "bmi_kg_m2", "benzodiazepine", "bdnf_met_carrier"}  # the benefit scenario's
+PROXIES = {"bdnf_met_alleles", "obese"}  # share a modifier's source column: tested with it as one group
 
 
 @functools.cache
@@ -57,15 +59,24 @@ def _run(scenario: str, n: int = 1400):
 def test_benefit_is_found_wherever_it_comes_from(scenario):
     benefit, predicted, truth = _run(scenario)
     summary = benefit.primary
+    roles = benefit.roles.set_index("feature")
+    called = set(roles.index[roles["role_absolute"] == "predictive"])  # the scale that says who gains more
+    assert (roles["n_courses"] == roles["n_courses"].max()).all()  # every course counts for every feature
     if scenario in VARIES:
         assert spearmanr(predicted, truth[:, 0])[0] >= VARIES[scenario]
         assert summary.verdict is not Verdict.NONE and summary.varies
         assert summary.c_for_benefit[2] > 0.5  # never wholly below chance where the truth varies
+        if scenario == "benefit":  # the planted modifiers (or their proxies), and nothing else
+            assert len(called & MODIFIERS) >= 2 and not called - MODIFIERS - PROXIES
+            assert summary.heterogeneity.blp_p < 0.05
     else:
         # a constant risk difference or no effect: the benefit barely varies, against the drug-arm probability's
         # spread (the oracle's under a constant risk difference; under no effect, any spread of 0.05 is too much)
         assert np.std(predicted) <= 0.3 * max(np.std(truth[:, 1]), 0.05 / 0.3)
         assert summary.verdict not in (Verdict.SHOWN, Verdict.OTHER, Verdict.MISSED)  # no claim of heterogeneity
+        # every patient gains the same (+0.25, or nothing): nothing modifies the absolute effect, however prognostic;
+        # the log-odds scale may call an interaction ("both"): a constant risk difference is not a constant odds ratio
+        assert not called, roles.loc[sorted(called), ["absolute_interaction", "absolute_interaction_q"]]
 
 
 def test_placebo_prognosis_is_a_modifier_of_absolute_benefit():
