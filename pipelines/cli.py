@@ -195,12 +195,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from ketamine_response.features.cohort.reader import check_cohort_file
     from ketamine_response.pipelines.flows.score_sidecar import sidecar_path
 
     if args.chunk_rows < 1 or args.explain < 0:
         raise UsageError("--chunk-rows must be >= 1 and --explain >= 0")
-    check_cohort_file(args.cohort)  # a missing or unreadable file is refused before the model loads
     models = args.model or []  # --model may be repeated
     if args.engine == "spark":
         if len(models) > 1:  # before pyspark is imported: the Spark engine scores with one model

@@ -27,7 +27,7 @@ cv: {design: kfold, outer_folds: 3, outer_repeats: 1, inner_folds: 2}
 search: {budget: 1, selection_metric: log_loss}
 families: [prevalence, elastic_net, lightgbm]
 evaluation: {bootstrap: 50, permutations: 0}
-intervals: {benefit_replicates: 0}
+benefit: {enabled: false}
 n_jobs: 1
 """
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from ketamine_response.features.cohort.formats import output_format_of
 from ketamine_response.features.cohort.mapping import load_mapping
-from ketamine_response.features.cohort.reader import OutputSink, iter_cohort_chunks, refuse_overwriting
+from ketamine_response.features.cohort.reader import OutputSink, check_cohort_file, iter_cohort_chunks, refuse_overwriting
 from ketamine_response.features.errors import CohortFileError, UsageError
 from ketamine_response.models.wrapper import ScoringModel
 from ketamine_response.pipelines.flows.score_chunks import checked_chunks
@@ -157,8 +157,10 @@ def own_columns(scorer: Scorer) -> list[str]:
 
 
 def check_paths(cohort_path: Path, out: Path, mapping_path: str | Path | None) -> None:
-    """A known output format, and no output that would replace the cohort or mapping file (exit 2)."""
+    """A known output format, no output that would replace the cohort or mapping file, and a cohort file that
+    opens (exit 2)."""
     output_format_of(out)
+    check_cohort_file(cohort_path)
     refuse_overwriting({"--out": out, "the rejected-rows file": rejected_path_for(out), "the model sidecar": sidecar_path(out)},
                        [cohort_path, mapping_path])
 
