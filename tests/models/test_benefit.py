@@ -86,6 +86,7 @@ def test_calibrated_benefit_rescales_and_keeps_the_ranking(comparison):
 
 
 
+
 KERNEL_RUN = """
 import numpy as np, shap
 from shap.maskers import _tabular
@@ -93,20 +94,21 @@ from ketamine_response.models.benefit import cache_shap_kernels
 cache_shap_kernels()
 X = np.random.default_rng(0).random((30, 4))
 values = shap.PermutationExplainer(lambda x: x[:, 0] * x[:, 1], shap.maskers.Independent(X[:10]), seed=1)(X[:3]).values
-hits = _tabular._delta_masking.stats.cache_hits
+print(sum(_tabular._delta_masking.stats.cache_hits.values()))
+print(repr(values.tolist()))
 """
 
 
-def test_shap_masking_kernels_are_compiled_once_and_loaded_after():
-    """Once a process has compiled shap's numba kernels, the next process loads them from numba's cache instead of
-    compiling them again, and explains exactly as the first did."""
+def test_shap_masking_kernels_are_compiled_once_and_loaded_after(tmp_path):
+    """The first process compiles shap's numba kernels into an empty cache (NUMBA_CACHE_DIR, as where shap's folder
+    is read-only); the next loads them instead of compiling, and explains exactly as the freshly compiled ones did."""
+    import os
     import subprocess
     import sys
 
-    first: dict = {}
-    exec(KERNEL_RUN, first)  # this process: compiled and written to the cache, or loaded from it
-    printed = KERNEL_RUN + "print(sum(hits.values()))\nprint(repr(values.tolist()))\n"
-    done = subprocess.run([sys.executable, "-c", printed], capture_output=True, text=True, timeout=600, check=True)
-    hits, values = done.stdout.splitlines()[-2:]
-    assert int(hits) > 0  # loaded, not compiled
-    assert values == repr(first["values"].tolist())
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    (compiled, first), (loaded, second) = (
+        subprocess.run([sys.executable, "-c", KERNEL_RUN], capture_output=True, text=True, env=env, timeout=600,
+                       check=True).stdout.splitlines()[-2:] for _ in range(2))
+    assert compiled == "0" and int(loaded) > 0
+    assert first == second

@@ -286,6 +286,21 @@ def test_ui_port_out_of_range_is_a_usage_error(port):
     assert result.returncode == 2 and "--port must be 1-65535" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_missing_cohort_is_named_before_any_model_loads(tmp_path):
+    """train names a missing cohort file before it imports MLflow, LightGBM or shap (seconds); score and explain
+    before they look up their model (here one that does not exist, which would be the message otherwise)."""
+    missing = tmp_path / "none.csv"
+    code = ("import sys; from ketamine_response.pipelines.cli import main; "
+            f"code = main(['train', {str(missing)!r}, '--target', 'response_24h']); "
+            "print(code, sorted(m for m in ('mlflow', 'lightgbm', 'shap') if m in sys.modules))")
+    train = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=HANG_S)
+    assert train.stdout.split() == ["2", "[]"] and f"{missing}: the file does not exist" in train.stderr
+    for args in (["score", missing, "--out", tmp_path / "s.csv"], ["explain", missing, "--patient", "P1"]):
+        result = run(*args, "--model", "models:/no-such-model/1")
+        assert result.returncode == 2 and f"{missing}: the file does not exist" in result.stderr, result.stderr
+        assert "no-such-model" not in result.stderr
+
+
 def test_commands_without_a_store_say_where_to_look_and_create_nothing(tmp_path):
     env = {k: v for k, v in ENV.items() if k != "MLFLOW_TRACKING_URI"}
     cohort = tmp_path / "c.csv"

@@ -160,7 +160,7 @@ def test_running_then_failed_run_and_a_null_cohort_gets_no_alias(ui, tmp_path):
     tags = _api(port, f"model-versions/get?name=ketamine-response.ui-live.{TARGET}&version={version}")["model_version"]
     assert not tags.get("aliases")
     why = {t["key"]: t["value"] for t in tags["tags"]}["alias_reason"]
-    assert why.startswith("none: ") and "promote --reason" in why
+    assert why.startswith("none: ") and "below the minimum sample size" in why and "promote --reason" in why
 
 
 def test_ui_stops_with_sigterm_and_refuses_a_busy_port(strong_run):
