@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ketamine_response.features.cohort.formats import format_of, output_format_of, refuse_special
+from ketamine_response.features.cohort.formats import Format, format_of, output_format_of, refuse_special
 from ketamine_response.features.cohort.text import read_text
 from ketamine_response.features.errors import CohortFileError
 
@@ -175,8 +175,7 @@ def iter_cohort_chunks(path: str | Path, chunk_rows: int, columns: list[str] | N
         For file-level problems, including ones met part-way through the file.
     """
     path = Path(path)
-    entry = format_of(path)
-    _require_file(path, "is a folder, not a file")
+    entry = _format_of_file(path)
     empty = True
     for chunk in entry.chunks(path, chunk_rows, columns):
         if len(chunk) == 0:  # a header-only CSV still gives pandas one empty chunk
@@ -191,9 +190,14 @@ def check_cohort_file(path: str | Path) -> None:
     """What a read checks first (the format, that the file is there, its header), without reading a row: for a
     command to refuse a bad input before its slow part (loading a model), with the message the read would give."""
     path = Path(path)
+    _format_of_file(path).header(path)
+
+
+def _format_of_file(path: Path) -> Format:
+    """The format of *path*, once it is known to be a file: what every read of a cohort checks first."""
     entry = format_of(path)
     _require_file(path, "is a folder, not a file")
-    entry.header(path)
+    return entry
 
 
 def refuse_overwriting(outputs: dict[str, str | Path | None], inputs: list[str | Path | None]) -> None:
