@@ -85,8 +85,6 @@ def test_calibrated_benefit_rescales_and_keeps_the_ranking(comparison):
     assert spearmanr(half.effect(data.X), raw)[0] == 1
 
 
-
-
 KERNEL_RUN = """
 import numpy as np, shap
 from shap.maskers import _tabular
