@@ -49,5 +49,22 @@ class Terminated(KetamineResponseError):
     exit_code = 143
 
 
+def termination_in(exc: BaseException) -> Terminated | None:
+    """The :class:`Terminated` that ``exc`` is or wraps, else None.
+
+    The SIGTERM handler raises wherever the process is. Inside an HTTP call to a tracking server, MLflow's
+    REST client re-raises every exception as its own ``MlflowException`` (keeping ours as ``__context__``),
+    which would turn a clean stop into an internal error (exit 70).
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, Terminated):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 class TrackingError(KetamineResponseError):
     """The tracking store, a run or a model cannot be opened or written."""

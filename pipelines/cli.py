@@ -16,7 +16,16 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from ketamine_response.features.errors import EXIT_INTERNAL, EXIT_OK, EXIT_ROWS, EXIT_STRICT, KetamineResponseError, Terminated, UsageError
+from ketamine_response.features.errors import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_ROWS,
+    EXIT_STRICT,
+    KetamineResponseError,
+    Terminated,
+    UsageError,
+    termination_in,
+)
 from ketamine_response.pipelines import arguments
 
 
@@ -296,6 +305,10 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:  # the CLI never shows a traceback; KETAMINE_RESPONSE_DEBUG=1 does
+        stop = termination_in(exc)  # SIGTERM inside a library that wrapped it: still a clean stop
+        if stop is not None:
+            print(f"error: {stop}", file=sys.stderr)
+            return stop.exit_code
         if os.environ.get("KETAMINE_RESPONSE_DEBUG"):
             raise
         print(f"internal error ({type(exc).__name__}: {exc}). This is a bug; please report it "

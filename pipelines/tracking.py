@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ketamine_response.features.errors import TrackingError
+from ketamine_response.features.errors import TrackingError, termination_in
 
 if TYPE_CHECKING:  # pandas is not imported at run time, so the CLI can import this module quickly
     import pandas as pd
@@ -369,7 +369,8 @@ def training_run(experiment_id: str, run_name: str, params: dict[str, str], tags
     try:
         mlflow.log_params(params)
         yield run.info.run_id
-    except BaseException as exc:
+    except BaseException as raised:
+        exc = termination_in(raised) or raised  # a SIGTERM that MLflow's REST client wrapped
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         with contextlib.suppress(Exception):  # a store that broke mid-run must not hide the original error
             mlflow.set_tags({"mlflow.note.content": f"**Training {status.lower()}**: {type(exc).__name__}: "
@@ -379,6 +380,8 @@ def training_run(experiment_id: str, run_name: str, params: dict[str, str], tags
         if isinstance(exc, OSError):  # a full or read-only store is the user's machine, not a bug (exit 2)
             raise TrackingError(f"tracking store {redact(store_uri())}: cannot be written ({exc.strerror or exc}). "
                                 "Free space or fix permissions under mlruns/, or set MLFLOW_TRACKING_URI.") from None
+        if exc is not raised:
+            raise exc from None
         raise
     mlflow.set_tag("progress", "done")  # the last stage's message would read as still running
     mlflow.end_run("FINISHED")

@@ -321,3 +321,35 @@ def test_durability_target_without_follow_up_exits_2_naming_the_columns(tmp_path
     assert "days_to_relapse" in result.stderr and "relapse_observed" in result.stderr and "Traceback" not in result.stderr
     harm = run("train", cohort, "--target", "madrs_24h_ge20", cwd=tmp_path)
     assert harm.returncode == 2 and "not a harm target" in harm.stderr
+
+
+# A training whose store is a tracking server, stopped (SIGTERM) while it waits on a request. MLflow's REST
+# client re-raises whatever interrupts a request as its own MlflowException; the server here accepts the
+# connection and never answers, so the signal always lands inside that request.
+STOPPED_IN_A_REQUEST = """
+import os, signal, socket, sys, threading
+from mlflow import MlflowClient
+from ketamine_response.pipelines import cli, tracking
+silent = socket.create_server(("127.0.0.1", 0))
+signal.signal(signal.SIGTERM, cli._terminate)
+def train(_args):
+    with tracking.training_run(tracking.open_experiment("stopped"), "stopped", {}, {"target": "t"}) as run_id:
+        print(run_id, flush=True)
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        MlflowClient(f"http://127.0.0.1:{silent.getsockname()[1]}").get_experiment("1")
+sys.exit(cli._run(train, None))
+"""
+
+
+def test_sigterm_inside_a_tracking_request_is_a_clean_stop(tmp_path):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**ENV, "MLFLOW_TRACKING_URI": uri, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    result = subprocess.run([sys.executable, "-c", STOPPED_IN_A_REQUEST], capture_output=True, text=True, env=env,
+                            timeout=HANG_S)
+    assert result.returncode == 143, result.stderr
+    assert result.stderr == "error: stopped by signal SIGTERM; partial outputs were removed\n"
+    run = MlflowClient(uri).get_run(result.stdout.strip())
+    assert run.info.status == "FAILED" and run.data.tags["progress"] == "failed (Terminated)"
+    assert run.data.tags["mlflow.note.content"].startswith("**Training failed**: Terminated: stopped by signal SIGTERM")
