@@ -7,7 +7,7 @@ One regression per candidate feature, on the courses of every placebo-controlled
 * *z*: the feature standardised over the courses that have it (complete cases, which assumes the
   feature is missing at random given the rest; the row count is in the table);
 * the two ``others`` covariates: a cross-fitted summary of every other feature (see
-  :func:`~ketamine_response.pipelines.training.roles.others_index`: a fitted model, so training computes
+  :func:`~ketamine_response.pipelines.training.roles.others_fold`: a fitted model, so training computes
   it and this module receives it; without them a prognostic feature looked predictive once other
   modifiers existed, and true modifiers were attenuated);
 * a logistic link (identity for a continuous outcome) and standard errors clustered on the patient
@@ -57,7 +57,7 @@ def _design(data: Data, rows: np.ndarray, feature: str,
     design = pd.DataFrame({"const": 1.0, "z": z, "z_x_drug": z * active}, index=np.arange(len(sub)))
     if missing.any():
         design["missing"] = missing.astype(float)
-    if index is not None:  # the other features' prognostic and modifier index (see training.roles.others_index)
+    if index is not None:  # the other features' prognostic and modifier index (see training.roles.others_fold)
         design["others_prognostic"] = index[:, 0]
         design["others_modifier_x_drug"] = index[:, 1] * active
     for column in ARM_COLUMNS:

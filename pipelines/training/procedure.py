@@ -29,7 +29,7 @@ from ketamine_response.pipelines.training.nested import fit_selected, n_outer, r
 from ketamine_response.pipelines.training.permutation import PermutationResult, permutation_test
 from ketamine_response.pipelines.training.progress import Progress
 from ketamine_response.pipelines.training.replicates import benefit_replicates
-from ketamine_response.pipelines.training.roles import others_tasks, related_features
+from ketamine_response.pipelines.training.roles import gather, others_tasks, related_features
 
 log = logging.getLogger(__name__)
 MIN_SPREAD = 0.1  # the least share of the chosen learner's spread of benefit the final model keeps
@@ -126,11 +126,11 @@ def _roles(data: Data, arms: list[ArmBenefit], finals: list[CalibratedBenefit], 
     rows = np.unique(np.concatenate([a.comparison.rows for a in arms]))
     # the SHAP of each comparison and each feature's others index are independent fits: one parallel batch,
     # the SHAP first (the longest tasks: shap compiles its numba code in each process)
-    tasks = others_tasks(data, rows, built.dictionary, config.seed)
+    tasks = others_tasks(data, rows, built.dictionary)
     with open_parallel(config) as parallel:
         done = parallel([*(delayed(benefit_shap)(f, data.X.iloc[a.comparison.rows], config.seed)
-                           for a, f in zip(arms, finals, strict=True)), *tasks.values()])
-    indexes = dict(zip(tasks, done[len(arms):], strict=True))
+                           for a, f in zip(arms, finals, strict=True)), *tasks])
+    indexes = gather(rows, done[len(arms):])
     sizes = [len(a.comparison.rows) for a in arms]  # mean |SHAP| over comparisons, weighted by their courses
     shap = sum(s * n for s, n in zip(done[:len(arms)], sizes, strict=True))
     importance = {str(k): float(v) / sum(sizes) for k, v in shap.items()}
