@@ -172,23 +172,108 @@ class ActiveArmInteractions(TransformerMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y=None):
         if not isinstance(X, pd.DataFrame):
             raise ValueError("ActiveArmInteractions needs a DataFrame (use set_output(transform='pandas'))")
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.n_features_in_ = X.shape[1]
-        self.arms_ = [c for c in self.arm_columns if c in X.columns]
+        return self.fit_arrays(list(X.columns), X.to_numpy(dtype="float64"))
+
+    def fit_arrays(self, names: list[str], values: np.ndarray) -> ActiveArmInteractions:
+        """:meth:`fit` on a float array whose columns are *names* (what :class:`LinearTier` passes)."""
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.arms_ = [c for c in self.arm_columns if c in names]
         # a column that barely varies (a flag set in a handful of courses) cannot carry an estimable
         # modifier: centred and scaled, its few rare values get huge weights. Leave it main-effect only.
-        self.modified_ = [c for c in X.columns if c not in self.arms_ and _varies(X[c].to_numpy(dtype="float64"))]
-        self.centre_ = _nan_stat(X[self.modified_].to_numpy(dtype="float64"), np.nanmean, 0.0)
+        self.modified_ = [c for i, c in enumerate(names) if c not in self.arms_ and _varies(values[:, i])]
+        self.centre_ = _nan_stat(values[:, self._positions(self.modified_)], np.nanmean, 0.0)
         return self
+
+    def _positions(self, columns: list[str]) -> list[int]:
+        names = list(self.feature_names_in_)
+        return [names.index(c) for c in columns]
 
     def transform(self, X: pd.DataFrame):
         check_is_fitted(self)
-        values = X.to_numpy(dtype="float64")
+        return self.transform_array(X.to_numpy(dtype="float64"))
+
+    def transform_array(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`transform` of a float array in the fitted columns' order."""
         if not self.arms_:
             return values
-        active = np.any(X[self.arms_].to_numpy(dtype="float64") > 0.5, axis=1).reshape(-1, 1)
-        return np.column_stack([values, (X[self.modified_].to_numpy(dtype="float64") - self.centre_) * active])
+        active = np.any(values[:, self._positions(self.arms_)] > 0.5, axis=1).reshape(-1, 1)
+        return np.column_stack([values, (values[:, self._positions(self.modified_)] - self.centre_) * active])
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self)
         return np.array(list(self.feature_names_in_) + [f"{c}:active" for c in self.modified_], dtype=object)
+
+
+class LinearTier(TransformerMixin, BaseEstimator):
+    """The linear families' fitted tier as one step: keep *columns*, winsorise (:class:`Winsorizer`), append the
+    z-score composite of *markers* (:class:`ZScoreComposite`, two or more), median-impute with missingness
+    indicators, append centred feature x active-arm terms (:class:`ActiveArmInteractions`), standardise.
+
+    The numbers of those steps as a pipeline of their own, with numpy arrays between them. As pipeline steps
+    with pandas output, each revalidated and rewrapped a DataFrame, which was most of a linear fit's time.
+
+    Parameters
+    ----------
+    columns : tuple of str
+        The feature columns the family uses.
+    markers : tuple of str
+        The composite's columns (none: no composite); *composite* names it.
+    """
+
+    def __init__(self, columns: tuple[str, ...] = (), markers: tuple[str, ...] = (), composite: str = "composite"):
+        self.columns = columns
+        self.markers = markers
+        self.composite = composite
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self._fit(self._select(X, reset=True))
+        return self
+
+    def fit_transform(self, X: pd.DataFrame, y=None, **_):
+        return self._fit(self._select(X, reset=True))
+
+    def transform(self, X: pd.DataFrame):
+        check_is_fitted(self)
+        return self._transform(self._select(X, reset=False))
+
+    def _fit(self, values: np.ndarray) -> np.ndarray:
+        from sklearn.impute import SimpleImputer
+        from sklearn.preprocessing import StandardScaler
+
+        names = list(self.columns)
+        self.winsorize_ = Winsorizer().fit(values)
+        values = self.winsorize_.transform(values)
+        self.composite_ = None
+        if self.markers:
+            self.composite_ = ZScoreComposite([names.index(c) for c in self.markers], self.composite).fit(values)
+            values, names = self.composite_.transform(values), [*names, self.composite]
+        self.impute_ = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True).fit(values)
+        indicated = self.impute_.indicator_.features_ if self.impute_.indicator_ is not None else []
+        values, names = self.impute_.transform(values), [*names, *(f"missingindicator_{names[i]}" for i in indicated)]
+        self.interact_ = ActiveArmInteractions().fit_arrays(names, values)
+        values = self.interact_.transform_array(values)
+        self.scale_ = StandardScaler().fit(values)
+        self.names_out_ = np.asarray(self.interact_.get_feature_names_out(), dtype=object)
+        return self.scale_.transform(values)
+
+    def _transform(self, values: np.ndarray) -> np.ndarray:
+        values = self.winsorize_.transform(values)
+        if self.composite_ is not None:
+            values = self.composite_.transform(values)
+        return self.scale_.transform(self.interact_.transform_array(self.impute_.transform(values)))
+
+    def _select(self, X: pd.DataFrame, reset: bool) -> np.ndarray:
+        if not isinstance(X, pd.DataFrame):
+            raise ValueError("LinearTier needs a DataFrame of named feature columns")
+        if reset:
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            self.n_features_in_ = X.shape[1]
+        missing = [c for c in self.columns if c not in X.columns]
+        if missing:
+            raise ValueError(f"LinearTier: columns {missing} are not in the feature table")
+        return X[list(self.columns)].to_numpy(dtype="float64")
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self)
+        return self.names_out_

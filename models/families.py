@@ -18,12 +18,11 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import ParameterSampler
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ketamine_response.features.cohort.schema import ARM_COLUMNS
 from ketamine_response.features.derivations.inflammatory import COMPOSITE, COMPOSITE_MARKERS
 from ketamine_response.features.tasks import TaskKind
-from ketamine_response.features.transformers import ActiveArmInteractions, SelectColumns, Winsorizer, ZScoreComposite
+from ketamine_response.features.transformers import LinearTier, SelectColumns
 
 # How models.explain computes exact SHAP values for the family's final step.
 ExplainerKind = Literal["constant", "linear", "tree", "survival_tree"]
@@ -100,15 +99,12 @@ def _prevalence(columns: tuple[str, ...], seed: int) -> Pipeline:
 
 
 def linear_pipeline(columns: tuple[str, ...], model: Any) -> Pipeline:
-    """The linear families' fitted tier, then *model*."""
-    markers = [c for c in COMPOSITE_MARKERS if c in columns]
-    steps: list[tuple[str, Any]] = [("select", SelectColumns(columns)), ("winsorize", Winsorizer())]
-    if len(markers) >= 2:
-        steps.append(("inflammation", ZScoreComposite(markers, name=COMPOSITE)))
-    steps += [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-              ("interact", ActiveArmInteractions()), ("scale", StandardScaler())]
-    # pandas between steps so the composite can find its columns by name
-    return Pipeline([*steps, ("model", model)]).set_output(transform="pandas")
+    """The linear families' fitted tier (:class:`LinearTier`: winsorising, the inflammation composite where two or
+    more of its markers are in *columns*, imputation with missingness indicators, feature x arm terms, scaling),
+    then *model*."""
+    markers = tuple(c for c in COMPOSITE_MARKERS if c in columns)
+    tier = LinearTier(columns, markers if len(markers) >= 2 else (), COMPOSITE)
+    return Pipeline([("tier", tier), ("model", model)]).set_output(transform="pandas")
 
 
 def _ridge_logistic(columns: tuple[str, ...], seed: int) -> Pipeline:

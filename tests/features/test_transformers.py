@@ -3,9 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from ketamine_response.features.transformers import ActiveArmInteractions, SelectColumns, Winsorizer, ZScoreComposite
+from ketamine_response.features.transformers import ActiveArmInteractions, LinearTier, SelectColumns, Winsorizer, ZScoreComposite
 
 NUMERIC = [Winsorizer(), ZScoreComposite()]
 
@@ -15,7 +18,7 @@ def test_sklearn_contract(estimator, check):
     check(estimator)
 
 
-PANDAS_ONLY = [SelectColumns(("y",)), ActiveArmInteractions(("arm_ketamine_iv",))]
+PANDAS_ONLY = [SelectColumns(("y",)), ActiveArmInteractions(("arm_ketamine_iv",)), LinearTier(("arm_ketamine_iv", "x", "y"), ("x", "y"))]
 
 
 @pytest.mark.parametrize("transformer", NUMERIC + PANDAS_ONLY, ids=lambda t: type(t).__name__)
@@ -65,3 +68,34 @@ def test_interactions_are_centred_on_the_training_fold():
     big = pd.DataFrame({"arm_ketamine_iv": rng.integers(0, 2, 2000).astype(float), "age": rng.normal(45, 12, 2000)})
     out = ActiveArmInteractions(("arm_ketamine_iv",)).fit(big).transform(big)
     assert abs(np.corrcoef(out[:, 0], out[:, 2])[0, 1]) < 0.1
+
+
+def _steps(columns: tuple[str, ...], markers: tuple[str, ...]) -> Pipeline:
+    """The tier as the pipeline of its separate steps, each with pandas output: what LinearTier stands for."""
+    steps: list = [("select", SelectColumns(columns)), ("winsorize", Winsorizer())]
+    if markers:
+        steps.append(("inflammation", ZScoreComposite(list(markers), name="inflammation_composite")))
+    steps += [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+              ("interact", ActiveArmInteractions()), ("scale", StandardScaler())]
+    return Pipeline(steps).set_output(transform="pandas")
+
+
+@pytest.mark.parametrize("markers", [(), ("log_il6", "log_crp")])
+def test_the_linear_tier_is_its_steps_in_one(markers):
+    rng = np.random.default_rng(3)
+    n = 200
+    X = pd.DataFrame({"arm_ketamine_iv": rng.integers(0, 2, n).astype(float), "age": rng.normal(45, 12, n),
+                      "log_il6": rng.normal(size=n), "log_crp": rng.normal(size=n), "flag": rng.integers(0, 2, n) * 1.0,
+                      "empty": np.nan, "unused": rng.normal(size=n)}, index=np.arange(100, 100 + n))
+    for column, share in (("log_il6", 0.3), ("log_crp", 0.1), ("age", 0.05)):
+        X.loc[rng.random(n) < share, column] = np.nan
+    columns = ("arm_ketamine_iv", "age", "log_il6", "log_crp", "flag", "empty")
+    train, test = X.iloc[:150], X.iloc[150:]
+    tier = LinearTier(columns, markers, "inflammation_composite").set_output(transform="pandas")
+    expected, got = _steps(columns, markers).fit_transform(train), tier.fit_transform(train)
+    assert list(got.columns) == list(expected.columns) and (got.index == train.index).all()
+    assert "missingindicator_log_il6:active" in got.columns and ("inflammation_composite" in got) == bool(markers)
+    np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())
+    np.testing.assert_array_equal(tier.transform(test).to_numpy(), _steps(columns, markers).fit(train).transform(test).to_numpy())
+    with pytest.raises(ValueError, match=r"columns \['age'\] are not in the feature table"):
+        tier.transform(test.drop(columns="age"))
