@@ -50,17 +50,19 @@ class Terminated(KetamineResponseError):
 
 
 def termination_in(exc: BaseException) -> Terminated | None:
-    """The :class:`Terminated` that ``exc`` is or wraps, else None.
+    """The :class:`Terminated` that ``exc`` is, or that a library re-raised as its own error; else None.
 
     The SIGTERM handler raises wherever the process is. Inside an HTTP call to a tracking server, MLflow's
-    REST client re-raises every exception as its own ``MlflowException`` (keeping ours as ``__context__``),
-    which would turn a clean stop into an internal error (exit 70).
+    REST client re-raises every exception as its own ``MlflowException`` ("API request ... failed with
+    exception <ours>", ours kept as ``__context__``), which would turn a clean stop into an internal error
+    (exit 70). A wrapper repeats our message; an error raised by a cleanup while ours was handled does not,
+    and is not a clean stop (its outputs may remain), so it is not unwrapped.
     """
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         if isinstance(cause, Terminated):
-            return cause
+            return cause if str(cause) in str(exc) else None
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     return None

@@ -191,6 +191,8 @@ class ActiveArmInteractions(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame):
         check_is_fitted(self)
+        if list(X.columns) != list(self.feature_names_in_):  # by name, as fitted
+            X = X[list(self.feature_names_in_)]
         return self.transform_array(X.to_numpy(dtype="float64"))
 
     def transform_array(self, values: np.ndarray) -> np.ndarray:
@@ -242,6 +244,8 @@ class LinearTier(TransformerMixin, BaseEstimator):
         from sklearn.preprocessing import StandardScaler
 
         names = list(self.columns)
+        if not set(self.markers) <= set(names):
+            raise ValueError(f"LinearTier: composite markers {sorted(set(self.markers) - set(names))} are not in its columns")
         self.winsorize_ = Winsorizer().fit(values)
         values = self.winsorize_.transform(values)
         self.composite_ = None

@@ -293,9 +293,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return func(args)
-    except KetamineResponseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -304,16 +301,25 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
         # at devnull so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except Exception as exc:  # the CLI never shows a traceback; KETAMINE_RESPONSE_DEBUG=1 does
-        stop = termination_in(exc)  # SIGTERM inside a library that wrapped it: still a clean stop
-        if stop is not None:
-            print(f"error: {stop}", file=sys.stderr)
-            return stop.exit_code
-        if os.environ.get("KETAMINE_RESPONSE_DEBUG"):
-            raise
-        print(f"internal error ({type(exc).__name__}: {exc}). This is a bug; please report it "
-              "(rerun with KETAMINE_RESPONSE_DEBUG=1 for the traceback).", file=sys.stderr)
-        return EXIT_INTERNAL
+    except Exception as exc:
+        return _failed(exc)
+
+
+def _failed(exc: Exception) -> int:
+    """The message and exit code of a command that raised *exc*: after a SIGTERM, a stop (143) whatever a library
+    or a cleanup made of it; a user's error with its own code; anything else an internal error (70), never a
+    traceback (KETAMINE_RESPONSE_DEBUG=1 shows it)."""
+    if _SIGNALLED and not isinstance(exc, Terminated):
+        exc = termination_in(exc) or Terminated(
+            f"stopped by signal {_SIGNALLED[0]}; while stopping, {type(exc).__name__}: {exc}. Partial outputs may remain.")
+    if isinstance(exc, KetamineResponseError):
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if os.environ.get("KETAMINE_RESPONSE_DEBUG"):
+        raise exc
+    print(f"internal error ({type(exc).__name__}: {exc}). This is a bug; please report it "
+          "(rerun with KETAMINE_RESPONSE_DEBUG=1 for the traceback).", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 class _Lines(logging.Formatter):
@@ -329,8 +335,12 @@ class _Lines(logging.Formatter):
         return super().format(record)
 
 
+_SIGNALLED: list[str] = []  # the stop signals this process received: a failure after one is the stop's
+
+
 def _terminate(signum: int, _frame: object) -> None:
     # an exception, so every cleanup on the way out runs (partial outputs removed, the run marked FAILED)
+    _SIGNALLED.append(signal.Signals(signum).name)
     raise Terminated(f"stopped by signal {signal.Signals(signum).name}; partial outputs were removed")
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ketamine_response.features.errors import TrackingError, termination_in
+from ketamine_response.features.errors import Terminated, TrackingError, termination_in
 
 if TYPE_CHECKING:  # pandas is not imported at run time, so the CLI can import this module quickly
     import pandas as pd
@@ -200,7 +200,7 @@ def _get_or_create(name: str, uri: str, create: bool) -> str:
             if again is None:
                 raise
             return str(again.experiment_id)
-    except TrackingError:
+    except (TrackingError, Terminated):
         raise
     except Exception as exc:  # MLflow raises many types for an unusable store
         raise TrackingError(f"tracking store {redact(uri)} cannot be opened ({type(exc).__name__}: "
@@ -285,6 +285,8 @@ def _sweep(local: Path | None) -> None:
     try:
         with _store_lock(local):
             closed = close_abandoned_runs()
+    except Terminated:  # a stop, not an unusable store
+        raise
     except Exception as exc:  # MLflow raises many types for an unusable store
         log.debug("runs left RUNNING by ended processes were not checked: %s: %s", type(exc).__name__, exc)
         return

@@ -68,6 +68,8 @@ def test_interactions_are_centred_on_the_training_fold():
     big = pd.DataFrame({"arm_ketamine_iv": rng.integers(0, 2, 2000).astype(float), "age": rng.normal(45, 12, 2000)})
     out = ActiveArmInteractions(("arm_ketamine_iv",)).fit(big).transform(big)
     assert abs(np.corrcoef(out[:, 0], out[:, 2])[0, 1]) < 0.1
+    reordered = ActiveArmInteractions(("arm_ketamine_iv",)).fit(big).transform(big[["age", "arm_ketamine_iv"]])
+    np.testing.assert_array_equal(reordered, out)  # columns are taken by name, as fitted
 
 
 def _steps(columns: tuple[str, ...], markers: tuple[str, ...]) -> Pipeline:
@@ -99,3 +101,5 @@ def test_the_linear_tier_is_its_steps_in_one(markers):
     np.testing.assert_array_equal(tier.transform(test).to_numpy(), _steps(columns, markers).fit(train).transform(test).to_numpy())
     with pytest.raises(ValueError, match=r"columns \['age'\] are not in the feature table"):
         tier.transform(test.drop(columns="age"))
+    with pytest.raises(ValueError, match=r"composite markers \['log_tnf_alpha'\] are not in its columns"):
+        LinearTier(columns, ("log_il6", "log_tnf_alpha")).fit(train)

@@ -325,17 +325,21 @@ def test_durability_target_without_follow_up_exits_2_naming_the_columns(tmp_path
 
 # A training whose store is a tracking server, stopped (SIGTERM) while it waits on a request. MLflow's REST
 # client re-raises whatever interrupts a request as its own MlflowException; the server here accepts the
-# connection and never answers, so the signal always lands inside that request.
+# connection and never answers, and the signal is sent once the connection is accepted, so it always lands
+# inside that request.
 STOPPED_IN_A_REQUEST = """
 import os, signal, socket, sys, threading
 from mlflow import MlflowClient
 from ketamine_response.pipelines import cli, tracking
 silent = socket.create_server(("127.0.0.1", 0))
 signal.signal(signal.SIGTERM, cli._terminate)
+def stop_once_connected():
+    silent.accept()
+    os.kill(os.getpid(), signal.SIGTERM)
 def train(_args):
     with tracking.training_run(tracking.open_experiment("stopped"), "stopped", {}, {"target": "t"}) as run_id:
         print(run_id, flush=True)
-        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        threading.Thread(target=stop_once_connected, daemon=True).start()
         MlflowClient(f"http://127.0.0.1:{silent.getsockname()[1]}").get_experiment("1")
 sys.exit(cli._run(train, None))
 """
@@ -353,3 +357,43 @@ def test_sigterm_inside_a_tracking_request_is_a_clean_stop(tmp_path):
     run = MlflowClient(uri).get_run(result.stdout.strip())
     assert run.info.status == "FAILED" and run.data.tags["progress"] == "failed (Terminated)"
     assert run.data.tags["mlflow.note.content"].startswith("**Training failed**: Terminated: stopped by signal SIGTERM")
+
+
+def test_a_failure_after_sigterm_is_the_stop_and_names_what_failed(monkeypatch, capsys):
+    """After a SIGTERM every failure exits 143: MLflow's wrapper of the stop says it was a clean stop; a cleanup that
+    failed while stopping is named, and the message does not claim the outputs were removed."""
+    from ketamine_response.features.errors import Terminated, TrackingError
+    from ketamine_response.pipelines import cli
+
+    def stopped(_args):
+        raise Terminated("stopped by signal SIGTERM; partial outputs were removed")
+
+    def wrapped(args):
+        try:
+            stopped(args)
+        except Terminated as exc:
+            raise RuntimeError(f"API request to http://x/api failed with exception {exc}")  # noqa: B904 (as MLflow does)
+
+    def cleanup_failed(args):
+        try:
+            stopped(args)
+        except Terminated:
+            raise OSError("cannot remove scores.csv.partial")  # noqa: B904 (raised while the stop is handled)
+
+    def store_refused(args):
+        try:
+            wrapped(args)
+        except RuntimeError as exc:
+            raise TrackingError(f"tracking store cannot be opened ({exc})") from None
+
+    monkeypatch.setattr(cli, "_SIGNALLED", ["SIGTERM"])
+    for func, message in ((stopped, "stopped by signal SIGTERM; partial outputs were removed"),
+                          (wrapped, "stopped by signal SIGTERM; partial outputs were removed"),
+                          (store_refused, "stopped by signal SIGTERM; partial outputs were removed"),
+                          (cleanup_failed, "stopped by signal SIGTERM; while stopping, OSError: cannot remove "
+                                           "scores.csv.partial. Partial outputs may remain.")):
+        assert cli._run(func, None) == 143, func.__name__
+        assert capsys.readouterr().err == f"error: {message}\n", func.__name__
+    monkeypatch.setattr(cli, "_SIGNALLED", [])  # no signal: a bug is an internal error, a user's error its own code
+    assert cli._run(cleanup_failed, None) == 70 and "internal error (OSError" in capsys.readouterr().err
+    assert cli._run(store_refused, None) == 2
