@@ -221,6 +221,9 @@ class LinearTier(TransformerMixin, BaseEstimator):
         The feature columns the family uses.
     markers : tuple of str
         The composite's columns (none: no composite); *composite* names it.
+
+    After fitting, ``sources_out_`` gives each output column's input column (a feature's missingness indicator and
+    arm terms are that feature's; the composite is its own): what a model without some features drops.
     """
 
     def __init__(self, columns: tuple[str, ...] = (), markers: tuple[str, ...] = (), composite: str = "composite"):
@@ -254,11 +257,13 @@ class LinearTier(TransformerMixin, BaseEstimator):
             values, names = self.composite_.transform(values), [*names, self.composite]
         self.impute_ = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True).fit(values)
         indicated = self.impute_.indicator_.features_ if self.impute_.indicator_ is not None else []
+        sources = [*names, *(names[i] for i in indicated)]  # each column's input column (the composite: itself)
         values, names = self.impute_.transform(values), [*names, *(f"missingindicator_{names[i]}" for i in indicated)]
         self.interact_ = ActiveArmInteractions().fit_arrays(names, values)
         values = self.interact_.transform_array(values)
         self.scale_ = StandardScaler().fit(values)
         self.names_out_ = np.asarray(self.interact_.get_feature_names_out(), dtype=object)
+        self.sources_out_ = np.asarray([*sources, *(sources[names.index(c)] for c in self.interact_.modified_)], dtype=object)
         return self.scale_.transform(values)
 
     def _transform(self, values: np.ndarray) -> np.ndarray:

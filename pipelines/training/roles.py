@@ -83,9 +83,7 @@ class _Tier:
             here = drug == arm
             if isinstance(arm, str) and arm_column(arm) in test:
                 on_drug[here] = tier.transform(with_arm(test[here], arm)).to_numpy()
-        names = fitted.columns.astype(str)
-        sources = np.array([n.removesuffix(":active").removeprefix("missingindicator_") for n in names])
-        return cls(sources, fitted.to_numpy(), placebo, on_drug)
+        return cls(tier.named_steps["tier"].sources_out_, fitted.to_numpy(), placebo, on_drug)
 
 
 def related_features(data: Data, dictionary: pd.DataFrame) -> dict[str, list[str]]:

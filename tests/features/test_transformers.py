@@ -97,6 +97,11 @@ def test_the_linear_tier_is_its_steps_in_one(markers):
     expected, got = _steps(columns, markers).fit_transform(train), tier.fit_transform(train)
     assert list(got.columns) == list(expected.columns) and (got.index == train.index).all()
     assert "missingindicator_log_il6:active" in got.columns and ("inflammation_composite" in got) == bool(markers)
+    sources = dict(zip(got.columns, tier.sources_out_, strict=True))
+    assert sources["missingindicator_log_il6:active"] == sources["log_il6:active"] == "log_il6"
+    assert all(sources[c] == c for c in columns)
+    if markers:  # made from the markers, but none of them alone: dropping one remakes it from the others
+        assert sources["inflammation_composite"] == "inflammation_composite"
     np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())
     np.testing.assert_array_equal(tier.transform(test).to_numpy(), _steps(columns, markers).fit(train).transform(test).to_numpy())
     with pytest.raises(ValueError, match=r"columns \['age'\] are not in the feature table"):
