@@ -340,8 +340,9 @@ _SIGNALLED: list[str] = []  # the stop signals this process received: a failure 
 
 def _terminate(signum: int, _frame: object) -> None:
     # an exception, so every cleanup on the way out runs (partial outputs removed, the run marked FAILED)
-    _SIGNALLED.append(signal.Signals(signum).name)
-    raise Terminated(f"stopped by signal {signal.Signals(signum).name}; partial outputs were removed")
+    name = signal.Signals(signum).name
+    _SIGNALLED.append(name)
+    raise Terminated(f"stopped by signal {name}; partial outputs were removed")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

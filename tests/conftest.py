@@ -9,7 +9,7 @@ from pathlib import Path
 
 # Set before NumPy, SciPy or LightGBM load (they read these once), and inherited by every CLI subprocess: the
 # two xdist workers already fill the two cores, so a second BLAS or OpenMP thread in each only spins against
-# the other worker. Measured alone, a null-cohort permutation test took 39 CPU-s with two threads, 29 with one.
+# the other worker (the suite: 1,143 s of tests before, 1,055 s after; README, Development).
 for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_pool, "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
