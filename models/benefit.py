@@ -28,8 +28,6 @@ in-fold estimate for a cohort that was not (``benefit.propensity``).
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -252,47 +250,3 @@ def get_learner(name: str) -> Learner:
     if name not in LEARNERS:
         raise ValueError(f"unknown benefit learner '{name}'; known: {', '.join(LEARNERS)}")
     return LEARNERS[name]
-
-
-@functools.cache
-def cache_shap_kernels() -> None:
-    """Let numba keep shap's tabular-masking kernels between processes: compiling them took about 5 of the 9 s of
-    the first permutation explanation in every ``train``.
-
-    shap declares them ``@njit`` without ``cache=True``; ``enable_caching`` is what that flag does, with numba's
-    own locators (beside shap's source, else the user's cache folder) and its checks of shap's file. Not
-    ``_build_fixed_single_output``: it takes the link function as an argument, which numba keys per process, so
-    its cache would grow by one entry a run. Where no cache folder can be written, numba compiles as before.
-    """
-    from shap.maskers import _tabular
-
-    for kernel in (_tabular._single_delta_mask, _tabular._delta_masking):
-        with contextlib.suppress(RuntimeError):  # numba: "no locator available" for a read-only install
-            kernel.enable_caching()
-
-
-def benefit_shap(model: BenefitModel | CalibratedBenefit, X: pd.DataFrame, seed: int, rows: int = 60, background: int = 40) -> pd.Series:
-    """Mean |SHAP value| of each covariate for the predicted benefit (probability scale).
-
-    Benefit is a difference of two predictions, not one model's output, so no exact explainer
-    applies: shap's permutation explainer (model-agnostic, additive by construction) on up to
-    *rows* courses against *background* courses drawn from *X*.
-    """
-    import shap
-
-    cache_shap_kernels()
-    rng = np.random.default_rng(seed)
-    base = covariates(X)
-    arms = [c for c in X.columns if c in ARM_COLUMNS]
-
-    def effect(values: np.ndarray) -> np.ndarray:
-        frame = pd.DataFrame(values, columns=base.columns).assign(**dict.fromkeys(arms, 0.0))[list(X.columns)]
-        return model.effect(frame)
-
-    def sample(k: int) -> np.ndarray:
-        return base.to_numpy(dtype="float64")[rng.choice(len(base), min(k, len(base)), replace=False)]
-
-    explainer = shap.PermutationExplainer(effect, shap.maskers.Independent(sample(background), max_samples=background),
-                                          seed=seed)
-    values = explainer(sample(rows), max_evals=2 * base.shape[1] + 1, silent=True).values
-    return pd.Series(np.abs(values).mean(axis=0), index=base.columns)

@@ -13,7 +13,8 @@ import pandas as pd
 
 from ketamine_response.features.build import FeatureTable
 from ketamine_response.features.cohort.validation import ValidatedCohort
-from ketamine_response.models.benefit import CalibratedBenefit, benefit_shap
+from ketamine_response.models.benefit import CalibratedBenefit
+from ketamine_response.models.benefit_explain import benefit_shap
 from ketamine_response.models.explain import background_centres
 from ketamine_response.models.intervals import Intervals
 from ketamine_response.models.wrapper import CohortModel

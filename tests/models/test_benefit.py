@@ -9,29 +9,9 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from ketamine_response.features.cohort.validation import validate_table
-from ketamine_response.features.synthetic.cohort import build_cohort
-from ketamine_response.models.benefit import LEARNERS, CalibratedBenefit, benefit_shap, get_learner, with_arm
+from ketamine_response.models.benefit import LEARNERS, CalibratedBenefit, get_learner, with_arm
 from ketamine_response.models.benefit_estimators import forget_fits
-from ketamine_response.pipelines.config import load_config
-from ketamine_response.pipelines.flows.train import build_training_data
-from ketamine_response.pipelines.training.benefit import comparisons
-
-
-def E(treated: np.ndarray) -> np.ndarray:
-    """The allocation ratio as every course's propensity."""
-    return np.full(len(treated), treated.mean())
-
-
-@pytest.fixture(scope="module")
-def comparison():
-    cohort, oracle = build_cohort(800, 11, "benefit")
-    data = build_training_data(validate_table(cohort, "benefit"), "response_24h", load_config(), False)[0]
-    found, notes = comparisons(data)
-    assert [c.arm for c in found] == ["ketamine_iv"] and notes == []  # no esketamine course has a 24 h visit
-    c = found[0]
-    truth = oracle.iloc[data.X.index - 1]["benefit_24h_ketamine_iv"].to_numpy()[c.rows]
-    return data.take(c.rows), c.treated, truth
+from tests.models.conftest import E
 
 
 @pytest.mark.parametrize("name", list(LEARNERS))
@@ -61,15 +41,6 @@ def test_with_arm_sets_only_the_named_arm(comparison):
     assert drug.drop(columns=["arm_ketamine_iv"]).equals(data.X.drop(columns=["arm_ketamine_iv"]))
 
 
-def test_benefit_shap_ranks_the_planted_modifiers_first(comparison):
-    data, treated, _ = comparison
-    model = get_learner("s_learner").fit(data.X, data.y, treated, "ketamine_iv", 3, E(treated))
-    importance = benefit_shap(model, data.X, seed=1)
-    assert "arm_ketamine_iv" not in importance.index
-    top = set(importance.sort_values(ascending=False).index[:4])
-    assert len(top & {"family_history_aud", "bmi_kg_m2", "benzodiazepine", "bdnf_met_carrier"}) >= 3
-
-
 def test_unknown_learner_is_named():
     with pytest.raises(ValueError, match="known: s_learner"):
         get_learner("r_forest")
@@ -83,30 +54,3 @@ def test_calibrated_benefit_rescales_and_keeps_the_ranking(comparison):
     np.testing.assert_allclose(half.effect(data.X), 0.3 + 0.5 * (raw - raw.mean()))
     assert half.learner == "t_learner x 0.50" and half.probabilities(data.X) is None
     assert spearmanr(half.effect(data.X), raw)[0] == 1
-
-
-KERNEL_RUN = """
-import numpy as np, shap
-from shap.maskers import _tabular
-from ketamine_response.models.benefit import cache_shap_kernels
-cache_shap_kernels()
-X = np.random.default_rng(0).random((30, 4))
-values = shap.PermutationExplainer(lambda x: x[:, 0] * x[:, 1], shap.maskers.Independent(X[:10]), seed=1)(X[:3]).values
-print(sum(_tabular._delta_masking.stats.cache_hits.values()))
-print(repr(values.tolist()))
-"""
-
-
-def test_shap_masking_kernels_are_compiled_once_and_loaded_after(tmp_path):
-    """The first process compiles shap's numba kernels into an empty cache (NUMBA_CACHE_DIR, as where shap's folder
-    is read-only); the next loads them instead of compiling, and explains exactly as the freshly compiled ones did."""
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    (compiled, first), (loaded, second) = (
-        subprocess.run([sys.executable, "-c", KERNEL_RUN], capture_output=True, text=True, env=env, timeout=600,
-                       check=True).stdout.splitlines()[-2:] for _ in range(2))
-    assert compiled == "0" and int(loaded) > 0
-    assert first == second
