@@ -64,6 +64,8 @@ class CoxnetRelapse(RelapseModel):
 
     def fit(self, X: Any, y: np.ndarray) -> CoxnetRelapse:
         from sksurv.linear_model import CoxnetSurvivalAnalysis
+        from sksurv.linear_model.coxph import BreslowEstimator
+        from sksurv.util import check_y_survival
 
         X = np.asarray(X, dtype=float)
         with warnings.catch_warnings():  # "all coefficients are zero" at a large penalty is an answer, not a fault
@@ -71,12 +73,22 @@ class CoxnetRelapse(RelapseModel):
             # the data's largest useful penalty (every coefficient zero above it): where the path starts
             top = float(CoxnetSurvivalAnalysis(n_alphas=2, alpha_min_ratio=0.5, l1_ratio=self.l1_ratio).fit(X, y).alphas_[0])
             self.model_ = self._path(X, y, top, self.alpha)
-        self.times_ = np.asarray(self.model_.unique_times_, dtype=float)
         # glmnet ends a path early when the deviance stops changing: the penalty actually fitted is its last
         self.alpha_ = float(self.model_.alphas_[-1])
         self.coef_ = np.asarray(self.model_.coef_)[:, -1]
         self.intercept_ = 0.0  # a Cox model's log hazard has no intercept: the baseline hazard carries it
+        # Breslow's baseline at that penalty only, on the centred log hazard as scikit-survival fits it: its own
+        # fit_baseline_model fits one at every penalty of the path (up to 30), most of a fit's time, for one used
+        event, time = check_y_survival(y)
+        self.baseline_ = BreslowEstimator().fit(self.decision_function(X), event.astype(np.uint8), time)
+        self.times_ = np.asarray(self.baseline_.unique_times_, dtype=float)
         return self
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A model pickled before ``baseline_`` carries its baselines in ``model_``: the last is the one fitted."""
+        if "baseline_" not in state and "model_" in state:
+            state["baseline_"] = state["model_"]._baseline_models[-1]
+        super().__setstate__(state)
 
     def _path(self, X: np.ndarray, y: np.ndarray, top: float, alpha: float) -> Any:
         """The penalty path from *top* down to *alpha*, warm-started (cold at a small penalty, coordinate descent
@@ -87,8 +99,7 @@ class CoxnetRelapse(RelapseModel):
         while True:
             path = np.geomspace(top, alpha, 30) if alpha < top else np.array([alpha])
             try:
-                return CoxnetSurvivalAnalysis(alphas=path, l1_ratio=self.l1_ratio, fit_baseline_model=True,
-                                              max_iter=100_000).fit(X, y)
+                return CoxnetSurvivalAnalysis(alphas=path, l1_ratio=self.l1_ratio, max_iter=100_000).fit(X, y)
             except ArithmeticError:
                 if alpha >= top:
                     raise
@@ -98,8 +109,9 @@ class CoxnetRelapse(RelapseModel):
         return np.asarray(self.model_.predict(np.asarray(X, dtype=float), alpha=self.alpha_), dtype=float)
 
     def _curves(self, X: Any) -> np.ndarray:
-        return np.asarray(self.model_.predict_survival_function(np.asarray(X, dtype=float), alpha=self.alpha_,
-                                                                return_array=True))
+        """S0(t) ** exp(log hazard) at the baseline's event times: what scikit-survival's
+        ``predict_survival_function(return_array=True)`` gives, without a step function per course."""
+        return np.power(self.baseline_.baseline_survival_.y[None, :], np.exp(self.decision_function(X))[:, None])
 
 
 class BoostedRelapse(RelapseModel):

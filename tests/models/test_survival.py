@@ -81,3 +81,27 @@ def test_a_course_as_if_given_another_arm_takes_its_route_and_standard_dose():
     nasal = with_arm(X, "esketamine_in")
     assert nasal["dose_mg"].tolist() == [56.0, 84.0, 56.0] and nasal["route_intranasal"].tolist() == [1.0, 1.0, 1.0]
     assert (nasal["age"] == X["age"]).all()
+
+
+def test_coxnet_curves_are_scikit_survivals_own_and_an_older_pickle_still_scores(planted):
+    """The one Breslow baseline fitted at the chosen penalty gives the curves scikit-survival's
+    ``fit_baseline_model`` gives there; a model pickled when ``model_`` carried those baselines still scores."""
+    import pickle
+
+    from sksurv.linear_model import CoxnetSurvivalAnalysis
+
+    from ketamine_response.models.survival import CoxnetRelapse
+
+    X, y, _ = planted
+    X = X.fillna(0.0).to_numpy()
+    model = CoxnetRelapse(alpha=0.02).fit(X, y)
+    stock = CoxnetSurvivalAnalysis(alphas=model.model_.alphas_, l1_ratio=model.l1_ratio, fit_baseline_model=True,
+                                   max_iter=100_000).fit(X, y)
+    expected = stock.predict_survival_function(X, alpha=model.alpha_, return_array=True)
+    np.testing.assert_array_equal(model.times_, stock.unique_times_)
+    np.testing.assert_allclose(model.survival(X, tuple(model.times_)), expected, rtol=0, atol=1e-12)
+    old = {k: v for k, v in model.__dict__.items() if k != "baseline_"} | {"model_": stock}
+    older = CoxnetRelapse.__new__(CoxnetRelapse)
+    older.__dict__.update(old)
+    revived = pickle.loads(pickle.dumps(older))
+    np.testing.assert_allclose(revived.survival(X, tuple(model.times_)), expected, rtol=0, atol=1e-12)
