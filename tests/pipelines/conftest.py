@@ -70,7 +70,8 @@ def strong_run(store, fast_config, tmp_path_factory):
 
 def ds005917_run_inputs(tmp: Path, permutations: int) -> tuple[Path, object]:
     """The shipped ds005917 cohort ingested into *tmp*, and the small-cohort config made cheaper: fewer
-    permutations and resamples, and no per-patient interval refits (no test of this cohort reads them)."""
+    permutations and resamples, two CV repeats, not five, and no per-patient interval refits (no test of this
+    cohort reads them)."""
     import dataclasses
 
     from ketamine_response.pipelines.config import load_config
@@ -81,4 +82,5 @@ def ds005917_run_inputs(tmp: Path, permutations: int) -> tuple[Path, object]:
     small = load_config("train_small")
     evaluation = dataclasses.replace(small.evaluation, permutations=permutations, bootstrap=50)
     intervals = dataclasses.replace(small.intervals, replicates=0, benefit_replicates=0)
-    return cohort, dataclasses.replace(small, evaluation=evaluation, intervals=intervals)
+    cv = dataclasses.replace(small.cv, outer_repeats=2)
+    return cohort, dataclasses.replace(small, cv=cv, evaluation=evaluation, intervals=intervals)
