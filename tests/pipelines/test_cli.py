@@ -333,8 +333,9 @@ from mlflow import MlflowClient
 from ketamine_response.pipelines import cli, tracking
 silent = socket.create_server(("127.0.0.1", 0))
 signal.signal(signal.SIGTERM, cli._terminate)
+held = []
 def stop_once_connected():
-    silent.accept()
+    held.append(silent.accept())  # held open: a dropped connection resets the request before the signal lands
     os.kill(os.getpid(), signal.SIGTERM)
 def train(_args):
     with tracking.training_run(tracking.open_experiment("stopped"), "stopped", {}, {"target": "t"}) as run_id:
