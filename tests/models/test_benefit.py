@@ -9,9 +9,30 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from ketamine_response.features.cohort.validation import validate_table
+from ketamine_response.features.synthetic.cohort import build_cohort
 from ketamine_response.models.benefit import LEARNERS, CalibratedBenefit, get_learner, with_arm
 from ketamine_response.models.benefit_estimators import forget_fits
-from tests.models.conftest import E
+from ketamine_response.models.benefit_explain import benefit_shap
+from ketamine_response.pipelines.config import load_config
+from ketamine_response.pipelines.flows.train import build_training_data
+from ketamine_response.pipelines.training.benefit import comparisons
+
+
+def E(treated: np.ndarray) -> np.ndarray:
+    """The allocation ratio as every course's propensity."""
+    return np.full(len(treated), treated.mean())
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    cohort, oracle = build_cohort(800, 11, "benefit")
+    data = build_training_data(validate_table(cohort, "benefit"), "response_24h", load_config(), False)[0]
+    found, notes = comparisons(data)
+    assert [c.arm for c in found] == ["ketamine_iv"] and notes == []  # no esketamine course has a 24 h visit
+    c = found[0]
+    truth = oracle.iloc[data.X.index - 1]["benefit_24h_ketamine_iv"].to_numpy()[c.rows]
+    return data.take(c.rows), c.treated, truth
 
 
 @pytest.mark.parametrize("name", list(LEARNERS))
@@ -39,6 +60,15 @@ def test_with_arm_sets_only_the_named_arm(comparison):
     assert (drug["arm_ketamine_iv"] == 1).all() and (drug["arm_esketamine_in"] == 0).all()
     assert (placebo[["arm_ketamine_iv", "arm_esketamine_in"]] == 0).all().all()
     assert drug.drop(columns=["arm_ketamine_iv"]).equals(data.X.drop(columns=["arm_ketamine_iv"]))
+
+
+def test_benefit_shap_ranks_the_planted_modifiers_first(comparison):
+    data, treated, _ = comparison
+    model = get_learner("s_learner").fit(data.X, data.y, treated, "ketamine_iv", 3, E(treated))
+    importance = benefit_shap(model, data.X, seed=1)
+    assert "arm_ketamine_iv" not in importance.index
+    top = set(importance.sort_values(ascending=False).index[:4])
+    assert len(top & {"family_history_aud", "bmi_kg_m2", "benzodiazepine", "bdnf_met_carrier"}) >= 3
 
 
 def test_unknown_learner_is_named():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 import pandas as pd
@@ -43,15 +42,15 @@ def test_null_cohort_is_not_significant():
     assert all(0 < b <= 19 or (b == 0 and result.p[name] == 1.0) for name, b in result.b.items())
 
 
-@functools.cache
-def _unpermuted_strong():
+@pytest.fixture(scope="module")
+def unpermuted_strong():
     """300 strong-scenario courses through the procedure with no permutation asked for: data, config, folds, test."""
     data, config = _design(300, "strong", 5, permutations=0)
     return data, config, *_test(data, config)
 
 
-def test_the_statistic_tested_is_the_one_shown_beside_its_p():
-    data, config, folds, result = _unpermuted_strong()
+def test_the_statistic_tested_is_the_one_shown_beside_its_p(unpermuted_strong):
+    data, config, folds, result = unpermuted_strong
     assert result.statistic == "auroc_active"
     assert result.observed == statistic_values(data, folds, config.families)
     shown = evaluate_all(data, folds, config, pd.DataFrame(index=data.X.index))
@@ -61,8 +60,8 @@ def test_the_statistic_tested_is_the_one_shown_beside_its_p():
     assert set(result.metrics("selected")) == {"auroc_active_p", "auroc_active_permutations"}  # the procedure needs none
 
 
-def test_models_constant_within_the_drug_arm_rank_nobody_there():
-    data, config, folds, result = _unpermuted_strong()
+def test_models_constant_within_the_drug_arm_rank_nobody_there(unpermuted_strong):
+    data, config, folds, result = unpermuted_strong
     shown = evaluate_all(data, folds, config, pd.DataFrame(index=data.X.index))
     for family in ("prevalence", "arm_only"):
         assert shown[family].metrics["auroc_active"] == 0.5 and np.isnan(shown[family].metrics["calibration_slope_active"])
