@@ -43,8 +43,13 @@ class TrainingDataError(KetamineResponseError):
     """The cohort cannot support the requested validation design."""
 
 
-class Terminated(KetamineResponseError):
-    """The process was told to stop (SIGTERM): outputs are cleaned up and a training run ends FAILED."""
+class Terminated(BaseException):
+    """The process was told to stop (SIGTERM): outputs are cleaned up and a training run ends FAILED.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is, not a :class:`KetamineResponseError`: the handler raises it
+    wherever the process is, and a library's ``except Exception`` must not swallow it (MLflow's model logging wraps
+    its serving-input check, seconds of loading and predicting, in one: a stop there let ``train`` finish, exit 0).
+    """
 
     exit_code = 143
 

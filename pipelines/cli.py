@@ -301,18 +301,18 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
         # at devnull so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except Exception as exc:
+    except (Exception, Terminated) as exc:
         return _failed(exc)
 
 
-def _failed(exc: Exception) -> int:
+def _failed(exc: Exception | Terminated) -> int:
     """The message and exit code of a command that raised *exc*: after a SIGTERM, a stop (143) whatever a library
     or a cleanup made of it; a user's error with its own code; anything else an internal error (70), never a
     traceback (KETAMINE_RESPONSE_DEBUG=1 shows it)."""
     if _SIGNALLED and not isinstance(exc, Terminated):
         exc = termination_in(exc) or Terminated(
             f"stopped by signal {_SIGNALLED[0]}; while stopping, {type(exc).__name__}: {exc}. Partial outputs may remain.")
-    if isinstance(exc, KetamineResponseError):
+    if isinstance(exc, KetamineResponseError | Terminated):
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     if os.environ.get("KETAMINE_RESPONSE_DEBUG"):

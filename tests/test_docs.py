@@ -17,9 +17,9 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 PACKAGES = ("features", "models", "pipelines")
 
 
-def _error_classes() -> list[type[errors.KetamineResponseError]]:
-    return [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.KetamineResponseError)
-            and c is not errors.KetamineResponseError]
+def _error_classes() -> list[type[errors.KetamineResponseError | errors.Terminated]]:
+    return [c for c in vars(errors).values() if isinstance(c, type)
+            and issubclass(c, errors.KetamineResponseError | errors.Terminated) and c is not errors.KetamineResponseError]
 
 
 @pytest.mark.parametrize("cls", _error_classes(), ids=lambda c: c.__name__)

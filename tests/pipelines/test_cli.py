@@ -360,6 +360,35 @@ def test_sigterm_inside_a_tracking_request_is_a_clean_stop(tmp_path):
     assert run.data.tags["mlflow.note.content"].startswith("**Training failed**: Terminated: stopped by signal SIGTERM")
 
 
+STOPPED_IN_A_BROAD_EXCEPT = """
+import os, signal, sys, time
+from ketamine_response.pipelines import cli, tracking
+signal.signal(signal.SIGTERM, cli._terminate)
+def train(_args):
+    with tracking.training_run(tracking.open_experiment("swallowed"), "swallowed", {}, {"target": "t"}) as run_id:
+        print(run_id, flush=True)
+        try:  # as MLflow's model logging guards its serving-input check
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except Exception:
+            pass
+    return 0
+sys.exit(cli._run(train, None))
+"""
+
+
+def test_sigterm_inside_a_librarys_broad_except_still_stops(tmp_path):
+    """A library that catches every Exception around its own work cannot swallow the stop: exit 143, the run FAILED."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = subprocess.run([sys.executable, "-c", STOPPED_IN_A_BROAD_EXCEPT], capture_output=True, text=True,
+                            env={**ENV, "MLFLOW_TRACKING_URI": uri}, timeout=HANG_S)
+    assert result.returncode == 143, result.stderr
+    assert result.stderr == "error: stopped by signal SIGTERM; partial outputs were removed\n"
+    assert MlflowClient(uri).get_run(result.stdout.strip()).info.status == "FAILED"
+
+
 def test_a_failure_after_sigterm_is_the_stop_and_names_what_failed(monkeypatch, capsys):
     """After a SIGTERM every failure exits 143: MLflow's wrapper of the stop says it was a clean stop; a cleanup that
     failed while stopping is named, and the message does not claim the outputs were removed."""
