@@ -43,12 +43,14 @@ class TrainingDataError(KetamineResponseError):
     """The cohort cannot support the requested validation design."""
 
 
-class Terminated(BaseException):
+class Terminated(KeyboardInterrupt):
     """The process was told to stop (SIGTERM): outputs are cleaned up and a training run ends FAILED.
 
-    A ``BaseException``, as ``KeyboardInterrupt`` is, not a :class:`KetamineResponseError`: the handler raises it
-    wherever the process is, and a library's ``except Exception`` must not swallow it (MLflow's model logging wraps
-    its serving-input check, seconds of loading and predicting, in one: a stop there let ``train`` finish, exit 0).
+    A ``KeyboardInterrupt``, not a :class:`KetamineResponseError`: the handler raises it wherever the process is, so
+    a library's ``except Exception`` must not swallow it (MLflow's model logging wraps its serving-input check,
+    seconds of loading and predicting, in one: a stop there let ``train`` finish and exit 0), and a library that
+    cleans up after an interrupt does so for it too (py4j closes the Spark call's connection, joblib stops its
+    workers). The CLI tells it from Ctrl-C by its class: exit 143, not 130.
     """
 
     exit_code = 143

@@ -293,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return func(args)
+    except Terminated as exc:  # a KeyboardInterrupt, so that no library swallows it: before Ctrl-C's clause
+        return _failed(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -301,7 +303,7 @@ def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
         # at devnull so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except (Exception, Terminated) as exc:
+    except Exception as exc:
         return _failed(exc)
 
 

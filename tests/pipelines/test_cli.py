@@ -324,9 +324,10 @@ def test_durability_target_without_follow_up_exits_2_naming_the_columns(tmp_path
 
 
 # A training whose store is a tracking server, stopped (SIGTERM) while it waits on a request. MLflow's REST
-# client re-raises whatever interrupts a request as its own MlflowException; the server here accepts the
-# connection and never answers, and the signal is sent once the connection is accepted, so it always lands
-# inside that request.
+# client re-raises any Exception that interrupts a request as its own MlflowException (the stop is a
+# KeyboardInterrupt, which it lets through; features.errors.termination_in unwraps a wrapper that does not); the
+# server here accepts the connection and never answers, and the signal is sent once the connection is accepted,
+# so it always lands inside that request.
 STOPPED_IN_A_REQUEST = """
 import os, signal, socket, sys, threading
 from mlflow import MlflowClient
