@@ -1,4 +1,6 @@
-"""The project's one error hierarchy. Each class carries the exit code the CLI returns for it.
+"""The project's one error hierarchy. Each class carries the exit code the CLI returns for it; all but
+:class:`Terminated` (the SIGTERM stop, a ``KeyboardInterrupt``: why in its docstring) derive from
+:class:`KetamineResponseError`.
 
 Messages are one paragraph that name the file (and the row or column, where there is one) and
 say how to fix it. Library modules describe the problem in the library's terms (a config key, a

@@ -17,7 +17,8 @@ from ketamine_response.models.benefit import BenefitModel, CalibratedBenefit, co
 @functools.cache
 def cache_shap_kernels() -> None:
     """Let numba keep shap's masking kernels between processes: compiling them took about 5 of the 9 s of the
-    first permutation explanation in every ``train``, and the output kernel about 3 to 5 s more.
+    first permutation explanation in every ``train``, and the output kernel 2.7 to 3.9 s more
+    (measured alone).
 
     shap declares them ``@njit`` without ``cache=True``; ``enable_caching`` is what that flag does, with numba's
     own locators (beside shap's source, else the user's cache folder) and its checks of shap's file. The output

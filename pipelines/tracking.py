@@ -372,7 +372,7 @@ def training_run(experiment_id: str, run_name: str, params: dict[str, str], tags
         mlflow.log_params(params)
         yield run.info.run_id
     except BaseException as raised:
-        exc = termination_in(raised) or raised  # a SIGTERM that MLflow's REST client wrapped
+        exc = termination_in(raised) or raised  # a SIGTERM a library wrapped in its own error
         status = "KILLED" if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Terminated) else "FAILED"
         with contextlib.suppress(Exception):  # a store that broke mid-run must not hide the original error
             mlflow.set_tags({"mlflow.note.content": f"**Training {status.lower()}**: {type(exc).__name__}: "

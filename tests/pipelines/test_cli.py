@@ -370,7 +370,7 @@ def train(_args):
         print(run_id, flush=True)
         try:  # as MLflow's model logging guards its serving-input check
             os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(5)
+            time.sleep(5)  # the handler runs as os.kill returns; at the latest, here
         except Exception:
             pass
     return 0
