@@ -177,10 +177,34 @@ def open_experiment(name: str, create: bool = True) -> str:
         return _get_or_create(name, uri, create)
 
 
+def _create_store(local: Path) -> None:
+    """Create a new SQLite store: migrated under a hidden name beside it, then renamed into place finished.
+
+    MLflow builds a new store in dozens of alembic steps that are not one transaction: a stop part-way
+    (SIGTERM, Ctrl-C, a full disk) left a half-migrated file that every later command refused ("table
+    _alembic_tmp_experiments already exists"). Called under the store's lock: no other process of ours makes it
+    meanwhile. A SIGKILL leaves at most the hidden ``.partial`` file, which no command reads.
+    """
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    partial = local.with_name(f".{local.name}.{os.getpid()}.partial")
+    try:
+        # the artifact root MLflow itself gives a store it creates (only its Default experiment uses it)
+        SqlAlchemyStore(f"sqlite:///{partial}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH).engine.dispose()
+        os.replace(partial, local)
+    finally:
+        for leftover in (partial, partial.with_name(partial.name + "-journal")):
+            leftover.unlink(missing_ok=True)
+
+
 def _get_or_create(name: str, uri: str, create: bool) -> str:
     import mlflow
 
     try:
+        local = _local_path(uri)
+        if create and local is not None and not local.is_file():
+            _create_store(local)
         found = mlflow.get_experiment_by_name(name)
         if found is not None:
             if create and found.tags.get("mlflow.experimentKind") is None:  # made by an older version
@@ -190,7 +214,6 @@ def _get_or_create(name: str, uri: str, create: bool) -> str:
         if not create:
             known = ", ".join(sorted(e.name for e in mlflow.search_experiments())) or "none"
             raise TrackingError(f"no experiment '{name}' in {redact(uri)} (experiments: {known}). Check the name.")
-        local = _local_path(uri)
         location = (local.parent / "artifacts").as_uri() if local is not None else None
         try:
             return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
@@ -476,9 +499,11 @@ def download_artifacts(run_id: str, folders: tuple[str, ...], out: str | Path, o
         present = {a.path for a in mlflow.artifacts.list_artifacts(run_id=run_id)} if optional else set()
         for folder in (*folders, *(f for f in optional if f in present)):
             mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=folder, dst_path=str(out))
-    except (MlflowException, OSError) as exc:
+    except BaseException as exc:  # a stop (SIGTERM, Ctrl-C) too
         if not existed:  # no half-filled folder that looks like a report
             shutil.rmtree(out, ignore_errors=True)
+        if not isinstance(exc, MlflowException | OSError):
+            raise
         raise TrackingError(f"run {run_id}: {', '.join(folders)} cannot be copied from {store_uri()} to {out} "
                             f"({getattr(exc, 'message', None) or exc}).") from None
 

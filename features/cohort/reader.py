@@ -108,7 +108,7 @@ def partial_path(path: Path) -> Path:
 def write_aside(path: str | Path, write: Callable[[Path], object]) -> None:
     """Call *write* on a hidden temporary name beside *path*, then rename it onto *path*: a failure
     (a folder in the way, a read-only or full disk) removes the partial file and is a CohortFileError
-    (exit 2) naming *path*; nothing finished-looking is left."""
+    (exit 2) naming *path*; any other error or a stop removes it too. Nothing finished-looking is left."""
     path = Path(path)
     partial = partial_path(path)
     try:
@@ -117,9 +117,11 @@ def write_aside(path: str | Path, write: Callable[[Path], object]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write(partial)
         os.replace(partial, path)
-    except OSError as exc:
+    except BaseException as exc:  # a stop (SIGTERM, Ctrl-C) too
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
+        if not isinstance(exc, OSError):
+            raise
         raise CohortFileError(f"{path}: cannot be written ({exc.strerror or exc}). Check that the path names a "
                               "file in a writable folder with free space.") from None
 

@@ -1,5 +1,6 @@
 import os
 import random
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -123,3 +124,18 @@ def test_no_output_replaces_a_device_pipe_or_socket(tmp_path):
         assert str(fifo) in str(refused.value), name
         assert stat.S_ISFIFO(os.stat(fifo).st_mode), f"{name} replaced the pipe"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.csv"]  # no partial file either
+
+
+def test_a_stop_while_writing_aside_leaves_nothing(tmp_path):
+    """A SIGTERM (the CLI raises Terminated) or Ctrl-C landing in a writer: the partial file is removed and the
+    stop goes on, not turned into a file error."""
+    from ketamine_response.features.cohort.reader import write_aside
+    from ketamine_response.features.errors import Terminated
+
+    def stopped(partial: Path) -> None:
+        partial.write_text("half a table")
+        raise Terminated("stopped by signal SIGTERM")
+
+    with pytest.raises(Terminated):
+        write_aside(tmp_path / "out.csv", stopped)
+    assert list(tmp_path.iterdir()) == []
