@@ -175,7 +175,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     from ketamine_response.pipelines.flows.ui import check_port, landing_url, run_ui
 
     check_port(args.host, args.port)
-    uri = tracking.store_uri()
+    uri = tracking.open_store(create=True)  # a new store made finished here, not migrated in place by MLflow's server
     url, note = landing_url(args.host, args.port, args.experiment)
     if note:
         print(f"note: {note}")

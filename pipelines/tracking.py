@@ -157,8 +157,10 @@ def open_store(create: bool = False) -> str:
         raise TrackingError(f"tracking store {local} cannot be opened: its folder cannot be created "
                             f"({exc.strerror or exc}). Check that it is writable, or set MLFLOW_TRACKING_URI.") from None
     mlflow.set_tracking_uri(uri)
-    if existed:  # a store created now holds no run yet
+    if local is None or local.is_file():
         _sweep(local)
+    else:  # created now: it holds no run yet
+        _create_store(local)
     return uri
 
 
@@ -178,33 +180,57 @@ def open_experiment(name: str, create: bool = True) -> str:
 
 
 def _create_store(local: Path) -> None:
-    """Create a new SQLite store: migrated under a hidden name beside it, then renamed into place finished.
+    """Create the local store *local* if it does not exist: migrated under a hidden name beside it, then linked
+    into place finished.
 
     MLflow builds a new store in dozens of alembic steps that are not one transaction: a stop part-way
     (SIGTERM, Ctrl-C, a full disk) left a half-migrated file that every later command refused ("table
-    _alembic_tmp_experiments already exists"). Called under the store's lock: no other process of ours makes it
-    meanwhile. A SIGKILL leaves at most the hidden ``.partial`` file, which no command reads.
+    _alembic_tmp_experiments already exists"). Under the store's lock, so no other process of ours builds one
+    meanwhile and any partial file there is a killed process's leftover. Linked, not renamed: a store that MLflow's
+    own server made meanwhile, outside our lock, stays the store.
     """
+    import secrets
+
+    with _store_lock(local):
+        if local.is_file():  # another command made it while this one waited for the lock
+            return
+        for stale in local.parent.glob(f".{local.name}.*.partial*"):
+            stale.unlink(missing_ok=True)
+        partial = local.with_name(f".{local.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
+        try:
+            _migrate(partial)
+            os.link(partial, local)
+        except FileExistsError:
+            pass
+        except Exception as exc:  # a stop is not an Exception: it goes on as it came
+            raise TrackingError(f"tracking store {local} cannot be opened: it cannot be created ({type(exc).__name__}: "
+                                f"{exc}). Check that its folder is writable with free space, or set "
+                                "MLFLOW_TRACKING_URI.") from None
+        finally:
+            for leftover in (partial, *(partial.with_name(partial.name + s) for s in ("-journal", "-wal", "-shm"))):
+                with contextlib.suppress(OSError):
+                    leftover.unlink(missing_ok=True)
+
+
+def _migrate(path: Path) -> None:
+    """An MLflow store at *path*, its schema at MLflow's head, with every connection to it closed."""
     from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    partial = local.with_name(f".{local.name}.{os.getpid()}.partial")
+    uri = f"sqlite:///{path}"
     try:
-        # the artifact root MLflow itself gives a store it creates (only its Default experiment uses it)
-        SqlAlchemyStore(f"sqlite:///{partial}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH).engine.dispose()
-        os.replace(partial, local)
-    finally:
-        for leftover in (partial, partial.with_name(partial.name + "-journal")):
-            leftover.unlink(missing_ok=True)
+        # the artifact root MLflow gives a store it creates outside a server (only its Default experiment uses it)
+        SqlAlchemyStore(uri, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
+    finally:  # MLflow caches one engine per URI: this one's file is renamed away, so its engine goes too
+        engine = getattr(SqlAlchemyStore, "_engine_map", {}).pop(uri, None)
+        if engine is not None:
+            engine.dispose()
 
 
 def _get_or_create(name: str, uri: str, create: bool) -> str:
     import mlflow
 
     try:
-        local = _local_path(uri)
-        if create and local is not None and not local.is_file():
-            _create_store(local)
         found = mlflow.get_experiment_by_name(name)
         if found is not None:
             if create and found.tags.get("mlflow.experimentKind") is None:  # made by an older version
@@ -214,6 +240,7 @@ def _get_or_create(name: str, uri: str, create: bool) -> str:
         if not create:
             known = ", ".join(sorted(e.name for e in mlflow.search_experiments())) or "none"
             raise TrackingError(f"no experiment '{name}' in {redact(uri)} (experiments: {known}). Check the name.")
+        local = _local_path(uri)
         location = (local.parent / "artifacts").as_uri() if local is not None else None
         try:
             return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
@@ -488,24 +515,36 @@ def active_run() -> tuple[str, str]:
 
 
 def download_artifacts(run_id: str, folders: tuple[str, ...], out: str | Path, optional: tuple[str, ...] = ()) -> None:
-    """Copy artifact *folders* of run *run_id* into *out*, and the *optional* ones the run has."""
+    """Copy artifact *folders* of run *run_id* into *out*, and the *optional* ones the run has. A failure or a stop
+    removes what the copy added: *out* if it made it, else the entries it made in it."""
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
     out = Path(out)
-    existed = out.exists()
+    before = set(out.iterdir()) if out.is_dir() else set() if out.exists() else None
     try:
         out.mkdir(parents=True, exist_ok=True)
         present = {a.path for a in mlflow.artifacts.list_artifacts(run_id=run_id)} if optional else set()
         for folder in (*folders, *(f for f in optional if f in present)):
             mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=folder, dst_path=str(out))
     except BaseException as exc:  # a stop (SIGTERM, Ctrl-C) too
-        if not existed:  # no half-filled folder that looks like a report
-            shutil.rmtree(out, ignore_errors=True)
+        _remove_added(out, before)  # no half-filled folder that looks like a report
         if not isinstance(exc, MlflowException | OSError):
             raise
         raise TrackingError(f"run {run_id}: {', '.join(folders)} cannot be copied from {store_uri()} to {out} "
                             f"({getattr(exc, 'message', None) or exc}).") from None
+
+
+def _remove_added(out: Path, before: set[Path] | None) -> None:
+    """*out* if it did not exist (*before* None), else the entries added to it since *before* was listed."""
+    if before is None:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for entry in set(out.iterdir()) - before if out.is_dir() else ():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def evaluation_run(experiment_id: str, run_name: str, tags: dict[str, str], params: dict[str, str],
