@@ -33,11 +33,11 @@ def _register(tmp: Path) -> str:
 
     from benchmarks.score_speed import _model
     from ketamine_response.features.synthetic.cohort import input_example
-    from ketamine_response.pipelines import registry, tracking
+    from ketamine_response.pipelines import registry, store
 
     _model(tmp / "model.pkl")
     model = pickle.loads((tmp / "model.pkl").read_bytes())
-    with mlflow.start_run(experiment_id=tracking.open_experiment("bench")):
+    with mlflow.start_run(experiment_id=store.open_experiment("bench")):
         info, digest = registry.log_model(model, input_example(model.training_columns))
     registry.register(info.model_uri, "bench-score", tags=digest)
     return "models:/bench-score@champion"

@@ -110,13 +110,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from ketamine_response.pipelines import listing, tracking
+    from ketamine_response.pipelines import listing, store
     from ketamine_response.pipelines.reporting.terminal import render_runs
 
-    tracking.open_experiment(args.experiment, create=False)
+    store.open_experiment(args.experiment, create=False)
     runs = listing.list_runs(args.experiment)
     if runs.empty:
-        print(f"no runs in experiment '{args.experiment}' at {tracking.store_uri()}")
+        print(f"no runs in experiment '{args.experiment}' at {store.store_uri()}")
     elif args.csv:
         print(runs.to_csv(index=False), end="")
     else:
@@ -154,10 +154,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from ketamine_response.pipelines import tracking
+    from ketamine_response.pipelines import store
     from ketamine_response.pipelines.flows.promote import run_promote
 
-    tracking.open_store()
+    store.open_store()
     done = run_promote(args.name, args.version, args.reason)
     if done.caveats:
         print(f"warning: {args.name} version {args.version} promoted although {'; '.join(done.caveats)}; "
@@ -171,15 +171,15 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    from ketamine_response.pipelines import tracking
+    from ketamine_response.pipelines import store
     from ketamine_response.pipelines.flows.ui import check_port, landing_url, run_ui
 
     check_port(args.host, args.port)
-    uri = tracking.open_store(create=True)  # a new store made finished here, not migrated in place by MLflow's server
+    uri = store.open_store(create=True)  # a new store made finished here, not migrated in place by MLflow's server
     url, note = landing_url(args.host, args.port, args.experiment)
     if note:
         print(f"note: {note}")
-    print(f"MLflow UI on {url} (store {tracking.redact(uri)}); Ctrl-C to stop", flush=True)
+    print(f"MLflow UI on {url} (store {store.redact(uri)}); Ctrl-C to stop", flush=True)
     return run_ui(uri, args.host, args.port)
 
 

@@ -94,9 +94,9 @@ def store(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("store")
     mp = pytest.MonkeyPatch()
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    from ketamine_response.pipelines import tracking
+    from ketamine_response.pipelines.store import open_experiment
 
-    tracking.open_experiment("warm-up")
+    open_experiment("warm-up")
     yield root
     mp.undo()
 

@@ -104,7 +104,7 @@ def test_the_contracts_hold_on_the_real_tree():
     ("pipelines/evaluation/metrics.py", "from ketamine_response.pipelines.training import nested",
      "pipelines rooms:", "ketamine_response.pipelines.evaluation.metrics -> ketamine_response.pipelines.training.nested"),
     ("pipelines/training/cv.py", "from ketamine_response.pipelines import tracking",
-     "the store (tracking, registry, listing, integrity) only from",
+     "the store (store, tracking, registry, listing, integrity) only from",
      "ketamine_response.pipelines.training.cv -> ketamine_response.pipelines.tracking"),
     ("pipelines/evaluation/metrics.py", "import mlflow",
      "MLflow only in", "ketamine_response.pipelines.evaluation.metrics -> mlflow"),

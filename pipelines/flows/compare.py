@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ketamine_response.features.errors import UsageError
-from ketamine_response.pipelines import listing, tracking
+from ketamine_response.pipelines import listing, store
 
 # (metric, what it is); a row shows where any run logged it
 HEADLINE = (("auroc_active", "AUROC within the drug arm(s)"), ("auroc_gain_over_arm", "AUROC gain over the arm alone"),
@@ -58,7 +58,7 @@ def run_compare(ids: list[str]) -> Comparison:
     """The runs *ids* (full or unique prefixes, at least two, no repeats) compared."""
     if len(ids) < 2:
         raise UsageError("compare needs at least two run ids (or unique prefixes of them)")
-    tracking.open_store()
+    store.open_store()
     runs = listing.find_runs(ids)
     full = [r["run_id"] for r in runs]
     if len(set(full)) < len(full):

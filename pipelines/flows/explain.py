@@ -20,12 +20,12 @@ def explain_patient(model_uri: str, cohort_path: str | Path, patient: str, out: 
                     mapping_path: str | Path | None = None, top: int = 5) -> list[str]:
     """Write a waterfall PNG per course of *patient* and return lines describing the top contributions."""
     from ketamine_response.features.cohort.reader import refuse_overwriting, write_aside
-    from ketamine_response.pipelines import registry, tracking
+    from ketamine_response.pipelines import registry, store
     from ketamine_response.pipelines.reporting.shap_plots import waterfall
 
     refuse_overwriting({"--out": out}, [cohort_path, mapping_path])
     cohort = load_cohort(cohort_path, mapping_path)  # before the model loads: a bad file is refused at once
-    tracking.open_store()
+    store.open_store()
     uri, _, _ = registry.resolve_model(model_uri)  # as score does: an alias or `latest` names one version
     model = registry.load_model(uri).unwrap_python_model()
     table = cohort.valid_table()

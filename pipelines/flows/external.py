@@ -22,7 +22,7 @@ from ketamine_response.features.cohort.validation import load_cohort
 from ketamine_response.features.errors import TrainingDataError, UsageError
 from ketamine_response.features.tasks import build_target, parse_target
 from ketamine_response.models.wrapper import ScoringModel
-from ketamine_response.pipelines import listing, tracking
+from ketamine_response.pipelines import listing, store, tracking
 from ketamine_response.pipelines.config import COUNTS
 from ketamine_response.pipelines.evaluation.benefit import c_for_benefit_ci
 from ketamine_response.pipelines.evaluation.metrics import (
@@ -83,7 +83,7 @@ def run_evaluate(cohort_path: str | Path, model_uri: str, experiment: str | None
     most = COUNTS["evaluation.bootstrap"][1]  # the training config's upper bound; evaluate's own floor of 10
     if not 10 <= resamples <= most:
         raise UsageError(f"--bootstrap must be a whole number from 10 to {most} resamples, got {resamples}")
-    tracking.open_store()
+    store.open_store()
     uri, name, version = registry.resolve_model(model_uri)
     model = registry.load_model(uri).unwrap_python_model()
     if not model.task.probabilities:
@@ -193,7 +193,7 @@ def log_evaluation(result: ExternalResult, uri: str, experiment: str | None, sou
     if experiment is None:
         trained = listing.find_runs([result.training_run]) if result.training_run else []
         experiment = trained[0]["experiment"] if trained else tracking.DEFAULT_EXPERIMENT
-    experiment_id = tracking.open_experiment(experiment)
+    experiment_id = store.open_experiment(experiment)
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     tags = {"run_kind": RUN_KIND, "target": result.target, "model_name": result.model, "model_version": result.version,
             "model_uri": uri, "registered_model": f"{result.model}/{result.version}" if result.version else "",

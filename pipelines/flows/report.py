@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from ketamine_response.features.errors import CohortFileError, UsageError
-from ketamine_response.pipelines import listing, tracking
+from ketamine_response.pipelines import listing, store, tracking
 
 REPORT_FOLDERS = ("report", "shap")
 OPTIONAL_FOLDERS = ("benefit", "durability")  # runs with a placebo arm; a time to relapse
@@ -33,7 +33,7 @@ def run_report(run_id: str, out: str | Path) -> Path:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: not a folder. The report is a folder (index.html and its tables); give a new "
                          "folder's path, or an existing folder's.")
-    tracking.open_store()
+    store.open_store()
     run_id = listing.find_runs([run_id])[0]["run_id"]  # a unique prefix, as `runs` prints and `compare` takes
     tracking.download_artifacts(run_id, REPORT_FOLDERS, out, OPTIONAL_FOLDERS)
     folder, page = out / "report", out / PAGE

@@ -102,12 +102,12 @@ def run_score(cohort_path: str | Path, out: str | Path, model_uri: str | Sequenc
               threshold: float | None = None) -> ScoreSummary:
     """Score *cohort_path* with the logged model *model_uri*, or with each of several URIs into one file
     (None: the only registered model's champion); *threshold* calls the class label."""
-    from ketamine_response.pipelines import registry, tracking
+    from ketamine_response.pipelines import registry, store
 
     uris: list[str | None] = [model_uri] if model_uri is None or isinstance(model_uri, str) else [*model_uri]
     refuse_explain_several(len(uris), explain, threshold)
     check_paths(Path(cohort_path), Path(out), mapping_path)  # before the models load
-    tracking.open_store()
+    store.open_store()
     resolved = [registry.resolve_model(uri) for uri in uris or [None]]
     refuse_repeats(resolved)  # before loading: a repeat is a typo, not worth a model download
     scorers = [Scorer(registry.load_model(uri).unwrap_python_model(), name, version) for uri, name, version in resolved]

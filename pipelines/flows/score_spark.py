@@ -68,7 +68,7 @@ def run_score_spark(cohort_path: str | Path, out: str | Path, model_uri: str | N
                     threshold: float | None = None) -> ScoreSummary:
     """Score *cohort_path* with the logged model *model_uri* on Spark (*master*: default ``$SPARK_MASTER`` or
     local[2]); the same files and counts as :func:`ketamine_response.pipelines.flows.score.run_score`."""
-    from ketamine_response.pipelines import registry, tracking
+    from ketamine_response.pipelines import registry, store
 
     cohort_path, out = Path(cohort_path), Path(out)
     check_threshold(threshold)
@@ -76,7 +76,7 @@ def run_score_spark(cohort_path: str | Path, out: str | Path, model_uri: str | N
     read = _spark_read(cohort_path)
     header = _check_readable(cohort_path, read)
     mapping = load_mapping(mapping_path)
-    tracking.open_store()
+    store.open_store()
     uri, name, version = registry.resolve_model(model_uri)
     pyfunc = registry.load_model(uri)  # checked against the recorded SHA-256 before unpickling
     model = pyfunc.unwrap_python_model()

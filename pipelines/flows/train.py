@@ -18,7 +18,7 @@ from ketamine_response.features.cohort.validation import ValidatedCohort, load_c
 from ketamine_response.features.synthetic.cohort import data_origin, input_example
 from ketamine_response.features.tasks import TaskKind, parse_target, task_of
 from ketamine_response.models.families import SELECTED
-from ketamine_response.pipelines import tracking
+from ketamine_response.pipelines import store, tracking
 from ketamine_response.pipelines.config import TrainConfig
 from ketamine_response.pipelines.evaluation.evaluate import evaluate_all
 from ketamine_response.pipelines.evaluation.explanation import explain_training
@@ -176,7 +176,7 @@ def run_train(cohort_path: str | Path, target: str, config: TrainConfig,
     data, built, notes = build_training_data(cohort, parsed, config, drop_invalid)
     c = config.cv
     check_cv_feasible(data.y, data.patients, data.sites, c.design, c.outer_folds, c.inner_folds, str(cohort_path), data.task)
-    experiment_id = tracking.open_experiment(experiment)
+    experiment_id = store.open_experiment(experiment)
     digest, origin = file_digest(cohort_path), tracking.origin_label(cohort.table, cohort_path)
     run_name = tracking.run_name(target, origin, digest, datetime.now(UTC))
     tags = {"target": target, "cv_design": c.design, "data_digest": digest, "data_origin": data_origin(cohort.table),

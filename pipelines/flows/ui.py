@@ -6,7 +6,7 @@ server, so members need only its URL. The database URI may hold a password, so i
 only its owner can read (``--database-file``) or from ``MLFLOW_BACKEND_STORE_URI``; ``--database`` takes
 only a URI without one (peer or trust authentication, ``~/.pgpass``, ``PGPASSWORD``): an argument is in
 the process list for the process's whole life. The URI reaches MLflow through the environment, and is
-printed only as :func:`~ketamine_response.pipelines.tracking.redact` masks it.
+printed only as :func:`~ketamine_response.pipelines.store.redact` masks it.
 
 Every check (the URI, the port, the driver, a real connection to the database) runs before the
 command prints its banner, so a refusal is one message and nothing that looks like a started server.

@@ -105,11 +105,11 @@ def test_a_file_named_like_mlflows_download_note_inside_the_model_is_hashed(mode
 def test_no_reasons_beside_a_blank_prediction(model, cohort, tmp_path):
     """A course of an arm the model never saw gets a blank probability (named in warnings) and blank reasons."""
     from ketamine_response.features.cohort.validation import load_cohort
-    from ketamine_response.pipelines import registry, tracking
+    from ketamine_response.pipelines import registry, store
     from ketamine_response.pipelines.flows.score import score_file
     from ketamine_response.pipelines.flows.score_reasons import contributions
 
-    tracking.open_store()
+    store.open_store()
     loaded = registry.load_model(model.uri).unwrap_python_model()
     loaded.arms = tuple(a for a in loaded.arms if a != "esketamine_in")  # as if trained without it
     out = tmp_path / "scores.csv"

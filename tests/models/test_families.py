@@ -125,13 +125,14 @@ def test_is_deterministic_for_a_seed(family, design):
 def test_round_trips_through_the_logged_model(family, design, store):
     import mlflow
 
-    from ketamine_response.pipelines import registry, tracking
+    from ketamine_response.pipelines import registry
+    from ketamine_response.pipelines.store import open_experiment
 
     validated, _, built, _, target = design
     estimator, train, _ = _fit(family, design)
     wrapped: CohortModel = make_model(estimator, family, train, built, validated, target, 0.3)
     # the experiment's own artifact folder sits beside the test store (the Default one is cwd-relative)
-    with mlflow.start_run(experiment_id=tracking.open_experiment("family-contract")):
+    with mlflow.start_run(experiment_id=open_experiment("family-contract")):
         info, _ = registry.log_model(wrapped, input_example(wrapped.training_columns))
     loaded = registry.load_model(info.model_uri)
     rows = validated.table.iloc[300:]

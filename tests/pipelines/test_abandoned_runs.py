@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from ketamine_response.pipelines import tracking
+from ketamine_response.pipelines import store, tracking
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def db(tmp_path, monkeypatch):
 @pytest.fixture
 def experiment(db):
     """The id of an experiment in a fresh store."""
-    return tracking.open_experiment("sweep")
+    return store.open_experiment("sweep")
 
 
 def ended_pid() -> int:
@@ -57,14 +57,14 @@ def state(run_id: str) -> tuple[str, str, str]:
 
 
 def test_the_next_command_closes_only_runs_whose_process_ended(experiment):
-    host, own = socket.gethostname(), tracking.process_tags()
+    host, own = socket.gethostname(), store.process_tags()
     gone = ended_pid()
     runs = {"ended": open_run(experiment, host=host, pid=str(gone), start=own["process.start"]),
             "reused pid": open_run(experiment, host=host, pid=str(os.getpid()), start="another-boot/12345"),
             "this process": open_run(experiment, **{k.removeprefix("process."): v for k, v in own.items()}),
             "other host": open_run(experiment, host=f"not-{host}", pid=str(gone), start=""),
             "untagged": open_run(experiment)}
-    tracking.open_store()  # what every command does first (runs, train, score, compare, ...)
+    store.open_store()  # what every command does first (runs, train, score, compare, ...)
     after = {name: state(run_id) for name, run_id in runs.items()}
     for name in ("ended", "reused pid"):
         status, note, progress = after[name]
@@ -82,8 +82,8 @@ def test_a_training_run_records_its_process_and_ends_finished(experiment):
     with tracking.training_run(experiment, "recorded", {"seed": "1"}, {"target": "response_24h"}) as run_id:
         tags = MlflowClient().get_run(run_id).data.tags
         assert tags["process.pid"] == str(os.getpid()) and tags["process.host"] == socket.gethostname()
-        assert tags["process.start"] == tracking.process_tags()["process.start"] != ""
-        tracking.open_store()  # its own process runs: left RUNNING
+        assert tags["process.start"] == store.process_tags()["process.start"] != ""
+        store.open_store()  # its own process runs: left RUNNING
         assert MlflowClient().get_run(run_id).info.status == "RUNNING"
     assert MlflowClient().get_run(run_id).info.status == "FINISHED"
 
@@ -93,6 +93,6 @@ def test_a_store_the_sweep_cannot_read_fails_as_the_command_would(db):
 
     db.parent.mkdir()
     db.write_text("not a database")
-    tracking.open_store()  # housekeeping only: nothing raised here ...
+    store.open_store()  # housekeeping only: nothing raised here ...
     with pytest.raises(TrackingError, match="cannot be opened"):  # ... the command's own step reports it
-        tracking.open_experiment("sweep", create=False)
+        store.open_experiment("sweep", create=False)

@@ -331,7 +331,7 @@ def test_durability_target_without_follow_up_exits_2_naming_the_columns(tmp_path
 STOPPED_IN_A_REQUEST = """
 import os, signal, socket, sys, threading
 from mlflow import MlflowClient
-from ketamine_response.pipelines import cli, tracking
+from ketamine_response.pipelines import cli, store, tracking
 silent = socket.create_server(("127.0.0.1", 0))
 signal.signal(signal.SIGTERM, cli._terminate)
 held = []
@@ -339,7 +339,7 @@ def stop_once_connected():
     held.append(silent.accept())  # held open: a dropped connection resets the request before the signal lands
     os.kill(os.getpid(), signal.SIGTERM)
 def train(_args):
-    with tracking.training_run(tracking.open_experiment("stopped"), "stopped", {}, {"target": "t"}) as run_id:
+    with tracking.training_run(store.open_experiment("stopped"), "stopped", {}, {"target": "t"}) as run_id:
         print(run_id, flush=True)
         threading.Thread(target=stop_once_connected, daemon=True).start()
         MlflowClient(f"http://127.0.0.1:{silent.getsockname()[1]}").get_experiment("1")
@@ -363,10 +363,10 @@ def test_sigterm_inside_a_tracking_request_is_a_clean_stop(tmp_path):
 
 STOPPED_IN_A_BROAD_EXCEPT = """
 import os, signal, sys, time
-from ketamine_response.pipelines import cli, tracking
+from ketamine_response.pipelines import cli, store, tracking
 signal.signal(signal.SIGTERM, cli._terminate)
 def train(_args):
-    with tracking.training_run(tracking.open_experiment("swallowed"), "swallowed", {}, {"target": "t"}) as run_id:
+    with tracking.training_run(store.open_experiment("swallowed"), "swallowed", {}, {"target": "t"}) as run_id:
         print(run_id, flush=True)
         try:  # as MLflow's model logging guards its serving-input check
             os.kill(os.getpid(), signal.SIGTERM)

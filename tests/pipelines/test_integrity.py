@@ -17,6 +17,7 @@ from ketamine_response.features.errors import TrackingError
 from ketamine_response.features.synthetic.cohort import input_example
 from ketamine_response.pipelines import registry, tracking
 from ketamine_response.pipelines.integrity import file_digests, folder_digest, verify
+from ketamine_response.pipelines.store import open_experiment
 from tests.limits import HANG_S
 from tests.pipelines.conftest import TARGET
 
@@ -37,7 +38,7 @@ def tampered(strong_run, tmp_path_factory) -> tuple[str, Path]:
     import mlflow
 
     model = registry.load_model(f"models:/ketamine-response.tests.{TARGET}@champion").unwrap_python_model()
-    with mlflow.start_run(experiment_id=tracking.open_experiment("integrity")):
+    with mlflow.start_run(experiment_id=open_experiment("integrity")):
         info, digest = registry.log_model(model, input_example(model.training_columns))
     registry.register(info.model_uri, "integrity-test", alias=False, tags=digest)
     folder = Path(urlparse(mlflow.get_logged_model(info.model_id).artifact_location).path)
@@ -96,7 +97,7 @@ def test_a_store_that_cannot_be_written_mid_training_is_exit_2_and_the_run_faile
 
     import mlflow
 
-    experiment = tracking.open_experiment("disk-full")
+    experiment = open_experiment("disk-full")
     with (pytest.raises(TrackingError, match="No space left on device") as raised,
           tracking.training_run(experiment, "full", {}, {"target": "t"}) as run_id):
         raise OSError(errno.ENOSPC, "No space left on device")
