@@ -15,6 +15,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ketamine_response.features.errors import (
     EXIT_INTERNAL,
@@ -33,7 +34,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from ketamine_response.pipelines.flows.validate import render_summary, run_validate
 
     cohort, summary = run_validate(args.cohort, args.mapping, args.problems)
-    print(render_summary(summary, cohort))
+    print(render_summary(summary, cohort, problems_file=args.problems))
     if args.problems:
         print(f"problems written to {args.problems}")
     return EXIT_ROWS if summary.problems else EXIT_OK
@@ -312,8 +313,9 @@ def _failed(exc: Exception | Terminated) -> int:
     or a cleanup made of it; a user's error with its own code; anything else an internal error (70), never a
     traceback (KETAMINE_RESPONSE_DEBUG=1 shows it)."""
     if _SIGNALLED and not isinstance(exc, Terminated):
+        said = (str(exc).strip().splitlines() or [""])[0][:200]  # a library's error may run to many lines
         exc = termination_in(exc) or Terminated(
-            f"stopped by signal {_SIGNALLED[0]}; while stopping, {type(exc).__name__}: {exc}. Partial outputs may remain.")
+            f"stopped by signal {_SIGNALLED[0]}; while stopping, {type(exc).__name__}: {said}. Partial outputs may remain.")
     if isinstance(exc, KetamineResponseError | Terminated):
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -347,16 +349,44 @@ def _terminate(signum: int, _frame: object) -> None:
     raise Terminated(f"stopped by signal {name}; partial outputs were removed")
 
 
+def _stop_again(report: Callable[[Any], object]) -> Callable[[Any], None]:
+    """An unraisable-exception hook that sends a lost stop again, and gives any other error to *report*.
+
+    The handler raises wherever the process is; where Python cannot raise (a weakref callback or ``__del__``,
+    such as SQLAlchemy's clean-up of pooled connections during garbage collection) the stop was printed as
+    "Exception ignored" and lost, and ``train`` went on to the end. Sent again from another thread a moment later
+    (sent from here, the handler would run inside this hook, where it is lost again), it lands once the callback
+    has returned.
+    """
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, Terminated):
+            import threading
+
+            again = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM))
+            again.daemon = True
+            again.start()
+        else:
+            report(unraisable)
+    return hook
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ketamine-response`` console script."""
     args = arguments.parse(build_parser(), argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate), sys.unraisablehook
+    sys.unraisablehook = _stop_again(sys.unraisablehook)
     # MLflow warns about its own type hints when it is imported; it says nothing about the user's run
     warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
     handler = logging.StreamHandler()
     handler.setFormatter(_Lines())
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
-    return _run(args.func, args)
+    try:
+        return _run(args.func, args)
+    finally:
+        # the command has finished or reported its failure: a stop from here on (the interpreter joining threads
+        # at exit) is not raised into that shutdown as a traceback; it ends the process as SIGTERM does by default
+        signal.signal(signal.SIGTERM, previous[0])  # the console script's: the default
+        sys.unraisablehook = previous[1]
 
 
 if __name__ == "__main__":

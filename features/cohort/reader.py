@@ -109,33 +109,50 @@ def write_aside(path: str | Path, write: Callable[[Path], object]) -> None:
     """Call *write* on a hidden temporary name beside *path*, then rename it onto *path*: a failure
     (a folder in the way, a read-only or full disk) removes the partial file and is a CohortFileError
     (exit 2) naming *path*; any other error or a stop removes it too. Nothing finished-looking is left."""
-    path = Path(path)
-    partial = partial_path(path)
+    write_all_aside({Path(path): write})
+
+
+def write_all_aside(writes: dict[Path, Callable[[Path], object]]) -> None:
+    """:func:`write_aside` for files that belong together (a cohort and its oracle): every one written aside
+    first, then all renamed into place, so a failure or a stop never leaves a new one beside another's old
+    version or without its partner."""
+    partials = {path: partial_path(path) for path in writes}
+    current = next(iter(writes))
     try:
-        if path.is_dir():
-            raise IsADirectoryError(21, "it is a folder")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(partial)
-        os.replace(partial, path)
+        for current, write in writes.items():
+            if current.is_dir():
+                raise IsADirectoryError(21, "it is a folder")
+            current.parent.mkdir(parents=True, exist_ok=True)
+            write(partials[current])
+        for current, partial in partials.items():
+            os.replace(partial, current)
     except BaseException as exc:  # a stop (SIGTERM, Ctrl-C) too
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
+        for partial in partials.values():
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
         if not isinstance(exc, OSError):
             raise
-        raise CohortFileError(f"{path}: cannot be written ({exc.strerror or exc}). Check that the path names a "
+        raise CohortFileError(f"{current}: cannot be written ({exc.strerror or exc}). Check that the path names a "
                               "file in a writable folder with free space.") from None
 
 
 def write_table(table: pd.DataFrame, path: str | Path) -> None:
     """Write a table in the format of *path*'s extension, byte-identically for the same table."""
-    entry = output_format_of(Path(path))  # an unknown extension stops before anything is written
+    write_tables({Path(path): table})
 
-    def write(partial: Path) -> None:
-        writer = entry.open_writer(partial)
-        writer.write(table)
-        writer.close()
 
-    write_aside(path, write)
+def write_tables(tables: dict[Path, pd.DataFrame]) -> None:
+    """:func:`write_table` for tables that belong together: all in place, or none (:func:`write_all_aside`)."""
+    entries = {path: output_format_of(path) for path in tables}  # an unknown extension stops before anything is written
+
+    def writer_of(path: Path) -> Callable[[Path], None]:
+        def write(partial: Path) -> None:
+            writer = entries[path].open_writer(partial)
+            writer.write(tables[path])
+            writer.close()
+        return write
+
+    write_all_aside({path: writer_of(path) for path in tables})
 
 
 class OutputSink:

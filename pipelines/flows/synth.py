@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ketamine_response.features.cohort.formats import output_format_of
-from ketamine_response.features.cohort.reader import refuse_overwriting, write_table
+from ketamine_response.features.cohort.reader import refuse_overwriting, write_tables
 from ketamine_response.features.synthetic.cohort import build_cohort
 from ketamine_response.features.synthetic.durability_truth import CADSS_THRESHOLD, COURSE_DOSES, Durability
 from ketamine_response.features.synthetic.scenarios import BENEFIT_SUITE, LITERATURE_RATES, NULL_FEATURES, SCENARIOS, EffectScale, Scenario
@@ -19,9 +19,8 @@ def write_synthetic(n: int, seed: int, scenario: str, out: str | Path,
         output_format_of(Path(oracle))
     refuse_overwriting({"--out": out, "--oracle": oracle}, [])
     cohort, truth = build_cohort(n, seed, scenario)
-    write_table(cohort, out)
-    if oracle is not None:
-        write_table(truth, oracle)
+    # together: a stop never leaves a new cohort beside an old oracle, or without its own
+    write_tables({Path(out): cohort} | ({Path(oracle): truth} if oracle is not None else {}))
     return {"rows": len(cohort), "patients": int(cohort["patient_id"].nunique())}
 
 

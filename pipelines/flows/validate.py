@@ -54,8 +54,10 @@ def summarise(cohort: ValidatedCohort) -> CohortSummary:
     )
 
 
-def render_summary(summary: CohortSummary, cohort: ValidatedCohort, max_problems: int = 20) -> str:
-    """Plain-text summary for the terminal, with the first *max_problems* problems spelled out."""
+def render_summary(summary: CohortSummary, cohort: ValidatedCohort, max_problems: int = 20,
+                   problems_file: str | Path | None = None) -> str:
+    """Plain-text summary for the terminal, with the first *max_problems* problems spelled out; the rest are in
+    *problems_file* where one is written."""
     s = summary
     lines = [
         f"{s.source}",
@@ -75,7 +77,8 @@ def render_summary(summary: CohortSummary, cohort: ValidatedCohort, max_problems
                  + ", ".join(f"{c} {n}" for c, n in s.problems_by_column.items()))
     lines += ["    " + format_problem(p) for _, p in cohort.problems.head(max_problems).iterrows()]
     if s.problems > max_problems:
-        lines.append(f"    … {s.problems - max_problems} more (write them all with --problems FILE)")
+        where = f"all of them in {problems_file}" if problems_file else "write them all with --problems FILE"
+        lines.append(f"    … {s.problems - max_problems} more ({where})")
     return "\n".join(lines)
 
 

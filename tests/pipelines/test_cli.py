@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -388,6 +389,57 @@ def test_sigterm_inside_a_librarys_broad_except_still_stops(tmp_path):
     assert result.returncode == 143, result.stderr
     assert result.stderr == "error: stopped by signal SIGTERM; partial outputs were removed\n"
     assert MlflowClient(uri).get_run(result.stdout.strip()).info.status == "FAILED"
+
+
+# A stop raised where Python cannot raise: the handler runs inside a weakref callback (as in SQLAlchemy's clean-up
+# of pooled connections during garbage collection), where an exception is printed as "Exception ignored" and lost.
+STOPPED_IN_A_WEAKREF_CALLBACK = """
+import os, signal, sys, time, weakref
+from ketamine_response.pipelines import cli
+from ketamine_response.pipelines.flows import validate
+
+class Pooled:
+    pass
+
+def collected(_ref):
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(10_000):  # the handler runs here, inside the callback
+        pass
+
+real = validate.run_validate
+def run_validate(*args):
+    pooled = Pooled()
+    ref = weakref.ref(pooled, collected)
+    del pooled  # the callback runs now
+    time.sleep(3)  # the command's work goes on (train's: minutes): the stop must land in it
+    return real(*args)
+validate.run_validate = run_validate
+code = cli.main(sys.argv[1:])
+print(f"handled {len(cli._SIGNALLED)} times", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_a_stop_lost_in_a_weakref_callback_is_sent_again(tmp_path, write_csv):
+    cohort = write_csv("patient_id,site,treatment,madrs_baseline\nP1,A,ketamine_iv,30\n")
+    problems = tmp_path / "problems.csv"
+    result = subprocess.run([sys.executable, "-c", STOPPED_IN_A_WEAKREF_CALLBACK, "validate", str(cohort), "--problems",
+                             str(problems)], capture_output=True, text=True, env=ENV, timeout=HANG_S)
+    assert result.returncode == 143, result.stderr
+    assert result.stderr == ("error: stopped by signal SIGTERM; partial outputs were removed\n"
+                             "handled 2 times\n")  # lost once inside the callback, then sent again
+    assert not problems.exists()
+
+
+def test_a_stop_after_the_command_ends_the_process_without_a_traceback(tmp_path):
+    """The work is done and reported; a stop while the interpreter shuts down (joining threads) ends it as SIGTERM
+    does by default, not with a traceback from inside the shutdown."""
+    script = ("import os, signal, sys, time\nfrom ketamine_response.pipelines import cli\n"
+              "code = cli.main(['synth', '--describe'])\nos.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(5)\n"
+              "print('went on after the stop')\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=HANG_S)
+    assert result.returncode == -signal.SIGTERM and "went on" not in result.stdout
+    assert result.stderr == ""
 
 
 def test_a_failure_after_sigterm_is_the_stop_and_names_what_failed(monkeypatch, capsys):

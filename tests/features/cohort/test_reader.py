@@ -139,3 +139,23 @@ def test_a_stop_while_writing_aside_leaves_nothing(tmp_path):
     with pytest.raises(Terminated):
         write_aside(tmp_path / "out.csv", stopped)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_files_written_together_are_all_replaced_or_none(tmp_path):
+    """A cohort and its oracle: a stop while the second is written leaves both old files as they were, not a new
+    cohort beside an old oracle, and no partial file."""
+    from ketamine_response.features.cohort.reader import write_all_aside
+    from ketamine_response.features.errors import Terminated
+
+    cohort, oracle = tmp_path / "cohort.csv", tmp_path / "oracle.csv"
+    cohort.write_text("old cohort")
+    oracle.write_text("old oracle")
+
+    def stopped(partial: Path) -> None:
+        partial.write_text("half an oracle")
+        raise Terminated("stopped by signal SIGTERM")
+
+    with pytest.raises(Terminated):
+        write_all_aside({cohort: lambda partial: partial.write_text("new cohort"), oracle: stopped})
+    assert (cohort.read_text(), oracle.read_text()) == ("old cohort", "old oracle")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort.csv", "oracle.csv"]
