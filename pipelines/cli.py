@@ -349,6 +349,18 @@ def _terminate(signum: int, _frame: object) -> None:
     raise Terminated(f"stopped by signal {name}; partial outputs were removed")
 
 
+_RESENT: list[Any] = []  # the timers sending a lost stop again: cancelled once the command has finished
+
+
+def _send_again() -> None:
+    import threading
+
+    again = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM))
+    again.daemon = True
+    _RESENT.append(again)
+    again.start()
+
+
 def _stop_again(report: Callable[[Any], object]) -> Callable[[Any], None]:
     """An unraisable-exception hook that sends a lost stop again, and gives any other error to *report*.
 
@@ -359,15 +371,19 @@ def _stop_again(report: Callable[[Any], object]) -> Callable[[Any], None]:
     has returned.
     """
     def hook(unraisable: Any) -> None:
-        if isinstance(unraisable.exc_value, Terminated):
-            import threading
-
-            again = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM))
-            again.daemon = True
-            again.start()
-        else:
-            report(unraisable)
+        try:
+            if isinstance(unraisable.exc_value, Terminated):
+                _send_again()
+            else:
+                report(unraisable)
+        except Terminated:  # a stop landing in this hook: lost as well, unless sent again
+            _send_again()
     return hook
+
+
+def _not_a_stop(record: logging.LogRecord) -> bool:
+    # a library that logs an exception before re-raising it (SQLAlchemy's pool) would print the stop as an error
+    return not (record.exc_info and isinstance(record.exc_info[1], Terminated))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -375,17 +391,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = arguments.parse(build_parser(), argv)
     previous = signal.signal(signal.SIGTERM, _terminate), sys.unraisablehook
     sys.unraisablehook = _stop_again(sys.unraisablehook)
-    # MLflow warns about its own type hints when it is imported; it says nothing about the user's run
-    warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
-    handler = logging.StreamHandler()
-    handler.setFormatter(_Lines())
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
+        # MLflow warns about its own type hints when it is imported; it says nothing about the user's run
+        warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
+        handler = logging.StreamHandler()
+        handler.setFormatter(_Lines())
+        handler.addFilter(_not_a_stop)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
         return _run(args.func, args)
     finally:
         # the command has finished or reported its failure: a stop from here on (the interpreter joining threads
         # at exit) is not raised into that shutdown as a traceback; it ends the process as SIGTERM does by default
-        signal.signal(signal.SIGTERM, previous[0])  # the console script's: the default
+        for again in _RESENT:
+            again.cancel()
+        if previous[0] is not None:  # None: a handler installed from C, which Python cannot put back
+            signal.signal(signal.SIGTERM, previous[0])  # the console script's: the default
         sys.unraisablehook = previous[1]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 from collections.abc import Callable, Generator
 from pathlib import Path
 
@@ -114,8 +115,9 @@ def write_aside(path: str | Path, write: Callable[[Path], object]) -> None:
 
 def write_all_aside(writes: dict[Path, Callable[[Path], object]]) -> None:
     """:func:`write_aside` for files that belong together (a cohort and its oracle): every one written aside
-    first, then all renamed into place, so a failure or a stop never leaves a new one beside another's old
-    version or without its partner."""
+    first, then all renamed into place with stops held back, so a failure while writing or a stop never leaves a new
+    one beside another's old version or without its partner. The paths must differ (callers refuse the same path
+    twice: :func:`refuse_overwriting`)."""
     partials = {path: partial_path(path) for path in writes}
     current = next(iter(writes))
     try:
@@ -124,8 +126,13 @@ def write_all_aside(writes: dict[Path, Callable[[Path], object]]) -> None:
                 raise IsADirectoryError(21, "it is a folder")
             current.parent.mkdir(parents=True, exist_ok=True)
             write(partials[current])
-        for current, partial in partials.items():
-            os.replace(partial, current)
+        # a stop waits until every file is in place: never a new one beside another's old version
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        try:
+            for current, partial in partials.items():
+                os.replace(partial, current)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
     except BaseException as exc:  # a stop (SIGTERM, Ctrl-C) too
         for partial in partials.values():
             with contextlib.suppress(OSError):
