@@ -429,6 +429,26 @@ def test_a_stop_lost_in_a_weakref_callback_is_sent_again(write_csv):
                              "handled 2 times\n")  # lost once inside the callback, then sent again
 
 
+def test_a_librarys_logged_copy_of_a_stop_is_not_printed():
+    """SQLAlchemy's pool logs an exception with its traceback before re-raising it; for a stop, the CLI's one
+    line is the message, so main()'s log handler drops that record and keeps every other error."""
+    import logging
+
+    from ketamine_response.features.errors import Terminated
+    from ketamine_response.pipelines import cli
+
+    def logged(exc: BaseException) -> bool:
+        try:
+            raise exc
+        except BaseException:
+            record = logging.getLogger("sqlalchemy.pool").makeRecord(
+                "sqlalchemy.pool", logging.ERROR, __file__, 1, "Exception during reset or similar", (), sys.exc_info())
+        return cli._not_a_stop(record)
+
+    assert not logged(Terminated("stopped by signal SIGTERM; partial outputs were removed"))
+    assert logged(ValueError("a real error")) and logged(KeyboardInterrupt())
+
+
 def test_a_stop_after_the_command_ends_the_process_without_a_traceback(tmp_path):
     """The work is done and reported; a stop while the interpreter shuts down (joining threads) ends it as SIGTERM
     does by default, not with a traceback from inside the shutdown."""

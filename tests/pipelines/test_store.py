@@ -11,8 +11,7 @@ import sys
 
 from ketamine_response.features.synthetic.cohort import build_cohort
 from tests.limits import HANG_S
-
-LEAN = os.path.join(os.path.dirname(__file__), "lean_train.yaml")
+from tests.pipelines.conftest import LEAN_CONFIG
 
 # train, with a SIGTERM sent from inside MLflow's migration of the new store: at its first batch step (SQLite
 # alters a table by copying it to _alembic_tmp_<table>), dozens of steps in and dozens before the end
@@ -44,7 +43,7 @@ def test_a_stop_while_the_store_is_created_leaves_no_half_made_store(tmp_path):
     (db.parent / f".mlflow.db.{os.getpid()}-0000.partial").write_text("half a store")
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
     stopped = subprocess.run([sys.executable, "-c", STOPPED_IN_MIGRATION, "train", str(cohort), "--target",
-                              "response_24h", "--config", LEAN], env=env, capture_output=True, text=True, timeout=HANG_S)
+                              "response_24h", "--config", str(LEAN_CONFIG)], env=env, capture_output=True, text=True, timeout=HANG_S)
     assert "signal sent in the migration" in stopped.stdout, stopped.stderr
     assert stopped.returncode == 143 and "stopped by signal SIGTERM" in stopped.stderr, stopped.stderr
     assert "Traceback" not in stopped.stderr

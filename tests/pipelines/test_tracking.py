@@ -47,4 +47,4 @@ def test_a_stop_while_copying_a_runs_artifacts_leaves_no_half_filled_folder(stor
         signal.signal(signal.SIGTERM, previous)
         cli._SIGNALLED.clear()
     assert sent
-    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"] if existing else not out.exists()
+    assert (sorted(p.name for p in out.iterdir()) == ["mine.txt"]) if existing else not out.exists()
