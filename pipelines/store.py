@@ -149,7 +149,7 @@ def _create_store(local: Path) -> None:
         partial = local.with_name(f".{local.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
         try:
             _migrate(partial)
-            os.link(partial, local)
+            _publish(partial, local)
         except FileExistsError:
             pass
         except Exception as exc:  # a stop is not an Exception: it goes on as it came
@@ -160,6 +160,19 @@ def _create_store(local: Path) -> None:
             for leftover in (partial, *(partial.with_name(partial.name + s) for s in ("-journal", "-wal", "-shm"))):
                 with contextlib.suppress(OSError):
                     leftover.unlink(missing_ok=True)
+
+
+def _publish(partial: Path, local: Path) -> None:
+    """Put the finished store in place: a hard link, which fails if a store is there already; where the file system
+    has no hard links (FAT, some network shares), a rename, which only MLflow's own server could race."""
+    try:
+        os.link(partial, local)
+    except FileExistsError:
+        raise
+    except OSError:
+        if local.exists():
+            raise FileExistsError(local) from None
+        os.replace(partial, local)
 
 
 def _migrate(path: Path) -> None:
